@@ -1,0 +1,28 @@
+"""User-facing errors.
+
+Every error a user can cause by their input is a :class:`BnAdaptError`: its message is one
+line that names the problem and what to do. The CLI prints it without a traceback and exits
+with code 2; the widgets show it as a napari notification.
+"""
+
+from __future__ import annotations
+
+
+class BnAdaptError(Exception):
+    """An expected problem with the user's input; the message says what to do."""
+
+
+class InputDataError(BnAdaptError, ValueError):
+    """The image data cannot be used (empty, NaN, wrong shape or channels, unreadable)."""
+
+
+class ModelFileError(BnAdaptError, ValueError):
+    """A model file is missing, corrupt, unsafe, or not a model."""
+
+
+class NotAdaptableError(BnAdaptError, ValueError):
+    """The model has no BatchNorm statistics that could be re-estimated."""
+
+
+class CancelledError(BnAdaptError):
+    """The user cancelled a long run; nothing was changed."""

@@ -1,0 +1,202 @@
+"""Tiled, blended inference of a segmentation model over images and volumes."""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from .device import resolve_device
+from .layout import Layout, canonical_view, is_dask, restore_layout
+from .model_io import LoadedModel
+from .normalization import Normalizer, check_finite, fit_normalizer
+from .steps import Progress, ProgressCallback, Steps, run_steps
+from .tiling import blend_window, tile_slices
+from .unet import crop_to, pad_to_multiple
+
+DEFAULT_TILE = {2: 256, 3: 64}
+
+
+@dataclass(frozen=True)
+class PredictConfig:
+    """Options of :func:`predict`.
+
+    Parameters
+    ----------
+    tile_shape
+        Spatial tile size (one int for every axis, or one per axis); default 256 (2D) or
+        64 (3D), clipped to the image.
+    overlap
+        Overlap between tiles as a fraction of the tile size.
+    batch_size
+        Tiles per forward pass.
+    device
+        ``auto`` (CUDA, then MPS, then CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
+    amp
+        ``None``, ``'bf16'`` or ``'fp16'``: autocast on GPU (ignored on the CPU).
+    threshold
+        Foreground probability threshold of binary models.
+    slice_axis
+        Spatial axis a 2D model cuts a volume across; default: the model's training axis.
+    """
+
+    tile_shape: int | tuple[int, ...] | None = None
+    overlap: float = 0.25
+    batch_size: int = 8
+    device: str = "auto"
+    amp: str | None = None
+    threshold: float = 0.5
+    slice_axis: int | None = None
+
+
+@dataclass
+class Prediction:
+    """Result of :func:`predict`, in the input's spatial shape.
+
+    ``probabilities`` is the foreground probability for binary models and
+    ``(classes, *spatial)`` softmax probabilities otherwise; ``mask`` is nonzero on
+    foreground; ``labels`` is the argmax class for multi-class models (else None).
+    """
+
+    probabilities: np.ndarray
+    mask: np.ndarray
+    labels: np.ndarray | None = None
+
+
+def predict(
+    model: LoadedModel,
+    image: Any,
+    config: PredictConfig | None = None,
+    progress: ProgressCallback | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Prediction:
+    """Segment ``image`` (numpy or dask; 2D image, 3D volume) with ``model``.
+
+    Intensities are normalised once over the whole input, then the model runs in eval mode
+    on overlapping tiles, batched, under ``torch.inference_mode``; tiles are blended with a
+    smooth window.
+    """
+    return run_steps(predict_steps(model, image, config), progress, should_stop)
+
+
+def predict_steps(
+    model: LoadedModel, image: Any, config: PredictConfig | None = None
+) -> Steps[Prediction]:
+    """:func:`predict` as a generator of :class:`Progress` (for GUI workers)."""
+    cfg = config or PredictConfig()
+    axis = model.training_axis if cfg.slice_axis is None else cfg.slice_axis
+    view, layout = canonical_view(image, model.dims, model.in_channels, axis)
+    normalizer = fit_normalizer(model.normalization, view)
+    spatial = view.shape[2:] if model.dims == 2 else view.shape[1:]
+    tile = _tile_shape(cfg.tile_shape, model.dims, spatial)
+    overlap = tuple(int(round(t * cfg.overlap)) if t < n else 0 for t, n in zip(tile, spatial))
+    tiles = tile_slices(spatial, tile, overlap)
+    items = range(view.shape[1]) if model.dims == 2 else [None]
+    jobs = [(item, t) for item in items for t in tiles]
+    window = blend_window([s.stop - s.start for s in tiles[0]], overlap)
+    weights = _weight_sum(spatial, tiles, window)
+    device = resolve_device(cfg.device)
+    module = model.module.to(device).eval()
+    total = len(jobs)
+    with _accumulators(view, is_dask(image)) as allocate:
+        accumulator = None
+        for first in range(0, total, cfg.batch_size):
+            batch = jobs[first : first + cfg.batch_size]
+            probs = _forward(module, _read_tiles(view, batch, normalizer), model.divisor, device, cfg.amp)
+            if accumulator is None:
+                accumulator = allocate((probs.shape[1], *view.shape[1:]))
+            for (item, region), tile_probs in zip(batch, probs):
+                target = (slice(None), *region) if item is None else (slice(None), item, *region)
+                accumulator[target] += tile_probs * window
+            yield Progress(min(first + cfg.batch_size, total), total, "segmenting")
+        return _finish(accumulator, weights, layout, cfg.threshold, model.dims)
+
+
+def _tile_shape(tile: int | tuple[int, ...] | None, dims: int, spatial: tuple[int, ...]) -> tuple[int, ...]:
+    if tile is None:
+        tile = DEFAULT_TILE[dims]
+    sizes = (tile,) * dims if isinstance(tile, int) else tuple(int(t) for t in tile)
+    if len(sizes) != dims or min(sizes) < 1:
+        raise ValueError(f"tile_shape needs {dims} positive sizes, got {tile}")
+    return tuple(min(t, n) for t, n in zip(sizes, spatial))
+
+
+def _weight_sum(spatial: tuple[int, ...], tiles: list[tuple[slice, ...]], window: np.ndarray) -> np.ndarray:
+    """Summed blending weights; identical for every slice, so computed once."""
+    weights = np.zeros(spatial, dtype=np.float32)
+    for region in tiles:
+        weights[region] += window
+    return weights
+
+
+def _read_tiles(view: Any, batch: list, normalizer: Normalizer) -> np.ndarray:
+    """The batch's tiles as one normalised float32 array ``(B, C, *tile)``."""
+    indices = [
+        (slice(None), *region) if item is None else (slice(None), item, *region)
+        for item, region in batch
+    ]
+    if is_dask(view):
+        import dask
+
+        raw = dask.compute(*[view[i] for i in indices])
+    else:
+        raw = [view[i] for i in indices]
+    tiles = np.stack([normalizer(np.asarray(r)) for r in raw])
+    check_finite(tiles)
+    return tiles
+
+
+def _forward(
+    module: torch.nn.Module, tiles: np.ndarray, divisor: int, device: torch.device, amp: str | None
+) -> np.ndarray:
+    """Probabilities (sigmoid for one output channel, softmax otherwise) for a batch."""
+    x = torch.from_numpy(tiles).to(device)
+    spatial = x.shape[2:]
+    with torch.inference_mode(), _autocast(device, amp):
+        logits = crop_to(module(pad_to_multiple(x, divisor)), spatial).float()
+        probs = torch.sigmoid(logits) if logits.shape[1] == 1 else torch.softmax(logits, dim=1)
+    return probs.cpu().numpy()
+
+
+def _autocast(device: torch.device, amp: str | None) -> contextlib.AbstractContextManager:
+    if not amp or device.type == "cpu":
+        return contextlib.nullcontext()
+    dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16}
+    if amp not in dtypes:
+        raise ValueError(f"amp must be None, 'bf16' or 'fp16', got {amp!r}")
+    return torch.autocast(device_type=device.type, dtype=dtypes[amp])
+
+
+@contextlib.contextmanager
+def _accumulators(view: Any, disk_backed: bool) -> Iterator[Callable[[tuple[int, ...]], np.ndarray]]:
+    """Allocate the probability accumulator in RAM, or on disk for lazy (dask) input.
+
+    For dask input the accumulator is a memory map of an anonymous temporary file, so the
+    resident memory grows with the tile batch rather than with the volume.
+    """
+    if not disk_backed:
+        yield lambda shape: np.zeros(shape, dtype=np.float32)
+        return
+    with tempfile.TemporaryFile(prefix="bnadapt-") as handle:
+        yield lambda shape: np.memmap(handle, dtype=np.float32, mode="w+", shape=shape)
+
+
+def _finish(
+    accumulator: np.ndarray, weights: np.ndarray, layout: Layout, threshold: float, dims: int
+) -> Prediction:
+    """Divide by the summed weights slab by slab and derive masks/labels."""
+    classes = accumulator.shape[0]
+    for z in range(accumulator.shape[1]):
+        accumulator[:, z] /= weights if dims == 2 else weights[z]
+    probs = restore_layout(accumulator, layout)
+    if classes == 1:
+        probabilities = probs[0]
+        mask = (probabilities >= threshold).astype(np.uint8)
+        return Prediction(probabilities, mask, None)
+    labels = np.argmax(probs, axis=0).astype(np.uint8 if classes < 256 else np.uint16)
+    return Prediction(probs, (labels > 0).astype(np.uint8), labels)

@@ -1,0 +1,229 @@
+"""Training the built-in U-Net on image/label pairs (BCE + Dice, Adam, flips/rotations)."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import __version__
+from .device import resolve_device
+from .errors import InputDataError
+from .inference import PredictConfig, predict
+from .metrics import dice
+from .model_io import LoadedModel, wrap_unet
+from .normalization import Normalizer, NormalizationSpec, check_finite, fit_fixed_spec, fit_normalizer
+from .steps import Progress, ProgressCallback, Steps, run_steps
+from .unet import UNet, UNetConfig
+
+DEFAULT_PATCH = {2: 64, 3: 32}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Options of :func:`train`."""
+
+    dims: int = 2
+    steps: int = 400
+    batch_size: int = 8
+    patch_size: int | None = None
+    learning_rate: float = 2e-3
+    depth: int = 3
+    base_channels: int = 16
+    seed: int = 0
+    device: str = "auto"
+    validation_fraction: float = 0.1
+    validate_every: int = 100
+    normalization: str = "fixed"
+
+
+@dataclass
+class TrainResult:
+    """The trained model and its learning curve (one entry per validation)."""
+
+    model: LoadedModel
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def train(
+    images: Sequence[np.ndarray],
+    labels: Sequence[np.ndarray],
+    config: TrainConfig | None = None,
+    progress: ProgressCallback | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    names: Sequence[str] | None = None,
+) -> TrainResult:
+    """Train a :class:`UNet` on ``images``/``labels`` (labels: nonzero = foreground).
+
+    For a 2D model each 2D image is a sample and a 3D stack is a set of slices; for a 3D
+    model each item is a volume. A held-out part (the last images or slices, or the far
+    end of a single image) gives the validation Dice.
+    """
+    return run_steps(train_steps(images, labels, config, names), progress, should_stop)
+
+
+def train_steps(
+    images: Sequence[np.ndarray],
+    labels: Sequence[np.ndarray],
+    config: TrainConfig | None = None,
+    names: Sequence[str] | None = None,
+) -> Steps[TrainResult]:
+    """:func:`train` as a generator of :class:`Progress`."""
+    cfg = config or TrainConfig()
+    patch = cfg.patch_size or DEFAULT_PATCH[cfg.dims]
+    pieces = _split_pieces(images, labels, cfg.dims)
+    train_set, val_set = _hold_out(pieces, cfg.validation_fraction, cfg.dims, patch)
+    spec = _normalization_spec(cfg.normalization, [p[0] for p in train_set])
+    normalizer = fit_normalizer(spec, train_set[0][0]) if spec.mode != "fixed" else Normalizer(spec.mean, spec.std)
+
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    device = resolve_device(cfg.device)
+    unet = UNet(UNetConfig(dims=cfg.dims, depth=cfg.depth, base_channels=cfg.base_channels)).to(device)
+    optimizer = torch.optim.Adam(unet.parameters(), lr=cfg.learning_rate)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, cfg.steps))
+    metadata = _metadata(cfg, patch, names)
+    model = wrap_unet(unet, spec, metadata)
+    history: list[dict[str, float]] = []
+    running = None
+    for step in range(1, cfg.steps + 1):
+        unet.train()
+        x, y = _sample_batch(train_set, cfg.batch_size, patch, cfg.dims, rng, normalizer)
+        logits = unet(torch.from_numpy(x).to(device))
+        loss = bce_dice_loss(logits, torch.from_numpy(y).to(device))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        running = loss.item() if running is None else 0.9 * running + 0.1 * loss.item()
+        message = f"step {step}/{cfg.steps} loss {running:.4f}"
+        if step % cfg.validate_every == 0 or step == cfg.steps:
+            score = _validate(model, val_set, cfg.device)
+            history.append({"step": step, "loss": running, "val_dice": score})
+            message += f" val Dice {score:.3f}"
+        yield Progress(step, cfg.steps, message)
+    unet.eval()
+    # The statistics at the end of training are the source statistics.
+    model = wrap_unet(unet.cpu(), spec, metadata | {"history": history})
+    return TrainResult(model, history)
+
+
+def bce_dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy plus soft Dice loss (1 − Dice) over the whole batch."""
+    bce = F.binary_cross_entropy_with_logits(logits, target)
+    probs = torch.sigmoid(logits)
+    intersection = (probs * target).sum()
+    soft_dice = (2 * intersection + 1.0) / (probs.sum() + target.sum() + 1.0)
+    return bce + (1.0 - soft_dice)
+
+
+def _split_pieces(
+    images: Sequence[np.ndarray], labels: Sequence[np.ndarray], dims: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Image/label pairs as 2D slices (2D model) or 3D volumes (3D model)."""
+    if len(images) == 0:
+        raise InputDataError("no training images were given: pass at least one image")
+    if len(images) != len(labels):
+        raise InputDataError(
+            f"{len(images)} images but {len(labels)} label images: give one label image per image"
+        )
+    pieces = []
+    for index, (image, label) in enumerate(zip(images, labels)):
+        image, label = np.asarray(image), np.asarray(label)
+        if image.shape != label.shape:
+            raise InputDataError(
+                f"image {index} has shape {image.shape} but its labels {label.shape}: "
+                "labels must match their image pixel for pixel"
+            )
+        check_finite(image)
+        if dims == 2 and image.ndim == 2:
+            pieces.append((image, label))
+        elif dims == 2 and image.ndim == 3:
+            pieces += list(zip(image, label))
+        elif dims == 3 and image.ndim == 3:
+            pieces.append((image, label))
+        else:
+            raise InputDataError(
+                f"image {index} has shape {image.shape}: a {dims}D model trains on "
+                + ("2D images or 3D stacks" if dims == 2 else "3D volumes (Z, Y, X)")
+            )
+    return [(img, (lbl != 0).astype(np.float32)) for img, lbl in pieces]
+
+
+def _hold_out(pieces: list, fraction: float, dims: int, patch: int) -> tuple[list, list]:
+    """Split off validation data: the last pieces, or the far end of a single one."""
+    if len(pieces) >= 2:
+        n_val = max(1, round(fraction * len(pieces)))
+        return pieces[:-n_val], pieces[-n_val:]
+    image, label = pieces[0]
+    axis = image.ndim - 1
+    cut = int(image.shape[axis] * (1 - max(fraction, 0.1)))
+    if image.shape[axis] - cut < 8 or cut < min(patch, 16):
+        return pieces, pieces  # too small to split: validate on the training image
+    take = lambda a, s: np.take(a, np.arange(s.start or 0, s.stop or a.shape[axis]), axis=axis)  # noqa: E731
+    train = (take(image, slice(0, cut)), take(label, slice(0, cut)))
+    val = (take(image, slice(cut, None)), take(label, slice(cut, None)))
+    return [train], [val]
+
+
+def _normalization_spec(mode: str, images: list[np.ndarray]) -> NormalizationSpec:
+    if mode == "fixed":
+        return fit_fixed_spec(images)
+    return NormalizationSpec(mode=mode)
+
+
+def _sample_batch(
+    pieces: list, batch: int, patch: int, dims: int, rng: np.random.Generator, normalizer: Normalizer
+) -> tuple[np.ndarray, np.ndarray]:
+    """Random, augmented patches: ``(B, 1, *patch)`` image and label arrays."""
+    xs, ys = [], []
+    for _ in range(batch):
+        image, label = pieces[rng.integers(len(pieces))]
+        region = tuple(
+            slice(start, start + patch)
+            for start in (int(rng.integers(0, max(1, n - patch + 1))) for n in image.shape)
+        )
+        x, y = _pad_to(normalizer(image[region]), patch), _pad_to(label[region], patch)
+        for axis in range(dims):
+            if rng.random() < 0.5:
+                x, y = np.flip(x, axis), np.flip(y, axis)
+        turns = int(rng.integers(4))
+        x, y = np.rot90(x, turns, axes=(-2, -1)), np.rot90(y, turns, axes=(-2, -1))
+        xs.append(x)
+        ys.append(y)
+    return (
+        np.ascontiguousarray(np.stack(xs)[:, None], dtype=np.float32),
+        np.ascontiguousarray(np.stack(ys)[:, None], dtype=np.float32),
+    )
+
+
+def _pad_to(array: np.ndarray, size: int) -> np.ndarray:
+    pads = [(0, max(0, size - n)) for n in array.shape]
+    return np.pad(array, pads, mode="reflect" if min(array.shape) > 1 else "edge") if any(p[1] for p in pads) else array
+
+
+def _validate(model: LoadedModel, val_set: list, device: str) -> float:
+    scores = []
+    for image, label in val_set:
+        prediction = predict(model, image, PredictConfig(device=device))
+        scores.append(dice(prediction.mask, label))
+    return float(np.mean(scores))
+
+
+def _metadata(cfg: TrainConfig, patch: int, names: Sequence[str] | None) -> dict[str, Any]:
+    return {
+        "name": "unet",
+        "training_axis": 0,
+        "patch_size": [patch] * cfg.dims,
+        "provenance": {
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "software": f"napari-bnadapt {__version__}",
+            "training_images": list(names or []),
+        },
+        "training": asdict(cfg),
+    }
