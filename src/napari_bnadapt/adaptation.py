@@ -346,6 +346,8 @@ class _PassRunner:
             for name in layers:
                 self.bn[name].train()
             for step in self._forward_all("re-estimating statistics"):
+                if self.done == 1:
+                    self._check_train_mode_works(layers[0], saved[layers[0]])
                 for name in layers:
                     per_batch[name].append(_recover_batch(self.bn[name], saved[name], counts.get(name, self.last_count)))
                     _restore(self.bn[name], saved[name])
@@ -357,6 +359,17 @@ class _PassRunner:
                 _restore(self.bn[name], saved[name])
                 self.bn[name].eval()
         return per_batch
+
+    def _check_train_mode_works(self, name: str, saved: dict[str, torch.Tensor]) -> None:
+        """A module traced in eval mode ignores ``train()``: its buffers never move."""
+        module = self.bn[name]
+        if torch.equal(module.running_mean, saved["running_mean"]) and torch.equal(
+            module.running_var, saved["running_var"]
+        ):
+            raise NotAdaptableError(
+                "this TorchScript model was traced in eval mode, so its BatchNorm layers cannot "
+                "measure new statistics: export it with torch.jit.script instead of trace"
+            )
 
     def eval_pass(self, layers: Sequence[str]):
         """Everything in eval mode; each chosen layer's input measured by a hook."""
