@@ -26,13 +26,20 @@ def main() -> None:
     images, masks = make_dataset(400, (128, 128), SOURCE, seed=args.seed)
     config = TrainConfig(dims=2, steps=args.steps, seed=args.seed, device="cpu", validate_every=100)
     started = time.perf_counter()
-    result = train(list(images), list(masks), config, progress=lambda p: print(p.message) if "val" in p.message else None)
+    result = train(
+        list(images),
+        list(masks),
+        config,
+        progress=lambda p: print(p.message) if "val" in p.message else None,
+    )
     result.model.metadata.update(
         name="demo-unet",
         description="2D U-Net trained on synthetic source-domain EM-like images "
         "(napari_bnadapt.synthetic.SOURCE); foreground = the darker structures.",
     )
-    result.model.metadata["provenance"]["recipe"] = f"scripts/make_demo_model.py --seed {args.seed} --steps {args.steps}"
+    result.model.metadata["provenance"]["recipe"] = (
+        f"scripts/make_demo_model.py --seed {args.seed} --steps {args.steps}"
+    )
     save_model(result.model, args.out)
     print(f"wrote {args.out} in {time.perf_counter() - started:.1f} s")
 

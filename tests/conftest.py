@@ -29,7 +29,9 @@ def small_model_2d() -> LoadedModel:
     torch.manual_seed(0)
     unet = UNet(UNetConfig(dims=2, depth=2, base_channels=4)).eval()
     randomize_bn(unet)
-    return wrap_unet(unet, NormalizationSpec(mode="fixed", mean=100.0, std=40.0), {"name": "small2d"})
+    return wrap_unet(
+        unet, NormalizationSpec(mode="fixed", mean=100.0, std=40.0), {"name": "small2d"}
+    )
 
 
 @pytest.fixture
@@ -37,7 +39,9 @@ def small_model_3d() -> LoadedModel:
     torch.manual_seed(1)
     unet = UNet(UNetConfig(dims=3, depth=2, base_channels=4)).eval()
     randomize_bn(unet, seed=1)
-    return wrap_unet(unet, NormalizationSpec(mode="fixed", mean=100.0, std=40.0), {"name": "small3d"})
+    return wrap_unet(
+        unet, NormalizationSpec(mode="fixed", mean=100.0, std=40.0), {"name": "small3d"}
+    )
 
 
 @pytest.fixture

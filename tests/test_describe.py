@@ -20,7 +20,9 @@ def test_describe_lists_dims_channels_parameters_and_layers(small_model_2d):
 
 
 def test_groupnorm_only_model_says_nothing_to_adapt():
-    module = nn.Sequential(nn.Conv2d(1, 4, 3), nn.GroupNorm(2, 4), nn.InstanceNorm2d(4), nn.Conv2d(4, 1, 1))
+    module = nn.Sequential(
+        nn.Conv2d(1, 4, 3), nn.GroupNorm(2, 4), nn.InstanceNorm2d(4), nn.Conv2d(4, 1, 1)
+    )
     description = describe(_wrap(module))
     assert description.adaptable_layers == 0
     assert "nothing to adapt" in description.verdict

@@ -20,7 +20,9 @@ def test_tiled_equals_untiled_away_from_tile_borders(small_model_2d):
     rng = np.random.default_rng(0)
     big = rng.normal(100, 40, size=(160, 160)).astype(np.float32)
     untiled = predict(small_model_2d, big, PredictConfig(tile_shape=160, **CPU)).probabilities
-    tiled = predict(small_model_2d, big, PredictConfig(tile_shape=64, overlap=0.25, **CPU)).probabilities
+    tiled = predict(
+        small_model_2d, big, PredictConfig(tile_shape=64, overlap=0.25, **CPU)
+    ).probabilities
     core = (slice(16, -16), slice(16, -16))
     # Differences come only from each tile's zero-padded borders, blended away.
     assert np.abs(tiled - untiled)[core].mean() < 2e-3
@@ -29,7 +31,9 @@ def test_tiled_equals_untiled_away_from_tile_borders(small_model_2d):
 
 def test_no_seams_at_tile_boundaries(small_model_2d):
     smooth = np.full((192, 192), 100.0, dtype=np.float32) + np.linspace(0, 30, 192)[None]
-    probs = predict(small_model_2d, smooth, PredictConfig(tile_shape=64, overlap=0.25, **CPU)).probabilities
+    probs = predict(
+        small_model_2d, smooth, PredictConfig(tile_shape=64, overlap=0.25, **CPU)
+    ).probabilities
     # Neighbouring-pixel jumps on the tile grid are no larger than elsewhere in the interior.
     jumps = np.abs(np.diff(probs, axis=1))[8:-8, 8:-8]
     boundary_cols = [c - 8 for c in (63, 111, 127, 159) if 8 <= c < 184]
@@ -55,7 +59,9 @@ def test_dask_input_equals_numpy_input(small_model_2d, image):
     lazy = da.from_array(volume, chunks=(1, 32, 32))
     eager = predict(small_model_2d, volume, PredictConfig(tile_shape=48, **CPU))
     dask_result = predict(small_model_2d, lazy, PredictConfig(tile_shape=48, **CPU))
-    np.testing.assert_allclose(np.asarray(dask_result.probabilities), eager.probabilities, atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(dask_result.probabilities), eager.probabilities, atol=1e-6
+    )
 
 
 def test_2d_model_on_a_volume_is_slice_wise(small_model_2d, image):
@@ -76,7 +82,7 @@ def test_3d_model_on_a_volume(small_model_3d):
     volume = np.random.default_rng(0).normal(100, 40, size=(20, 40, 36)).astype(np.float32)
     result = predict(small_model_3d, volume, PredictConfig(tile_shape=16, **CPU))
     assert result.probabilities.shape == volume.shape
-    assert 0.0 <= result.probabilities.min() and result.probabilities.max() <= 1.0
+    assert result.probabilities.min() >= 0.0 and result.probabilities.max() <= 1.0
 
 
 def test_multiclass_model_gives_argmax_labels(image):
@@ -135,5 +141,5 @@ def test_3d_model_refuses_a_2d_image(small_model_3d, image):
 def test_unknown_device_is_reported(small_model_2d, image):
     from napari_bnadapt.errors import BnAdaptError
 
-    with pytest.raises(BnAdaptError, match="not available|unknown"):
+    with pytest.raises(BnAdaptError, match=r"not available|unknown"):
         predict(small_model_2d, image, PredictConfig(device="cuda:7"))

@@ -97,7 +97,9 @@ def test_torchscript_round_trip_keeps_metadata_and_source_stats(tmp_path, small_
 
 def test_foreign_torchscript_file_loads_with_inferred_defaults(tmp_path, small_model_3d):
     path = tmp_path / "foreign.pt"
-    torch.jit.save(torch.jit.trace(small_model_3d.module.eval(), torch.randn(1, 1, 8, 8, 8)), str(path))
+    torch.jit.save(
+        torch.jit.trace(small_model_3d.module.eval(), torch.randn(1, 1, 8, 8, 8)), str(path)
+    )
     loaded = load_model(path)
     assert (loaded.dims, loaded.in_channels) == (3, 1)
     assert len(loaded.source_stats) == 2 * (2 + 1 + 2)

@@ -1,7 +1,15 @@
 import numpy as np
 import pytest
 
-from napari_bnadapt.synthetic import SHIFTS, SOURCE, Domain, make_dataset, make_masks, make_volume, render
+from napari_bnadapt.synthetic import (
+    SHIFTS,
+    SOURCE,
+    Domain,
+    make_dataset,
+    make_masks,
+    make_volume,
+    render,
+)
 
 
 def test_masks_have_the_requested_foreground_fraction_2d_and_3d():
@@ -37,7 +45,7 @@ def test_gamma_and_contrast_change_intensities_as_documented():
 
 def test_same_seed_same_data_and_shifts_keep_the_masks():
     a_images, a_masks = make_dataset(3, (32, 32), SOURCE, seed=5)
-    b_images, b_masks = make_dataset(3, (32, 32), SOURCE, seed=5)
+    b_images, _b_masks = make_dataset(3, (32, 32), SOURCE, seed=5)
     np.testing.assert_array_equal(a_images, b_images)
     shifted, shifted_masks = make_dataset(3, (32, 32), SHIFTS["brightness"], seed=5)
     np.testing.assert_array_equal(shifted_masks, a_masks)

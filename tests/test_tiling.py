@@ -7,7 +7,7 @@ def test_tiles_cover_the_image_and_stay_inside():
     for size, tile, overlap in [(100, 32, 8), (32, 32, 8), (20, 32, 8), (257, 64, 16)]:
         covered = np.zeros(size, bool)
         for start in tile_starts(size, tile, overlap):
-            assert 0 <= start and start + min(tile, size) <= size
+            assert start >= 0 and start + min(tile, size) <= size
             covered[start : start + tile] = True
         assert covered.all()
 

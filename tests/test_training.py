@@ -16,7 +16,10 @@ def test_training_reduces_the_loss_and_segments_synthetic_data():
     losses = [h["loss"] for h in result.history]
     assert losses[-1] < losses[0]
     test_images, test_masks = make_dataset(2, (64, 64), SOURCE, seed=99)
-    scores = [dice(predict(result.model, im, PredictConfig(device="cpu")).mask, m) for im, m in zip(test_images, test_masks)]
+    scores = [
+        dice(predict(result.model, im, PredictConfig(device="cpu")).mask, m)
+        for im, m in zip(test_images, test_masks)
+    ]
     assert np.mean(scores) > 0.85
     assert result.model.normalization.mode == "fixed"
     # the fixed normalisation is measured on the training part (the last 10 % validate)
@@ -26,7 +29,15 @@ def test_training_reduces_the_loss_and_segments_synthetic_data():
 
 def test_training_is_reproducible_from_the_seed():
     images, masks = make_dataset(4, (32, 32), SOURCE, seed=0)
-    config = TrainConfig(steps=5, batch_size=2, patch_size=32, depth=1, base_channels=4, device="cpu", validate_every=5)
+    config = TrainConfig(
+        steps=5,
+        batch_size=2,
+        patch_size=32,
+        depth=1,
+        base_channels=4,
+        device="cpu",
+        validate_every=5,
+    )
     a = train(list(images), list(masks), config).model.module.state_dict()
     b = train(list(images), list(masks), config).model.module.state_dict()
     assert all((a[k] == b[k]).all() for k in a)
@@ -34,7 +45,16 @@ def test_training_is_reproducible_from_the_seed():
 
 def test_3d_training_runs_on_a_volume():
     images, masks = make_dataset(1, (24, 32, 32), SOURCE, seed=0)
-    config = TrainConfig(dims=3, steps=3, batch_size=2, patch_size=16, depth=1, base_channels=4, device="cpu", validate_every=3)
+    config = TrainConfig(
+        dims=3,
+        steps=3,
+        batch_size=2,
+        patch_size=16,
+        depth=1,
+        base_channels=4,
+        device="cpu",
+        validate_every=3,
+    )
     result = train(list(images), list(masks), config)
     assert result.model.dims == 3 and len(result.history) == 1
 

@@ -10,7 +10,9 @@ from napari_bnadapt.unet import UNet, UNetConfig, count_parameters
     [(2, (64, 64)), (2, (37, 50)), (2, (1, 1)), (3, (16, 16, 16)), (3, (9, 13, 7))],
 )
 def test_output_matches_input_spatial_shape(dims, shape):
-    model = UNet(UNetConfig(dims=dims, in_channels=2, out_channels=3, depth=2, base_channels=4)).eval()
+    model = UNet(
+        UNetConfig(dims=dims, in_channels=2, out_channels=3, depth=2, base_channels=4)
+    ).eval()
     x = torch.randn(2, 2, *shape)
     with torch.no_grad():
         y = model(x)

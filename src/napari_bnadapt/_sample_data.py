@@ -26,5 +26,9 @@ def _layers(volume: SampleVolume, short: str) -> list[LayerData]:
     common = {"scale": VOXEL_SIZE, "units": ("nm", "nm", "nm")}
     return [
         (volume.image, {"name": f"{short} EM", **common}, "image"),
-        (volume.truth, {"name": f"{short} ground truth", "opacity": 0.4, "visible": False, **common}, "labels"),
+        (
+            volume.truth,
+            {"name": f"{short} ground truth", "opacity": 0.4, "visible": False, **common},
+            "labels",
+        ),
     ]

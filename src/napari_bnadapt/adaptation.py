@@ -24,6 +24,7 @@ Modes
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime
 import time
@@ -58,7 +59,7 @@ class AdaptConfig:
     Parameters
     ----------
     mode
-        ``consistent`` (default), ``standard`` or ``ema``.
+        ``standard`` (default; see docs/adaptation.md), ``consistent`` or ``ema``.
     alpha
         Blend with the source statistics: 0 = source, 1 = fully adapted.
     prior_strength
@@ -77,7 +78,7 @@ class AdaptConfig:
         units of the source standard deviation) or after ``max_passes`` passes.
     """
 
-    mode: str = "consistent"
+    mode: str = "standard"
     alpha: float = 1.0
     prior_strength: float | None = None
     layers: str = "all"
@@ -259,18 +260,26 @@ def _as_stats(moments: Moments) -> BNStats:
     return {"running_mean": moments.mean.float(), "running_var": moments.var_unbiased.float()}
 
 
-def _max_change(old: dict[str, Moments], new: dict[str, Moments], source: dict[str, BNStats]) -> float:
+def _max_change(
+    old: dict[str, Moments], new: dict[str, Moments], source: dict[str, BNStats]
+) -> float:
     """Largest change of a mean or standard deviation, in units of the source σ."""
     worst = 0.0
     for name in new:
         sigma = source[name]["running_var"].double().clamp_min(1e-12).sqrt()
         d_mean = ((new[name].mean - old[name].mean).abs() / sigma).max().item()
-        d_std = ((new[name].var_unbiased.sqrt() - old[name].var_unbiased.sqrt()).abs() / sigma).max().item()
+        d_std = (
+            ((new[name].var_unbiased.sqrt() - old[name].var_unbiased.sqrt()).abs() / sigma)
+            .max()
+            .item()
+        )
         worst = max(worst, d_mean, d_std)
     return worst
 
 
-def _ema(per_batch: dict[str, list[Moments]], source: dict[str, BNStats], momentum: float) -> dict[str, Moments]:
+def _ema(
+    per_batch: dict[str, list[Moments]], source: dict[str, BNStats], momentum: float
+) -> dict[str, Moments]:
     """The moving average of PyTorch's train mode, from the source statistics."""
     out = {}
     for name, moments in per_batch.items():
@@ -284,7 +293,9 @@ def _ema(per_batch: dict[str, list[Moments]], source: dict[str, BNStats], moment
     return out
 
 
-def _convergence(per_batch: dict[str, list[Moments]], source: dict[str, BNStats]) -> list[dict[str, float]]:
+def _convergence(
+    per_batch: dict[str, list[Moments]], source: dict[str, BNStats]
+) -> list[dict[str, float]]:
     """How far the pooled statistics still move as patches are added (in source σ units)."""
     record = []
     running: dict[str, Moments] = {}
@@ -303,7 +314,13 @@ class _PassRunner:
     """Runs forward passes over the sampled patches and measures BN inputs."""
 
     def __init__(
-        self, module: nn.Module, targets, patches: list[Patch], batch_size: int, device: torch.device, divisor: int
+        self,
+        module: nn.Module,
+        targets,
+        patches: list[Patch],
+        batch_size: int,
+        device: torch.device,
+        divisor: int,
     ) -> None:
         self.module = module
         self.targets = targets
@@ -320,10 +337,8 @@ class _PassRunner:
         for bn in self.bn.values():
             # Momentum 1 makes the buffers hold exactly the last batch's statistics; a
             # TorchScript module keeps its momentum constant and the general formula is used.
-            try:
+            with contextlib.suppress(AttributeError, RuntimeError, TypeError):
                 bn.momentum = 1.0
-            except (AttributeError, RuntimeError, TypeError):
-                pass
 
     def _forward_all(self, message: str):
         from .unet import pad_to_multiple
@@ -349,7 +364,11 @@ class _PassRunner:
                 if self.done == 1:
                     self._check_train_mode_works(layers[0], saved[layers[0]])
                 for name in layers:
-                    per_batch[name].append(_recover_batch(self.bn[name], saved[name], counts.get(name, self.last_count)))
+                    per_batch[name].append(
+                        _recover_batch(
+                            self.bn[name], saved[name], counts.get(name, self.last_count)
+                        )
+                    )
                     _restore(self.bn[name], saved[name])
                 yield step
         finally:

@@ -46,13 +46,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"napari-bnadapt {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
-    info = commands.add_parser("info", help="describe a model: dims, channels, normalisation layers")
+    info = commands.add_parser(
+        "info", help="describe a model: dims, channels, normalisation layers"
+    )
     info.add_argument("model", help="model file, or 'demo'")
     info.set_defaults(handler=cmd_info)
 
     train = commands.add_parser("train", help="train the built-in U-Net on image/label pairs")
-    train.add_argument("--images", required=True, help="TIFF file (image or stack) or folder of TIFF/PNG")
-    train.add_argument("--labels", required=True, help="same layout as --images; nonzero = foreground")
+    train.add_argument(
+        "--images", required=True, help="TIFF file (image or stack) or folder of TIFF/PNG"
+    )
+    train.add_argument(
+        "--labels", required=True, help="same layout as --images; nonzero = foreground"
+    )
     train.add_argument("--out", required=True, help="model file to write")
     train.add_argument("--dims", type=int, choices=(2, 3), default=2)
     train.add_argument("--steps", type=int, default=400)
@@ -69,31 +75,52 @@ def build_parser() -> argparse.ArgumentParser:
     pred.add_argument("--model", required=True, help="model file, or 'demo'")
     pred.add_argument("--input", required=True, help="TIFF/PNG file or folder of them")
     pred.add_argument("--out", required=True, help="mask TIFF (a folder when --input is a folder)")
-    pred.add_argument("--probabilities", help="also write the probability map here (a folder for folder input)")
+    pred.add_argument(
+        "--probabilities", help="also write the probability map here (a folder for folder input)"
+    )
     _add_predict_options(pred)
     pred.set_defaults(handler=cmd_predict)
 
-    adapt = commands.add_parser("adapt", help="re-estimate BatchNorm statistics on unlabeled target data")
+    adapt = commands.add_parser(
+        "adapt", help="re-estimate BatchNorm statistics on unlabeled target data"
+    )
     adapt.add_argument("--model", required=True, help="model file, or 'demo'")
     adapt.add_argument("--target", help="TIFF file or folder of TIFF/PNG images (unlabeled)")
     adapt.add_argument("--out", required=True, help="adapted model file to write")
     adapt.add_argument("--mode", choices=("standard", "consistent", "ema"), default=None)
-    adapt.add_argument("--alpha", type=float, default=1.0, help="0 = source statistics, 1 = fully adapted")
-    adapt.add_argument("--prior-strength", type=float, default=None, help="N of Schneider et al. (overrides --alpha)")
-    adapt.add_argument("--patches", type=int, default=None, help="number of patches sampled from the target")
+    adapt.add_argument(
+        "--alpha", type=float, default=1.0, help="0 = source statistics, 1 = fully adapted"
+    )
+    adapt.add_argument(
+        "--prior-strength",
+        type=float,
+        default=None,
+        help="N of Schneider et al. (overrides --alpha)",
+    )
+    adapt.add_argument(
+        "--patches", type=int, default=None, help="number of patches sampled from the target"
+    )
     adapt.add_argument("--patch-size", type=int, default=None)
-    adapt.add_argument("--layers", default="all", help="all, encoder, decoder, bottleneck, first:K, or names")
+    adapt.add_argument(
+        "--layers", default="all", help="all, encoder, decoder, bottleneck, first:K, or names"
+    )
     adapt.add_argument("--statistics", choices=("both", "mean", "variance"), default="both")
     adapt.add_argument("--momentum", type=float, default=0.1, help="for --mode ema")
-    adapt.add_argument("--roi", help="TIFF mask, same shape as the target: sample only where nonzero")
+    adapt.add_argument(
+        "--roi", help="TIFF mask, same shape as the target: sample only where nonzero"
+    )
     adapt.add_argument("--batch-size", type=int, default=8)
     adapt.add_argument("--seed", type=int, default=0)
     adapt.add_argument("--device", default="auto")
-    adapt.add_argument("--reset", action="store_true", help="write the model back with its source statistics")
+    adapt.add_argument(
+        "--reset", action="store_true", help="write the model back with its source statistics"
+    )
     adapt.set_defaults(handler=cmd_adapt)
 
     demo = commands.add_parser("demo", help="run the whole workflow on bundled synthetic data")
-    demo.add_argument("--out", default=None, help="folder for masks, adapted model and summary.json")
+    demo.add_argument(
+        "--out", default=None, help="folder for masks, adapted model and summary.json"
+    )
     demo.add_argument("--device", default="auto")
     demo.set_defaults(handler=cmd_demo)
     return parser
@@ -104,8 +131,12 @@ def _add_predict_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tile", type=int, default=None, help="tile size in pixels")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--threshold", type=float, default=0.5)
-    parser.add_argument("--amp", choices=("bf16", "fp16"), default=None, help="mixed precision on GPU")
-    parser.add_argument("--slice-axis", type=int, default=None, help="axis a 2D model cuts volumes across")
+    parser.add_argument(
+        "--amp", choices=("bf16", "fp16"), default=None, help="mixed precision on GPU"
+    )
+    parser.add_argument(
+        "--slice-axis", type=int, default=None, help="axis a 2D model cuts volumes across"
+    )
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -123,7 +154,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     images, labels = read_image_set(args.images), read_image_set(args.labels)
     if len(images) != len(labels):
-        raise InputDataError(f"{len(images)} images but {len(labels)} label files: give one label file per image")
+        raise InputDataError(
+            f"{len(images)} images but {len(labels)} label files: give one label file per image"
+        )
     config = TrainConfig(
         dims=args.dims, steps=args.steps, seed=args.seed, device=args.device,
         batch_size=args.batch_size, patch_size=args.patch_size, depth=args.depth,
@@ -136,7 +169,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     )  # fmt: skip
     save_model(result.model, args.out)
     last = result.history[-1] if result.history else {}
-    print(f"wrote {args.out} (final loss {last.get('loss', float('nan')):.4f}, validation Dice {last.get('val_dice', float('nan')):.3f})")
+    print(
+        f"wrote {args.out} (final loss {last.get('loss', float('nan')):.4f}, validation Dice {last.get('val_dice', float('nan')):.3f})"
+    )
     return 0
 
 
@@ -162,9 +197,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
         mask = prediction.labels if prediction.labels is not None else prediction.mask
         write_tiff(out / f"{image.name}.tif" if folder else out, mask)
         if probs is not None:
-            write_tiff(probs / f"{image.name}.tif" if folder else probs, prediction.probabilities.astype(np.float32))
+            write_tiff(
+                probs / f"{image.name}.tif" if folder else probs,
+                prediction.probabilities.astype(np.float32),
+            )
         fraction = float(np.mean(prediction.mask))
-        print(f"{image.name}: {mask.shape} foreground {fraction:.1%} → {out / (image.name + '.tif') if folder else out}")
+        print(
+            f"{image.name}: {mask.shape} foreground {fraction:.1%} → {out / (image.name + '.tif') if folder else out}"
+        )
     return 0
 
 
@@ -191,7 +231,9 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, momentum=args.momentum, seed=args.seed, device=args.device,
     )  # fmt: skip
     roi = read_image(args.roi) if args.roi else None
-    result = adapt(model, data, config, roi=roi, target_name=Path(args.target).name, progress=_printer(every=5))
+    result = adapt(
+        model, data, config, roi=roi, target_name=Path(args.target).name, progress=_printer(every=5)
+    )
     save_model(result.model, args.out)
     record = result.record
     print(
@@ -199,7 +241,9 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         f"on {record['patches']} patches in {record['seconds']:.2f} s on {record['device']} → {args.out}"
     )
     if record["convergence"]:
-        print(f"statistics still moved {record['convergence'][-1]['change']:.4f} σ with the last batch")
+        print(
+            f"statistics still moved {record['convergence'][-1]['change']:.4f} σ with the last batch"
+        )
     return 0
 
 

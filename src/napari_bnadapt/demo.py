@@ -72,7 +72,9 @@ def run_demo(
     source_mask = predict(model, source.image, cfg, progress).mask
     before = predict(model, target.image, cfg, progress).mask
     started = time.perf_counter()
-    result = adapt(model, target.image, AdaptConfig(device=device), target_name=target.name, progress=progress)
+    result = adapt(
+        model, target.image, AdaptConfig(device=device), target_name=target.name, progress=progress
+    )
     seconds = time.perf_counter() - started
     after = predict(result.model, target.image, cfg, progress).mask
     summary = DemoSummary(
@@ -87,7 +89,9 @@ def run_demo(
     return summary
 
 
-def _write_outputs(out: Path, source_mask, before, after, adapted_model, summary: DemoSummary) -> None:
+def _write_outputs(
+    out: Path, source_mask, before, after, adapted_model, summary: DemoSummary
+) -> None:
     from .model_io import save_model
 
     out.mkdir(parents=True, exist_ok=True)

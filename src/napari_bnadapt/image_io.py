@@ -49,7 +49,9 @@ def read_image(path: str | Path) -> np.ndarray:
             "be truncated or corrupt; re-export it"
         ) from None
     if data.size == 0:
-        raise InputDataError(f"{path.name} holds no pixels: choose another file")
+        raise InputDataError(
+            f"{path.name} holds no pixels: the file may be truncated or corrupt; re-export it"
+        )
     return data
 
 

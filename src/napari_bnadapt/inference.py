@@ -94,7 +94,7 @@ def predict_steps(
     normalizer = fit_normalizer(model.normalization, view)
     spatial = view.shape[2:] if model.dims == 2 else view.shape[1:]
     tile = _tile_shape(cfg.tile_shape, model.dims, spatial)
-    overlap = tuple(int(round(t * cfg.overlap)) if t < n else 0 for t, n in zip(tile, spatial))
+    overlap = tuple(round(t * cfg.overlap) if t < n else 0 for t, n in zip(tile, spatial))
     tiles = tile_slices(spatial, tile, overlap)
     items = range(view.shape[1]) if model.dims == 2 else [None]
     jobs = [(item, t) for item in items for t in tiles]
@@ -107,7 +107,9 @@ def predict_steps(
         accumulator = None
         for first in range(0, total, cfg.batch_size):
             batch = jobs[first : first + cfg.batch_size]
-            probs = _forward(module, _read_tiles(view, batch, normalizer), model.divisor, device, cfg.amp)
+            probs = _forward(
+                module, _read_tiles(view, batch, normalizer), model.divisor, device, cfg.amp
+            )
             if accumulator is None:
                 accumulator = allocate((probs.shape[1], *view.shape[1:]))
             for (item, region), tile_probs in zip(batch, probs):
@@ -117,7 +119,9 @@ def predict_steps(
         return _finish(accumulator, weights, layout, cfg.threshold, model.dims)
 
 
-def _tile_shape(tile: int | tuple[int, ...] | None, dims: int, spatial: tuple[int, ...]) -> tuple[int, ...]:
+def _tile_shape(
+    tile: int | tuple[int, ...] | None, dims: int, spatial: tuple[int, ...]
+) -> tuple[int, ...]:
     if tile is None:
         tile = DEFAULT_TILE[dims]
     sizes = (tile,) * dims if isinstance(tile, int) else tuple(int(t) for t in tile)
@@ -126,7 +130,9 @@ def _tile_shape(tile: int | tuple[int, ...] | None, dims: int, spatial: tuple[in
     return tuple(min(t, n) for t, n in zip(sizes, spatial))
 
 
-def _weight_sum(spatial: tuple[int, ...], tiles: list[tuple[slice, ...]], window: np.ndarray) -> np.ndarray:
+def _weight_sum(
+    spatial: tuple[int, ...], tiles: list[tuple[slice, ...]], window: np.ndarray
+) -> np.ndarray:
     """Summed blending weights; identical for every slice, so computed once."""
     weights = np.zeros(spatial, dtype=np.float32)
     for region in tiles:
@@ -173,7 +179,9 @@ def _autocast(device: torch.device, amp: str | None) -> contextlib.AbstractConte
 
 
 @contextlib.contextmanager
-def _accumulators(view: Any, disk_backed: bool) -> Iterator[Callable[[tuple[int, ...]], np.ndarray]]:
+def _accumulators(
+    view: Any, disk_backed: bool
+) -> Iterator[Callable[[tuple[int, ...]], np.ndarray]]:
     """Allocate the probability accumulator in RAM, or on disk for lazy (dask) input.
 
     For dask input the accumulator is a memory map of an anonymous temporary file, so the

@@ -38,7 +38,9 @@ def _count(item: str) -> int:
     try:
         count = int(text)
     except ValueError:
-        raise InputDataError(f"{item!r}: write first:K with K a whole number, e.g. first:2") from None
+        raise InputDataError(
+            f"{item!r}: write first:K with K a whole number, e.g. first:2"
+        ) from None
     if count < 1:
         raise InputDataError(f"{item!r}: K must be at least 1")
     return count

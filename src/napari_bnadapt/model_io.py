@@ -89,7 +89,9 @@ class LoadedModel:
         return replace(
             self,
             module=copy.deepcopy(self.module),
-            source_stats={k: {n: t.clone() for n, t in v.items()} for k, v in self.source_stats.items()},
+            source_stats={
+                k: {n: t.clone() for n, t in v.items()} for k, v in self.source_stats.items()
+            },
             metadata=copy.deepcopy(self.metadata),
             adaptation=copy.deepcopy(self.adaptation),
         )
@@ -147,10 +149,7 @@ def resolve_model_path(path: str | Path) -> Path:
 def load_model(path: str | Path) -> LoadedModel:
     """Load a native checkpoint or a TorchScript file; refuse anything that runs code."""
     resolved = resolve_model_path(path)
-    if _is_torchscript(resolved):
-        model = _load_torchscript(resolved)
-    else:
-        model = _load_native(resolved)
+    model = _load_torchscript(resolved) if _is_torchscript(resolved) else _load_native(resolved)
     model.path = str(path) if str(path) == DEMO_NAME else str(resolved)
     model.module.eval()
     return model
@@ -225,7 +224,9 @@ def _load_native(path: Path) -> LoadedModel:
             f"format): {type(exc).__name__}"
         ) from None
     if not isinstance(document, dict):
-        raise ModelFileError(f"{path.name} does not contain a model (found {type(document).__name__})")
+        raise ModelFileError(
+            f"{path.name} does not contain a model (found {type(document).__name__})"
+        )
     if document.get("format") == FORMAT:
         return _native_from_document(document, path)
     if document and all(isinstance(v, torch.Tensor) for v in document.values()):
@@ -311,7 +312,10 @@ def _load_torchscript(path: Path) -> LoadedModel:
     dims, in_channels = _infer_dims_and_channels(module, layers)
     source = meta.get("source_bn_stats")
     source_stats = (
-        {n: {k: torch.tensor(v, dtype=torch.float32) for k, v in s.items()} for n, s in source.items()}
+        {
+            n: {k: torch.tensor(v, dtype=torch.float32) for k, v in s.items()}
+            for n, s in source.items()
+        }
         if source
         else read_bn_stats(module)
     )

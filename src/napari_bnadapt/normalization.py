@@ -56,9 +56,7 @@ class NormalizationSpec:
         if self.mode == "fixed":
             return f"fixed z-score (training mean {self.mean:.4g}, std {self.std:.4g})"
         if self.mode == "percentile":
-            return (
-                f"per-input percentiles {self.low_percentile:g}–{self.high_percentile:g} → 0–1"
-            )
+            return f"per-input percentiles {self.low_percentile:g}–{self.high_percentile:g} → 0–1"
         return "none (raw intensities as float)"
 
 

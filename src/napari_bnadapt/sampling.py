@@ -133,7 +133,9 @@ def _grid(targets: TargetSet, model_dims: int, patch: tuple[int, ...]) -> list[P
     return candidates
 
 
-def _inside_roi(candidates: list[Patch], targets: TargetSet, roi: Any, model_dims: int) -> list[Patch]:
+def _inside_roi(
+    candidates: list[Patch], targets: TargetSet, roi: Any, model_dims: int
+) -> list[Patch]:
     if len(targets.views) != 1:
         raise InputDataError("a sampling ROI needs a single target image or volume")
     if tuple(roi.shape) != tuple(targets.shapes[0]):
@@ -147,7 +149,9 @@ def _inside_roi(candidates: list[Patch], targets: TargetSet, roi: Any, model_dim
     canonical = canonical[0]
     kept = []
     for patch in candidates:
-        centre = tuple((s.start + s.stop - 1) // 2 if isinstance(s, slice) else s for s in patch.index[1:])
+        centre = tuple(
+            (s.start + s.stop - 1) // 2 if isinstance(s, slice) else s for s in patch.index[1:]
+        )
         if canonical[centre]:
             kept.append(patch)
     if not kept:

@@ -17,7 +17,13 @@ from .errors import InputDataError
 from .inference import PredictConfig, predict
 from .metrics import dice
 from .model_io import LoadedModel, wrap_unet
-from .normalization import Normalizer, NormalizationSpec, check_finite, fit_fixed_spec, fit_normalizer
+from .normalization import (
+    NormalizationSpec,
+    Normalizer,
+    check_finite,
+    fit_fixed_spec,
+    fit_normalizer,
+)
 from .steps import Progress, ProgressCallback, Steps, run_steps
 from .unet import UNet, UNetConfig
 
@@ -79,12 +85,18 @@ def train_steps(
     pieces = _split_pieces(images, labels, cfg.dims)
     train_set, val_set = _hold_out(pieces, cfg.validation_fraction, cfg.dims, patch)
     spec = _normalization_spec(cfg.normalization, [p[0] for p in train_set])
-    normalizer = fit_normalizer(spec, train_set[0][0]) if spec.mode != "fixed" else Normalizer(spec.mean, spec.std)
+    normalizer = (
+        fit_normalizer(spec, train_set[0][0])
+        if spec.mode != "fixed"
+        else Normalizer(spec.mean, spec.std)
+    )
 
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     device = resolve_device(cfg.device)
-    unet = UNet(UNetConfig(dims=cfg.dims, depth=cfg.depth, base_channels=cfg.base_channels)).to(device)
+    unet = UNet(UNetConfig(dims=cfg.dims, depth=cfg.depth, base_channels=cfg.base_channels)).to(
+        device
+    )
     optimizer = torch.optim.Adam(unet.parameters(), lr=cfg.learning_rate)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, cfg.steps))
     metadata = _metadata(cfg, patch, names)
@@ -178,7 +190,12 @@ def _normalization_spec(mode: str, images: list[np.ndarray]) -> NormalizationSpe
 
 
 def _sample_batch(
-    pieces: list, batch: int, patch: int, dims: int, rng: np.random.Generator, normalizer: Normalizer
+    pieces: list,
+    batch: int,
+    patch: int,
+    dims: int,
+    rng: np.random.Generator,
+    normalizer: Normalizer,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Random, augmented patches: ``(B, 1, *patch)`` image and label arrays."""
     xs, ys = [], []
@@ -204,7 +221,11 @@ def _sample_batch(
 
 def _pad_to(array: np.ndarray, size: int) -> np.ndarray:
     pads = [(0, max(0, size - n)) for n in array.shape]
-    return np.pad(array, pads, mode="reflect" if min(array.shape) > 1 else "edge") if any(p[1] for p in pads) else array
+    return (
+        np.pad(array, pads, mode="reflect" if min(array.shape) > 1 else "edge")
+        if any(p[1] for p in pads)
+        else array
+    )
 
 
 def _validate(model: LoadedModel, val_set: list, device: str) -> float:

@@ -1,0 +1,142 @@
+import json
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_bnadapt.cli import main
+from napari_bnadapt.model_io import load_model
+from napari_bnadapt.synthetic import SOURCE, TARGET, make_dataset, make_volume
+
+
+@pytest.fixture
+def target_tif(tmp_path):
+    volume, _ = make_volume((3, 64, 64), TARGET, seed=4)
+    path = tmp_path / "target.tif"
+    tifffile.imwrite(path, volume)
+    return path
+
+
+def test_info_describes_the_demo_model(capsys):
+    assert main(["info", "demo"]) == 0
+    out = capsys.readouterr().out
+    assert "14× BatchNorm2d" in out and "adaptable BN:   14" in out
+
+
+def test_predict_writes_a_mask_with_the_input_shape(tmp_path, target_tif):
+    out, probs = tmp_path / "mask.tif", tmp_path / "prob.tif"
+    assert main(["predict", "--model", "demo", "--input", str(target_tif), "--out", str(out),
+                 "--probabilities", str(probs), "--device", "cpu"]) == 0  # fmt: skip
+    mask = tifffile.imread(out)
+    assert mask.shape == (3, 64, 64) and mask.dtype == np.uint8
+    assert tifffile.imread(probs).dtype == np.float32
+
+
+def test_predict_on_a_folder_writes_one_mask_per_image(tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    images, _ = make_dataset(2, (48, 40), SOURCE, seed=0)
+    tifffile.imwrite(folder / "a.tif", images[0])
+    Image.fromarray(images[1]).save(folder / "b.png")
+    assert (
+        main(
+            ["predict", "--model", "demo", "--input", str(folder), "--out", str(tmp_path / "masks")]
+        )
+        == 0
+    )
+    assert sorted(p.name for p in (tmp_path / "masks").iterdir()) == ["a.tif", "b.tif"]
+    assert tifffile.imread(tmp_path / "masks" / "b.tif").shape == (48, 40)
+
+
+@pytest.mark.parametrize(
+    ("make_input", "message"),
+    [
+        (lambda p: p.write_bytes(b"II*\x00 truncated"), "truncated or corrupt"),
+        (lambda p: p.write_bytes(b"\x89PNG broken"), "could not be read"),
+        (lambda p: tifffile.imwrite(p, np.zeros((2, 3, 4, 16, 16), np.uint8)), "spatial axes"),
+        (lambda p: tifffile.imwrite(p, np.full((16, 16), np.nan, np.float32)), "NaN"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, make_input, message):
+    bad = tmp_path / "bad.tif"
+    make_input(bad)
+    out = tmp_path / "mask.tif"
+    assert main(["predict", "--model", "demo", "--input", str(bad), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "Traceback" not in err and len(err.splitlines()) == 1
+    assert not out.exists() and not list(tmp_path.glob(".mask.tif*"))
+
+
+def test_not_a_model_exits_2(tmp_path, target_tif, capsys):
+    fake = tmp_path / "fake.pt"
+    fake.write_text("hello")
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                str(fake),
+                "--input",
+                str(target_tif),
+                "--out",
+                str(tmp_path / "m.tif"),
+            ]
+        )
+        == 2
+    )
+    assert "fake.pt" in capsys.readouterr().err
+
+
+def test_unknown_device_exits_2(tmp_path, target_tif, capsys):
+    code = main(
+        [
+            "predict",
+            "--model",
+            "demo",
+            "--input",
+            str(target_tif),
+            "--out",
+            str(tmp_path / "m.tif"),
+            "--device",
+            "cuda:3",
+        ]
+    )
+    assert code == 2 and "not available" in capsys.readouterr().err
+
+
+def test_train_then_predict(tmp_path):
+    images, masks = make_dataset(4, (48, 48), SOURCE, seed=1)
+    tifffile.imwrite(tmp_path / "img.tif", images)
+    tifffile.imwrite(tmp_path / "lbl.tif", masks * 255)
+    model_path = tmp_path / "model.pt"
+    assert main(["train", "--images", str(tmp_path / "img.tif"), "--labels", str(tmp_path / "lbl.tif"),
+                 "--out", str(model_path), "--steps", "4", "--seed", "1", "--device", "cpu",
+                 "--patch-size", "32", "--base-channels", "4", "--depth", "2"]) == 0  # fmt: skip
+    model = load_model(model_path)
+    assert model.config.base_channels == 4 and model.metadata["training"]["steps"] == 4
+
+
+def test_adapt_then_reset(tmp_path, target_tif, capsys):
+    adapted, restored = tmp_path / "adapted.pt", tmp_path / "restored.pt"
+    assert main(["adapt", "--model", "demo", "--target", str(target_tif), "--out", str(adapted),
+                 "--patches", "8", "--seed", "3", "--device", "cpu"]) == 0  # fmt: skip
+    model = load_model(adapted)
+    assert model.state == "adapted" and model.adaptation["target"] == "target.tif"
+    assert model.adaptation["patches"] <= 8 and model.adaptation["config"]["seed"] == 3
+    assert main(["adapt", "--reset", "--model", str(adapted), "--out", str(restored)]) == 0
+    source = load_model("demo")
+    restored_model = load_model(restored)
+    assert restored_model.state == "source"
+    for key, value in source.module.state_dict().items():
+        assert (value == restored_model.module.state_dict()[key]).all(), key
+
+
+def test_demo_prints_dice_and_writes_outputs(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "before" in out and "adapted" in out
+    summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
+    assert summary["dice_target_after"] > summary["dice_target_before"] + 0.5
+    assert (tmp_path / "demo" / "target_mask_adapted.tif").exists()
