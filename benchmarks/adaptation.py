@@ -160,7 +160,8 @@ def main() -> None:
     print(
         "\n| μ1 \\ μ2 | "
         + " | ".join(f"{v:.1f}" for v in values)
-        + " |\n|---" * (len(values) + 1)
+        + " |\n"
+        + "|---" * (len(values) + 1)
         + "|"
     )
     for mu1 in values:
