@@ -228,3 +228,18 @@ def test_adaptation_recovers_dice_on_a_shifted_target_end_to_end():
     after = dice(predict(adapted, target, PredictConfig(**CPU)).mask, truth)
     source_dice = dice(predict(model, source_image, PredictConfig(**CPU)).mask, source_truth)
     assert before < 0.3 and after > 0.9 and after > source_dice - 0.05
+
+
+def test_3d_model_adapts_on_a_volume(small_model_3d):
+    volume = np.random.default_rng(2).normal(150, 20, size=(20, 40, 40)).astype(np.float32)
+    result = adapt(small_model_3d, volume, AdaptConfig(patch_size=16, **CPU))
+    assert result.record["patch_size"] == [16, 16, 16]
+    stats = result.stats["encoder.0.bn1"]
+    spec = small_model_3d.normalization
+    x = torch.from_numpy((volume - spec.mean) / spec.std).float()[None, None]
+    with torch.no_grad():
+        features = small_model_3d.module.encoder[0].conv1(x).double()
+    # Patches tile the volume exactly (20×40×40 → overlapping grid), so compare loosely.
+    torch.testing.assert_close(
+        stats["running_mean"].double(), features.mean(dim=(0, 2, 3, 4)), rtol=0.05, atol=0.05
+    )
