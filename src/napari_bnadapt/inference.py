@@ -12,9 +12,9 @@ import numpy as np
 import torch
 
 from .device import resolve_device
-from .layout import Layout, canonical_view, is_dask, restore_layout
+from .layout import Layout, canonical_view, is_dask, read_normalized, restore_layout
 from .model_io import LoadedModel
-from .normalization import Normalizer, check_finite, fit_normalizer
+from .normalization import Normalizer, fit_normalizer
 from .steps import Progress, ProgressCallback, Steps, run_steps
 from .tiling import blend_window, tile_slices
 from .unet import crop_to, pad_to_multiple
@@ -142,19 +142,16 @@ def _weight_sum(
 
 def _read_tiles(view: Any, batch: list, normalizer: Normalizer) -> np.ndarray:
     """The batch's tiles as one normalised float32 array ``(B, C, *tile)``."""
-    indices = [
-        (slice(None), *region) if item is None else (slice(None), item, *region)
-        for item, region in batch
-    ]
-    if is_dask(view):
-        import dask
-
-        raw = dask.compute(*[view[i] for i in indices])
-    else:
-        raw = [view[i] for i in indices]
-    tiles = np.stack([normalizer(np.asarray(r)) for r in raw])
-    check_finite(tiles)
-    return tiles
+    return read_normalized(
+        [
+            (
+                view,
+                (slice(None), *region) if item is None else (slice(None), item, *region),
+                normalizer,
+            )
+            for item, region in batch
+        ]
+    )
 
 
 def _forward(

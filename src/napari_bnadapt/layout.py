@@ -7,12 +7,14 @@ one volume. Views are lazy for dask input and copy-free for numpy input.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from .errors import InputDataError
+from .normalization import check_finite
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,30 @@ def restore_layout(canonical: np.ndarray, layout: Layout) -> np.ndarray:
     elif layout.slice_axis is not None:
         out = np.moveaxis(out, 1, 1 + layout.slice_axis)
     return out
+
+
+def read_normalized(
+    regions: Sequence[tuple[Any, tuple, Callable[[np.ndarray], np.ndarray]]],
+) -> np.ndarray:
+    """Read ``(array, index, normalizer)`` regions into one float32 batch ``(B, C, ...)``.
+
+    Lazy (dask) regions are computed together in one call; every region is normalised by
+    its own input's normaliser and the batch is checked for NaN/inf.
+    """
+    raw = [array[index] for array, index, _ in regions]
+    if any(is_dask(r) for r in raw):
+        import dask
+
+        raw = dask.compute(*raw)
+    arrays = [normalize(np.asarray(r)) for (_, _, normalize), r in zip(regions, raw)]
+    if len({a.shape for a in arrays}) > 1:
+        raise InputDataError(
+            "target images differ in size and some are smaller than the patch size: "
+            "set a patch size no larger than the smallest image"
+        )
+    batch = np.stack(arrays)
+    check_finite(batch)
+    return batch
 
 
 def moveaxis(data: Any, source: int, destination: int) -> Any:

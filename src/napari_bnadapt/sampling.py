@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 
 from .errors import InputDataError
-from .layout import canonical_view, is_dask
+from .layout import canonical_view, read_normalized
 from .model_io import LoadedModel
-from .normalization import Normalizer, check_finite, fit_normalizer
+from .normalization import Normalizer, fit_normalizer
 from .tiling import tile_starts
 
 DEFAULT_PATCH = {2: 128, 3: 64}
@@ -92,22 +92,10 @@ def sample_patches(
 
 
 def read_patches(targets: TargetSet, patches: Sequence[Patch]) -> np.ndarray:
-    """Normalised float32 patches ``(B, C, *patch)`` (dask is computed patch by patch)."""
-    raw = [targets.views[p.item][p.index] for p in patches]
-    if any(is_dask(r) for r in raw):
-        import dask
-
-        raw = dask.compute(*raw)
-    arrays = [targets.normalizers[p.item](np.asarray(r)) for p, r in zip(patches, raw)]
-    shapes = {a.shape for a in arrays}
-    if len(shapes) > 1:
-        raise InputDataError(
-            "target images differ in size and some are smaller than the patch size: "
-            "set a patch size no larger than the smallest image"
-        )
-    batch = np.stack(arrays)
-    check_finite(batch)
-    return batch
+    """Normalised float32 patches ``(B, C, *patch)``."""
+    return read_normalized(
+        [(targets.views[p.item], p.index, targets.normalizers[p.item]) for p in patches]
+    )
 
 
 def batches(patches: list[Patch], batch_size: int) -> Iterator[list[Patch]]:

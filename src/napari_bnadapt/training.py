@@ -19,7 +19,6 @@ from .metrics import dice
 from .model_io import LoadedModel, wrap_unet
 from .normalization import (
     NormalizationSpec,
-    Normalizer,
     check_finite,
     fit_fixed_spec,
     fit_normalizer,
@@ -85,11 +84,8 @@ def train_steps(
     pieces = _split_pieces(images, labels, cfg.dims)
     train_set, val_set = _hold_out(pieces, cfg.validation_fraction, cfg.dims, patch)
     spec = _normalization_spec(cfg.normalization, [p[0] for p in train_set])
-    normalizer = (
-        fit_normalizer(spec, train_set[0][0])
-        if spec.mode != "fixed"
-        else Normalizer(spec.mean, spec.std)
-    )
+    # Normalise each training image once (its own normaliser: per-input for percentiles).
+    train_set = [(fit_normalizer(spec, image)(image), label) for image, label in train_set]
 
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -105,7 +101,7 @@ def train_steps(
     running = None
     for step in range(1, cfg.steps + 1):
         unet.train()
-        x, y = _sample_batch(train_set, cfg.batch_size, patch, cfg.dims, rng, normalizer)
+        x, y = _sample_batch(train_set, cfg.batch_size, patch, cfg.dims, rng)
         logits = unet(torch.from_numpy(x).to(device))
         loss = bce_dice_loss(logits, torch.from_numpy(y).to(device))
         optimizer.zero_grad(set_to_none=True)
@@ -173,14 +169,11 @@ def _hold_out(pieces: list, fraction: float, dims: int, patch: int) -> tuple[lis
         n_val = max(1, round(fraction * len(pieces)))
         return pieces[:-n_val], pieces[-n_val:]
     image, label = pieces[0]
-    axis = image.ndim - 1
-    cut = int(image.shape[axis] * (1 - max(fraction, 0.1)))
-    if image.shape[axis] - cut < 8 or cut < min(patch, 16):
+    cut = int(image.shape[-1] * (1 - max(fraction, 0.1)))
+    if image.shape[-1] - cut < 8 or cut < min(patch, 16):
         return pieces, pieces  # too small to split: validate on the training image
-    take = lambda a, s: np.take(a, np.arange(s.start or 0, s.stop or a.shape[axis]), axis=axis)  # noqa: E731
-    train = (take(image, slice(0, cut)), take(label, slice(0, cut)))
-    val = (take(image, slice(cut, None)), take(label, slice(cut, None)))
-    return [train], [val]
+    head, tail = image[..., :cut], image[..., cut:]
+    return [(head, label[..., :cut])], [(tail, label[..., cut:])]
 
 
 def _normalization_spec(mode: str, images: list[np.ndarray]) -> NormalizationSpec:
@@ -195,7 +188,6 @@ def _sample_batch(
     patch: int,
     dims: int,
     rng: np.random.Generator,
-    normalizer: Normalizer,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Random, augmented patches: ``(B, 1, *patch)`` image and label arrays."""
     xs, ys = [], []
@@ -205,7 +197,7 @@ def _sample_batch(
             slice(start, start + patch)
             for start in (int(rng.integers(0, max(1, n - patch + 1))) for n in image.shape)
         )
-        x, y = _pad_to(normalizer(image[region]), patch), _pad_to(label[region], patch)
+        x, y = _pad_to(image[region], patch), _pad_to(label[region], patch)
         for axis in range(dims):
             if rng.random() < 0.5:
                 x, y = np.flip(x, axis), np.flip(y, axis)
