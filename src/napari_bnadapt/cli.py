@@ -1,4 +1,4 @@
-"""The ``bnadapt`` command line: info, train, predict, adapt, demo.
+"""The ``bnadapt`` command line: info, train, predict, adapt, report, demo.
 
 Expected problems (bad files, wrong shapes, unknown devices) print one line and exit with
 code 2; nothing half-written is left at an output path.
@@ -116,6 +116,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--reset", action="store_true", help="write the model back with its source statistics"
     )
     adapt.set_defaults(handler=cmd_adapt)
+
+    report = commands.add_parser(
+        "report", help="diagnose a shift: latent distances, mask quality, figures, a reading"
+    )
+    report.add_argument("--model", required=True, help="model file (source statistics), or 'demo'")
+    report.add_argument(
+        "--adapted", help="the adapted model; without it the model is adapted with defaults first"
+    )
+    report.add_argument("--input", required=True, help="target image or volume (TIFF/PNG)")
+    report.add_argument("--labels", help="ground truth for --input: adds Dice and IoU")
+    report.add_argument(
+        "--source", help="source-domain image/volume: the empirical reference for the latents"
+    )
+    report.add_argument("--out", required=True, help="folder for report.json and the figures")
+    report.add_argument("--patches", type=int, default=None, help="patches sampled per capture")
+    report.add_argument("--device", default="auto")
+    report.set_defaults(handler=cmd_report)
 
     demo = commands.add_parser("demo", help="run the whole workflow on bundled synthetic data")
     demo.add_argument(
@@ -244,6 +261,42 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         print(
             f"statistics still moved {record['convergence'][-1]['change']:.4f} σ with the last batch"
         )
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .adaptation import AdaptConfig
+    from .image_io import read_image
+    from .inference import PredictConfig
+    from .latents import LatentConfig
+    from .model_io import load_model
+    from .report import build_report, write_report
+
+    model = load_model(args.model)
+    adapted = load_model(args.adapted) if args.adapted else None
+    image = read_image(args.input)
+    labels = read_image(args.labels) if args.labels else None
+    source = read_image(args.source) if args.source else None
+    patches = {"patches": args.patches} if args.patches else {}
+    report = build_report(
+        model, image, adapted, labels=labels, source=source,
+        adapt_config=AdaptConfig(device=args.device, **patches),
+        predict_config=PredictConfig(device=args.device),
+        latent_config=LatentConfig(device=args.device, **patches),
+        progress=_printer(every=10),
+    )  # fmt: skip
+    paths = write_report(report, args.out)
+    quality = report.numbers["quality"]
+    print(report.diagnosis.verdict.to_text())
+    for key in ("before", "after"):
+        q = quality[key]
+        dice_text = f", Dice {q['dice']:.3f}, IoU {q['iou']:.3f}" if "dice" in q else ""
+        print(
+            f"{key:>6}: foreground {q['foreground_fraction']:.1%}, {q['object_count']} objects, "
+            f"entropy {q['entropy']:.3f}{dice_text}"
+        )
+    print(f"agreement Dice before/after: {quality['agreement_dice']:.3f}")
+    print(f"wrote {', '.join(p.name for p in paths)} to {args.out}")
     return 0
 
 
