@@ -12,7 +12,7 @@ from napari_bnadapt.latents import (
     capture_latents,
     gaussian_reference,
     gaussian_reference_moments,
-    histogram_rows,
+    histogram_channels,
     latent_layers,
 )
 from napari_bnadapt.model_io import LoadedModel
@@ -28,11 +28,11 @@ def volume() -> np.ndarray:
 
 
 def test_streamed_histograms_equal_one_shot_histograms():
-    z = torch.randn(3, 5000) * 3
-    parts = sum(histogram_rows(chunk, 40, 8.0) for chunk in torch.split(z, 700, dim=1))
+    z = torch.randn(50, 3, 10, 10) * 3
+    parts = sum(histogram_channels(chunk, 40, 8.0) for chunk in torch.split(z, 7))
     edges = np.linspace(-8, 8, 41)
     for row in range(3):
-        values = z[row].numpy()
+        values = z[:, row].numpy().ravel()
         inner = np.histogram(values, edges)[0]
         # np.histogram closes the last bin; values exactly at +8 go to overflow here.
         expected = np.concatenate([[np.sum(values < -8)], inner, [np.sum(values > 8)]])

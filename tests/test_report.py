@@ -13,7 +13,7 @@ from napari_bnadapt.image_io import write_tiff
 from napari_bnadapt.inference import PredictConfig
 from napari_bnadapt.latents import LatentConfig
 from napari_bnadapt.model_io import save_model
-from napari_bnadapt.report import FIGURES, build_report, write_report
+from napari_bnadapt.report import FIGURES, TABLES, build_report, write_report
 from napari_bnadapt.synthetic import SHIFTS, SOURCE, make_volume
 
 LATENT = LatentConfig(device="cpu", patches=8, patch_size=32)
@@ -56,8 +56,10 @@ def test_report_files_exist_and_parse(small_model_2d, target, tmp_path):
         predict_config=PredictConfig(device="cpu"), latent_config=LATENT,
     )  # fmt: skip
     paths = write_report(report, tmp_path)
-    assert [p.name for p in paths] == ["report.json", *FIGURES]
-    for path in paths[1:]:
+    assert [p.name for p in paths] == ["report.json", *FIGURES, *TABLES]
+    header = (tmp_path / "shifts.csv").read_text().splitlines()[0]
+    assert header.startswith("layer,channel,") and "wasserstein_empirical_after" in header
+    for path in paths[1:-1]:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     numbers = json.loads((tmp_path / "report.json").read_text())
     layer = numbers["layers_before"][0]

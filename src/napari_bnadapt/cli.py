@@ -1,4 +1,4 @@
-"""The ``bnadapt`` command line: info, train, predict, adapt, report, demo.
+"""The ``bnadapt`` command line: info, train, predict, adapt, report, gui, demo.
 
 Expected problems (bad files, wrong shapes, unknown devices) print one line and exit with
 code 2; nothing half-written is left at an output path.
@@ -133,6 +133,12 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--patches", type=int, default=None, help="patches sampled per capture")
     report.add_argument("--device", default="auto")
     report.set_defaults(handler=cmd_report)
+
+    gui = commands.add_parser(
+        "gui", help="open napari with the sample volumes and the plugin's widgets docked"
+    )
+    gui.add_argument("--no-samples", action="store_true", help="do not open the sample data")
+    gui.set_defaults(handler=cmd_gui)
 
     demo = commands.add_parser("demo", help="run the whole workflow on bundled synthetic data")
     demo.add_argument(
@@ -297,6 +303,17 @@ def cmd_report(args: argparse.Namespace) -> int:
         )
     print(f"agreement Dice before/after: {quality['agreement_dice']:.3f}")
     print(f"wrote {', '.join(p.name for p in paths)} to {args.out}")
+    return 0
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    try:
+        from ._widgets.launch import run_gui
+    except ImportError as exc:
+        raise InputDataError(
+            f"the GUI needs napari with a Qt binding ({exc}): pip install 'napari[pyqt6]'"
+        ) from None
+    run_gui(samples=not args.no_samples)
     return 0
 
 

@@ -30,8 +30,8 @@ class ModelDescription:
     def adaptable_layers(self) -> int:
         return sum(layer.adaptable for layer in self.norm_layers)
 
-    def to_text(self) -> str:
-        """Multi-line text for the terminal and the model widget."""
+    def to_text(self, layers: bool = True) -> str:
+        """Multi-line text for the terminal and the model widget (``layers``: list them)."""
         kinds = Counter(layer.type_name for layer in self.norm_layers)
         lines = [
             f"model:          {self.name} ({self.format})",
@@ -45,8 +45,10 @@ class ModelDescription:
             + (", ".join(f"{n}× {k}" for k, n in kinds.items()) if kinds else "none found"),
             f"adaptable BN:   {self.adaptable_layers}",
             f"verdict:        {self.verdict}",
-            "layers:",
         ]
+        if not layers:
+            return "\n".join(lines)
+        lines.append("layers:")
         lines += [
             f"  {layer.name:<28} {layer.type_name:<16} {layer.channels:>4} ch"
             f"{'  adaptable' if layer.adaptable else ''}"

@@ -147,6 +147,22 @@ def layer_overview(diagnosis: Diagnosis) -> list[dict[str, Any]]:
     ]
 
 
+def channel_rows(diagnosis: Diagnosis, layer: str | None = None) -> list[dict[str, Any]]:
+    """One row per (layer, channel): every distance before, and after when measured."""
+    rows = []
+    for name, shift in diagnosis.shift_before.items():
+        if layer is not None and name != layer:
+            continue
+        after = diagnosis.shift_after.get(name) if diagnosis.shift_after else None
+        for channel in range(shift.channels):
+            row: dict[str, Any] = {"layer": name, "channel": channel}
+            row.update({k: float(v[channel]) for k, v in shift.values.items()})
+            if after is not None:
+                row.update({f"{k}_after": float(v[channel]) for k, v in after.values.items()})
+            rows.append(row)
+    return rows
+
+
 def _staged(steps: Steps, stage: int, stages: int) -> Generator[Progress, None, Any]:
     """Re-express one stage's progress as part of the whole job."""
     while True:

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import tifffile
 
 from .errors import InputDataError
 from .files import atomic_output
+from .volume_io import VOLUME_SUFFIXES, is_volume_path, read_volume
 
-TIFF_SUFFIXES = (".tif", ".tiff")
-IMAGE_SUFFIXES = (*TIFF_SUFFIXES, ".png")
+IMAGE_SUFFIXES = (*VOLUME_SUFFIXES, ".png")
 
 
 @dataclass(frozen=True)
@@ -23,26 +24,26 @@ class NamedImage:
     data: np.ndarray
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """Read one TIFF (2D image or 3D stack) or PNG file into memory."""
+def read_image(path: str | Path) -> Any:
+    """Read one TIFF or MRC (2D image, 3D stack or volume) or PNG file.
+
+    Very large TIFF/MRC files come back lazily (memory map or dask array).
+    """
     path = Path(path)
     if not path.is_file():
         raise InputDataError(f"image file {str(path)!r} not found: check the path")
     suffix = path.suffix.lower()
+    if is_volume_path(path):
+        return read_volume(path).data
+    if suffix != ".png":
+        raise InputDataError(
+            f"{path.name}: unsupported file type {suffix!r}; use TIFF (.tif/.tiff), MRC or PNG"
+        )
     try:
-        if suffix in TIFF_SUFFIXES:
-            data = tifffile.imread(path)
-        elif suffix == ".png":
-            from PIL import Image
+        from PIL import Image
 
-            with Image.open(path) as handle:
-                data = np.asarray(handle.convert("L") if handle.mode in ("P", "RGBA") else handle)
-        else:
-            raise InputDataError(
-                f"{path.name}: unsupported file type {suffix!r}; use TIFF (.tif/.tiff) or PNG"
-            )
-    except InputDataError:
-        raise
+        with Image.open(path) as handle:
+            data = np.asarray(handle.convert("L") if handle.mode in ("P", "RGBA") else handle)
     except Exception as exc:
         raise InputDataError(
             f"{path.name} could not be read as an image ({type(exc).__name__}): the file may "
@@ -68,8 +69,17 @@ def read_image_set(path: str | Path) -> list[NamedImage]:
     return [NamedImage(path.stem, read_image(path))]
 
 
-def write_tiff(path: str | Path, data: np.ndarray, scale: tuple[float, ...] | None = None) -> Path:
-    """Write ``data`` as a (ImageJ-compatible) TIFF atomically; ``scale`` is (z,) y, x voxel size."""
+def write_tiff(
+    path: str | Path,
+    data: np.ndarray,
+    scale: tuple[float, ...] | None = None,
+    unit: str | None = None,
+) -> Path:
+    """Write ``data`` as an ImageJ-compatible TIFF atomically.
+
+    ``scale`` is the (z,) y, x voxel size in ``unit`` (e.g. ``'nm'``); ImageJ, Fiji and
+    :func:`napari_bnadapt.volume_io.read_volume` read both back.
+    """
     path = Path(path)
     data = np.asarray(data)
     imagej = data.dtype in (np.uint8, np.uint16, np.float32) and data.ndim in (2, 3)
@@ -77,8 +87,9 @@ def write_tiff(path: str | Path, data: np.ndarray, scale: tuple[float, ...] | No
     if scale is not None and imagej:
         y, x = scale[-2], scale[-1]
         kwargs["resolution"] = (1.0 / x, 1.0 / y)
+        kwargs["metadata"] = {"axes": "ZYX" if data.ndim == 3 else "YX", "unit": unit or "pixel"}
         if data.ndim == 3 and len(scale) == 3:
-            kwargs["metadata"] = {"spacing": scale[0], "axes": "ZYX"}
+            kwargs["metadata"]["spacing"] = scale[0]
     elif imagej:
         kwargs["metadata"] = {"axes": "ZYX" if data.ndim == 3 else "YX"}
     with atomic_output(path) as tmp:

@@ -267,14 +267,14 @@ class _Recorder:
     def record(self, x: torch.Tensor) -> None:
         x = x.detach().float()
         self.moments.append(Moments.of_batch(x))
-        channels = x.shape[1]
-        shape = (1, channels) + (1,) * (x.ndim - 2)
-        z = (x - self.offset.view(shape).to(x.device)) / self.scale.view(shape).to(x.device)
-        z = z.transpose(0, 1).reshape(channels, -1)
-        counts = histogram_rows(z, self.bins, self.span)
+        shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+        offset = self.offset.view(shape).to(x.device)
+        scale = self.scale.view(shape).to(x.device)
+        counts = histogram_channels(x, self.bins, self.span, offset, scale)
         self.counts = counts if self.counts is None else self.counts + counts
         if self.kind == BOTTLENECK and self.sample_rows > 0:
-            rows = z.T
+            z = (x - offset) / scale
+            rows = z.transpose(0, 1).reshape(z.shape[1], -1).T
             pick = torch.randperm(rows.shape[0], generator=self.generator)[: self.sample_rows]
             self.kept.append(rows[pick.to(rows.device)].cpu().numpy())
 
@@ -296,17 +296,33 @@ class _Recorder:
         return np.concatenate(self.kept).astype(np.float32) if self.kept else None
 
 
-def histogram_rows(z: torch.Tensor, bins: int, span: float) -> torch.Tensor:
-    """Histogram of each row of ``z`` on ``bins`` bins over ``[-span, span]``, float64.
+def histogram_channels(
+    x: torch.Tensor,
+    bins: int,
+    span: float,
+    offset: torch.Tensor | float = 0.0,
+    scale: torch.Tensor | float = 1.0,
+) -> torch.Tensor:
+    """Per-channel histogram of ``z = (x − offset) / scale`` for ``x`` ``(N, C, *spatial)``,
+    on ``bins`` bins over ``[-span, span]``: float64 ``(C, bins + 2)``.
 
-    Column 0 counts values below ``-span``, column ``bins + 1`` those above ``span``.
+    Column 0 counts values below ``-span``, column ``bins + 1`` those above ``span``. The
+    standardisation and binning are one fused multiply-add, then one ``bincount`` over
+    (channel, bin) codes; ``x`` is never transposed or copied more than once.
     """
-    channels = z.shape[0]
-    width = 2 * span / bins
-    index = torch.floor((z + span) / width).long() + 1
+    channels = x.shape[1]
+    per_bin = bins / (2 * span)
+    gain = per_bin / scale
+    bias = (span - offset / scale) * per_bin + 1.0
+    if not isinstance(gain, torch.Tensor):
+        gain = torch.tensor(gain, device=x.device)
+    index = torch.addcmul(torch.as_tensor(bias, device=x.device), x, gain)
+    # After clamping at 0, truncation towards zero is the floor.
     index = index.clamp_(0, bins + 1)
-    index += torch.arange(channels, device=z.device).view(-1, 1) * (bins + 2)
-    flat = torch.bincount(index.reshape(-1), minlength=channels * (bins + 2))
+    codes = index.to(torch.int32 if index.numel() < 2**31 else torch.int64)
+    shape = (1, channels) + (1,) * (x.ndim - 2)
+    codes += (torch.arange(channels, device=x.device, dtype=codes.dtype) * (bins + 2)).view(shape)
+    flat = torch.bincount(codes.reshape(-1), minlength=channels * (bins + 2))
     return flat.view(channels, bins + 2).to("cpu", torch.float64)
 
 

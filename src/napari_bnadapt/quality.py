@@ -52,12 +52,18 @@ def object_count(mask: np.ndarray) -> int:
     return int(count)
 
 
-def mask_quality(probabilities: np.ndarray, mask: np.ndarray, multiclass: bool = False) -> dict:
-    """All label-free figures of one prediction."""
+def mask_quality(
+    probabilities: np.ndarray | None, mask: np.ndarray, multiclass: bool = False
+) -> dict:
+    """All label-free figures of one prediction (entropy and confidence need probabilities;
+    None without them)."""
     axis = 0 if multiclass else None
+    has_probs = probabilities is not None
     return {
-        "entropy": mean_entropy(probabilities, axis),
-        "confident_fraction": confident_fraction(probabilities, classes_axis=axis),
+        "entropy": mean_entropy(probabilities, axis) if has_probs else None,
+        "confident_fraction": confident_fraction(probabilities, classes_axis=axis)
+        if has_probs
+        else None,
         "foreground_fraction": foreground_fraction(mask),
         "object_count": object_count(mask),
     }
@@ -70,7 +76,8 @@ def compare_masks(
 ) -> dict:
     """Quality before (and after) adaptation; agreement; Dice/IoU against ``truth``.
 
-    ``before`` and ``after`` are ``{"probabilities": ..., "mask": ..., "multiclass": bool}``.
+    ``before`` and ``after`` are ``{"mask": ..., "probabilities": ... (optional),
+    "multiclass": bool}``.
     """
     out: dict[str, Any] = {"before": _quality_of(before)}
     if after is not None:
@@ -92,4 +99,4 @@ def compare_masks(
 
 
 def _quality_of(entry: dict[str, Any]) -> dict:
-    return mask_quality(entry["probabilities"], entry["mask"], entry.get("multiclass", False))
+    return mask_quality(entry.get("probabilities"), entry["mask"], entry.get("multiclass", False))

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .adaptation import AdaptConfig, adapt_steps
-from .diagnostics import Diagnosis, diagnose_steps, layer_overview
+from .diagnostics import Diagnosis, channel_rows, diagnose_steps, layer_overview
 from .files import atomic_output
 from .inference import PredictConfig, Prediction, predict_steps
 from .latents import LatentConfig
@@ -25,6 +25,7 @@ from .quality import compare_masks
 from .steps import ProgressCallback, Steps, run_steps
 
 FIGURES = ("masks.png", "histograms.png", "heatmap.png", "layers.png")
+TABLES = ("shifts.csv",)
 
 
 @dataclass
@@ -110,7 +111,7 @@ def report_steps(
 
 
 def write_report(report: Report, out_dir: str | Path, top_channels: int = 6) -> list[Path]:
-    """Write ``report.json`` and the figures into ``out_dir``; returns the paths."""
+    """Write ``report.json``, the figures and ``shifts.csv`` into ``out_dir``."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -148,8 +149,25 @@ def write_report(report: Report, out_dir: str | Path, top_channels: int = 6) -> 
     fig = Figure(figsize=(8, 4), constrained_layout=True)
     plot_layer_overview(fig.subplots(), diagnosis)
     paths.append(_save(fig, out / "layers.png"))
+    paths.append(write_shift_csv(diagnosis, out / "shifts.csv"))
     report.files = paths
     return paths
+
+
+def write_shift_csv(diagnosis: Diagnosis, path: str | Path, layer: str | None = None) -> Path:
+    """Every per-channel distance (before, and after) as CSV, one row per layer channel."""
+    import csv
+    import io
+
+    rows = channel_rows(diagnosis, layer)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["layer", "channel"])
+    writer.writeheader()
+    writer.writerows(rows)
+    path = Path(path)
+    with atomic_output(path) as tmp:
+        tmp.write_text(buffer.getvalue())
+    return path
 
 
 def _most_shifted(diagnosis: Diagnosis, count: int) -> list[tuple[str, int]]:

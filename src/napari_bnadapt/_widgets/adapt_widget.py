@@ -1,0 +1,210 @@
+"""Segment & adapt dock widget: segment a layer, adapt BatchNorm statistics, reset, save."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FileEdit,
+    FloatSlider,
+    Label,
+    PushButton,
+    SpinBox,
+)
+
+from ..adaptation import MODES, AdaptConfig, adapt_steps
+from ..inference import PredictConfig, Prediction, predict_steps
+from ..model_io import LoadedModel, save_model
+from .jobs import JobRunner, _notify
+from .layers import layer_data, result_layer, roi_mask
+from .session import session_for
+
+if TYPE_CHECKING:
+    import napari
+
+LAYER_CHOICES = ["all", "encoder", "decoder", "bottleneck", "first:2", "first:4"]
+
+
+def layers_of(viewer: Any, *kinds: str) -> list[tuple[str, Any]]:
+    """(name, layer) choices of the given layer class names, for combo boxes."""
+    return [(layer.name, layer) for layer in viewer.layers if type(layer).__name__ in kinds]
+
+
+class AdaptWidget(Container):
+    """Image → mask; target → adapted statistics → mask again; reset; save."""
+
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:
+        super().__init__(labels=True)
+        self.viewer = viewer
+        self.session = session_for(viewer)
+        images = lambda _w=None: layers_of(viewer, "Image")  # noqa: E731
+        self.image = ComboBox(label="image to segment", choices=images)
+        self.probabilities = CheckBox(text="also add the probability map", value=False)
+        self.segment_button = PushButton(text="Segment")
+        self.target = ComboBox(label="unlabeled target", choices=images)
+        self.mode = ComboBox(label="mode", choices=list(MODES), value="standard")
+        self.alpha = FloatSlider(label="α (0 source, 1 adapted)", min=0.0, max=1.0, value=1.0)
+        self.patches = SpinBox(label="patches", min=1, max=100_000, value=64)
+        self.bn_layers = ComboBox(label="BN layers", choices=LAYER_CHOICES, value="all")
+        self.roi = ComboBox(
+            label="sampling ROI",
+            choices=lambda _w=None: layers_of(viewer, "Shapes", "Labels"),
+            nullable=True,
+            value=None,
+        )
+        self.segment_after = CheckBox(text="segment again with the adapted statistics", value=True)
+        self.adapt_button = PushButton(text="Adapt BatchNorm statistics")
+        self.cancel_button = PushButton(text="Cancel")
+        self.reset_button = PushButton(text="Reset to source statistics")
+        self.save_path = FileEdit(label="save adapted model", mode="w", filter="*.pt")
+        self.save_button = PushButton(text="Save model")
+        self.status = Label(value="")
+        self.runner = JobRunner(
+            [self.segment_button, self.adapt_button, self.reset_button, self.save_button],
+            self.cancel_button,
+        )
+        self.extend(
+            [
+                self.image, self.probabilities, self.segment_button,
+                self.target, self.mode, self.alpha, self.patches, self.bn_layers, self.roi,
+                self.segment_after, self.adapt_button, self.cancel_button, self.reset_button,
+                self.save_path, self.save_button, self.status,
+            ]
+        )  # fmt: skip
+        self.segment_button.changed.connect(self.segment)
+        self.adapt_button.changed.connect(self.adapt)
+        self.reset_button.changed.connect(self.reset)
+        self.save_button.changed.connect(self.save)
+        self.session.adapted_changed.connect(self._show_state)
+        self.session.model_changed.connect(lambda _: self._show_state())
+        for event in ("inserted", "removed", "reordered"):
+            getattr(viewer.layers.events, event).connect(self._refresh_choices)
+        self.native.destroyed.connect(self.runner.stop)
+        self._refresh_choices()
+        self._show_state()
+
+    # -- handlers ---------------------------------------------------------------------------
+
+    def segment(self, *_: object) -> Any:
+        """Segment the chosen image with the current statistics (source or adapted)."""
+        model, layer = self._model(), self._layer(self.image.value, "an image to segment")
+        if model is None or layer is None:
+            return None
+        config = PredictConfig(device=self.session.device)
+        data = layer_data(layer)
+        return self.runner.start(
+            lambda: predict_steps(model, data, config),
+            lambda prediction: self._add_masks(prediction, layer, model),
+            f"segmenting {layer.name}",
+        )
+
+    def adapt(self, *_: object) -> Any:
+        """Re-estimate the statistics on the target layer (on a copy of the source model)."""
+        model, layer = self.session.model, self._layer(self.target.value, "an unlabeled target")
+        if model is None or layer is None:
+            if model is None:
+                _notify("error", "load a model first (Model widget)")
+            return None
+        data = layer_data(layer)
+        try:
+            roi = roi_mask(self.roi.value, tuple(data.shape))
+            config = AdaptConfig(
+                mode=self.mode.value, alpha=float(self.alpha.value),
+                patches=int(self.patches.value), layers=self.bn_layers.value,
+                device=self.session.device,
+            )  # fmt: skip
+        except Exception as exc:  # invalid ROI or option: say what to do, change nothing
+            _notify("error", str(exc))
+            return None
+        return self.runner.start(
+            lambda: adapt_steps(model, data, config, roi=roi, target_name=layer.name),
+            self._adapted,
+            f"adapting to {layer.name}",
+        )
+
+    def reset(self, *_: object) -> None:
+        """Forget the adapted statistics: segmentation uses the source ones again."""
+        self.session.reset()
+        _notify("info", "back to the source statistics")
+
+    def save(self, *_: object) -> None:
+        model = self.session.current
+        path = str(self.save_path.value or "")
+        if model is None:
+            _notify("error", "load a model first (Model widget)")
+            return
+        if not path or path == ".":
+            _notify("error", "choose a file to save the model to")
+            return
+
+        def steps():
+            yield from ()
+            return save_model(model, path)
+
+        self.runner.start(
+            steps, lambda _: _notify("info", f"saved the {model.state} model to {path}"), "saving"
+        )
+
+    # -- results (main thread) ---------------------------------------------------------------
+
+    def _adapted(self, result: Any) -> None:
+        self.session.set_adapted(result.model)
+        record = result.record
+        _notify(
+            "info",
+            f"adapted {len(record['layers'])} BatchNorm layers on {record['patches']} patches "
+            f"in {record['seconds']:.1f} s ({record['device']})",
+        )
+        if self.segment_after.value:
+            if self.image.value is None:
+                self.image.value = self.viewer.layers[record["target"]]
+            self.segment()
+
+    def _add_masks(self, prediction: Prediction, layer: Any, model: LoadedModel) -> None:
+        state = model.state
+        mask = prediction.labels if prediction.labels is not None else prediction.mask
+        info = {
+            "probabilities": prediction.probabilities,
+            "multiclass": prediction.labels is not None,
+            "state": state,
+            "image": layer.name,
+            "model": model.name,
+        }
+        result_layer(
+            self.viewer, f"{layer.name} mask [{state}]", mask, layer, metadata={"bnadapt": info}
+        )
+        if self.probabilities.value:
+            result_layer(
+                self.viewer, f"{layer.name} probability [{state}]", prediction.probabilities,
+                layer, kind="image", colormap="magma", opacity=0.6, blending="additive",
+            )  # fmt: skip
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _model(self) -> LoadedModel | None:
+        if self.session.current is None:
+            _notify("error", "load a model first (Model widget)")
+        return self.session.current
+
+    @staticmethod
+    def _layer(layer: Any, what: str) -> Any:
+        if layer is None:
+            _notify("error", f"choose {what} (open one, or File ▸ Open Sample ▸ napari-bnadapt)")
+        return layer
+
+    def _refresh_choices(self, *_: object) -> None:
+        self.reset_choices()
+        if self.target.value is None and self.target.choices:
+            self.target.value = self.target.choices[-1]
+
+    def _show_state(self, *_: object) -> None:
+        adapted = self.session.adapted
+        if adapted is None:
+            self.status.value = "statistics: source (as trained)"
+        else:
+            record = adapted.adaptation or {}
+            self.status.value = f"statistics: adapted to {record.get('target', '?')}"
+        self.reset_button.enabled = adapted is not None and not self.runner.running

@@ -1,0 +1,195 @@
+"""Compare dock widget: masks before/after side by side, a gained/lost layer, metrics."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from magicgui.widgets import ComboBox, Container, Label, PushButton, Table
+
+from ..quality import compare_masks
+from .adapt_widget import layers_of
+from .jobs import JobRunner, _notify
+from .layers import layer_data, result_layer
+
+if TYPE_CHECKING:
+    import napari
+
+GAINED, LOST = 1, 2
+DIFFERENCE_COLOURS = {GAINED: "lime", LOST: "magenta", None: "transparent"}
+METRICS = (
+    "entropy", "confident_fraction", "foreground_fraction", "object_count", "dice", "iou",
+)  # fmt: skip
+
+
+class CompareWidget(Container):
+    """Before/after masks over their image, in two linked grid cells."""
+
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:
+        super().__init__(labels=True)
+        self.viewer = viewer
+        labels = lambda _w=None: layers_of(viewer, "Labels")  # noqa: E731
+        self.image = ComboBox(label="image", choices=lambda _w=None: layers_of(viewer, "Image"))
+        self.before = ComboBox(label="mask before", choices=labels)
+        self.after = ComboBox(label="mask after", choices=labels)
+        self.truth = ComboBox(label="ground truth (optional)", choices=labels, nullable=True)
+        self.side_button = PushButton(text="Side by side")
+        self.normal_button = PushButton(text="Back to the normal view")
+        self.difference_button = PushButton(text="Gained / lost layer")
+        self.metrics_button = PushButton(text="Compute metrics")
+        self.table = Table(value={"data": [], "index": [], "columns": ["before", "after"]})
+        self.agreement = Label(value="")
+        self.runner = JobRunner([self.metrics_button])
+        self._saved: dict[str, Any] | None = None
+        self.extend(
+            [
+                self.image, self.before, self.after, self.truth, self.side_button,
+                self.normal_button, self.difference_button, self.metrics_button, self.table,
+                self.agreement,
+            ]
+        )  # fmt: skip
+        self.side_button.changed.connect(self.side_by_side)
+        self.normal_button.changed.connect(self.normal_view)
+        self.difference_button.changed.connect(self.difference)
+        self.metrics_button.changed.connect(self.metrics)
+        for event in ("inserted", "removed"):
+            getattr(viewer.layers.events, event).connect(self._refresh)
+        self.native.destroyed.connect(self.runner.stop)
+        self._refresh()
+
+    def side_by_side(self, *_: object) -> None:
+        """Grid view: [image, before] and [image copy, after], one camera, linked contrast."""
+        image, before, after = self._chosen()
+        if image is None:
+            return
+        if self._saved is not None:
+            self.normal_view()
+        layers = self.viewer.layers
+        twin = self.viewer.add_image(
+            image.data, name=f"{image.name} [compare]", scale=image.scale,
+            translate=image.translate, colormap=image.colormap, gamma=image.gamma,
+            contrast_limits=image.contrast_limits, units=image.units,
+        )  # fmt: skip
+        layers.link_layers([image, twin], ("contrast_limits", "gamma", "colormap"))
+        self._saved = {
+            "order": [layer for layer in layers if layer is not twin],
+            "visible": {layer.name: layer.visible for layer in layers if layer is not twin},
+            "twin": twin,
+            "stride": self.viewer.canvas.grid.stride,
+        }
+        for layer in layers:
+            layer.visible = layer in (image, before, twin, after)
+        # Positive stride groups layers i // stride: put the pairs first, image under mask.
+        pairs = [image, before, twin, after]
+        _reorder(layers, pairs + [x for x in layers if x not in pairs])
+        self.viewer.canvas.grid.stride = 2
+        self.viewer.canvas.grid.enabled = True
+
+    def normal_view(self, *_: object) -> None:
+        """Grid off, the copy removed, layer order and visibility as they were."""
+        saved, self._saved = self._saved, None
+        self.viewer.canvas.grid.enabled = False
+        if saved is None:
+            return
+        self.viewer.canvas.grid.stride = saved["stride"]
+        layers = self.viewer.layers
+        if saved["twin"] in layers:
+            layers.unlink_layers([saved["twin"]])
+            layers.remove(saved["twin"])
+        _reorder(layers, [x for x in saved["order"] if x in layers])
+        for layer in layers:
+            layer.visible = saved["visible"].get(layer.name, layer.visible)
+
+    def difference(self, *_: object) -> None:
+        """A labels layer: 1 where the adapted mask gained foreground, 2 where it lost it."""
+        image, before, after = self._chosen()
+        if image is None:
+            return
+        a, b = np.asarray(before.data) > 0, np.asarray(after.data) > 0
+        if a.shape != b.shape:
+            _notify("error", f"the masks differ in shape ({a.shape} vs {b.shape})")
+            return
+        diff = np.zeros(a.shape, np.uint8)
+        diff[b & ~a] = GAINED
+        diff[a & ~b] = LOST
+        layer = result_layer(self.viewer, "gained (green) / lost (magenta)", diff, before)
+        layer.colormap = _direct_colormap(DIFFERENCE_COLOURS)
+        _notify(
+            "info",
+            f"adaptation gained {int((diff == GAINED).sum()):,} and lost "
+            f"{int((diff == LOST).sum()):,} foreground voxels",
+        )
+
+    def metrics(self, *_: object) -> None:
+        """Label-free figures before/after (and Dice/IoU with ground truth), in a worker."""
+        image, before, after = self._chosen()
+        if image is None:
+            return
+        truth = None if self.truth.value is None else np.asarray(self.truth.value.data)
+        entries = [_entry(before), _entry(after)]
+
+        def steps():
+            yield from ()
+            return compare_masks(entries[0], entries[1], truth)
+
+        self.runner.start(steps, self._show_metrics, "comparing masks")
+
+    def _show_metrics(self, result: dict) -> None:
+        rows = [key for key in METRICS if key in result["before"]]
+        self.table.value = {
+            "data": [[_fmt(result["before"][k]), _fmt(result["after"][k])] for k in rows],
+            "index": rows,
+            "columns": ["before", "after"],
+        }
+        self.agreement.value = f"agreement Dice before/after: {result['agreement_dice']:.3f}"
+        self.last_metrics = result
+
+    def _chosen(self) -> tuple[Any, Any, Any]:
+        image, before, after = self.image.value, self.before.value, self.after.value
+        if image is None or before is None or after is None:
+            _notify("error", "choose an image and the masks before and after adaptation")
+            return None, None, None
+        if before is after:
+            _notify("error", "choose two different masks (before and after adaptation)")
+            return None, None, None
+        return image, before, after
+
+    def _refresh(self, *_: object) -> None:
+        self.reset_choices()
+        names = [layer.name for layer in self.viewer.layers]
+        for combo, suffix in ((self.before, "mask [source]"), (self.after, "mask [adapted]")):
+            match = next((n for n in reversed(names) if n.endswith(suffix)), None)
+            if match is not None:
+                combo.value = self.viewer.layers[match]
+        meta = getattr(self.after.value, "metadata", {}).get("bnadapt", {})
+        if meta.get("image") in self.viewer.layers:
+            self.image.value = self.viewer.layers[meta["image"]]
+
+
+def _reorder(layers: Any, order: list) -> None:
+    """Put ``order`` first in the layer list, in that order (bottom to top)."""
+    for position, layer in enumerate(order):
+        index = layers.index(layer)
+        if index != position:
+            layers.move(index, position)
+
+
+def _entry(layer: Any) -> dict:
+    info = layer.metadata.get("bnadapt", {})
+    return {
+        "mask": np.asarray(layer_data(layer)),
+        "probabilities": info.get("probabilities"),
+        "multiclass": info.get("multiclass", False),
+    }
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "—"
+    return str(value) if isinstance(value, int) else f"{value:.3f}"
+
+
+def _direct_colormap(colours: dict) -> Any:
+    from napari.utils.colormaps import DirectLabelColormap
+
+    return DirectLabelColormap(color_dict=colours)

@@ -1,0 +1,162 @@
+"""Latent histograms dock widget: per-channel distributions, distances, a reading."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from magicgui.widgets import ComboBox, Container, FileEdit, Label, PushButton, SpinBox, Table
+
+from ..diagnostics import Diagnosis, channel_rows, diagnose_steps
+from ..latents import LatentConfig
+from .adapt_widget import layers_of
+from .jobs import JobRunner, _notify
+from .layers import layer_data
+from .session import session_for
+
+if TYPE_CHECKING:
+    import napari
+
+COLUMNS = (
+    "wasserstein_standardised", "wasserstein", "bhattacharyya", "kl",
+    "wasserstein_empirical", "wasserstein_empirical_after",
+)  # fmt: skip
+
+
+class HistogramWidget(Container):
+    """Measure latents of a target (and optional source) layer; browse layers and channels."""
+
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:
+        super().__init__(labels=True)
+        self.viewer = viewer
+        self.session = session_for(viewer)
+        images = lambda _w=None: layers_of(viewer, "Image")  # noqa: E731
+        self.target = ComboBox(label="target", choices=images)
+        self.source = ComboBox(label="source images (optional)", choices=images, nullable=True)
+        self.patches = SpinBox(label="patches", min=1, max=100_000, value=64)
+        self.measure_button = PushButton(text="Measure latents")
+        self.cancel_button = PushButton(text="Cancel")
+        self.layer = ComboBox(label="layer", choices=[])
+        self.channel = SpinBox(label="channel", min=0, max=0)
+        self.verdict = Label(value="")
+        self.verdict.native.setWordWrap(True)
+        self.table = Table(value={"data": [], "index": [], "columns": ["channel", *COLUMNS]})
+        self.export_path = FileEdit(label="export to", mode="w", filter="*.png *.csv")
+        self.export_png = PushButton(text="Export PNG")
+        self.export_csv = PushButton(text="Export CSV")
+        self.runner = JobRunner([self.measure_button], self.cancel_button)
+        self.figure, self.canvas, self.axes = _figure_canvas()
+        self.extend(
+            [
+                self.target, self.source, self.patches, self.measure_button,
+                self.cancel_button, self.verdict, self.layer, self.channel,
+            ]
+        )  # fmt: skip
+        self.native.layout().addWidget(self.canvas)
+        self.extend([self.table, self.export_path, self.export_png, self.export_csv])
+        self.measure_button.changed.connect(self.measure)
+        self.layer.changed.connect(self._layer_changed)
+        self.channel.changed.connect(self._draw)
+        self.export_png.changed.connect(self.save_png)
+        self.export_csv.changed.connect(self.save_csv)
+        self.session.diagnosis_changed.connect(self._show)
+        for event in ("inserted", "removed"):
+            getattr(viewer.layers.events, event).connect(self._refresh)
+        self.native.destroyed.connect(self.runner.stop)
+        self._refresh()
+        if self.session.diagnosis is not None:
+            self._show(self.session.diagnosis)
+
+    def measure(self, *_: object) -> None:
+        """Capture latents under the source (and adapted) statistics, in a worker."""
+        model, adapted = self.session.model, self.session.adapted
+        target = self.target.value
+        if model is None or target is None:
+            _notify("error", "load a model and choose a target image layer")
+            return
+        data = layer_data(target)
+        source = None if self.source.value is None else layer_data(self.source.value)
+        config = LatentConfig(patches=int(self.patches.value), device=self.session.device)
+        self.runner.start(
+            lambda: diagnose_steps(model, data, adapted, source=source, config=config),
+            self.session.set_diagnosis,
+            f"measuring latents of {target.name}",
+        )
+
+    def save_png(self, *_: object) -> None:
+        path = self._export_path(".png")
+        if path:
+            self.figure.savefig(path, dpi=120)
+            _notify("info", f"saved {path}")
+
+    def save_csv(self, *_: object) -> None:
+        from ..report import write_shift_csv
+
+        path = self._export_path(".csv")
+        if path and self.session.diagnosis is not None:
+            write_shift_csv(self.session.diagnosis, path)
+            _notify("info", f"saved {path}")
+
+    # -- display ---------------------------------------------------------------------------
+
+    def _show(self, diagnosis: Diagnosis | None) -> None:
+        if diagnosis is None:
+            return
+        self.verdict.value = diagnosis.verdict.to_text()
+        names = list(diagnosis.shift_before)
+        self.layer.choices = names
+        ranked = diagnosis.verdict.figures.get("most_shifted_layer")
+        self.layer.value = ranked if ranked in names else names[0]
+        self._layer_changed()
+
+    def _layer_changed(self, *_: object) -> None:
+        diagnosis = self.session.diagnosis
+        if diagnosis is None or self.layer.value is None:
+            return
+        shift = diagnosis.shift_before[self.layer.value]
+        self.channel.max = shift.channels - 1
+        most = int(shift.ranked_channels()[0])
+        if self.channel.value != most:
+            self.channel.value = most  # triggers _draw
+        else:
+            self._draw()
+        rows = channel_rows(diagnosis, self.layer.value)
+        columns = ["channel", *[c for c in COLUMNS if c in rows[0]]]
+        self.table.native.setSortingEnabled(False)  # sorting while filling scrambles rows
+        self.table.value = {
+            "data": [[r[c] if c == "channel" else round(r[c], 4) for c in columns] for r in rows],
+            "index": [str(r["channel"]) for r in rows],
+            "columns": columns,
+        }
+        self.table.native.setSortingEnabled(True)
+
+    def _draw(self, *_: object) -> None:
+        from ..figures import plot_channel_histogram, plot_layer_overview
+
+        diagnosis = self.session.diagnosis
+        if diagnosis is None or self.layer.value is None:
+            return
+        plot_channel_histogram(self.axes[0], diagnosis, self.layer.value, int(self.channel.value))
+        plot_layer_overview(self.axes[1], diagnosis)
+        self.canvas.draw_idle()
+
+    def _export_path(self, suffix: str) -> str | None:
+        path = str(self.export_path.value or "")
+        if not path or path == ".":
+            _notify("error", "choose a file to export to")
+            return None
+        return path if path.endswith(suffix) else path.rsplit(".", 1)[0] + suffix
+
+    def _refresh(self, *_: object) -> None:
+        self.reset_choices()
+
+
+def _figure_canvas() -> tuple[Any, Any, Any]:
+    """A matplotlib figure in a Qt canvas: channel histogram above, layer overview below."""
+    from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(5, 6), constrained_layout=True)
+    axes = figure.subplots(2, 1, height_ratios=[3, 2])
+    canvas = FigureCanvasQTAgg(figure)
+    canvas.setMinimumHeight(420)
+    return figure, canvas, axes

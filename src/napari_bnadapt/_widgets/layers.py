@@ -1,0 +1,63 @@
+"""Small helpers between napari layers and the core: data in, result layers out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputDataError
+
+
+def result_layer(
+    viewer: Any, name: str, data: Any, like: Any, kind: str = "labels", **kwargs: Any
+) -> Any:
+    """Add a layer named ``name`` over ``like`` (same scale, translate, units), or replace
+    the data of the existing layer of that name."""
+    geometry = {"scale": like.scale, "translate": like.translate}
+    units = getattr(like, "units", None)
+    if units is not None:
+        geometry["units"] = units
+    if name in viewer.layers:
+        layer = viewer.layers[name]
+        layer.data = data
+        for key, value in kwargs.items():
+            if key == "metadata":
+                layer.metadata.update(value)
+        return layer
+    add = viewer.add_labels if kind == "labels" else viewer.add_image
+    return add(data, name=name, **geometry, **kwargs)
+
+
+def roi_mask(layer: Any, shape: tuple[int, ...]) -> np.ndarray | None:
+    """A boolean ROI of ``shape`` from a Shapes or Labels layer (None when no layer).
+
+    Shapes drawn on one slice of a volume apply to every slice (a region of the sample,
+    not of one section).
+    """
+    if layer is None:
+        return None
+    kind = type(layer).__name__
+    if kind == "Labels":
+        data = np.asarray(layer.data)
+        if data.shape != tuple(shape):
+            raise InputDataError(
+                f"the ROI labels layer {layer.name!r} has shape {data.shape}, the target "
+                f"{tuple(shape)}: paint the ROI on a labels layer made for the target"
+            )
+        return data != 0
+    if kind == "Shapes":
+        if len(layer.data) == 0:
+            raise InputDataError(f"the ROI shapes layer {layer.name!r} holds no shape: draw one")
+        ndim = layer.ndim
+        plane = tuple(shape[-2:]) if ndim == 2 else tuple(shape[-ndim:])
+        mask = np.asarray(layer.to_labels(labels_shape=plane)) != 0
+        while mask.ndim > 2:  # shapes on some slices: the union over those slices
+            mask = mask.any(axis=0)
+        return np.broadcast_to(mask, tuple(shape)).copy()
+    raise InputDataError(f"{layer.name!r} is neither a Shapes nor a Labels layer")
+
+
+def layer_data(layer: Any) -> Any:
+    """The array of an image layer (the full-resolution level of a multiscale one)."""
+    return layer.data[0] if getattr(layer, "multiscale", False) else layer.data

@@ -1,0 +1,85 @@
+"""Model dock widget: choose a model file (or the bundled demo), see what it is, pick a device."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from magicgui.widgets import ComboBox, Container, FileEdit, Label, PushButton
+
+from ..describe import describe
+from ..device import available_devices
+from ..model_io import DEMO_PATH, LoadedModel, load_model
+from .jobs import JobRunner
+from .session import session_for
+
+if TYPE_CHECKING:
+    import napari
+
+MODEL_FILTER = "*.pt *.pth *.ts *.torchscript *.zip"
+
+
+class ModelWidget(Container):
+    """Load a native or TorchScript model; the bundled demo model is loaded at start."""
+
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:
+        super().__init__(labels=False)
+        self.viewer = viewer
+        self.session = session_for(viewer)
+        self.path = FileEdit(mode="r", filter=MODEL_FILTER, value=str(DEMO_PATH), label="model")
+        self.load_button = PushButton(text="Load model")
+        self.demo_button = PushButton(text="Use the bundled demo model")
+        self.device = ComboBox(label="device", choices=["auto", *available_devices()])
+        self.summary = Label(value="no model loaded")
+        self.summary.native.setWordWrap(True)
+        self.summary.native.setStyleSheet("font-family: monospace")
+        self.runner = JobRunner([self.load_button, self.demo_button])
+        self.extend(
+            [
+                Label(value="Model file (native .pt or TorchScript)"),
+                self.path,
+                self.load_button,
+                self.demo_button,
+                Container(widgets=[self.device], layout="horizontal"),
+                self.summary,
+            ]
+        )
+        self.load_button.changed.connect(self.load)
+        self.demo_button.changed.connect(self.load_demo)
+        self.device.changed.connect(self._device_changed)
+        self.session.model_changed.connect(self._show)
+        self.session.adapted_changed.connect(lambda _: self._show(self.session.model))
+        self.native.destroyed.connect(self.runner.stop)
+        if self.session.model is None:
+            self.session.set_model(load_model("demo"))
+        else:
+            self._show(self.session.model)
+
+    def load(self, *_: object) -> None:
+        """Load the chosen file in a worker; the current model stays until it succeeds."""
+        path = str(self.path.value)
+
+        def steps():
+            yield from ()
+            return load_model(path)
+
+        self.runner.start(steps, self.session.set_model, "loading model")
+
+    def load_demo(self, *_: object) -> None:
+        self.path.value = str(DEMO_PATH)
+        self.load()
+
+    def _device_changed(self, value: str) -> None:
+        self.session.device = value
+
+    def _show(self, model: LoadedModel | None) -> None:
+        if model is None:
+            self.summary.value = "no model loaded"
+            return
+        text = describe(model).to_text(layers=False)
+        if self.session.adapted is not None:
+            record = self.session.adapted.adaptation or {}
+            text += (
+                f"\nAdapted copy: to {record.get('target', '?')} "
+                f"({record.get('mode', '?')}, {record.get('patches', '?')} patches)"
+            )
+        self.summary.value = text

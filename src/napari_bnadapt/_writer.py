@@ -1,0 +1,38 @@
+"""npe2 writers: labels and images to ImageJ TIFF, keeping the layer's voxel size."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .image_io import write_tiff
+
+
+def write_labels(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
+    """Write a labels layer (uint8/uint16 when the labels fit) with its scale."""
+    array = np.asarray(data)
+    top = int(array.max()) if array.size else 0
+    dtype = np.uint8 if top < 256 else np.uint16 if top < 65536 else np.uint32
+    return [_write(path, array.astype(dtype, copy=False), meta)]
+
+
+def write_image(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
+    """Write a single-scale image layer with its scale."""
+    if meta.get("multiscale"):
+        data = data[0]
+    return [_write(path, np.asarray(data), meta)]
+
+
+def _write(path: str, array: np.ndarray, meta: dict[str, Any]) -> str:
+    target = Path(path)
+    if target.suffix.lower() not in (".tif", ".tiff"):
+        target = target.with_suffix(".tif")
+    scale = meta.get("scale")
+    units = meta.get("units")
+    unit = str(units[-1]) if units is not None and len(units) else None
+    if unit in ("pixel", "None"):
+        unit = None
+    write_tiff(target, array, tuple(float(s) for s in scale) if scale is not None else None, unit)
+    return str(target)

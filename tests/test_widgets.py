@@ -1,0 +1,186 @@
+"""The dock widgets in a real napari viewer (Xvfb), driven by setting values and handlers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("napari")
+pytestmark = pytest.mark.qt
+
+TIMEOUT = 60_000
+
+
+@pytest.fixture
+def workbench(make_napari_viewer):
+    from napari_bnadapt._widgets.launch import open_workbench
+
+    viewer, widgets = open_workbench(make_napari_viewer())
+    return viewer, widgets
+
+
+def wait(qtbot, widget):
+    qtbot.waitUntil(lambda: not widget.runner.running, timeout=TIMEOUT)
+
+
+def errors_shown(capsys=None) -> list[str]:
+    from napari.utils.notifications import notification_manager
+
+    return [str(n.message) for n in notification_manager.records if n.severity == "error"]
+
+
+def adapt_and_segment(qtbot, viewer, widget):
+    widget.image.value = viewer.layers["target EM"]
+    widget.target.value = viewer.layers["target EM"]
+    widget.segment()
+    wait(qtbot, widget)
+    widget.patches.value = 16
+    widget.adapt()
+    qtbot.waitUntil(lambda: "target EM mask [adapted]" in viewer.layers, timeout=TIMEOUT)
+    wait(qtbot, widget)
+
+
+def test_full_workflow_from_sample_data_to_saved_model(workbench, qtbot, tmp_path):
+    from napari_bnadapt.metrics import dice
+    from napari_bnadapt.model_io import load_model
+
+    viewer, widgets = workbench
+    model_widget, widget = widgets["Model"], widgets["Segment & adapt"]
+    compare, histograms = widgets["Compare masks"], widgets["Latent histograms"]
+    assert "2D" in model_widget.summary.value and "target EM" in viewer.layers
+    source_stats = {
+        k: v["running_mean"].clone() for k, v in widget.session.model.source_stats.items()
+    }
+
+    adapt_and_segment(qtbot, viewer, widget)
+    image = viewer.layers["target EM"]
+    before, after = (
+        viewer.layers["target EM mask [source]"],
+        viewer.layers["target EM mask [adapted]"],
+    )
+    truth = viewer.layers["target ground truth"].data
+    assert dice(after.data, truth) > dice(before.data, truth) + 0.3
+    for mask in (before, after):  # result layers overlay their image exactly
+        np.testing.assert_allclose(mask.scale, image.scale)
+        np.testing.assert_allclose(mask.translate, image.translate)
+    assert "adapted to target EM" in widget.status.value
+
+    # Compare: the defaults pick the two masks and their image.
+    compare.reset_choices()
+    compare._refresh()
+    assert compare.before.value is before and compare.after.value is after
+    assert compare.image.value is image
+    compare.truth.value = viewer.layers["target ground truth"]
+    compare.side_by_side()
+    assert viewer.canvas.grid.enabled and viewer.canvas.grid.stride == 2
+    visible = [layer.name for layer in viewer.layers if layer.visible]
+    assert visible == [
+        "target EM",
+        "target EM mask [source]",
+        "target EM [compare]",
+        "target EM mask [adapted]",
+    ]
+    twin = viewer.layers["target EM [compare]"]
+    image.contrast_limits = (10, 200)
+    assert tuple(twin.contrast_limits) == (10, 200)  # display settings linked
+    compare.normal_view()
+    assert not viewer.canvas.grid.enabled and "target EM [compare]" not in viewer.layers
+    assert viewer.layers["source EM"].visible
+    compare.difference()
+    diff = viewer.layers["gained (green) / lost (magenta)"].data
+    assert set(np.unique(diff)) <= {0, 1, 2} and (diff == 1).sum() > 0
+    compare.metrics()
+    wait(qtbot, compare)
+    metrics = compare.last_metrics
+    assert metrics["after"]["dice"] > metrics["before"]["dice"] + 0.3
+    assert "agreement Dice" in compare.agreement.value
+
+    # Latent histograms under source and adapted statistics.
+    histograms.reset_choices()
+    histograms.target.value = image
+    histograms.source.value = viewer.layers["source EM"]
+    histograms.patches.value = 16
+    histograms.measure()
+    wait(qtbot, histograms)
+    diagnosis = widget.session.diagnosis
+    assert diagnosis is not None and diagnosis.shift_after is not None
+    assert "Should I adapt?" in histograms.verdict.value
+    histograms.layer.value = "encoder.0.bn1"
+    histograms.channel.value = 3
+    assert "channel 3" in histograms.axes[0].get_title()
+    assert histograms.table.shape[0] == diagnosis.shift_before["encoder.0.bn1"].channels
+    histograms.export_path.value = tmp_path / "latents.png"
+    histograms.save_png()
+    histograms.save_csv()
+    assert (tmp_path / "latents.png").stat().st_size > 1000
+    assert (tmp_path / "latents.csv").read_text().startswith("layer,channel")
+
+    # Save the adapted model, then reset to source: the source model was never modified.
+    widget.save_path.value = tmp_path / "adapted.pt"
+    widget.save()
+    wait(qtbot, widget)
+    assert load_model(tmp_path / "adapted.pt").state == "adapted"
+    widget.reset()
+    assert widget.session.adapted is None
+    for name, mean in source_stats.items():
+        torch.testing.assert_close(widget.session.model.source_stats[name]["running_mean"], mean)
+    assert not errors_shown()
+
+
+def test_cancel_mid_adaptation_changes_nothing(workbench, qtbot):
+    viewer, widgets = workbench
+    widget = widgets["Segment & adapt"]
+    model = widget.session.model
+    stats = {k: v.clone() for k, v in model.module.state_dict().items()}
+    widget.target.value = viewer.layers["target EM"]
+    widget.patches.value = 256
+    widget.segment_after.value = False
+    worker = widget.adapt()
+    assert worker is not None and widget.cancel_button.enabled
+    assert not widget.adapt_button.enabled and not widget.segment_button.enabled
+    worker.yielded.connect(lambda _step: worker.quit())
+    wait(qtbot, widget)
+    assert widget.session.adapted is None and widget.adapt_button.enabled
+    for key, value in model.module.state_dict().items():
+        torch.testing.assert_close(value, stats[key])
+    assert "mask [adapted]" not in " ".join(layer.name for layer in viewer.layers)
+
+
+def test_bad_inputs_give_messages_and_keep_everything(workbench, qtbot):
+    viewer, widgets = workbench
+    widget = widgets["Segment & adapt"]
+    viewer.add_image(np.zeros((4, 4, 4, 4, 4), np.float32), name="5D")
+    widget.reset_choices()
+    widget.image.value = viewer.layers["5D"]
+    widget.segment()
+    wait(qtbot, widget)
+    assert widget.runner.last_error and "select one channel" in widget.runner.last_error
+    widgets["Model"].path.value = "/nonexistent/model.pt"
+    widgets["Model"].load()
+    wait(qtbot, widgets["Model"])
+    assert widgets["Model"].runner.last_error and widget.session.model is not None
+    viewer.layers.clear()
+    widget.reset_choices()
+    assert widget.image.value is None
+    widget.segment()  # nothing chosen: a message, no worker
+    assert widget.runner.worker is None
+    assert len(errors_shown()) >= 3
+
+
+def test_roi_from_shapes_restricts_sampling(workbench, qtbot):
+    viewer, widgets = workbench
+    widget = widgets["Segment & adapt"]
+    target = viewer.layers["target EM"]
+    shapes = viewer.add_shapes(
+        [np.array([[0, 0], [0, 96], [96, 96], [96, 0]])], shape_type="polygon", name="roi"
+    )
+    widget.reset_choices()
+    widget.target.value = target
+    widget.roi.value = shapes
+    widget.segment_after.value = False
+    widget.patches.value = 8
+    widget.adapt()
+    wait(qtbot, widget)
+    assert widget.session.adapted is not None
+    assert widget.session.adapted.adaptation["patches"] <= 8
