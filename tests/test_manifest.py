@@ -33,6 +33,17 @@ def test_every_referenced_command_exists_and_imports():
         assert callable(getattr(importlib.import_module(module), attr)), command.id
 
 
+def test_manifest_contributes_widgets_reader_writer_and_menus():
+    contributions = _manifest().contributions
+    assert {w.display_name for w in contributions.widgets} == {
+        "Model", "Segment and adapt", "Compare masks", "Latent histograms",
+    }  # fmt: skip
+    assert "*.mrc" in contributions.readers[0].filename_patterns
+    assert {tuple(w.layer_types) for w in contributions.writers} == {("labels",), ("image",)}
+    segment_menu = contributions.menus["napari/layers/segment"]
+    assert "napari-bnadapt.adapt_widget" in [item.command for item in segment_menu]
+
+
 def test_sample_data_gives_image_and_ground_truth_layers():
     for make in (_sample_data.make_source_sample, _sample_data.make_target_sample):
         (image, image_meta, image_kind), (truth, _, truth_kind) = make()

@@ -16,8 +16,8 @@ TIMEOUT = 60_000
 def workbench(make_napari_viewer):
     from napari_bnadapt._widgets.launch import open_workbench
 
-    viewer, widgets = open_workbench(make_napari_viewer())
-    return viewer, widgets
+    bench = open_workbench(make_napari_viewer())
+    return bench.viewer, bench.widgets
 
 
 def wait(qtbot, widget):
@@ -46,7 +46,7 @@ def test_full_workflow_from_sample_data_to_saved_model(workbench, qtbot, tmp_pat
     from napari_bnadapt.model_io import load_model
 
     viewer, widgets = workbench
-    model_widget, widget = widgets["Model"], widgets["Segment & adapt"]
+    model_widget, widget = widgets["Model"], widgets["Segment and adapt"]
     compare, histograms = widgets["Compare masks"], widgets["Latent histograms"]
     assert "2D" in model_widget.summary.value and "target EM" in viewer.layers
     source_stats = {
@@ -130,7 +130,7 @@ def test_full_workflow_from_sample_data_to_saved_model(workbench, qtbot, tmp_pat
 
 def test_cancel_mid_adaptation_changes_nothing(workbench, qtbot):
     viewer, widgets = workbench
-    widget = widgets["Segment & adapt"]
+    widget = widgets["Segment and adapt"]
     model = widget.session.model
     stats = {k: v.clone() for k, v in model.module.state_dict().items()}
     widget.target.value = viewer.layers["target EM"]
@@ -149,7 +149,7 @@ def test_cancel_mid_adaptation_changes_nothing(workbench, qtbot):
 
 def test_bad_inputs_give_messages_and_keep_everything(workbench, qtbot):
     viewer, widgets = workbench
-    widget = widgets["Segment & adapt"]
+    widget = widgets["Segment and adapt"]
     viewer.add_image(np.zeros((4, 4, 4, 4, 4), np.float32), name="5D")
     widget.reset_choices()
     widget.image.value = viewer.layers["5D"]
@@ -170,7 +170,7 @@ def test_bad_inputs_give_messages_and_keep_everything(workbench, qtbot):
 
 def test_roi_from_shapes_restricts_sampling(workbench, qtbot):
     viewer, widgets = workbench
-    widget = widgets["Segment & adapt"]
+    widget = widgets["Segment and adapt"]
     target = viewer.layers["target EM"]
     shapes = viewer.add_shapes(
         [np.array([[0, 0], [0, 96], [96, 96], [96, 0]])], shape_type="polygon", name="roi"
@@ -184,3 +184,47 @@ def test_roi_from_shapes_restricts_sampling(workbench, qtbot):
     wait(qtbot, widget)
     assert widget.session.adapted is not None
     assert widget.session.adapted.adaptation["patches"] <= 8
+
+
+def test_drag_and_drop_opens_volumes_with_their_voxel_size(make_napari_viewer, tmp_path):
+    import tifffile
+
+    from napari_bnadapt.image_io import write_tiff
+
+    viewer = make_napari_viewer()
+    volume = (np.random.default_rng(1).random((4, 32, 32)) * 255).astype(np.uint8)
+    write_tiff(tmp_path / "stack.tif", volume, (10.0, 5.0, 5.0), "nm")
+    [layer] = viewer.open(str(tmp_path / "stack.tif"), plugin="napari-bnadapt")
+    np.testing.assert_allclose(layer.scale, (10.0, 5.0, 5.0))
+    np.testing.assert_array_equal(layer.data, volume)
+    tifffile.imwrite(tmp_path / "good.tif", volume)
+    (tmp_path / "bad.tif").write_bytes((tmp_path / "good.tif").read_bytes()[:200])
+    assert viewer.open(str(tmp_path / "bad.tif"), plugin="napari-bnadapt") == []
+    assert any("bad.tif" in message for message in errors_shown())
+    assert len(viewer.layers) == 1
+
+
+def test_model_widget_loads_native_and_torchscript_files(
+    workbench, qtbot, tmp_path, small_model_2d
+):
+    from napari_bnadapt.model_io import save_model
+
+    viewer, widgets = workbench
+    widget = widgets["Model"]
+    assert widget.device.choices[0] == "auto" and "cpu" in widget.device.choices
+    save_model(small_model_2d, tmp_path / "small.pt")
+    widget.path.value = tmp_path / "small.pt"
+    widget.load()
+    wait(qtbot, widget)
+    assert widget.session.model.name == "small2d" and "small2d (native)" in widget.summary.value
+    traced = small_model_2d.copy()
+    traced.module = torch.jit.trace(small_model_2d.module.eval(), torch.randn(1, 1, 32, 32))
+    traced.format = "torchscript"
+    save_model(traced, tmp_path / "small.ts")
+    widget.path.value = tmp_path / "small.ts"
+    widget.load()
+    wait(qtbot, widget)
+    assert "torchscript" in widget.summary.value
+    widget.load_demo()
+    wait(qtbot, widget)
+    assert widget.session.model.name != "small2d"

@@ -18,6 +18,7 @@ COLOURS = {"source": "0.2", "before": "tab:red", "after": "tab:blue", "gaussian"
 def plot_channel_histogram(ax, diagnosis: Diagnosis, layer: str, channel: int) -> None:
     """Source Gaussian, source images (if any), target before and after, overlaid."""
     ax.clear()
+    ax.set_axis_on()
     before = _layer(diagnosis.before, layer)
     if before is None:
         ax.text(0.5, 0.5, "no latent capture for this model", ha="center", transform=ax.transAxes)
@@ -97,6 +98,7 @@ def plot_shift_heatmap(
 def plot_layer_overview(ax, diagnosis: Diagnosis) -> None:
     """Bars: mean standardised W2 per layer, before and after."""
     ax.clear()
+    ax.set_axis_on()
     rows = layer_overview(diagnosis)
     positions = np.arange(len(rows))
     ax.bar(positions - 0.2, [r["before"] for r in rows], 0.4, color=COLOURS["before"])

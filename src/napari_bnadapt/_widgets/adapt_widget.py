@@ -1,4 +1,4 @@
-"""Segment & adapt dock widget: segment a layer, adapt BatchNorm statistics, reset, save."""
+"""Segment and adapt dock widget: segment a layer, adapt BatchNorm statistics, reset, save."""
 
 from __future__ import annotations
 

@@ -40,6 +40,7 @@ class HistogramWidget(Container):
         self.verdict = Label(value="")
         self.verdict.native.setWordWrap(True)
         self.table = Table(value={"data": [], "index": [], "columns": ["channel", *COLUMNS]})
+        self.table.native.setMinimumHeight(180)
         self.export_path = FileEdit(label="export to", mode="w", filter="*.png *.csv")
         self.export_png = PushButton(text="Export PNG")
         self.export_csv = PushButton(text="Export CSV")
@@ -148,6 +149,8 @@ class HistogramWidget(Container):
 
     def _refresh(self, *_: object) -> None:
         self.reset_choices()
+        if self.target.choices and self.target.value is self.target.choices[0]:
+            self.target.value = self.target.choices[-1]  # the newest image: likely the target
 
 
 def _figure_canvas() -> tuple[Any, Any, Any]:
@@ -157,6 +160,9 @@ def _figure_canvas() -> tuple[Any, Any, Any]:
 
     figure = Figure(figsize=(5, 6), constrained_layout=True)
     axes = figure.subplots(2, 1, height_ratios=[3, 2])
+    for ax, hint in zip(axes, ("Measure latents to see the distributions", "")):
+        ax.set_axis_off()
+        ax.text(0.5, 0.5, hint, ha="center", va="center", transform=ax.transAxes)
     canvas = FigureCanvasQTAgg(figure)
     canvas.setMinimumHeight(420)
     return figure, canvas, axes

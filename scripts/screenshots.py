@@ -1,0 +1,84 @@
+"""Screenshots of the real napari window for the README (run under Xvfb).
+
+``xvfb-run -a -s "-screen 0 1600x1000x24" python scripts/screenshots.py docs/images``
+drives the whole workflow through the widgets, as a user would, and saves one PNG per
+widget.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from qtpy.QtWidgets import QApplication
+
+from napari_bnadapt._widgets.launch import open_workbench
+
+
+def wait_for(widget) -> None:
+    while widget.runner.running:
+        QApplication.processEvents()
+
+
+def shoot(bench, dock: str, path: Path) -> None:
+    bench.docks[dock].raise_()
+    bench.viewer.reset_view()
+    for _ in range(20):
+        QApplication.processEvents()
+    bench.viewer.screenshot(str(path), canvas_only=False)
+    print(f"wrote {path}")
+
+
+def main(out: Path) -> None:
+    import napari
+
+    out.mkdir(parents=True, exist_ok=True)
+    bench = open_workbench()
+    viewer = bench.viewer
+    viewer.window._qt_window.resize(1600, 1000)
+    viewer.window._qt_window.show()
+    for _ in range(50):
+        QApplication.processEvents()
+    for name in ("source EM", "source ground truth", "target ground truth"):
+        viewer.layers[name].visible = False
+    shoot(bench, "Model", out / "model_widget.png")
+
+    adapt = bench.widgets["Segment and adapt"]
+    adapt.image.value = viewer.layers["target EM"]
+    adapt.target.value = viewer.layers["target EM"]
+    adapt.segment()
+    wait_for(adapt)
+    adapt.adapt()
+    wait_for(adapt)
+    wait_for(adapt)  # the segmentation with adapted statistics follows the adaptation
+    while "target EM mask [adapted]" not in viewer.layers:
+        QApplication.processEvents()
+    wait_for(adapt)
+    viewer.layers["target EM mask [source]"].visible = False
+    viewer.dims.set_point(0, viewer.dims.range[0].stop / 2)
+    shoot(bench, "Segment and adapt", out / "adapt_widget.png")
+
+    compare = bench.widgets["Compare masks"]
+    compare.reset_choices()
+    compare._refresh()
+    compare.truth.value = viewer.layers["target ground truth"]
+    compare.metrics()
+    wait_for(compare)
+    compare.side_by_side()
+    shoot(bench, "Compare masks", out / "compare_widget.png")
+    compare.normal_view()
+
+    histograms = bench.widgets["Latent histograms"]
+    histograms.reset_choices()
+    histograms.target.value = viewer.layers["target EM"]
+    histograms.source.value = viewer.layers["source EM"]
+    histograms.measure()
+    wait_for(histograms)
+    histograms.layer.value = "encoder.0.bn2"
+    shoot(bench, "Latent histograms", out / "histogram_widget.png")
+    viewer.close()
+    napari.Viewer.close_all()
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/images"))

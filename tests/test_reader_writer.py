@@ -1,0 +1,90 @@
+"""Reader and writer: round trips keep data and voxel size; bad files give a message."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_bnadapt._reader import get_reader, read_layers
+from napari_bnadapt._writer import write_image, write_labels
+from napari_bnadapt.errors import InputDataError
+from napari_bnadapt.volume_io import read_volume
+
+VOXEL = (10.0, 5.0, 5.0)
+
+
+@pytest.fixture
+def volume() -> np.ndarray:
+    return (np.random.default_rng(0).random((5, 32, 40)) * 255).astype(np.uint8)
+
+
+def test_labels_and_images_round_trip_with_their_scale(tmp_path, volume):
+    labels = (volume > 128).astype(np.int32) * 3
+    meta = {"scale": VOXEL, "units": ("nm", "nm", "nm")}
+    [path] = write_labels(str(tmp_path / "mask.tif"), labels, meta)
+    [layer] = get_reader(path)(path)
+    data, layer_meta, kind = layer
+    np.testing.assert_array_equal(data, labels)
+    assert data.dtype == np.uint8 and kind == "image"
+    assert layer_meta["scale"] == VOXEL and layer_meta["units"] == ("nm",) * 3
+    [path] = write_image(str(tmp_path / "image"), volume.astype(np.float32), meta)
+    assert path.endswith(".tif")
+    np.testing.assert_array_equal(read_volume(path).data, volume)
+
+
+def test_ome_imagej_bigtiff_and_mrc_voxel_sizes(tmp_path, volume):
+    import mrcfile
+
+    tifffile.imwrite(
+        tmp_path / "a.ome.tif", volume, ome=True,
+        metadata={"axes": "ZYX", "PhysicalSizeX": 0.005, "PhysicalSizeY": 0.005,
+                  "PhysicalSizeZ": 0.01},
+    )  # fmt: skip
+    ome = read_volume(tmp_path / "a.ome.tif")
+    assert ome.scale == (0.01, 0.005, 0.005) and ome.units == ("µm",) * 3
+    tifffile.imwrite(
+        tmp_path / "ij.tif", volume, imagej=True, resolution=(0.2, 0.2),
+        metadata={"spacing": 10.0, "unit": "nm", "axes": "ZYX"},
+    )  # fmt: skip
+    assert read_volume(tmp_path / "ij.tif").scale == pytest.approx(VOXEL)
+    tifffile.imwrite(tmp_path / "big.tif", volume, bigtiff=True)
+    plain = read_volume(tmp_path / "big.tif")
+    assert plain.scale is None and plain.data.shape == volume.shape
+    with mrcfile.new(tmp_path / "t.mrc") as mrc:
+        mrc.set_data(volume.astype(np.float32))
+        mrc.voxel_size = (50.0, 50.0, 100.0)  # Å, x y z
+    tomo = read_volume(tmp_path / "t.mrc")
+    assert tomo.scale == pytest.approx(VOXEL) and tomo.units == ("nm",) * 3
+    np.testing.assert_array_equal(tomo.data, volume)
+
+
+def test_large_files_open_lazily(tmp_path, volume):
+    tifffile.imwrite(tmp_path / "raw.tif", volume)
+    tifffile.imwrite(tmp_path / "zip.tif", volume, compression="zlib")
+    raw = read_volume(tmp_path / "raw.tif", lazy_above=0)
+    packed = read_volume(tmp_path / "zip.tif", lazy_above=0)
+    assert raw.lazy and isinstance(raw.data, np.memmap)
+    assert packed.lazy and type(packed.data).__name__ == "Array"  # dask
+    np.testing.assert_array_equal(np.asarray(packed.data), volume)
+    [(data, meta, _)] = read_layers(str(tmp_path / "zip.tif"), lazy_above=0)
+    assert meta["metadata"]["lazy"] and data.shape == volume.shape
+
+
+def test_reader_refuses_what_it_cannot_read(tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    assert get_reader(str(tmp_path / "notes.txt")) is None
+    assert get_reader(str(tmp_path / "missing.tif")) is None
+    assert get_reader([str(tmp_path / "a.tif"), str(tmp_path / "b.tif")]) is None
+
+
+def test_corrupt_tiff_gives_a_notification_not_a_traceback(tmp_path, volume, monkeypatch):
+    tifffile.imwrite(tmp_path / "good.tif", volume)
+    (tmp_path / "bad.tif").write_bytes((tmp_path / "good.tif").read_bytes()[:300])
+    with pytest.raises(InputDataError, match="truncated or corrupt"):
+        read_volume(tmp_path / "bad.tif")
+    shown = []
+    monkeypatch.setattr("napari.utils.notifications.show_error", shown.append)
+    reader = get_reader(str(tmp_path / "bad.tif"))
+    assert reader(str(tmp_path / "bad.tif")) == [(None,)]  # npe2: handled, nothing to add
+    assert len(shown) == 1 and "bad.tif" in shown[0] and "re-export" in shown[0]
