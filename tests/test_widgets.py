@@ -209,7 +209,7 @@ def test_model_widget_loads_native_and_torchscript_files(
 ):
     from napari_bnadapt.model_io import save_model
 
-    viewer, widgets = workbench
+    _viewer, widgets = workbench
     widget = widgets["Model"]
     assert widget.device.choices[0] == "auto" and "cpu" in widget.device.choices
     save_model(small_model_2d, tmp_path / "small.pt")
