@@ -63,7 +63,7 @@ def cases() -> list[tuple[str, Domain]]:
     return out
 
 
-def measure(model, name: str, domain: Domain, seed: int) -> dict:
+def measure(model, name: str, domain: Domain, seed: int, source: np.ndarray) -> dict:
     volume, truth = make_volume(SHAPE, domain, seed=seed)
     before = predict(model, volume, PredictConfig(**CPU))
     adapted = adapt(model, volume, AdaptConfig(**CPU)).model
@@ -73,8 +73,14 @@ def measure(model, name: str, domain: Domain, seed: int) -> dict:
         {"probabilities": after.probabilities, "mask": after.mask},
     )
     diagnosis = diagnose(model, volume, adapted, config=LatentConfig(**CPU), quality=quality)
+    with_source = diagnose(
+        model, volume, adapted, source=source, config=LatentConfig(**CPU), quality=quality
+    )
     figures = diagnosis.verdict.figures
     return {
+        "predicted_benefit": diagnosis.verdict.predicted_benefit,
+        "reading_with_source": with_source.verdict.reading,
+        "predicted_benefit_with_source": with_source.verdict.predicted_benefit,
         "case": name,
         "domain": asdict(domain),
         "dice_before": dice(before.mask, truth),
@@ -132,33 +138,44 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("docs"))
     args = parser.parse_args()
     model = load_model("demo")
-    rows = [measure(model, name, domain, seed=60 + i) for i, (name, domain) in enumerate(cases())]
+    source = make_volume(SHAPE, SOURCE, seed=59)[0]
+    rows = [
+        measure(model, name, domain, seed=60 + i, source=source)
+        for i, (name, domain) in enumerate(cases())
+    ]
     gain = np.array([r["dice_after"] - r["dice_before"] for r in rows])
     predictors = (
-        "first_layer_shift", "mean_shift", "empirical_drop", "sliced_drop",
-        "confidence_change", "agreement_dice",
+        "predicted_benefit_with_source", "predicted_benefit", "first_layer_shift",
+        "mean_shift", "empirical_drop", "sliced_drop", "confidence_change", "agreement_dice",
     )  # fmt: skip
     correlations = {p: spearman([r[p] for r in rows], gain) for p in predictors}
-    print("| case | Dice before | after | gain | reading | first-layer shift (σ) | residual |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| case | Dice before | after | gain | reading | with source images "
+        "| first-layer shift (σ) | residual |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     for r, g in zip(rows, gain):
         print(
             f"| {r['case']} | {r['dice_before']:.3f} | {r['dice_after']:.3f} | {g:+.3f} | "
-            f"{r['reading']} | {r['first_layer_shift']:.2f} | {r['residual_ratio']:.0%} |"
+            f"{r['reading']} | {r['reading_with_source']} | {r['first_layer_shift']:.2f} | "
+            f"{r['residual_ratio']:.0%} |"
         )
     print("\n| predictor | Spearman ρ with the Dice gain |\n|---|---|")
     for name, rho in correlations.items():
         print(f"| {name} | {rho:+.2f} |")
-    readings = {}
-    for r, g in zip(rows, gain):
-        readings.setdefault(r["reading"], []).append(g)
-    print("\n| reading | cases | mean gain | gain > 0.05 | gain < −0.05 |\n|---|---|---|---|---|")
-    for reading, gains in readings.items():
-        gains = np.array(gains)
+    for key in ("reading", "reading_with_source"):
+        readings = {}
+        for r, g in zip(rows, gain):
+            readings.setdefault(r[key], []).append(g)
         print(
-            f"| {reading} | {len(gains)} | {gains.mean():+.3f} | {np.sum(gains > 0.05)} | "
-            f"{np.sum(gains < -0.05)} |"
+            f"\n| {key} | cases | mean gain | gain > 0.05 | gain < −0.05 |\n|---|---|---|---|---|"
         )
+        for reading, gains in sorted(readings.items()):
+            gains = np.array(gains)
+            print(
+                f"| {reading} | {len(gains)} | {gains.mean():+.3f} | {np.sum(gains > 0.05)} | "
+                f"{np.sum(gains < -0.05)} |"
+            )
     cost = capture_cost(model)
     print(
         f"\nlatent capture: {cost['capture_s']:.2f} s vs forward pass {cost['forward_s']:.2f} s "

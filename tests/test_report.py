@@ -111,3 +111,19 @@ def test_cli_report_with_and_without_an_adapted_model(small_model_2d, target, tm
         == 2
     )
     assert not (tmp_path / "r3").exists()
+
+
+def test_polarity_check_sees_an_inverted_contrast():
+    from napari_bnadapt.diagnostics import polarity_check
+    from napari_bnadapt.latents import capture_latents
+    from napari_bnadapt.model_io import load_model
+
+    model = load_model("demo")
+    config = LatentConfig(device="cpu", patches=8)
+    source = capture_latents(model, make_volume((2, 128, 128), SOURCE, seed=9)[0], config)
+    for shift, inverted in (("brightness", False), ("inverted", True)):
+        volume = make_volume((2, 128, 128), SHIFTS[shift], seed=3)[0]
+        adapted = adapt(model, volume, AdaptConfig(device="cpu", patches=8)).model
+        check = polarity_check(capture_latents(adapted, volume, config), source)
+        assert check["inverted"] is inverted, shift
+    assert polarity_check(source, None) is None

@@ -46,3 +46,14 @@ def test_mask_changes_are_reasons():
     assert any("foreground fraction" in r for r in verdict.reasons)
     assert any("agree little" in r for r in verdict.reasons)
     assert "Should I adapt? adapt" in verdict.to_text()
+
+
+def test_polarity_inversion_reads_risky_and_says_what_to_do():
+    inverted = {"direct": 0.3, "mirrored": 0.06, "inverted": True}
+    verdict = judge(_table([1.5, 0.6, 0.4]), polarity=inverted)
+    assert verdict.reading == "risky" and "invert the image" in verdict.reasons[-1]
+    assert verdict.predicted_benefit == 0.0
+    same = {"direct": 0.05, "mirrored": 0.3, "inverted": False}
+    assert judge(_table([1.5, 0.6, 0.4]), polarity=same).reading == "adapt"
+    different = {"direct": 0.6, "mirrored": 0.6, "inverted": False}
+    assert judge(_table([1.5, 0.6, 0.4]), polarity=different).reading == "risky"

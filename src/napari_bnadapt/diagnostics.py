@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .distances import sliced_wasserstein
+from .distances import histogram_w1, sliced_wasserstein
 from .errors import InputDataError
 from .latents import (
     BOTTLENECK,
@@ -127,9 +127,37 @@ def diagnose_steps(
     before, after = captures["target before"], captures.get("target after")
     shift_before = compare_capture(before, reference)
     shift_after = compare_capture(after, reference) if after is not None else None
-    verdict = judge(shift_before, shift_after, quality)
+    polarity = polarity_check(after, reference) if after is not None else None
+    verdict = judge(shift_before, shift_after, quality, polarity)
     sliced = _sliced(before, after, reference)
     return Diagnosis(before, after, reference, shift_before, shift_after, moved, sliced, verdict)
+
+
+def polarity_check(observed: LatentCapture, reference: LatentCapture | None) -> dict | None:
+    """Does the first BatchNorm layer look like the source, or like its mirror image?
+
+    Both captures are standardised by their own statistics, so after adaptation only the
+    shape is left. An intensity inversion flips the sign of every first-layer response:
+    the histograms then match the source's mirrored (z → −z) better than the source's.
+    Needs source images; None without them.
+    """
+    if reference is None:
+        return None
+    name = next((n for n, layer in observed.layers.items() if layer.kind == "batchnorm"), None)
+    if name is None or name not in reference.layers:
+        return None
+    layer, source = observed.layers[name], reference.layers[name]
+    width = float(layer.edges[1] - layer.edges[0])
+    p, q = layer.probabilities(), source.probabilities()
+    direct, mirrored = histogram_w1(p, q, width), histogram_w1(p, q[:, ::-1], width)
+    closer = float(np.mean(mirrored < direct))
+    return {
+        "layer": name,
+        "direct": float(direct.mean()),
+        "mirrored": float(mirrored.mean()),
+        "channels_closer_to_mirror": closer,
+        "inverted": closer > 0.5 and float(mirrored.mean()) < 0.5 * float(direct.mean()),
+    }
 
 
 def layer_overview(diagnosis: Diagnosis) -> list[dict[str, Any]]:

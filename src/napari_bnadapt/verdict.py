@@ -22,6 +22,10 @@ SMALL_SHIFT = 0.25
 EARLY_RATIO = 1.5
 #: Residual empirical distance after adaptation, as a fraction of the one before.
 LARGE_RESIDUAL = 0.4
+#: First-layer W1 (σ) to the source images' histograms above which shapes still differ.
+SHAPE_MISMATCH = 0.4
+#: How much each reading expects adaptation to help, for :attr:`Verdict.predicted_benefit`.
+BENEFIT_WEIGHT = {"adapt": 1.0, "uncertain": 0.5, "risky": 0.0, "not needed": 0.0}
 
 READINGS = ("not needed", "adapt", "uncertain", "risky")
 
@@ -36,8 +40,9 @@ class Verdict:
 
     @property
     def predicted_benefit(self) -> float:
-        """The first layer's shift (σ): the figure that best ranked Dice gains."""
-        return self.figures.get("first_layer_shift", 0.0)
+        """A score to rank targets by expected gain: the first layer's shift (σ), weighted
+        by the reading (see docs/diagnostics.md for how well it ranks real gains)."""
+        return self.figures.get("first_layer_shift", 0.0) * BENEFIT_WEIGHT[self.reading]
 
     def to_text(self) -> str:
         return f"Should I adapt? {self.reading}\n" + "\n".join(f"- {r}" for r in self.reasons)
@@ -50,8 +55,13 @@ def judge(
     before: dict[str, LayerShift],
     after: dict[str, LayerShift] | None = None,
     quality: dict | None = None,
+    polarity: dict | None = None,
 ) -> Verdict:
-    """Read the shift before (and optionally after) adaptation and the mask changes."""
+    """Read the shift before (and optionally after) adaptation and the mask changes.
+
+    ``polarity`` (from :func:`napari_bnadapt.diagnostics.polarity_check`, needs source
+    images) tells whether the adapted first layer looks like the source or its mirror.
+    """
     layers = [s for s in before.values() if s.kind == "batchnorm"]
     if not layers:
         return Verdict("uncertain", ["the model has no BatchNorm layer whose input was measured"])
@@ -91,9 +101,33 @@ def judge(
         )
     if after is not None:
         reading = _residual(before, after, reading, reasons, figures)
+    if polarity is not None:
+        reading = _polarity(polarity, reading, reasons, figures)
     if quality is not None:
         reading = _mask_changes(quality, reading, reasons)
     return Verdict(reading, reasons, figures)
+
+
+def _polarity(polarity: dict, reading: str, reasons: list[str], figures: dict) -> str:
+    figures.update(
+        first_layer_w1_source=polarity["direct"], first_layer_w1_mirrored=polarity["mirrored"]
+    )
+    if polarity["inverted"]:
+        reasons.append(
+            f"after adaptation the first layer's distributions are mirror images of the source "
+            f"ones (W1 {polarity['mirrored']:.2f} σ to the mirrored source, "
+            f"{polarity['direct']:.2f} σ to the source): the contrast is inverted, which two "
+            "moments per channel cannot undo; invert the image and try again"
+        )
+        return "risky"
+    if polarity["direct"] >= SHAPE_MISMATCH and reading != "not needed":
+        reasons.append(
+            f"after adaptation the first layer's distributions still differ in shape from the "
+            f"source images' (W1 {polarity['direct']:.2f} σ): the image content differs, "
+            "not just its intensities"
+        )
+        return "risky"
+    return reading
 
 
 def _residual(
