@@ -42,7 +42,7 @@ from .errors import InputDataError, NotAdaptableError
 from .layer_selection import select_layers
 from .model_io import LoadedModel
 from .moments import Moments, pool
-from .sampling import patch_shape, prepare_target, sample_patches
+from .sampling import sample_target
 from .steps import Progress, ProgressCallback, Steps, run_steps
 
 MODES = ("consistent", "standard", "ema")
@@ -150,9 +150,9 @@ def adapt_steps(
     if not names:
         raise NotAdaptableError(adaptability_verdict(list_norm_layers(model.module)))
     selected = select_layers(names, cfg.layers)
-    targets = prepare_target(model, target, cfg.slice_axis)
-    patch = patch_shape(model, cfg.patch_size)
-    patches = sample_patches(targets, model.dims, patch, cfg.patches, cfg.seed, roi)
+    targets, patches, patch = sample_target(
+        model, target, cfg.patches, cfg.patch_size, cfg.seed, roi, cfg.slice_axis
+    )
     device = resolve_device(cfg.device)
 
     # All the work happens on a throw-away copy that starts from the source statistics.

@@ -38,7 +38,7 @@ from .device import resolve_device
 from .errors import NotAdaptableError
 from .model_io import LoadedModel
 from .moments import Moments, pool
-from .sampling import batches, patch_shape, prepare_target, read_patches, sample_patches
+from .sampling import batches, read_patches, sample_target
 from .steps import Progress, ProgressCallback, Steps, run_steps
 from .unet import pad_to_multiple
 
@@ -180,9 +180,9 @@ def capture_steps(
             "only the stored statistics can be compared for this model"
         )
     started = time.perf_counter()
-    targets = prepare_target(model, data, cfg.slice_axis)
-    patch = patch_shape(model, cfg.patch_size)
-    patches = sample_patches(targets, model.dims, patch, cfg.patches, cfg.seed, roi)
+    targets, patches, _ = sample_target(
+        model, data, cfg.patches, cfg.patch_size, cfg.seed, roi, cfg.slice_axis
+    )
     device = resolve_device(cfg.device)
     module = model.module.to(device).eval()
     groups = list(batches(patches, cfg.batch_size))

@@ -54,6 +54,22 @@ def prepare_target(model: LoadedModel, target: Any, slice_axis: int | None = Non
     return TargetSet(views, normalizers, shapes, layout.slice_axis)
 
 
+def sample_target(
+    model: LoadedModel,
+    target: Any,
+    patches: int,
+    patch_size: int | Sequence[int] | None = None,
+    seed: int = 0,
+    roi: Any | None = None,
+    slice_axis: int | None = None,
+) -> tuple[TargetSet, list[Patch], tuple[int, ...]]:
+    """Validate ``target`` and choose its patches: what adaptation and latent capture share,
+    so that with the same settings both see exactly the same patches."""
+    targets = prepare_target(model, target, slice_axis)
+    patch = patch_shape(model, patch_size)
+    return targets, sample_patches(targets, model.dims, patch, patches, seed, roi), patch
+
+
 def patch_shape(model: LoadedModel, requested: int | Sequence[int] | None) -> tuple[int, ...]:
     """The patch size: requested, else the model's training patch (at least the default)."""
     if requested is None:
