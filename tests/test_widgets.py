@@ -228,3 +228,37 @@ def test_model_widget_loads_native_and_torchscript_files(
     widget.load_demo()
     wait(qtbot, widget)
     assert widget.session.model.name != "small2d"
+
+
+def test_closing_the_widget_stops_its_worker(workbench, qtbot):
+    viewer, widgets = workbench
+    widget = widgets["Segment and adapt"]
+    widget.target.value = viewer.layers["target EM"]
+    widget.patches.value = 256
+    widget.segment_after.value = False
+    worker = widget.adapt()
+    closed = []
+
+    def close_once(_step):
+        if not closed:
+            closed.append(True)
+            viewer.window.remove_dock_widget(widget.native)
+
+    worker.yielded.connect(close_once)
+    qtbot.waitUntil(lambda: not widget.runner.running, timeout=TIMEOUT)
+    assert widget.session.adapted is None
+
+
+def test_a_3d_model_segments_a_volume_through_the_widget(workbench, qtbot, small_model_3d):
+    viewer, widgets = workbench
+    widget = widgets["Segment and adapt"]
+    widget.session.set_model(small_model_3d)
+    assert "3D" in widgets["Model"].summary.value
+    image = viewer.layers["source EM"]
+    image.translate = (5.0, 2.0, 1.0)
+    widget.image.value = image
+    widget.segment()
+    wait(qtbot, widget)
+    mask = viewer.layers["source EM mask [source]"]
+    assert mask.data.shape == image.data.shape
+    np.testing.assert_allclose(mask.translate, image.translate)

@@ -18,7 +18,7 @@ from magicgui.widgets import (
 from ..adaptation import MODES, AdaptConfig, adapt_steps
 from ..inference import PredictConfig, Prediction, predict_steps
 from ..model_io import LoadedModel, save_model
-from .jobs import JobRunner, _notify
+from .jobs import JobRunner, _notify, stop_on_close
 from .layers import layer_data, result_layer, roi_mask
 from .session import session_for
 
@@ -82,7 +82,7 @@ class AdaptWidget(Container):
         self.session.model_changed.connect(lambda _: self._show_state())
         for event in ("inserted", "removed", "reordered"):
             getattr(viewer.layers.events, event).connect(self._refresh_choices)
-        self.native.destroyed.connect(self.runner.stop)
+        stop_on_close(self.native, self.runner)
         self._refresh_choices()
         self._show_state()
 

@@ -9,7 +9,7 @@ from magicgui.widgets import ComboBox, Container, Label, PushButton, Table
 
 from ..quality import compare_masks
 from .adapt_widget import layers_of
-from .jobs import JobRunner, _notify
+from .jobs import JobRunner, _notify, stop_on_close
 from .layers import layer_data, result_layer
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ class CompareWidget(Container):
         self.metrics_button.changed.connect(self.metrics)
         for event in ("inserted", "removed"):
             getattr(viewer.layers.events, event).connect(self._refresh)
-        self.native.destroyed.connect(self.runner.stop)
+        stop_on_close(self.native, self.runner)
         self._refresh()
 
     def side_by_side(self, *_: object) -> None:

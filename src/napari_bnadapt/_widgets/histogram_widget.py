@@ -9,7 +9,7 @@ from magicgui.widgets import ComboBox, Container, FileEdit, Label, PushButton, S
 from ..diagnostics import Diagnosis, channel_rows, diagnose_steps
 from ..latents import LatentConfig
 from .adapt_widget import layers_of
-from .jobs import JobRunner, _notify
+from .jobs import JobRunner, _notify, stop_on_close
 from .layers import layer_data
 from .session import session_for
 
@@ -62,7 +62,7 @@ class HistogramWidget(Container):
         self.session.diagnosis_changed.connect(self._show)
         for event in ("inserted", "removed"):
             getattr(viewer.layers.events, event).connect(self._refresh)
-        self.native.destroyed.connect(self.runner.stop)
+        stop_on_close(self.native, self.runner)
         self._refresh()
         if self.session.diagnosis is not None:
             self._show(self.session.diagnosis)

@@ -132,6 +132,28 @@ class JobRunner:
             pass  # the widget was closed while the job ran
 
 
+def stop_on_close(native: Any, *runners: JobRunner) -> None:
+    """Stop the runners' workers when the widget is closed or removed from its dock.
+
+    napari's close button re-parents the widget to None rather than destroying it, so the
+    parent change is watched as well as ``destroyed``.
+    """
+    from qtpy.QtCore import QEvent, QObject
+
+    class _Watcher(QObject):
+        def eventFilter(self, obj: Any, event: Any) -> bool:
+            closing = event.type() == QEvent.Type.Close
+            orphaned = event.type() == QEvent.Type.ParentChange and obj.parent() is None
+            if closing or orphaned:
+                for runner in runners:
+                    runner.stop()
+            return False
+
+    watcher = _Watcher(native)
+    native.installEventFilter(watcher)
+    native.destroyed.connect(lambda *_: [runner.stop() for runner in runners])
+
+
 def _notify(level: str, message: str) -> None:
     from napari.utils import notifications
 

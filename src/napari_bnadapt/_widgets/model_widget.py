@@ -9,7 +9,7 @@ from magicgui.widgets import ComboBox, Container, FileEdit, Label, PushButton
 from ..describe import describe
 from ..device import available_devices
 from ..model_io import DEMO_PATH, LoadedModel, load_model
-from .jobs import JobRunner
+from .jobs import JobRunner, stop_on_close
 from .session import session_for
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ class ModelWidget(Container):
         self.device.changed.connect(self._device_changed)
         self.session.model_changed.connect(self._show)
         self.session.adapted_changed.connect(lambda _: self._show(self.session.model))
-        self.native.destroyed.connect(self.runner.stop)
+        stop_on_close(self.native, self.runner)
         if self.session.model is None:
             self.session.set_model(load_model("demo"))
         else:
