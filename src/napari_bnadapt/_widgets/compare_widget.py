@@ -154,15 +154,20 @@ class CompareWidget(Container):
             return None, None, None
         return image, before, after
 
-    def _refresh(self, *_: object) -> None:
+    def _refresh(self, event: Any = None) -> None:
+        """Refresh the layer choices; pick the plugin's masks when they appear (or at start),
+        never overriding what the user chose for other layers."""
         self.reset_choices()
-        names = [layer.name for layer in self.viewer.layers]
+        inserted = getattr(event, "value", None) if event is not None else None
+        candidates = [inserted] if inserted is not None else list(self.viewer.layers)
         for combo, suffix in ((self.before, "mask [source]"), (self.after, "mask [adapted]")):
-            match = next((n for n in reversed(names) if n.endswith(suffix)), None)
-            if match is not None:
-                combo.value = self.viewer.layers[match]
+            match = next((x for x in reversed(candidates) if x.name.endswith(suffix)), None)
+            if match is not None and match in self.viewer.layers:
+                combo.value = match
         meta = getattr(self.after.value, "metadata", {}).get("bnadapt", {})
-        if meta.get("image") in self.viewer.layers:
+        if meta.get("image") in self.viewer.layers and (
+            inserted is None or inserted is self.after.value
+        ):
             self.image.value = self.viewer.layers[meta["image"]]
 
 
