@@ -109,3 +109,12 @@ def test_torchscript_models_refuse_latent_capture(small_model_2d, volume):
     scripted = LoadedModel(**{**small_model_2d.__dict__, "module": traced, "format": "torchscript"})
     with pytest.raises(NotAdaptableError, match="TorchScript"):
         capture_latents(scripted, volume, CPU)
+
+
+def test_quantiles_from_the_streamed_histograms(small_model_2d, volume):
+    capture = capture_latents(small_model_2d, volume, CPU)
+    layer = capture.layers["encoder.0.bn1"]
+    q = layer.quantiles((0.05, 0.5, 0.95))
+    assert q.shape == (layer.channels, 3) and np.all(np.diff(q, axis=1) >= 0)
+    # The median sits near the mean for these roughly symmetric inputs (frame units).
+    assert np.all(np.abs(q[:, 1] - layer.frame_mean) < 1.5 * np.sqrt(layer.frame_var))

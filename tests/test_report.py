@@ -59,6 +59,7 @@ def test_report_files_exist_and_parse(small_model_2d, target, tmp_path):
     assert [p.name for p in paths] == ["report.json", *FIGURES, *TABLES]
     header = (tmp_path / "shifts.csv").read_text().splitlines()[0]
     assert header.startswith("layer,channel,") and "wasserstein_empirical_after" in header
+    assert "q50_before" in header and "q95_after" in header
     for path in paths[1:-1]:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     numbers = json.loads((tmp_path / "report.json").read_text())

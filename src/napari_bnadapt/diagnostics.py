@@ -27,6 +27,8 @@ from .verdict import Verdict, judge
 
 #: Progress units per stage, so several passes share one progress bar.
 _STAGE = 100
+#: Quantile levels reported per channel (in standardised frame units).
+QUANTILES = (0.05, 0.5, 0.95)
 
 
 @dataclass
@@ -182,11 +184,19 @@ def channel_rows(diagnosis: Diagnosis, layer: str | None = None) -> list[dict[st
         if layer is not None and name != layer:
             continue
         after = diagnosis.shift_after.get(name) if diagnosis.shift_after else None
+        spreads = {
+            label: capture.layers[name].quantiles(QUANTILES)
+            for label, capture in (("before", diagnosis.before), ("after", diagnosis.after))
+            if capture is not None and name in capture.layers
+        }
         for channel in range(shift.channels):
             row: dict[str, Any] = {"layer": name, "channel": channel}
             row.update({k: float(v[channel]) for k, v in shift.values.items()})
             if after is not None:
                 row.update({f"{k}_after": float(v[channel]) for k, v in after.values.items()})
+            for label, values in spreads.items():
+                for level, value in zip(QUANTILES, values[channel]):
+                    row[f"q{round(level * 100):02d}_{label}"] = float(value)
             rows.append(row)
     return rows
 

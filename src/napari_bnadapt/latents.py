@@ -108,6 +108,13 @@ class LayerLatents:
         """Variance (biased) per channel in frame units."""
         return self.moments.var_biased.numpy() / self.scale**2
 
+    def quantiles(self, levels=(0.05, 0.25, 0.5, 0.75, 0.95)) -> np.ndarray:
+        """Per-channel quantiles in frame units ``(channels, levels)``, from the histogram
+        (exact to a bin width)."""
+        from .distances import histogram_quantiles
+
+        return histogram_quantiles(self.counts, self.edges, levels)
+
     def probabilities(self) -> np.ndarray:
         """Counts normalised per channel (rows sum to 1)."""
         totals = self.counts.sum(axis=1, keepdims=True)

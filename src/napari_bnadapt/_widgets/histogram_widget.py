@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 COLUMNS = (
     "wasserstein_standardised", "wasserstein", "bhattacharyya", "kl",
-    "wasserstein_empirical", "wasserstein_empirical_after",
+    "wasserstein_empirical", "wasserstein_empirical_after", "q50_before", "q50_after",
 )  # fmt: skip
 
 
