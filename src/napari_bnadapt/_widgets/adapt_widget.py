@@ -18,7 +18,7 @@ from magicgui.widgets import (
 from ..adaptation import MODES, AdaptConfig, adapt_steps
 from ..inference import PredictConfig, Prediction, predict_steps
 from ..model_io import LoadedModel, save_model
-from .jobs import JobRunner, _notify, stop_on_close
+from .jobs import JobRunner, _notify, one_step, stop_on_close
 from .layers import layer_data, result_layer, roi_mask
 from .session import session_for
 
@@ -140,12 +140,10 @@ class AdaptWidget(Container):
             _notify("error", "choose a file to save the model to")
             return
 
-        def steps():
-            yield from ()
-            return save_model(model, path)
-
         self.runner.start(
-            steps, lambda _: _notify("info", f"saved the {model.state} model to {path}"), "saving"
+            one_step(save_model, model, path),
+            lambda _: _notify("info", f"saved the {model.state} model to {path}"),
+            "saving",
         )
 
     # -- results (main thread) ---------------------------------------------------------------

@@ -9,7 +9,7 @@ from magicgui.widgets import ComboBox, Container, Label, PushButton, Table
 
 from ..quality import compare_masks
 from .adapt_widget import layers_of
-from .jobs import JobRunner, _notify, stop_on_close
+from .jobs import JobRunner, _notify, one_step, stop_on_close
 from .layers import layer_data, result_layer
 
 if TYPE_CHECKING:
@@ -126,13 +126,8 @@ class CompareWidget(Container):
         if image is None:
             return
         truth = None if self.truth.value is None else np.asarray(self.truth.value.data)
-        entries = [_entry(before), _entry(after)]
-
-        def steps():
-            yield from ()
-            return compare_masks(entries[0], entries[1], truth)
-
-        self.runner.start(steps, self._show_metrics, "comparing masks")
+        job = one_step(compare_masks, _entry(before), _entry(after), truth)
+        self.runner.start(job, self._show_metrics, "comparing masks")
 
     def _show_metrics(self, result: dict) -> None:
         rows = [key for key in METRICS if key in result["before"]]

@@ -132,6 +132,16 @@ class JobRunner:
             pass  # the widget was closed while the job ran
 
 
+def one_step(function: Callable[..., Any], *args: Any) -> Callable[[], Steps]:
+    """A plain call (load, save, measure masks) as a job for :meth:`JobRunner.start`."""
+
+    def steps() -> Steps:
+        yield from ()
+        return function(*args)
+
+    return steps
+
+
 def stop_on_close(native: Any, *runners: JobRunner) -> None:
     """Stop the runners' workers when the widget is closed or removed from its dock.
 

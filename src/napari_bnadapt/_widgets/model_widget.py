@@ -9,7 +9,7 @@ from magicgui.widgets import ComboBox, Container, FileEdit, Label, PushButton
 from ..describe import describe
 from ..device import available_devices
 from ..model_io import DEMO_PATH, LoadedModel, load_model
-from .jobs import JobRunner, stop_on_close
+from .jobs import JobRunner, one_step, stop_on_close
 from .session import session_for
 
 if TYPE_CHECKING:
@@ -56,13 +56,8 @@ class ModelWidget(Container):
 
     def load(self, *_: object) -> None:
         """Load the chosen file in a worker; the current model stays until it succeeds."""
-        path = str(self.path.value)
-
-        def steps():
-            yield from ()
-            return load_model(path)
-
-        self.runner.start(steps, self.session.set_model, "loading model")
+        job = one_step(load_model, str(self.path.value))
+        self.runner.start(job, self.session.set_model, "loading model")
 
     def load_demo(self, *_: object) -> None:
         self.path.value = str(DEMO_PATH)
