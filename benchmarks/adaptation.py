@@ -15,19 +15,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from napari_bnadapt.adaptation import AdaptConfig, adapt
-from napari_bnadapt.inference import PredictConfig, predict
-from napari_bnadapt.metrics import dice
-from napari_bnadapt.model_io import load_model
-from napari_bnadapt.sampling import (
+from napari_bnadapt.adapt.engine import AdaptConfig, adapt
+from napari_bnadapt.adapt.sampling import (
     batches,
     patch_shape,
     prepare_target,
     read_patches,
     sample_patches,
 )
+from napari_bnadapt.arrays.metrics import dice
+from napari_bnadapt.inference import PredictConfig, predict
+from napari_bnadapt.model.checkpoint import load_model
+from napari_bnadapt.model.unet import pad_to_multiple
 from napari_bnadapt.synthetic import SHIFTS, SOURCE, make_volume
-from napari_bnadapt.unet import pad_to_multiple
 
 CPU = {"device": "cpu"}
 MODES = ("standard", "consistent", "ema")

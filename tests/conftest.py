@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from napari_bnadapt.model_io import LoadedModel, wrap_unet
-from napari_bnadapt.normalization import NormalizationSpec
+from napari_bnadapt.arrays.normalization import NormalizationSpec
+from napari_bnadapt.model.checkpoint import LoadedModel, wrap_unet
+from napari_bnadapt.model.unet import UNet, UNetConfig
 from napari_bnadapt.synthetic import SOURCE, make_dataset
-from napari_bnadapt.unet import UNet, UNetConfig
 
 
 def randomize_bn(module: torch.nn.Module, seed: int = 0) -> None:

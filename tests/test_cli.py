@@ -5,7 +5,7 @@ import pytest
 import tifffile
 
 from napari_bnadapt.cli import main
-from napari_bnadapt.model_io import load_model
+from napari_bnadapt.model.checkpoint import load_model
 from napari_bnadapt.synthetic import SOURCE, TARGET, make_dataset, make_volume
 
 

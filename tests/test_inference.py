@@ -2,11 +2,11 @@ import dask.array as da
 import numpy as np
 import pytest
 
+from napari_bnadapt.arrays.normalization import NormalizationSpec
 from napari_bnadapt.errors import InputDataError
 from napari_bnadapt.inference import PredictConfig, predict
-from napari_bnadapt.model_io import wrap_unet
-from napari_bnadapt.normalization import NormalizationSpec
-from napari_bnadapt.unet import UNet, UNetConfig
+from napari_bnadapt.model.checkpoint import wrap_unet
+from napari_bnadapt.model.unet import UNet, UNetConfig
 
 CPU = {"device": "cpu"}
 

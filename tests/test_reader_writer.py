@@ -9,7 +9,7 @@ import tifffile
 from napari_bnadapt._reader import get_reader, read_layers
 from napari_bnadapt._writer import write_image, write_labels
 from napari_bnadapt.errors import InputDataError
-from napari_bnadapt.volume_io import read_volume
+from napari_bnadapt.io.volumes import read_volume
 
 VOXEL = (10.0, 5.0, 5.0)
 

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
+from napari_bnadapt.arrays.metrics import dice
 from napari_bnadapt.errors import InputDataError
 from napari_bnadapt.inference import PredictConfig, predict
-from napari_bnadapt.metrics import dice
 from napari_bnadapt.synthetic import SOURCE, make_dataset
 from napari_bnadapt.training import TrainConfig, train
 

@@ -42,8 +42,8 @@ def adapt_and_segment(qtbot, viewer, widget):
 
 
 def test_full_workflow_from_sample_data_to_saved_model(workbench, qtbot, tmp_path):
-    from napari_bnadapt.metrics import dice
-    from napari_bnadapt.model_io import load_model
+    from napari_bnadapt.arrays.metrics import dice
+    from napari_bnadapt.model.checkpoint import load_model
 
     viewer, widgets = workbench
     model_widget, widget = widgets["Model"], widgets["Segment and adapt"]
@@ -189,7 +189,7 @@ def test_roi_from_shapes_restricts_sampling(workbench, qtbot):
 def test_drag_and_drop_opens_volumes_with_their_voxel_size(make_napari_viewer, tmp_path):
     import tifffile
 
-    from napari_bnadapt.image_io import write_tiff
+    from napari_bnadapt.io.images import write_tiff
 
     viewer = make_napari_viewer()
     volume = (np.random.default_rng(1).random((4, 32, 32)) * 255).astype(np.uint8)
@@ -207,7 +207,7 @@ def test_drag_and_drop_opens_volumes_with_their_voxel_size(make_napari_viewer, t
 def test_model_widget_loads_native_and_torchscript_files(
     workbench, qtbot, tmp_path, small_model_2d
 ):
-    from napari_bnadapt.model_io import save_model
+    from napari_bnadapt.model.checkpoint import save_model
 
     _viewer, widgets = workbench
     widget = widgets["Model"]

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputDataError
-from .volume_io import LAZY_ABOVE, is_volume_path, read_volume
+from .io.volumes import LAZY_ABOVE, is_volume_path, read_volume
 
 LayerData = tuple
 

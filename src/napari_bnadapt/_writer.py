@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .image_io import write_tiff
+from .io.images import write_tiff
 
 
 def write_labels(path: str, data: Any, meta: dict[str, Any]) -> list[str]:

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .adaptation import AdaptConfig, adapt
-from .files import atomic_output
-from .image_io import write_tiff
+from .adapt.engine import AdaptConfig, adapt
+from .arrays.metrics import dice
 from .inference import PredictConfig, predict
-from .metrics import dice
-from .model_io import load_model
-from .steps import ProgressCallback
+from .io.files import atomic_output
+from .io.images import write_tiff
+from .jobs import ProgressCallback
+from .model.checkpoint import load_model
 from .synthetic import SOURCE, TARGET, make_volume
 
 VOLUME_SHAPE = (24, 192, 192)
@@ -92,7 +92,7 @@ def run_demo(
 def _write_outputs(
     out: Path, source_mask, before, after, adapted_model, summary: DemoSummary
 ) -> None:
-    from .model_io import save_model
+    from .model.checkpoint import save_model
 
     out.mkdir(parents=True, exist_ok=True)
     write_tiff(out / "source_mask.tif", source_mask, VOXEL_SIZE, "nm")

@@ -11,13 +11,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from .arrays.axes import Layout, canonical_view, is_dask, read_normalized, restore_layout
+from .arrays.normalization import Normalizer, fit_normalizer
+from .arrays.tiling import blend_window, tile_slices
 from .device import resolve_device
-from .layout import Layout, canonical_view, is_dask, read_normalized, restore_layout
-from .model_io import LoadedModel
-from .normalization import Normalizer, fit_normalizer
-from .steps import Progress, ProgressCallback, Steps, run_steps
-from .tiling import blend_window, tile_slices
-from .unet import crop_to, pad_to_multiple
+from .jobs import Progress, ProgressCallback, Steps, run_steps
+from .model.checkpoint import LoadedModel
+from .model.unet import crop_to, pad_to_multiple
 
 DEFAULT_TILE = {2: 256, 3: 64}
 

@@ -12,19 +12,19 @@ import torch
 import torch.nn.functional as F
 
 from . import __version__
-from .device import resolve_device
-from .errors import InputDataError
-from .inference import PredictConfig, predict
-from .metrics import dice
-from .model_io import LoadedModel, wrap_unet
-from .normalization import (
+from .arrays.metrics import dice
+from .arrays.normalization import (
     NormalizationSpec,
     check_finite,
     fit_fixed_spec,
     fit_normalizer,
 )
-from .steps import Progress, ProgressCallback, Steps, run_steps
-from .unet import UNet, UNetConfig
+from .device import resolve_device
+from .errors import InputDataError
+from .inference import PredictConfig, predict
+from .jobs import Progress, ProgressCallback, Steps, run_steps
+from .model.checkpoint import LoadedModel, wrap_unet
+from .model.unet import UNet, UNetConfig
 
 DEFAULT_PATCH = {2: 64, 3: 32}
 

@@ -15,12 +15,12 @@ from magicgui.widgets import (
     SpinBox,
 )
 
-from ..adaptation import MODES, AdaptConfig, adapt_steps
+from ..adapt.engine import MODES, AdaptConfig, adapt_steps
 from ..inference import PredictConfig, Prediction, predict_steps
-from ..model_io import LoadedModel, save_model
-from .jobs import JobRunner, _notify, one_step, stop_on_close
+from ..model.checkpoint import LoadedModel, save_model
 from .layers import layer_data, result_layer, roi_mask
 from .session import session_for
+from .workers import JobRunner, _notify, one_step, stop_on_close
 
 if TYPE_CHECKING:
     import napari

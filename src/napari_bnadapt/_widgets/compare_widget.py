@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from magicgui.widgets import ComboBox, Container, Label, PushButton, Table
 
-from ..quality import compare_masks
+from ..diagnostics.quality import compare_masks
 from .adapt_widget import layers_of
-from .jobs import JobRunner, _notify, one_step, stop_on_close
 from .layers import layer_data, result_layer
+from .workers import JobRunner, _notify, one_step, stop_on_close
 
 if TYPE_CHECKING:
     import napari

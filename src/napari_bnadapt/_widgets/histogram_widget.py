@@ -6,12 +6,12 @@ from typing import TYPE_CHECKING, Any
 
 from magicgui.widgets import ComboBox, Container, FileEdit, Label, PushButton, SpinBox, Table
 
-from ..diagnostics import Diagnosis, channel_rows, diagnose_steps
-from ..latents import LatentConfig
+from ..diagnostics.diagnosis import Diagnosis, channel_rows, diagnose_steps
+from ..diagnostics.latents import LatentConfig
 from .adapt_widget import layers_of
-from .jobs import JobRunner, _notify, stop_on_close
 from .layers import layer_data
 from .session import session_for
+from .workers import JobRunner, _notify, stop_on_close
 
 if TYPE_CHECKING:
     import napari
@@ -90,7 +90,7 @@ class HistogramWidget(Container):
             _notify("info", f"saved {path}")
 
     def save_csv(self, *_: object) -> None:
-        from ..report import write_shift_csv
+        from ..diagnostics.report import write_shift_csv
 
         path = self._export_path(".csv")
         if path and self.session.diagnosis is not None:
@@ -131,7 +131,7 @@ class HistogramWidget(Container):
         self.table.native.setSortingEnabled(True)
 
     def _draw(self, *_: object) -> None:
-        from ..figures import plot_channel_histogram, plot_layer_overview
+        from ..diagnostics.figures import plot_channel_histogram, plot_layer_overview
 
         diagnosis = self.session.diagnosis
         if diagnosis is None or self.layer.value is None:

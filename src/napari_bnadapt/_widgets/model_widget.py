@@ -6,11 +6,11 @@ from typing import TYPE_CHECKING
 
 from magicgui.widgets import ComboBox, Container, FileEdit, Label, PushButton
 
-from ..describe import describe
 from ..device import available_devices
-from ..model_io import DEMO_PATH, LoadedModel, load_model
-from .jobs import JobRunner, one_step, stop_on_close
+from ..model.checkpoint import DEMO_PATH, LoadedModel, load_model
+from ..model.description import describe
 from .session import session_for
+from .workers import JobRunner, one_step, stop_on_close
 
 if TYPE_CHECKING:
     import napari

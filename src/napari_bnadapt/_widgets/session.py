@@ -12,8 +12,8 @@ from typing import Any
 
 from psygnal import Signal
 
-from ..adaptation import reset
-from ..model_io import LoadedModel
+from ..adapt.engine import reset
+from ..model.checkpoint import LoadedModel
 
 _SESSIONS: weakref.WeakKeyDictionary[Any, Session] = weakref.WeakKeyDictionary()
 

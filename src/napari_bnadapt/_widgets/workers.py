@@ -1,0 +1,172 @@
+"""Running core jobs (generators of Progress) in napari workers, one at a time per widget.
+
+The job is built *inside* the worker thread, so slow validation never blocks the UI. The
+widget's run buttons are disabled and its Cancel button enabled while it runs; progress
+shows in napari's activity dock. Expected problems (:class:`BnAdaptError`) come back as
+one clear notification; anything else is relayed by napari with its traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import BnAdaptError
+from ..jobs import Progress, Steps
+
+
+@dataclass(frozen=True)
+class Failed:
+    """What a job returns instead of raising an expected error."""
+
+    message: str
+
+
+class JobRunner:
+    """One worker at a time for a widget, with progress, cancel and clean-up."""
+
+    def __init__(self, buttons: Sequence[Any], cancel_button: Any | None = None) -> None:
+        self.buttons = list(buttons)
+        self.cancel_button = cancel_button
+        self.worker: Any = None
+        self._bar: Any = None
+        self._steps: Steps | None = None
+        self._done: tuple[Callable[[Any], None], Any] | None = None
+        self.last_error: str | None = None
+        if cancel_button is not None:
+            cancel_button.enabled = False
+            cancel_button.changed.connect(self.cancel)
+
+    @property
+    def running(self) -> bool:
+        return self.worker is not None
+
+    def start(
+        self,
+        make_steps: Callable[[], Steps],
+        on_done: Callable[[Any], None],
+        description: str,
+    ) -> Any:
+        """Run ``make_steps()`` in a worker; call ``on_done(result)`` on the main thread."""
+        from napari.qt.threading import create_worker
+
+        if self.running:
+            _notify("warning", "a job is already running: wait for it or cancel it")
+            return None
+
+        def job():
+            try:
+                self._steps = make_steps()
+                return (yield from self._steps)
+            except BnAdaptError as exc:
+                return Failed(str(exc))
+
+        worker = create_worker(job, _start_thread=False, _ignore_errors=True)
+        worker.yielded.connect(lambda step: self._show(step, description))
+        worker.returned.connect(lambda result: self._returned(result, on_done))
+        worker.aborted.connect(
+            lambda: _notify("info", f"{description}: cancelled, nothing changed")
+        )
+        worker.finished.connect(self._finished)
+        self.worker = worker
+        self.last_error = None
+        self._set_running(True)
+        worker.start()
+        return worker
+
+    def cancel(self, *_: Any) -> None:
+        """Ask the worker to stop at its next step (the core leaves everything unchanged)."""
+        if self.worker is not None:
+            self.worker.quit()
+
+    def stop(self) -> None:
+        """Cancel and wait: used when the widget closes."""
+        worker = self.worker
+        if worker is not None:
+            worker.quit()
+            worker.await_workers(msecs=10_000)
+
+    def _show(self, step: Progress, description: str) -> None:
+        from napari.utils import progress
+
+        if self.worker is None:
+            return  # a step delivered after the job finished
+        if self._bar is None:
+            self._bar = progress(total=step.total, desc=description)
+        bar = self._bar
+        bar.total = step.total
+        if step.message:
+            bar.set_description(f"{description}: {step.message}")
+        bar.update(step.done - bar.n)
+
+    def _returned(self, result: Any, on_done: Callable[[Any], None]) -> None:
+        if isinstance(result, Failed):
+            self.last_error = result.message
+            _notify("error", result.message)
+            return
+        # Called once the worker has finished, so on_done may start the next job.
+        self._done = (on_done, result)
+
+    def _finished(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+        if self._steps is not None:
+            # A cancelled generator is closed here, so its clean-up (hooks) runs now.
+            self._steps.close()
+            self._steps = None
+        self.worker = None
+        self._set_running(False)
+        done, self._done = self._done, None
+        if done is not None:
+            done[0](done[1])
+
+    def _set_running(self, running: bool) -> None:
+        try:
+            for button in self.buttons:
+                button.enabled = not running
+            if self.cancel_button is not None:
+                self.cancel_button.enabled = running
+        except RuntimeError:
+            pass  # the widget was closed while the job ran
+
+
+def one_step(function: Callable[..., Any], *args: Any) -> Callable[[], Steps]:
+    """A plain call (load, save, measure masks) as a job for :meth:`JobRunner.start`."""
+
+    def steps() -> Steps:
+        yield from ()
+        return function(*args)
+
+    return steps
+
+
+def stop_on_close(native: Any, *runners: JobRunner) -> None:
+    """Stop the runners' workers when the widget is closed or removed from its dock.
+
+    napari's close button re-parents the widget to None rather than destroying it, so the
+    parent change is watched as well as ``destroyed``.
+    """
+    from qtpy.QtCore import QEvent, QObject
+
+    class _Watcher(QObject):
+        def eventFilter(self, obj: Any, event: Any) -> bool:
+            closing = event.type() == QEvent.Type.Close
+            orphaned = event.type() == QEvent.Type.ParentChange and obj.parent() is None
+            if closing or orphaned:
+                for runner in runners:
+                    runner.stop()
+            return False
+
+    watcher = _Watcher(native)
+    native.installEventFilter(watcher)
+    native.destroyed.connect(lambda *_: [runner.stop() for runner in runners])
+
+
+def _notify(level: str, message: str) -> None:
+    from napari.utils import notifications
+
+    {"error": notifications.show_error, "warning": notifications.show_warning}.get(
+        level, notifications.show_info
+    )(message)

@@ -1,0 +1,305 @@
+"""Re-estimating BatchNorm statistics on unlabeled target data (AdaBN and variants).
+
+Only ``running_mean`` and ``running_var`` of the chosen BatchNorm layers change; every
+weight, affine parameter and ``num_batches_tracked`` stays bit for bit. The work is done
+on a copy of the network, so cancelling or an error leaves the user's model as it was;
+the result is a new :class:`LoadedModel` that keeps the source statistics for
+:func:`reset`.
+
+Modes
+-----
+``standard``
+    AdaBN: one pass with the chosen BN layers in train mode (each batch normalised by its
+    own statistics), per-batch statistics pooled exactly (Chan, float64).
+``consistent``
+    The statistics of the features each layer sees *at inference*: after the standard
+    pass, passes in eval mode with the current estimates, re-measuring every layer's
+    input, until the statistics stop moving (fixed point; layer k is exact once the
+    layers before it are). TorchScript modules refuse hooks, so there it runs layer by
+    layer instead (one pass per layer).
+``ema``
+    PyTorch's moving average with ``momentum``, starting from the source statistics, as
+    in the original paper's code (order-dependent; for reproduction only).
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+
+from .. import __version__
+from ..device import resolve_device
+from ..errors import InputDataError, NotAdaptableError
+from ..jobs import Progress, ProgressCallback, Steps, run_steps
+from ..model.bn_layers import BNStats, batchnorm_modules, list_norm_layers, write_bn_stats
+from ..model.checkpoint import LoadedModel
+from ..model.description import adaptability_verdict
+from .layer_selection import select_layers
+from .moments import Moments, pool
+from .passes import PassRunner, as_stats
+from .sampling import sample_target
+
+MODES = ("consistent", "standard", "ema")
+STATISTICS = ("both", "mean", "variance")
+#: Default number of patches: see docs/adaptation.md (statistics move < 1% of σ beyond it).
+DEFAULT_PATCHES = 64
+
+
+@dataclass(frozen=True)
+class AdaptConfig:
+    """Options of :func:`adapt`; the defaults are right for most users.
+
+    Parameters
+    ----------
+    mode
+        ``standard`` (default; see docs/adaptation.md), ``consistent`` or ``ema``.
+    alpha
+        Blend with the source statistics: 0 = source, 1 = fully adapted.
+    prior_strength
+        Schneider et al.'s N: when set, ``alpha = n / (N + n)`` with n the patches used.
+    layers
+        ``all``, ``encoder``, ``decoder``, ``bottleneck``, ``first:K``, or
+        comma-separated layer names / name prefixes.
+    statistics
+        ``both``, ``mean`` (keep source variances) or ``variance`` (keep source means).
+    patches, patch_size, batch_size
+        How much target data to sample, in what pieces, how many per forward pass.
+    momentum
+        For ``ema`` mode.
+    max_passes, tolerance
+        ``consistent`` mode stops when the statistics move less than ``tolerance`` (in
+        units of the source standard deviation) or after ``max_passes`` passes.
+    """
+
+    mode: str = "standard"
+    alpha: float = 1.0
+    prior_strength: float | None = None
+    layers: str = "all"
+    statistics: str = "both"
+    patches: int = DEFAULT_PATCHES
+    patch_size: int | tuple[int, ...] | None = None
+    batch_size: int = 8
+    momentum: float = 0.1
+    max_passes: int = 3
+    tolerance: float = 1e-2
+    seed: int = 0
+    device: str = "auto"
+    slice_axis: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise InputDataError(f"unknown mode {self.mode!r}: use one of {', '.join(MODES)}")
+        if not 0.0 <= self.alpha <= 1.0:
+            raise InputDataError(f"alpha must be between 0 and 1, got {self.alpha}")
+        if self.prior_strength is not None and self.prior_strength < 0:
+            raise InputDataError(f"prior strength must be ≥ 0, got {self.prior_strength}")
+        if self.statistics not in STATISTICS:
+            raise InputDataError(f"statistics must be one of {STATISTICS}, got {self.statistics!r}")
+        if self.patches < 1 or self.batch_size < 1:
+            raise InputDataError("patches and batch size must be at least 1")
+        if not 0.0 < self.momentum <= 1.0:
+            raise InputDataError(f"momentum must be in (0, 1], got {self.momentum}")
+
+
+@dataclass
+class AdaptResult:
+    """The adapted copy of the model, its new statistics and the record of the run."""
+
+    model: LoadedModel
+    stats: dict[str, BNStats]
+    record: dict[str, Any]
+
+
+def adapt(
+    model: LoadedModel,
+    target: Any,
+    config: AdaptConfig | None = None,
+    *,
+    roi: Any | None = None,
+    target_name: str = "target",
+    progress: ProgressCallback | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> AdaptResult:
+    """Re-estimate the BatchNorm statistics of ``model`` on ``target``; ``model`` is untouched.
+
+    ``target`` is a 2D image, a 3D volume or stack, or a list of images (numpy or dask).
+    ``roi`` (same shape as the target, nonzero = usable) restricts where patches are drawn.
+    """
+    steps = adapt_steps(model, target, config, roi=roi, target_name=target_name)
+    return run_steps(steps, progress, should_stop)
+
+
+def adapt_steps(
+    model: LoadedModel,
+    target: Any,
+    config: AdaptConfig | None = None,
+    *,
+    roi: Any | None = None,
+    target_name: str = "target",
+) -> Steps[AdaptResult]:
+    """:func:`adapt` as a generator of :class:`Progress` (for GUI workers)."""
+    cfg = config or AdaptConfig()
+    started = time.perf_counter()
+    names = list(batchnorm_modules(model.module))
+    if not names:
+        raise NotAdaptableError(adaptability_verdict(list_norm_layers(model.module)))
+    selected = select_layers(names, cfg.layers)
+    targets, patches, patch = sample_target(
+        model, target, cfg.patches, cfg.patch_size, cfg.seed, roi, cfg.slice_axis
+    )
+    device = resolve_device(cfg.device)
+
+    # All the work happens on a throw-away copy that starts from the source statistics.
+    work = copy.deepcopy(model.module).to(device).eval()
+    write_bn_stats(work, model.source_stats)
+    runner = PassRunner(work, targets, patches, cfg.batch_size, device, divisor=model.divisor)
+    passes_expected = {"standard": 1, "ema": 1, "consistent": cfg.max_passes}[cfg.mode]
+    runner.total = passes_expected * runner.batch_count
+
+    per_batch = yield from runner.standard_pass(selected)
+    convergence = _convergence(per_batch, model.source_stats)
+    if cfg.mode == "ema":
+        estimates = _ema(per_batch, model.source_stats, cfg.momentum)
+    else:
+        estimates = {name: pool(moments) for name, moments in per_batch.items()}
+    passes, changes = 1, []
+    if cfg.mode == "consistent":
+        estimates, passes, changes = yield from _consistent(runner, selected, estimates, model, cfg)
+
+    alpha = _alpha(cfg, len(patches))
+    stats = blend(model.source_stats, estimates, alpha, cfg.statistics)
+    adapted = model.copy()
+    write_bn_stats(adapted.module, {**model.source_stats, **stats})
+    adapted.adaptation = {
+        "target": target_name,
+        "target_shape": [list(s) for s in targets.shapes],
+        "mode": cfg.mode,
+        "alpha": alpha,
+        "layers": selected,
+        "statistics": cfg.statistics,
+        "patches": len(patches),
+        "patch_size": list(patch),
+        "passes": passes,
+        "fixed_point_changes": changes,
+        "convergence": convergence,
+        "config": asdict(cfg),
+        "device": str(device),
+        "seconds": round(time.perf_counter() - started, 3),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "software": f"napari-bnadapt {__version__}",
+    }
+    yield Progress(runner.total, runner.total, "done")
+    return AdaptResult(adapted, stats, adapted.adaptation)
+
+
+def reset(model: LoadedModel) -> None:
+    """Restore the source statistics in place, bit for bit, and forget the adaptation."""
+    write_bn_stats(model.module, model.source_stats)
+    model.adaptation = None
+
+
+def blend(
+    source: dict[str, BNStats], target: dict[str, Moments], alpha: float, statistics: str = "both"
+) -> dict[str, BNStats]:
+    """``alpha·target + (1 − alpha)·source`` for each layer's mean and (unbiased) variance."""
+    out = {}
+    for name, moments in target.items():
+        src_mean = source[name]["running_mean"].to(torch.float64)
+        src_var = source[name]["running_var"].to(torch.float64)
+        mean = alpha * moments.mean + (1 - alpha) * src_mean
+        var = alpha * moments.var_unbiased + (1 - alpha) * src_var
+        if statistics == "variance":
+            mean = src_mean
+        elif statistics == "mean":
+            var = src_var
+        dtype = source[name]["running_mean"].dtype
+        out[name] = {"running_mean": mean.to(dtype), "running_var": var.to(dtype)}
+    return out
+
+
+def _alpha(cfg: AdaptConfig, n_patches: int) -> float:
+    if cfg.prior_strength is None:
+        return cfg.alpha
+    return n_patches / (cfg.prior_strength + n_patches)
+
+
+def _consistent(
+    runner: PassRunner,
+    selected: list[str],
+    estimates: dict[str, Moments],
+    model: LoadedModel,
+    cfg: AdaptConfig,
+):
+    """Eval-mode passes with the current estimates until they stop moving."""
+    changes: list[float] = []
+    passes = 1
+    if not runner.hooks_supported:
+        estimates = yield from runner.layerwise_passes(selected)
+        return estimates, len(selected), changes
+    while passes < cfg.max_passes:
+        write_bn_stats(runner.module, {n: as_stats(m) for n, m in estimates.items()})
+        measured = yield from runner.eval_pass(selected)
+        passes += 1
+        change = _max_change(estimates, measured, model.source_stats)
+        changes.append(change)
+        estimates = measured
+        if change < cfg.tolerance:
+            break
+    runner.total = runner.done  # finished early: let progress reach 100 %
+    return estimates, passes, changes
+
+
+def _max_change(
+    old: dict[str, Moments], new: dict[str, Moments], source: dict[str, BNStats]
+) -> float:
+    """Largest change of a mean or standard deviation, in units of the source σ."""
+    worst = 0.0
+    for name in new:
+        sigma = source[name]["running_var"].double().clamp_min(1e-12).sqrt()
+        d_mean = ((new[name].mean - old[name].mean).abs() / sigma).max().item()
+        d_std = (
+            ((new[name].var_unbiased.sqrt() - old[name].var_unbiased.sqrt()).abs() / sigma)
+            .max()
+            .item()
+        )
+        worst = max(worst, d_mean, d_std)
+    return worst
+
+
+def _ema(
+    per_batch: dict[str, list[Moments]], source: dict[str, BNStats], momentum: float
+) -> dict[str, Moments]:
+    """The moving average of PyTorch's train mode, from the source statistics."""
+    out = {}
+    for name, moments in per_batch.items():
+        mean = source[name]["running_mean"].double()
+        var = source[name]["running_var"].double()
+        for m in moments:
+            mean = (1 - momentum) * mean + momentum * m.mean
+            var = (1 - momentum) * var + momentum * m.var_unbiased
+        count = sum(m.count for m in moments)
+        out[name] = Moments(count, mean, var * max(count - 1.0, 1.0))
+    return out
+
+
+def _convergence(
+    per_batch: dict[str, list[Moments]], source: dict[str, BNStats]
+) -> list[dict[str, float]]:
+    """How far the pooled statistics still move as patches are added (in source σ units)."""
+    record = []
+    running: dict[str, Moments] = {}
+    previous: dict[str, Moments] = {}
+    batch_count = len(next(iter(per_batch.values())))
+    for index in range(batch_count):
+        for name, moments in per_batch.items():
+            running[name] = moments[index] if index == 0 else running[name].merge(moments[index])
+        if previous:
+            record.append({"batch": index + 1, "change": _max_change(previous, running, source)})
+        previous = dict(running)
+    return record

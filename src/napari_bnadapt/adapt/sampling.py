@@ -1,0 +1,165 @@
+"""Seeded patch sampling over a whole target (images, stacks, volumes; numpy or dask)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..arrays.axes import canonical_view, read_normalized
+from ..arrays.normalization import Normalizer, fit_normalizer
+from ..arrays.tiling import tile_starts
+from ..errors import InputDataError
+from ..model.checkpoint import LoadedModel
+
+DEFAULT_PATCH = {2: 128, 3: 64}
+
+
+@dataclass(frozen=True)
+class Patch:
+    """One patch: which target item, which slice (2D models), which region."""
+
+    item: int
+    index: tuple
+
+
+@dataclass
+class TargetSet:
+    """Target data in canonical views, with one normaliser per input (fitted over all of it)."""
+
+    views: list[Any]
+    normalizers: list[Normalizer]
+    shapes: list[tuple[int, ...]]
+    slice_axis: int | None = None
+
+    @property
+    def total_voxels(self) -> int:
+        return sum(int(np.prod(v.shape[1:])) for v in self.views)
+
+
+def prepare_target(model: LoadedModel, target: Any, slice_axis: int | None = None) -> TargetSet:
+    """Validate target data against ``model``: an array, or a list of arrays (images)."""
+    items = list(target) if isinstance(target, (list, tuple)) else [target]
+    if not items:
+        raise InputDataError("no target data was given: pass an image, a stack or a volume")
+    axis = model.training_axis if slice_axis is None else slice_axis
+    views, normalizers, shapes = [], [], []
+    for item in items:
+        view, layout = canonical_view(item, model.dims, model.in_channels, axis)
+        views.append(view)
+        normalizers.append(fit_normalizer(model.normalization, view))
+        shapes.append(layout.spatial_shape)
+    return TargetSet(views, normalizers, shapes, layout.slice_axis)
+
+
+def sample_target(
+    model: LoadedModel,
+    target: Any,
+    patches: int,
+    patch_size: int | Sequence[int] | None = None,
+    seed: int = 0,
+    roi: Any | None = None,
+    slice_axis: int | None = None,
+) -> tuple[TargetSet, list[Patch], tuple[int, ...]]:
+    """Validate ``target`` and choose its patches: what adaptation and latent capture share,
+    so that with the same settings both see exactly the same patches."""
+    targets = prepare_target(model, target, slice_axis)
+    patch = patch_shape(model, patch_size)
+    return targets, sample_patches(targets, model.dims, patch, patches, seed, roi), patch
+
+
+def patch_shape(model: LoadedModel, requested: int | Sequence[int] | None) -> tuple[int, ...]:
+    """The patch size: requested, else the model's training patch (at least the default)."""
+    if requested is None:
+        trained = model.metadata.get("patch_size")
+        size = max(DEFAULT_PATCH[model.dims], int(max(trained)) if trained else 0)
+        return (size,) * model.dims
+    sizes = (requested,) * model.dims if isinstance(requested, int) else tuple(requested)
+    if len(sizes) != model.dims or min(sizes) < 1:
+        raise InputDataError(f"patch size needs {model.dims} positive sizes, got {requested}")
+    return tuple(int(s) for s in sizes)
+
+
+def sample_patches(
+    targets: TargetSet,
+    model_dims: int,
+    patch: tuple[int, ...],
+    count: int,
+    seed: int = 0,
+    roi: Any | None = None,
+) -> list[Patch]:
+    """Choose ``count`` patches spread over all targets, reproducibly from ``seed``.
+
+    Candidates are a regular grid of patch positions covering every image/slice/volume;
+    when there are at most ``count`` candidates all are used (the whole target is seen),
+    otherwise ``count`` are drawn without replacement. With ``roi`` (nonzero = usable,
+    same spatial shape as a single target), only patches whose centre lies inside are kept.
+    """
+    candidates = _grid(targets, model_dims, patch)
+    if roi is not None:
+        candidates = _inside_roi(candidates, targets, roi, model_dims)
+    if count >= len(candidates):
+        return candidates
+    rng = np.random.default_rng(seed)
+    chosen = np.sort(rng.choice(len(candidates), size=count, replace=False))
+    return [candidates[i] for i in chosen]
+
+
+def read_patches(targets: TargetSet, patches: Sequence[Patch]) -> np.ndarray:
+    """Normalised float32 patches ``(B, C, *patch)``."""
+    return read_normalized(
+        [(targets.views[p.item], p.index, targets.normalizers[p.item]) for p in patches]
+    )
+
+
+def batches(patches: list[Patch], batch_size: int) -> Iterator[list[Patch]]:
+    for start in range(0, len(patches), batch_size):
+        yield patches[start : start + batch_size]
+
+
+def _grid(targets: TargetSet, model_dims: int, patch: tuple[int, ...]) -> list[Patch]:
+    candidates = []
+    for item, view in enumerate(targets.views):
+        spatial = view.shape[2:] if model_dims == 2 else view.shape[1:]
+        size = [min(p, n) for p, n in zip(patch, spatial)]
+        starts = [tile_starts(n, p, 0) for n, p in zip(spatial, size)]
+        regions = [
+            tuple(slice(s, s + p) for s, p in zip(origin, size))
+            for origin in np.array(np.meshgrid(*starts, indexing="ij")).reshape(len(size), -1).T
+        ]
+        slices = range(view.shape[1]) if model_dims == 2 else [None]
+        for z in slices:
+            for region in regions:
+                index = (slice(None), *region) if z is None else (slice(None), z, *region)
+                candidates.append(Patch(item, index))
+    return candidates
+
+
+def _inside_roi(
+    candidates: list[Patch], targets: TargetSet, roi: Any, model_dims: int
+) -> list[Patch]:
+    if len(targets.views) != 1:
+        raise InputDataError("a sampling ROI needs a single target image or volume")
+    if tuple(roi.shape) != tuple(targets.shapes[0]):
+        raise InputDataError(
+            f"the ROI has shape {tuple(roi.shape)} but the target {targets.shapes[0]}: "
+            "draw the ROI on the target layer"
+        )
+    # The ROI in the same canonical (Z, Y, X) order as the patch indices.
+    axis = targets.slice_axis
+    canonical, _ = canonical_view(np.asarray(roi) != 0, model_dims, 1, 0 if axis is None else axis)
+    canonical = canonical[0]
+    kept = []
+    for patch in candidates:
+        centre = tuple(
+            (s.start + s.stop - 1) // 2 if isinstance(s, slice) else s for s in patch.index[1:]
+        )
+        if canonical[centre]:
+            kept.append(patch)
+    if not kept:
+        raise InputDataError(
+            "no patch centre falls inside the ROI: enlarge the ROI or use a smaller patch size"
+        )
+    return kept

@@ -1,0 +1,1 @@
+"""Array plumbing shared by inference, adaptation and training: axes, intensities, tiles, overlap."""

@@ -1,0 +1,130 @@
+"""Matplotlib drawings of diagnoses, on axes the caller provides.
+
+The report draws them into PNG files (Agg) and the napari widgets into Qt canvases: the
+same functions serve both, and none of them imports a GUI backend.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .diagnosis import Diagnosis, layer_overview
+from .latents import LayerLatents, gaussian_reference
+from .shift import shift_matrix
+
+COLOURS = {"source": "0.2", "before": "tab:red", "after": "tab:blue", "gaussian": "0.55"}
+
+
+def plot_channel_histogram(ax, diagnosis: Diagnosis, layer: str, channel: int) -> None:
+    """Source Gaussian, source images (if any), target before and after, overlaid."""
+    ax.clear()
+    ax.set_axis_on()
+    before = _layer(diagnosis.before, layer)
+    if before is None:
+        ax.text(0.5, 0.5, "no latent capture for this model", ha="center", transform=ax.transAxes)
+        return
+    centres = 0.5 * (before.edges[1:] + before.edges[:-1])
+    width = float(before.edges[1] - before.edges[0])
+    density = lambda probs: probs[channel, 1:-1] / width  # noqa: E731
+    ax.plot(
+        centres,
+        density(gaussian_reference(before)),
+        color=COLOURS["gaussian"],
+        linestyle="--",
+        label="source statistics (Gaussian)",
+    )
+    entries = [("source", diagnosis.source, "source images"), ("before", diagnosis.before, None)]
+    entries.append(("after", diagnosis.after, None))
+    for key, capture, name in entries:
+        latents = _layer(capture, layer)
+        if latents is None:
+            continue
+        ax.step(
+            centres,
+            density(latents.probabilities()),
+            where="mid",
+            color=COLOURS[key],
+            label=name or capture.label,
+        )
+    _focus(ax, centres, before)
+    shift = diagnosis.shift_before[layer].values["wasserstein_standardised"][channel]
+    ax.set_title(f"{layer}, channel {channel}: W2 before {shift:.2f} σ", fontsize=9)
+    frame = "bottleneck output / |γ|" if before.kind == "bottleneck" else "input / running σ"
+    ax.set_xlabel(f"{frame} (standardised)", fontsize=8)
+    ax.set_ylabel("density", fontsize=8)
+    ax.legend(fontsize=7, frameon=False)
+    ax.tick_params(labelsize=7)
+
+
+def _focus(ax, centres: np.ndarray, layer: LayerLatents) -> None:
+    """Zoom on where the curves have mass; the ReLU's zeros of the bottleneck pile up in
+    one bin, which would flatten everything else, so the y axis ignores that bin."""
+    ys = np.concatenate([line.get_ydata() for line in ax.get_lines()]).reshape(-1, len(centres))
+    occupied = np.nonzero(ys.max(axis=0) > 1e-3 * ys.max())[0]
+    if occupied.size:
+        ax.set_xlim(centres[occupied[0]] - 0.5, centres[occupied[-1]] + 0.5)
+    if layer.floor is not None:
+        ys[:, np.abs(centres[None, :] - layer.floor[:, None]).min(axis=0) < 0.2] = 0
+        ax.set_ylim(0, max(float(ys.max()) * 1.15, 1e-3))
+
+
+def plot_shift_heatmap(
+    ax, diagnosis: Diagnosis, after: bool = False, vmax: float | None = None
+) -> object:
+    """Layers × channels map of the standardised W2; returns the image for a colour bar.
+
+    Pass the same ``vmax`` for before and after so their colours compare.
+    """
+    ax.clear()
+    table = diagnosis.shift_after if after and diagnosis.shift_after else diagnosis.shift_before
+    names, matrix = shift_matrix(table)
+    if vmax is None:
+        vmax = float(np.nanmax(shift_matrix(diagnosis.shift_before)[1]))
+    image = ax.imshow(
+        matrix, aspect="auto", cmap="magma", interpolation="nearest", vmin=0, vmax=vmax
+    )
+    ax.set_yticks(range(len(names)), names, fontsize=7)
+    ax.set_xlabel("channel", fontsize=8)
+    ax.set_title(
+        "shift per layer and channel, "
+        + ("after adaptation" if after else "before adaptation")
+        + " (W2, σ)",
+        fontsize=9,
+    )
+    ax.tick_params(labelsize=7)
+    return image
+
+
+def plot_layer_overview(ax, diagnosis: Diagnosis) -> None:
+    """Bars: mean standardised W2 per layer, before and after."""
+    ax.clear()
+    ax.set_axis_on()
+    rows = layer_overview(diagnosis)
+    positions = np.arange(len(rows))
+    ax.bar(positions - 0.2, [r["before"] for r in rows], 0.4, color=COLOURS["before"])
+    if diagnosis.shift_after is not None:
+        ax.bar(positions + 0.2, [r["after"] for r in rows], 0.4, color=COLOURS["after"])
+        ax.legend(["before", "after"], fontsize=7, frameon=False)
+    ax.set_xticks(positions, [r["layer"] for r in rows], rotation=60, ha="right", fontsize=7)
+    ax.set_ylabel("mean W2 (σ)", fontsize=8)
+    ax.set_title("which layers shifted most", fontsize=9)
+    ax.tick_params(labelsize=7)
+
+
+def plot_masks(axes, image: np.ndarray, before: np.ndarray, after: np.ndarray | None) -> None:
+    """Image with the mask before (red) and after (blue) adaptation, one axis each."""
+    panels = [("before adaptation", before, "Reds")]
+    if after is not None:
+        panels.append(("after adaptation", after, "Blues"))
+    for ax, (title, mask, cmap) in zip(axes, panels):
+        ax.clear()
+        ax.imshow(image, cmap="gray")
+        ax.imshow(np.ma.masked_equal(mask, 0), cmap=cmap, alpha=0.45, vmin=0, vmax=1)
+        ax.set_title(f"mask {title}", fontsize=9)
+        ax.set_axis_off()
+
+
+def _layer(capture, name: str) -> LayerLatents | None:
+    if capture is None:
+        return None
+    return capture.layers.get(name)

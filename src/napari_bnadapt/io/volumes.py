@@ -1,0 +1,198 @@
+"""Reading EM volumes with their voxel size: TIFF (BigTIFF, OME, ImageJ) and MRC/REC.
+
+Files larger than a threshold open lazily (a memory map, or dask over the TIFF pages),
+so a volume bigger than RAM can still be viewed and processed tile by tile.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ElementTree
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputDataError
+
+TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".tf2")
+MRC_SUFFIXES = (".mrc", ".rec", ".st", ".ali", ".map", ".mrcs")
+VOLUME_SUFFIXES = TIFF_SUFFIXES + MRC_SUFFIXES
+#: Files above this size open lazily by default (bytes).
+LAZY_ABOVE = 2 * 1024**3
+_UNIT_TO_NM = {"nm": 1.0, "µm": 1e3, "um": 1e3, "micron": 1e3, "mm": 1e6, "Å": 0.1, "A": 0.1}
+
+
+@dataclass
+class Volume:
+    """Pixels and physical calibration of one file (``scale`` per axis of ``data``)."""
+
+    data: Any
+    name: str
+    scale: tuple[float, ...] | None = None
+    units: tuple[str, ...] | None = None
+    lazy: bool = False
+    rgb: bool = False
+
+
+def is_volume_path(path: str | Path) -> bool:
+    return str(path).lower().endswith(VOLUME_SUFFIXES)
+
+
+def read_volume(path: str | Path, lazy_above: int = LAZY_ABOVE) -> Volume:
+    """Read ``path``; raise :class:`InputDataError` with a clear message if it cannot be read."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputDataError(f"{str(path)!r} not found: check the path")
+    if not is_volume_path(path):
+        raise InputDataError(
+            f"{path.name}: unsupported type; use TIFF ({', '.join(TIFF_SUFFIXES)}) or MRC "
+            f"({', '.join(MRC_SUFFIXES)})"
+        )
+    lazy = path.stat().st_size > lazy_above
+    try:
+        if path.suffix.lower() in MRC_SUFFIXES:
+            return _read_mrc(path, lazy)
+        return _read_tiff(path, lazy)
+    except InputDataError:
+        raise
+    except Exception as exc:
+        raise InputDataError(
+            f"{path.name} could not be read ({type(exc).__name__}: {exc}): the file may be "
+            "truncated or corrupt; re-export it"
+        ) from None
+
+
+def _read_tiff(path: Path, lazy: bool) -> Volume:
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        series = tif.series[0]
+        axes = series.axes
+        sizes = _tiff_voxel_size(tif)
+        if not lazy:
+            data = series.asarray()
+    if lazy:
+        data = _lazy_tiff(path)
+    _check_pixels(data, path)
+    rgb = axes.endswith("S") and data.shape[-1] in (3, 4)
+    spatial_axes = axes[:-1] if rgb else axes
+    scale, units = _scale_for_axes(spatial_axes, sizes)
+    return Volume(data, path.stem, scale, units, lazy, rgb)
+
+
+def _tiff_voxel_size(tif) -> dict[str, tuple[float, str]]:
+    """Voxel size per axis letter (Z, Y, X) from OME or ImageJ metadata, in its unit."""
+    if tif.is_ome and tif.ome_metadata:
+        return _ome_voxel_size(tif.ome_metadata)
+    if not tif.is_imagej:
+        return {}
+    meta = tif.imagej_metadata or {}
+    unit = _clean_unit(str(meta.get("unit", "")))
+    if not unit:
+        return {}
+    sizes = {}
+    page = tif.pages[0]
+    for axis, tag in (("X", "XResolution"), ("Y", "YResolution")):
+        value = page.tags.get(tag)
+        if value is not None:
+            numerator, denominator = value.value
+            if numerator:
+                sizes[axis] = (denominator / numerator, unit)
+    if "spacing" in meta:
+        sizes["Z"] = (float(meta["spacing"]), unit)
+    return sizes
+
+
+def _ome_voxel_size(xml: str) -> dict[str, tuple[float, str]]:
+    root = ElementTree.fromstring(xml)
+    pixels = next((el for el in root.iter() if el.tag.endswith("Pixels")), None)
+    if pixels is None:
+        return {}
+    sizes = {}
+    for axis in "XYZ":
+        value = pixels.get(f"PhysicalSize{axis}")
+        if value is not None:
+            unit = _clean_unit(pixels.get(f"PhysicalSize{axis}Unit", "µm"))
+            sizes[axis] = (float(value), unit)
+    return sizes
+
+
+def _clean_unit(unit: str) -> str:
+    unit = unit.strip().replace("\\u00B5", "µ").replace("micron", "µm")
+    return {"u": "µm", "um": "µm", "A": "Å", "angstrom": "Å"}.get(unit, unit)
+
+
+def _scale_for_axes(
+    axes: str, sizes: dict[str, tuple[float, str]]
+) -> tuple[tuple[float, ...] | None, tuple[str, ...] | None]:
+    """napari scale/units per axis; axes without a size (C, T, ...) get 1 and 'pixel'."""
+    if not sizes:
+        return None, None
+    known = [sizes[a] for a in axes if a in sizes]
+    # napari wants one unit for all spatial axes: convert to nm when units differ.
+    units = {unit for _, unit in known}
+    common = units.pop() if len(units) == 1 else "nm"
+    scale, names = [], []
+    for axis in axes:
+        if axis in sizes:
+            value, unit = sizes[axis]
+            if unit != common:
+                value = value * _UNIT_TO_NM.get(unit, 1.0)
+            scale.append(float(value))
+            names.append(common)
+        else:
+            scale.append(1.0)
+            names.append("pixel")
+    return tuple(scale), tuple(names)
+
+
+def _lazy_tiff(path: Path) -> Any:
+    """A memory map for uncompressed contiguous files, else dask over the pages."""
+    import tifffile
+
+    try:
+        return tifffile.memmap(path, mode="r")
+    except ValueError:
+        pass  # compressed or not contiguous
+    import dask
+    import dask.array as da
+
+    with tifffile.TiffFile(path) as tif:
+        series = tif.series[0]
+        shape, dtype = series.shape, series.dtype
+        page_shape = series.pages[0].shape
+        count = len(series.pages)
+
+    def read_page(index: int) -> np.ndarray:
+        with tifffile.TiffFile(path) as handle:
+            return handle.series[0].pages[index].asarray()
+
+    planes = [
+        da.from_delayed(dask.delayed(read_page)(i), shape=page_shape, dtype=dtype)
+        for i in range(count)
+    ]
+    return da.stack(planes).reshape(shape)
+
+
+def _read_mrc(path: Path, lazy: bool) -> Volume:
+    import mrcfile
+
+    if lazy:
+        # The memory map stays valid after the handle goes out of scope.
+        handle = mrcfile.mmap(path, mode="r")
+        data, size = handle.data, handle.voxel_size.copy()
+    else:
+        with mrcfile.open(path, mode="r") as handle:
+            data, size = handle.data.copy(), handle.voxel_size.copy()
+    _check_pixels(data, path)
+    # MRC stores the voxel size in Å, x y z; napari wants (z,) y, x.
+    zyx = [float(size.z), float(size.y), float(size.x)][-data.ndim :]
+    if min(zyx) <= 0:
+        return Volume(data, path.stem, None, None, lazy)
+    return Volume(data, path.stem, tuple(v / 10.0 for v in zyx), ("nm",) * len(zyx), lazy)
+
+
+def _check_pixels(data: Any, path: Path) -> None:
+    if data is None or int(np.prod(data.shape)) == 0:
+        raise InputDataError(f"{path.name} holds no pixels: re-export it")

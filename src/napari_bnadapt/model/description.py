@@ -1,0 +1,99 @@
+"""A plain summary of a model: what it expects, and what can be adapted."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from .bn_layers import NormLayer, list_norm_layers
+from .checkpoint import LoadedModel
+from .unet import count_parameters
+
+
+@dataclass(frozen=True)
+class ModelDescription:
+    """What :func:`describe` reports."""
+
+    name: str
+    format: str
+    dims: int
+    in_channels: int
+    out_channels: int
+    classes: tuple[str, ...]
+    parameters: int
+    normalization: str
+    norm_layers: tuple[NormLayer, ...]
+    state: str
+    verdict: str
+
+    @property
+    def adaptable_layers(self) -> int:
+        return sum(layer.adaptable for layer in self.norm_layers)
+
+    def to_text(self, layers: bool = True) -> str:
+        """Multi-line text for the terminal and the model widget (``layers``: list them)."""
+        kinds = Counter(layer.type_name for layer in self.norm_layers)
+        lines = [
+            f"model:          {self.name} ({self.format})",
+            f"dims:           {self.dims}D",
+            f"channels:       {self.in_channels} in → {self.out_channels} out "
+            f"({', '.join(self.classes)})",
+            f"parameters:     {self.parameters:,}",
+            f"input:          {self.normalization}",
+            f"statistics:     {self.state}",
+            "normalisation:  "
+            + (", ".join(f"{n}× {k}" for k, n in kinds.items()) if kinds else "none found"),
+            f"adaptable BN:   {self.adaptable_layers}",
+            f"verdict:        {self.verdict}",
+        ]
+        if not layers:
+            return "\n".join(lines)
+        lines.append("layers:")
+        lines += [
+            f"  {layer.name:<28} {layer.type_name:<16} {layer.channels:>4} ch"
+            f"{'  adaptable' if layer.adaptable else ''}"
+            for layer in self.norm_layers
+        ]
+        return "\n".join(lines)
+
+
+def describe(model: LoadedModel) -> ModelDescription:
+    """Summarise ``model``: dims, channels, parameter count and every normalisation layer."""
+    layers = tuple(list_norm_layers(model.module))
+    return ModelDescription(
+        name=model.name,
+        format=model.format,
+        dims=model.dims,
+        in_channels=model.in_channels,
+        out_channels=model.out_channels,
+        classes=model.classes,
+        parameters=count_parameters(model.module),
+        normalization=model.normalization.describe(),
+        norm_layers=layers,
+        state=_state_text(model),
+        verdict=adaptability_verdict(layers),
+    )
+
+
+def adaptability_verdict(layers: tuple[NormLayer, ...] | list[NormLayer]) -> str:
+    """One sentence: can BatchNorm adaptation do anything for this model?"""
+    adaptable = [layer for layer in layers if layer.adaptable]
+    if adaptable:
+        return f"{len(adaptable)} BatchNorm layers can be re-estimated on target data"
+    if not layers:
+        return (
+            "nothing to adapt: no normalisation layers found (BatchNorm may have been fused "
+            "into the convolutions at export); use a model exported before fusing"
+        )
+    kinds = sorted({layer.type_name for layer in layers})
+    return (
+        f"nothing to adapt: only {', '.join(kinds)}, which keep no running statistics "
+        "(they already normalise each image on its own)"
+    )
+
+
+def _state_text(model: LoadedModel) -> str:
+    if model.adaptation is None:
+        return "source (as trained)"
+    record = model.adaptation
+    return f"adapted ({record.get('mode', '?')}) on {record.get('target', 'target data')}"

@@ -1,0 +1,51 @@
+"""Label-free quality proxies on hand-made masks."""
+
+import numpy as np
+import pytest
+
+from napari_bnadapt.diagnostics.quality import (
+    compare_masks,
+    confident_fraction,
+    mean_entropy,
+    object_count,
+)
+from napari_bnadapt.errors import InputDataError
+
+
+def test_entropy_is_one_when_unsure_and_zero_when_certain():
+    assert mean_entropy(np.full((8, 8), 0.5)) == pytest.approx(1.0)
+    assert mean_entropy(np.eye(8)) == pytest.approx(0.0, abs=1e-5)
+    three = np.full((3, 4, 4), 1 / 3)
+    assert mean_entropy(three, classes_axis=0) == pytest.approx(1.0)
+
+
+def test_confident_fraction_counts_both_classes():
+    p = np.array([0.95, 0.05, 0.5, 0.8])
+    assert confident_fraction(p) == 0.5
+
+
+def test_object_count_in_2d_and_3d():
+    mask = np.zeros((20, 20), np.uint8)
+    mask[2:5, 2:5] = 1
+    mask[10:15, 10:12] = 1
+    assert object_count(mask) == 2
+    volume = np.zeros((4, 10, 10), np.uint8)
+    volume[0:2, 1:3, 1:3] = 1
+    volume[3, 6:8, 6:8] = 1
+    assert object_count(volume) == 2
+
+
+def test_compare_masks_with_and_without_truth():
+    truth = np.zeros((10, 10), np.uint8)
+    truth[:5] = 1
+    before = {"probabilities": np.full((10, 10), 0.4), "mask": np.zeros((10, 10), np.uint8)}
+    after = {"probabilities": truth * 0.98 + 0.01, "mask": truth.copy()}
+    out = compare_masks(before, after, truth)
+    assert out["agreement_dice"] == 0.0
+    assert out["before"]["dice"] == 0.0 and out["after"]["dice"] == 1.0
+    assert out["after"]["iou"] == 1.0 and out["after"]["foreground_fraction"] == 0.5
+    assert out["after"]["entropy"] < out["before"]["entropy"]
+    assert out["after"]["object_count"] == 1 and out["before"]["object_count"] == 0
+    assert "after" not in compare_masks(before)
+    with pytest.raises(InputDataError, match="ground truth"):
+        compare_masks(before, after, truth[:5])

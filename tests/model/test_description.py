@@ -1,0 +1,41 @@
+import torch
+from torch import nn
+
+from napari_bnadapt.arrays.normalization import NormalizationSpec
+from napari_bnadapt.model.checkpoint import LoadedModel
+from napari_bnadapt.model.description import describe
+
+
+def _wrap(module: nn.Module) -> LoadedModel:
+    return LoadedModel(module, 2, 1, 1, NormalizationSpec(mode="none"), source_stats={})
+
+
+def test_describe_lists_dims_channels_parameters_and_layers(small_model_2d):
+    description = describe(small_model_2d)
+    text = description.to_text()
+    assert description.dims == 2 and description.in_channels == 1
+    assert description.adaptable_layers == 10
+    assert "encoder.0.bn1" in text and "BatchNorm2d" in text and "can be re-estimated" in text
+    assert f"{description.parameters:,}" in text
+
+
+def test_groupnorm_only_model_says_nothing_to_adapt():
+    module = nn.Sequential(
+        nn.Conv2d(1, 4, 3), nn.GroupNorm(2, 4), nn.InstanceNorm2d(4), nn.Conv2d(4, 1, 1)
+    )
+    description = describe(_wrap(module))
+    assert description.adaptable_layers == 0
+    assert "nothing to adapt" in description.verdict
+    assert "GroupNorm" in description.verdict and "InstanceNorm2d" in description.verdict
+
+
+def test_fused_model_without_normalisation_is_explained():
+    module = nn.Sequential(nn.Conv2d(1, 4, 3, bias=True), nn.ReLU(), nn.Conv2d(4, 1, 1))
+    assert "fused" in describe(_wrap(module)).verdict
+
+
+def test_torchscript_batchnorm_is_recognised(small_model_2d):
+    scripted = torch.jit.trace(small_model_2d.module.eval(), torch.randn(1, 1, 32, 32))
+    description = describe(_wrap(scripted))
+    assert description.adaptable_layers == 10
+    assert all(layer.type_name == "BatchNorm2d" for layer in description.norm_layers)
