@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from napari_bnadapt.adapt.engine import AdaptConfig, adapt
+from napari_bnadapt.adapt import AdaptConfig, adapt
 from napari_bnadapt.adapt.sampling import (
     batches,
     patch_shape,
@@ -25,7 +25,7 @@ from napari_bnadapt.adapt.sampling import (
 )
 from napari_bnadapt.arrays.metrics import dice
 from napari_bnadapt.inference import PredictConfig, predict
-from napari_bnadapt.model.checkpoint import load_model
+from napari_bnadapt.model import load_model
 from napari_bnadapt.model.unet import pad_to_multiple
 from napari_bnadapt.synthetic import SHIFTS, SOURCE, make_volume
 

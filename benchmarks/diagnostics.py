@@ -19,14 +19,14 @@ from pathlib import Path
 import numpy as np
 from adaptation import forward_floor  # benchmarks/adaptation.py, beside this script
 
-from napari_bnadapt.adapt.engine import AdaptConfig, adapt
+from napari_bnadapt.adapt import AdaptConfig, adapt
 from napari_bnadapt.arrays.metrics import dice
+from napari_bnadapt.diagnostics import LatentConfig, capture_latents
 from napari_bnadapt.diagnostics.diagnosis import diagnose
 from napari_bnadapt.diagnostics.distances import spearman
-from napari_bnadapt.diagnostics.latents import LatentConfig, capture_latents
 from napari_bnadapt.diagnostics.quality import compare_masks
 from napari_bnadapt.inference import PredictConfig, predict
-from napari_bnadapt.model.checkpoint import load_model
+from napari_bnadapt.model import load_model
 from napari_bnadapt.synthetic import SHIFTS, SOURCE, Domain, make_volume
 
 CPU = {"device": "cpu"}

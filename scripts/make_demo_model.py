@@ -10,7 +10,7 @@ import argparse
 import time
 from pathlib import Path
 
-from napari_bnadapt.model.checkpoint import save_model
+from napari_bnadapt.model import save_model
 from napari_bnadapt.synthetic import SOURCE, make_dataset
 from napari_bnadapt.training import TrainConfig, train
 

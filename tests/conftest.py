@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from napari_bnadapt.arrays.normalization import NormalizationSpec
-from napari_bnadapt.model.checkpoint import LoadedModel, wrap_unet
+from napari_bnadapt.model import LoadedModel
+from napari_bnadapt.model.loaded import wrap_unet
 from napari_bnadapt.model.unet import UNet, UNetConfig
 from napari_bnadapt.synthetic import SOURCE, make_dataset
 

@@ -5,7 +5,7 @@ import pytest
 import tifffile
 
 from napari_bnadapt.cli import main
-from napari_bnadapt.model.checkpoint import load_model
+from napari_bnadapt.model import load_model
 from napari_bnadapt.synthetic import SOURCE, TARGET, make_dataset, make_volume
 
 
@@ -123,8 +123,8 @@ def test_adapt_then_reset(tmp_path, target_tif, capsys):
     assert main(["adapt", "--model", "demo", "--target", str(target_tif), "--out", str(adapted),
                  "--patches", "8", "--seed", "3", "--device", "cpu"]) == 0  # fmt: skip
     model = load_model(adapted)
-    assert model.state == "adapted" and model.adaptation["target"] == "target.tif"
-    assert model.adaptation["patches"] <= 8 and model.adaptation["config"]["seed"] == 3
+    assert model.state == "adapted" and model.adaptation.target == "target.tif"
+    assert model.adaptation.patches <= 8 and model.adaptation.config["seed"] == 3
     assert main(["adapt", "--reset", "--model", str(adapted), "--out", str(restored)]) == 0
     source = load_model("demo")
     restored_model = load_model(restored)
@@ -140,3 +140,52 @@ def test_demo_prints_dice_and_writes_outputs(tmp_path, capsys):
     summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
     assert summary["dice_target_after"] > summary["dice_target_before"] + 0.5
     assert (tmp_path / "demo" / "target_mask_adapted.tif").exists()
+
+
+def test_every_option_of_every_command_has_help():
+    from napari_bnadapt.cli import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "==SUPPRESS==" and a.choices)
+    for name, command in commands.choices.items():
+        for action in command._actions:
+            if action.dest != "help":
+                assert action.help, f"bnadapt {name} {action.option_strings or action.dest}"
+
+
+def test_help_shows_the_config_defaults(capsys):
+    from napari_bnadapt.adapt import AdaptConfig
+
+    with pytest.raises(SystemExit):
+        main(["adapt", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"(default: {AdaptConfig().patches})" in text and "(default: standard)" in text
+
+
+@pytest.mark.parametrize(
+    "command, option, value, words",
+    [
+        ("train", "--depth", "0", "depth"),
+        ("train", "--patch-size", "7", "multiple of 8"),
+        ("train", "--steps", "-1", "steps"),
+        ("train", "--batch-size", "0", "batch size"),
+        ("predict", "--threshold", "2", "threshold"),
+        ("predict", "--tile", "0", "tile"),
+        ("predict", "--batch-size", "0", "batch size"),
+        ("adapt", "--alpha", "1.5", "alpha"),
+        ("adapt", "--patches", "0", "patches"),
+    ],
+)
+def test_bad_option_values_get_one_line_and_exit_code_2(
+    tmp_path, target_tif, capsys, command, option, value, words
+):
+    files = {
+        "train": ["--images", str(target_tif), "--labels", str(target_tif)],
+        "predict": ["--model", "demo", "--input", str(target_tif)],
+        "adapt": ["--model", "demo", "--target", str(target_tif)],
+    }[command]
+    out = tmp_path / "out.x"
+    assert main([command, *files, "--out", str(out), option, value]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("bnadapt: error:") and words in err and "\n" not in err
+    assert not out.exists()

@@ -5,7 +5,7 @@ import pytest
 from napari_bnadapt.arrays.normalization import NormalizationSpec
 from napari_bnadapt.errors import InputDataError
 from napari_bnadapt.inference import PredictConfig, predict
-from napari_bnadapt.model.checkpoint import wrap_unet
+from napari_bnadapt.model.loaded import wrap_unet
 from napari_bnadapt.model.unet import UNet, UNetConfig
 
 CPU = {"device": "cpu"}

@@ -43,7 +43,7 @@ def adapt_and_segment(qtbot, viewer, widget):
 
 def test_full_workflow_from_sample_data_to_saved_model(workbench, qtbot, tmp_path):
     from napari_bnadapt.arrays.metrics import dice
-    from napari_bnadapt.model.checkpoint import load_model
+    from napari_bnadapt.model import load_model
 
     viewer, widgets = workbench
     model_widget, widget = widgets["Model"], widgets["Segment and adapt"]
@@ -93,7 +93,7 @@ def test_full_workflow_from_sample_data_to_saved_model(workbench, qtbot, tmp_pat
     compare.metrics()
     wait(qtbot, compare)
     metrics = compare.last_metrics
-    assert metrics["after"]["dice"] > metrics["before"]["dice"] + 0.3
+    assert metrics.after.dice > metrics.before.dice + 0.3
     assert "agreement Dice" in compare.agreement.value
 
     # Latent histograms under source and adapted statistics.
@@ -183,7 +183,7 @@ def test_roi_from_shapes_restricts_sampling(workbench, qtbot):
     widget.adapt()
     wait(qtbot, widget)
     assert widget.session.adapted is not None
-    assert widget.session.adapted.adaptation["patches"] <= 8
+    assert widget.session.adapted.adaptation.patches <= 8
 
 
 def test_drag_and_drop_opens_volumes_with_their_voxel_size(make_napari_viewer, tmp_path):
@@ -207,7 +207,7 @@ def test_drag_and_drop_opens_volumes_with_their_voxel_size(make_napari_viewer, t
 def test_model_widget_loads_native_and_torchscript_files(
     workbench, qtbot, tmp_path, small_model_2d
 ):
-    from napari_bnadapt.model.checkpoint import save_model
+    from napari_bnadapt.model import save_model
 
     _viewer, widgets = workbench
     widget = widgets["Model"]

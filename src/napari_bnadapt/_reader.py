@@ -35,6 +35,7 @@ def read_layers(path: str | list[str], lazy_above: int = LAZY_ABOVE) -> list[Lay
     try:
         volume = read_volume(path, lazy_above)
     except InputDataError as exc:
+        # napari is there whenever napari calls the reader; the module stays Qt-free.
         from napari.utils.notifications import show_error
 
         show_error(f"napari-bnadapt could not open the file: {exc}")

@@ -9,13 +9,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .adapt.engine import AdaptConfig, adapt
+from .adapt.config import AdaptConfig
+from .adapt.engine import adapt
 from .arrays.metrics import dice
 from .inference import PredictConfig, predict
 from .io.files import atomic_output
 from .io.images import write_tiff
 from .jobs import ProgressCallback
-from .model.checkpoint import load_model
+from .model.checkpoint import load_model, save_model
 from .synthetic import SOURCE, TARGET, make_volume
 
 VOLUME_SHAPE = (24, 192, 192)
@@ -69,20 +70,20 @@ def run_demo(
     model = load_model("demo")
     cfg = PredictConfig(device=device)
     source, target = source_volume(), target_volume()
-    source_mask = predict(model, source.image, cfg, progress).mask
-    before = predict(model, target.image, cfg, progress).mask
+    source_mask = predict(model, source.image, cfg, progress=progress).mask
+    before = predict(model, target.image, cfg, progress=progress).mask
     started = time.perf_counter()
     result = adapt(
         model, target.image, AdaptConfig(device=device), target_name=target.name, progress=progress
     )
     seconds = time.perf_counter() - started
-    after = predict(result.model, target.image, cfg, progress).mask
+    after = predict(result.model, target.image, cfg, progress=progress).mask
     summary = DemoSummary(
         dice_source=dice(source_mask, source.truth),
         dice_target_before=dice(before, target.truth),
         dice_target_after=dice(after, target.truth),
         adaptation_seconds=round(seconds, 3),
-        device=result.record["device"],
+        device=result.record.device,
     )
     if out_dir is not None:
         _write_outputs(Path(out_dir), source_mask, before, after, result.model, summary)
@@ -92,8 +93,6 @@ def run_demo(
 def _write_outputs(
     out: Path, source_mask, before, after, adapted_model, summary: DemoSummary
 ) -> None:
-    from .model.checkpoint import save_model
-
     out.mkdir(parents=True, exist_ok=True)
     write_tiff(out / "source_mask.tif", source_mask, VOXEL_SIZE, "nm")
     write_tiff(out / "target_mask_before.tif", before, VOXEL_SIZE, "nm")

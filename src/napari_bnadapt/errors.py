@@ -26,3 +26,10 @@ class NotAdaptableError(BnAdaptError, ValueError):
 
 class CancelledError(BnAdaptError):
     """The user cancelled a long run; nothing was changed."""
+
+
+def require(condition: bool, message: str) -> None:
+    """Raise :class:`InputDataError` with ``message`` (what is wrong, what to do) unless
+    ``condition`` holds: the one-line check every config validates its options with."""
+    if not condition:
+        raise InputDataError(message)

@@ -15,11 +15,13 @@ from .arrays.axes import Layout, canonical_view, is_dask, read_normalized, resto
 from .arrays.normalization import Normalizer, fit_normalizer
 from .arrays.tiling import blend_window, tile_slices
 from .device import resolve_device
-from .jobs import Progress, ProgressCallback, Steps, run_steps
-from .model.checkpoint import LoadedModel
+from .errors import require
+from .jobs import Progress, Steps, blocking
+from .model.loaded import LoadedModel
 from .model.unet import crop_to, pad_to_multiple
 
 DEFAULT_TILE = {2: 256, 3: 64}
+AMP = (None, "bf16", "fp16")
 
 
 @dataclass(frozen=True)
@@ -53,41 +55,67 @@ class PredictConfig:
     threshold: float = 0.5
     slice_axis: int | None = None
 
+    def __post_init__(self) -> None:
+        tiles = (self.tile_shape,) if isinstance(self.tile_shape, int) else self.tile_shape or ()
+        require(
+            all(int(t) >= 1 for t in tiles), f"tile sizes must be positive, got {self.tile_shape}"
+        )
+        require(0 <= self.overlap < 1, f"overlap must be in [0, 1), got {self.overlap}")
+        require(self.batch_size >= 1, f"batch size must be at least 1, got {self.batch_size}")
+        require(self.amp in AMP, f"amp must be one of {', '.join(map(str, AMP))}, got {self.amp!r}")
+        require(0 <= self.threshold <= 1, f"threshold must be in [0, 1], got {self.threshold}")
+        require(
+            self.slice_axis in (None, 0, 1, 2, -1, -2, -3),
+            f"slice axis must be 0, 1 or 2 (z, y, x), got {self.slice_axis}",
+        )
+
 
 @dataclass
 class Prediction:
-    """Result of :func:`predict`, in the input's spatial shape.
+    """A segmentation in the input's spatial shape: the result of :func:`predict`.
 
     ``probabilities`` is the foreground probability for binary models and
-    ``(classes, *spatial)`` softmax probabilities otherwise; ``mask`` is nonzero on
-    foreground; ``labels`` is the argmax class for multi-class models (else None).
+    ``(classes, *spatial)`` softmax probabilities otherwise (None for a mask from
+    elsewhere, e.g. a painted labels layer); ``mask`` is nonzero on foreground; ``labels``
+    is the argmax class for multi-class models (else None).
     """
 
-    probabilities: np.ndarray
+    probabilities: np.ndarray | None
     mask: np.ndarray
     labels: np.ndarray | None = None
 
+    @property
+    def multiclass(self) -> bool:
+        return self.labels is not None
 
-def predict(
-    model: LoadedModel,
-    image: Any,
-    config: PredictConfig | None = None,
-    progress: ProgressCallback | None = None,
-    should_stop: Callable[[], bool] | None = None,
-) -> Prediction:
-    """Segment ``image`` (numpy or dask; 2D image, 3D volume) with ``model``.
+    @property
+    def segmentation(self) -> np.ndarray:
+        """What to save and show: the class labels of a multi-class model, else the mask."""
+        return self.labels if self.labels is not None else self.mask
 
-    Intensities are normalised once over the whole input, then the model runs in eval mode
-    on overlapping tiles, batched, under ``torch.inference_mode``; tiles are blended with a
-    smooth window.
-    """
-    return run_steps(predict_steps(model, image, config), progress, should_stop)
+    @classmethod
+    def of_segmentation(
+        cls,
+        segmentation: np.ndarray,
+        probabilities: np.ndarray | None = None,
+        multiclass: bool = False,
+    ) -> Prediction:
+        """Rebuild a prediction from what was saved or shown (see :attr:`segmentation`)."""
+        segmentation = np.asarray(segmentation)
+        if multiclass:
+            return cls(probabilities, (segmentation > 0).astype(np.uint8), segmentation)
+        return cls(probabilities, segmentation, None)
 
 
 def predict_steps(
     model: LoadedModel, image: Any, config: PredictConfig | None = None
 ) -> Steps[Prediction]:
-    """:func:`predict` as a generator of :class:`Progress` (for GUI workers)."""
+    """Segment ``image`` (numpy or dask; 2D image, 3D volume) with ``model``.
+
+    Intensities are normalised once over the whole input, then the model runs in eval mode
+    on overlapping tiles, batched, under ``torch.inference_mode``; tiles are blended with a
+    smooth window. Yields a :class:`Progress` after every batch of tiles.
+    """
     cfg = config or PredictConfig()
     axis = model.training_axis if cfg.slice_axis is None else cfg.slice_axis
     view, layout = canonical_view(image, model.dims, model.in_channels, axis)
@@ -119,14 +147,16 @@ def predict_steps(
         return _finish(accumulator, weights, layout, cfg.threshold, model.dims)
 
 
+predict = blocking(predict_steps, "predict")
+
+
 def _tile_shape(
     tile: int | tuple[int, ...] | None, dims: int, spatial: tuple[int, ...]
 ) -> tuple[int, ...]:
     if tile is None:
         tile = DEFAULT_TILE[dims]
     sizes = (tile,) * dims if isinstance(tile, int) else tuple(int(t) for t in tile)
-    if len(sizes) != dims or min(sizes) < 1:
-        raise ValueError(f"tile_shape needs {dims} positive sizes, got {tile}")
+    require(len(sizes) == dims, f"a {dims}D model needs {dims} tile sizes, got {tile}")
     return tuple(min(t, n) for t, n in zip(sizes, spatial))
 
 
@@ -170,8 +200,6 @@ def _autocast(device: torch.device, amp: str | None) -> contextlib.AbstractConte
     if not amp or device.type == "cpu":
         return contextlib.nullcontext()
     dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16}
-    if amp not in dtypes:
-        raise ValueError(f"amp must be None, 'bf16' or 'fp16', got {amp!r}")
     return torch.autocast(device_type=device.type, dtype=dtypes[amp])
 
 

@@ -1,17 +1,20 @@
-"""Long jobs as generators of progress steps, so GUI workers and the CLI share them.
+"""The job/progress protocol: long jobs as generators of progress steps.
 
-A job is written as a generator that yields a :class:`Progress` after every batch and
-returns its result. napari's ``thread_worker`` runs such a generator directly (each
-``yield`` is where progress is shown and ``quit()`` takes effect); :func:`run_steps` drives
-it synchronously for the CLI and the Python API, with an optional progress callback and a
-cancel flag checked at every step.
+A job is written once, as a generator that yields a :class:`Progress` after every batch and
+returns its result (typed :data:`Steps` ``[T]``). napari's ``thread_worker`` runs such a
+generator directly (each ``yield`` is where progress is shown and ``quit()`` takes effect);
+:func:`run_steps` drives it synchronously, with an optional progress callback and a cancel
+flag checked at every step; :func:`blocking` turns a job into the plain call of the Python
+API; :class:`Stages` chains sub-jobs on one progress scale.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from .errors import CancelledError
 
@@ -33,25 +36,117 @@ class Progress:
 
 Steps = Generator[Progress, None, T]
 ProgressCallback = Callable[[Progress], None]
+StopFlag = Callable[[], bool]
 
 
-def run_steps(
-    steps: Steps[T],
-    progress: ProgressCallback | None = None,
-    should_stop: Callable[[], bool] | None = None,
-) -> T:
-    """Run a job to completion; raise :class:`CancelledError` when ``should_stop()``.
+def relay(steps: Steps[T], convert: Callable[[Progress], Progress]) -> Steps[T]:
+    """Yield ``convert(step)`` for every step of ``steps``; return the job's result.
 
-    Cancelling closes the generator, so its ``finally`` clauses run and it can leave
-    everything as it was.
+    The one place where a job's steps are taken by hand (``yield from`` cannot change them).
     """
     while True:
         try:
             step = next(steps)
         except StopIteration as finished:
             return finished.value
+        yield convert(step)
+
+
+def run_steps(
+    steps: Steps[T],
+    progress: ProgressCallback | None = None,
+    should_stop: StopFlag | None = None,
+) -> T:
+    """Run a job to completion; raise :class:`CancelledError` when ``should_stop()``.
+
+    Cancelling closes the generator, so its ``finally`` clauses run and it can leave
+    everything as it was.
+    """
+
+    def watch(step: Progress) -> Progress:
         if progress is not None:
             progress(step)
         if should_stop is not None and should_stop():
             steps.close()
             raise CancelledError("cancelled by the user; nothing was changed")
+        return step
+
+    watched = relay(steps, watch)
+    while True:
+        try:
+            next(watched)
+        except StopIteration as finished:
+            return finished.value
+
+
+def blocking(job: Callable[..., Steps[T]], name: str) -> Callable[..., T]:
+    """The plain call of a job: ``name(*args, progress=None, should_stop=None, **kwargs)``.
+
+    It takes the job's arguments, documentation and signature, plus the keyword arguments
+    ``progress`` (called with every :class:`Progress`) and ``should_stop`` (checked after
+    every step; cancels with :class:`CancelledError`).
+    """
+
+    @functools.wraps(job)
+    def call(
+        *args: Any,
+        progress: ProgressCallback | None = None,
+        should_stop: StopFlag | None = None,
+        **kwargs: Any,
+    ) -> T:
+        return run_steps(job(*args, **kwargs), progress, should_stop)
+
+    signature = inspect.signature(job)
+    extra = [
+        inspect.Parameter(key, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=kind)
+        for key, kind in (
+            ("progress", "ProgressCallback | None"),
+            ("should_stop", "StopFlag | None"),
+        )
+    ]
+    result = signature.return_annotation
+    call.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[*signature.parameters.values(), *extra],
+        return_annotation=_result_of(result),
+    )
+    call.__name__ = call.__qualname__ = name
+    call.__doc__ = (job.__doc__ or "").rstrip() + (
+        f"\n\n    The plain call of :func:`{job.__name__}`: ``progress`` receives every step, "
+        "``should_stop()`` cancels (nothing is changed)."
+    )
+    return call
+
+
+class Stages:
+    """Sub-jobs run one after another, their progress mapped onto one scale.
+
+    Each stage gets an equal share of ``resolution × count`` units, so a progress bar
+    moves forward once, from 0 to the end, however many steps each stage makes.
+    """
+
+    def __init__(self, count: int, resolution: int = 1000) -> None:
+        self.count = max(1, int(count))
+        self.resolution = resolution
+        self.index = 0
+
+    @property
+    def total(self) -> int:
+        return self.count * self.resolution
+
+    def run(self, steps: Steps[T]) -> Steps[T]:
+        """``yield from stages.run(sub_job)``: the sub-job's result, its steps rescaled."""
+        base = min(self.index, self.count - 1) * self.resolution
+
+        def rescale(step: Progress) -> Progress:
+            return Progress(base + int(step.fraction * self.resolution), self.total, step.message)
+
+        result = yield from relay(steps, rescale)
+        self.index += 1
+        return result
+
+
+def _result_of(annotation: Any) -> Any:
+    """``T`` from a ``Steps[T]`` annotation (a string under postponed evaluation)."""
+    if isinstance(annotation, str) and annotation.startswith("Steps[") and annotation.endswith("]"):
+        return annotation[len("Steps[") : -1]
+    return annotation

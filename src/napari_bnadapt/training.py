@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from . import __version__
 from .arrays.metrics import dice
+from .arrays.normalization import MODES as NORMALIZATION_MODES
 from .arrays.normalization import (
     NormalizationSpec,
     check_finite,
@@ -20,10 +21,10 @@ from .arrays.normalization import (
     fit_normalizer,
 )
 from .device import resolve_device
-from .errors import InputDataError
+from .errors import InputDataError, require
 from .inference import PredictConfig, predict
-from .jobs import Progress, ProgressCallback, Steps, run_steps
-from .model.checkpoint import LoadedModel, wrap_unet
+from .jobs import Progress, Steps, blocking
+from .model.loaded import LoadedModel, wrap_unet
 from .model.unet import UNet, UNetConfig
 
 DEFAULT_PATCH = {2: 64, 3: 32}
@@ -46,6 +47,41 @@ class TrainConfig:
     validate_every: int = 100
     normalization: str = "fixed"
 
+    def __post_init__(self) -> None:
+        require(self.dims in (2, 3), f"dims must be 2 or 3, got {self.dims}")
+        require(self.steps >= 1, f"steps must be at least 1, got {self.steps}")
+        require(self.batch_size >= 1, f"batch size must be at least 1, got {self.batch_size}")
+        require(
+            1 <= self.depth <= 6,
+            f"depth must be between 1 and 6 down-samplings, got {self.depth} (3 suits most EM)",
+        )
+        require(
+            self.base_channels >= 1, f"base channels must be at least 1, got {self.base_channels}"
+        )
+        require(self.learning_rate > 0, f"learning rate must be positive, got {self.learning_rate}")
+        require(
+            0 <= self.validation_fraction < 1,
+            f"validation fraction must be in [0, 1), got {self.validation_fraction}",
+        )
+        require(self.validate_every >= 1, "validate_every must be at least 1")
+        require(
+            self.normalization in NORMALIZATION_MODES,
+            f"normalisation must be one of {', '.join(NORMALIZATION_MODES)}, got {self.normalization!r}",
+        )
+        divisor = 2**self.depth
+        require(
+            self.patch_size is None
+            or (self.patch_size >= divisor and self.patch_size % divisor == 0),
+            f"patch size {self.patch_size} does not fit a U-Net of depth {self.depth}: use a "
+            f"multiple of {divisor} (each of the {self.depth} levels halves it), e.g. "
+            f"{max(divisor, DEFAULT_PATCH[self.dims])}",
+        )
+
+    @property
+    def patch(self) -> int:
+        """The training patch edge: the one asked for, else the default for the dims."""
+        return self.patch_size or max(DEFAULT_PATCH[self.dims], 2**self.depth)
+
 
 @dataclass
 class TrainResult:
@@ -55,32 +91,20 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
-def train(
-    images: Sequence[np.ndarray],
-    labels: Sequence[np.ndarray],
-    config: TrainConfig | None = None,
-    progress: ProgressCallback | None = None,
-    should_stop: Callable[[], bool] | None = None,
-    names: Sequence[str] | None = None,
-) -> TrainResult:
-    """Train a :class:`UNet` on ``images``/``labels`` (labels: nonzero = foreground).
-
-    For a 2D model each 2D image is a sample and a 3D stack is a set of slices; for a 3D
-    model each item is a volume. A held-out part (the last images or slices, or the far
-    end of a single image) gives the validation Dice.
-    """
-    return run_steps(train_steps(images, labels, config, names), progress, should_stop)
-
-
 def train_steps(
     images: Sequence[np.ndarray],
     labels: Sequence[np.ndarray],
     config: TrainConfig | None = None,
     names: Sequence[str] | None = None,
 ) -> Steps[TrainResult]:
-    """:func:`train` as a generator of :class:`Progress`."""
+    """Train a :class:`UNet` on ``images``/``labels`` (labels: nonzero = foreground).
+
+    For a 2D model each 2D image is a sample and a 3D stack is a set of slices; for a 3D
+    model each item is a volume. A held-out part (the last images or slices, or the far
+    end of a single image) gives the validation Dice. Yields a :class:`Progress` per step.
+    """
     cfg = config or TrainConfig()
-    patch = cfg.patch_size or DEFAULT_PATCH[cfg.dims]
+    patch = cfg.patch
     pieces = _split_pieces(images, labels, cfg.dims)
     train_set, val_set = _hold_out(pieces, cfg.validation_fraction, cfg.dims, patch)
     spec = _normalization_spec(cfg.normalization, [p[0] for p in train_set])
@@ -119,6 +143,9 @@ def train_steps(
     # The statistics at the end of training are the source statistics.
     model = wrap_unet(unet.cpu(), spec, metadata | {"history": history})
     return TrainResult(model, history)
+
+
+train = blocking(train_steps, "train")
 
 
 def bce_dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

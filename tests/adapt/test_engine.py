@@ -3,13 +3,13 @@ import pytest
 import torch
 from torch import nn
 
-from napari_bnadapt.adapt.engine import AdaptConfig, adapt, reset
+from napari_bnadapt.adapt import AdaptConfig, adapt, reset
 from napari_bnadapt.arrays.metrics import dice
 from napari_bnadapt.arrays.normalization import NormalizationSpec
 from napari_bnadapt.errors import CancelledError, InputDataError, NotAdaptableError
 from napari_bnadapt.inference import PredictConfig, predict
+from napari_bnadapt.model import LoadedModel, load_model, save_model
 from napari_bnadapt.model.bn_layers import read_bn_stats
-from napari_bnadapt.model.checkpoint import LoadedModel, load_model, save_model
 from napari_bnadapt.synthetic import SOURCE, TARGET, make_volume
 
 CPU = {"device": "cpu"}
@@ -89,10 +89,7 @@ def test_reset_restores_source_statistics_bit_for_bit(small_model_2d, target, tm
     adapted = adapt(small_model_2d, target, AdaptConfig(**CPU)).model
     # through a file too: the source statistics travel with the adapted model
     reloaded = load_model(save_model(adapted, tmp_path / "adapted.pt"))
-    assert (
-        reloaded.adaptation["mode"] == "standard"
-        or reloaded.adaptation["mode"] == AdaptConfig().mode
-    )
+    assert reloaded.adaptation.mode == "standard" or reloaded.adaptation.mode == AdaptConfig().mode
     for model in (adapted, reloaded):
         reset(model)
         for name, stats in read_bn_stats(model.module).items():
@@ -139,7 +136,7 @@ def test_prior_strength_sets_alpha_from_the_patch_count(small_model_2d, target):
     record = adapt(
         small_model_2d, target, AdaptConfig(prior_strength=16, patches=16, patch_size=24, **CPU)
     ).record
-    assert record["alpha"] == pytest.approx(0.5)
+    assert record.alpha == pytest.approx(0.5)
 
 
 def test_layer_choice_and_mean_only(small_model_2d, target):
@@ -199,7 +196,7 @@ def test_consistent_mode_gives_the_statistics_seen_at_inference(small_model_2d, 
     config = AdaptConfig(mode="consistent", patch_size=48, max_passes=12, tolerance=0.0, **CPU)
     result = adapt(small_model_2d, target, config)
     # Re-measure every layer's input in eval mode with the adapted statistics: a fixed point.
-    again = adapt(result.model, target, config).record["fixed_point_changes"]
+    again = adapt(result.model, target, config).record.fixed_point_changes
     assert again[-1] < 1e-3
 
 
@@ -208,15 +205,15 @@ def test_roi_restricts_sampling(small_model_2d, target):
     roi[:, :24, :24] = 1
     with_roi = adapt(small_model_2d, target, AdaptConfig(patch_size=16, **CPU), roi=roi).record
     without = adapt(small_model_2d, target, AdaptConfig(patch_size=16, **CPU)).record
-    assert with_roi["patches"] < without["patches"]
+    assert with_roi.patches < without.patches
     with pytest.raises(InputDataError, match="ROI"):
         adapt(small_model_2d, target, AdaptConfig(**CPU), roi=np.zeros((3, 3)))
 
 
 def test_convergence_record_reports_the_last_change(small_model_2d, target):
     record = adapt(small_model_2d, target, AdaptConfig(patch_size=16, patches=64, **CPU)).record
-    changes = [c["change"] for c in record["convergence"]]
-    assert len(changes) == -(-record["patches"] // 8) - 1 and changes[-1] < changes[0]
+    changes = [c.change for c in record.convergence]
+    assert len(changes) == -(-record.patches // 8) - 1 and changes[-1] < changes[0]
 
 
 def test_adaptation_recovers_dice_on_a_shifted_target_end_to_end():
@@ -233,7 +230,7 @@ def test_adaptation_recovers_dice_on_a_shifted_target_end_to_end():
 def test_3d_model_adapts_on_a_volume(small_model_3d):
     volume = np.random.default_rng(2).normal(150, 20, size=(20, 40, 40)).astype(np.float32)
     result = adapt(small_model_3d, volume, AdaptConfig(patch_size=16, **CPU))
-    assert result.record["patch_size"] == [16, 16, 16]
+    assert result.record.patch_size == (16, 16, 16)
     stats = result.stats["encoder.0.bn1"]
     spec = small_model_3d.normalization
     x = torch.from_numpy((volume - spec.mean) / spec.std).float()[None, None]

@@ -10,6 +10,7 @@ from napari_bnadapt.diagnostics.quality import (
     object_count,
 )
 from napari_bnadapt.errors import InputDataError
+from napari_bnadapt.inference import Prediction
 
 
 def test_entropy_is_one_when_unsure_and_zero_when_certain():
@@ -38,14 +39,14 @@ def test_object_count_in_2d_and_3d():
 def test_compare_masks_with_and_without_truth():
     truth = np.zeros((10, 10), np.uint8)
     truth[:5] = 1
-    before = {"probabilities": np.full((10, 10), 0.4), "mask": np.zeros((10, 10), np.uint8)}
-    after = {"probabilities": truth * 0.98 + 0.01, "mask": truth.copy()}
+    before = Prediction(np.full((10, 10), 0.4), np.zeros((10, 10), np.uint8))
+    after = Prediction(truth * 0.98 + 0.01, truth.copy())
     out = compare_masks(before, after, truth)
-    assert out["agreement_dice"] == 0.0
-    assert out["before"]["dice"] == 0.0 and out["after"]["dice"] == 1.0
-    assert out["after"]["iou"] == 1.0 and out["after"]["foreground_fraction"] == 0.5
-    assert out["after"]["entropy"] < out["before"]["entropy"]
-    assert out["after"]["object_count"] == 1 and out["before"]["object_count"] == 0
-    assert "after" not in compare_masks(before)
+    assert out.agreement_dice == 0.0
+    assert out.before.dice == 0.0 and out.after.dice == 1.0
+    assert out.after.iou == 1.0 and out.after.foreground_fraction == 0.5
+    assert out.after.entropy < out.before.entropy
+    assert out.after.object_count == 1 and out.before.object_count == 0
+    assert "after" not in compare_masks(before).to_dict()
     with pytest.raises(InputDataError, match="ground truth"):
         compare_masks(before, after, truth[:5])

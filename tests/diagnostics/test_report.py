@@ -6,14 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from napari_bnadapt.adapt.engine import AdaptConfig, adapt
+from napari_bnadapt.adapt import AdaptConfig, adapt
 from napari_bnadapt.cli import main
-from napari_bnadapt.diagnostics.diagnosis import diagnose, layer_overview
+from napari_bnadapt.diagnostics import diagnose
 from napari_bnadapt.diagnostics.latents import LatentConfig
+from napari_bnadapt.diagnostics.polarity import polarity_check
 from napari_bnadapt.diagnostics.report import FIGURES, TABLES, build_report, write_report
+from napari_bnadapt.diagnostics.tables import layer_overview
 from napari_bnadapt.inference import PredictConfig
 from napari_bnadapt.io.images import write_tiff
-from napari_bnadapt.model.checkpoint import save_model
+from napari_bnadapt.model import save_model
 from napari_bnadapt.synthetic import SHIFTS, SOURCE, make_volume
 
 LATENT = LatentConfig(device="cpu", patches=8, patch_size=32)
@@ -51,10 +53,15 @@ def test_torchscript_models_are_diagnosed_from_stored_statistics(small_model_2d,
 
 def test_report_files_exist_and_parse(small_model_2d, target, tmp_path):
     image, truth = target
+    steps = []
     report = build_report(
         small_model_2d, image, labels=truth, adapt_config=ADAPT,
-        predict_config=PredictConfig(device="cpu"), latent_config=LATENT,
+        predict_config=PredictConfig(device="cpu"), latent_config=LATENT, progress=steps.append,
     )  # fmt: skip
+    # Adapt, two predictions and the captures share one progress bar that only moves forward.
+    done = [s.done for s in steps]
+    assert done == sorted(done) and len({s.total for s in steps}) == 1
+    assert done[-1] == steps[-1].total
     paths = write_report(report, tmp_path)
     assert [p.name for p in paths] == ["report.json", *FIGURES, *TABLES]
     header = (tmp_path / "shifts.csv").read_text().splitlines()[0]
@@ -115,9 +122,8 @@ def test_cli_report_with_and_without_an_adapted_model(small_model_2d, target, tm
 
 
 def test_polarity_check_sees_an_inverted_contrast():
-    from napari_bnadapt.diagnostics.diagnosis import polarity_check
-    from napari_bnadapt.diagnostics.latents import capture_latents
-    from napari_bnadapt.model.checkpoint import load_model
+    from napari_bnadapt.diagnostics import capture_latents
+    from napari_bnadapt.model import load_model
 
     model = load_model("demo")
     config = LatentConfig(device="cpu", patches=8)
@@ -126,5 +132,5 @@ def test_polarity_check_sees_an_inverted_contrast():
         volume = make_volume((2, 128, 128), SHIFTS[shift], seed=3)[0]
         adapted = adapt(model, volume, AdaptConfig(device="cpu", patches=8)).model
         check = polarity_check(capture_latents(adapted, volume, config), source)
-        assert check["inverted"] is inverted, shift
+        assert check.inverted is inverted, shift
     assert polarity_check(source, None) is None

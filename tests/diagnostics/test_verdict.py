@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from napari_bnadapt.diagnostics.polarity import PolarityCheck
+from napari_bnadapt.diagnostics.quality import MaskComparison, MaskQuality
 from napari_bnadapt.diagnostics.shift import LayerShift
 from napari_bnadapt.diagnostics.verdict import judge
 
@@ -37,11 +39,7 @@ def test_large_residual_after_adaptation_reads_risky():
 
 
 def test_mask_changes_are_reasons():
-    quality = {
-        "before": {"foreground_fraction": 0.01},
-        "after": {"foreground_fraction": 0.4},
-        "agreement_dice": 0.1,
-    }
+    quality = MaskComparison(_quality(0.01), _quality(0.4), agreement_dice=0.1)
     verdict = judge(_table([1.5, 0.6, 0.4]), quality=quality)
     assert any("foreground fraction" in r for r in verdict.reasons)
     assert any("agree little" in r for r in verdict.reasons)
@@ -49,11 +47,19 @@ def test_mask_changes_are_reasons():
 
 
 def test_polarity_inversion_reads_risky_and_says_what_to_do():
-    inverted = {"direct": 0.3, "mirrored": 0.06, "inverted": True}
+    inverted = _polarity(direct=0.3, mirrored=0.06, inverted=True)
     verdict = judge(_table([1.5, 0.6, 0.4]), polarity=inverted)
     assert verdict.reading == "risky" and "invert the image" in verdict.reasons[-1]
     assert verdict.predicted_benefit == 0.0
-    same = {"direct": 0.05, "mirrored": 0.3, "inverted": False}
+    same = _polarity(direct=0.05, mirrored=0.3, inverted=False)
     assert judge(_table([1.5, 0.6, 0.4]), polarity=same).reading == "adapt"
-    different = {"direct": 0.6, "mirrored": 0.6, "inverted": False}
+    different = _polarity(direct=0.6, mirrored=0.6, inverted=False)
     assert judge(_table([1.5, 0.6, 0.4]), polarity=different).reading == "risky"
+
+
+def _quality(foreground: float) -> MaskQuality:
+    return MaskQuality(None, None, foreground, object_count=1)
+
+
+def _polarity(direct: float, mirrored: float, inverted: bool) -> PolarityCheck:
+    return PolarityCheck("encoder.0.bn1", direct, mirrored, float(inverted), inverted)

@@ -7,7 +7,7 @@ import torch
 
 from napari_bnadapt.arrays.normalization import NormalizationSpec
 from napari_bnadapt.errors import ModelFileError
-from napari_bnadapt.model.checkpoint import load_model, save_model
+from napari_bnadapt.model import load_model, save_model
 
 
 def test_native_round_trip_keeps_weights_statistics_and_metadata(tmp_path, small_model_2d):

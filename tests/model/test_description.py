@@ -2,7 +2,7 @@ import torch
 from torch import nn
 
 from napari_bnadapt.arrays.normalization import NormalizationSpec
-from napari_bnadapt.model.checkpoint import LoadedModel
+from napari_bnadapt.model import LoadedModel
 from napari_bnadapt.model.description import describe
 
 

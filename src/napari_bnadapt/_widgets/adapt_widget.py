@@ -15,22 +15,21 @@ from magicgui.widgets import (
     SpinBox,
 )
 
-from ..adapt.engine import MODES, AdaptConfig, adapt_steps
+from ..adapt.config import MODES, AdaptConfig
+from ..adapt.engine import adapt_steps
+from ..errors import BnAdaptError
 from ..inference import PredictConfig, Prediction, predict_steps
-from ..model.checkpoint import LoadedModel, save_model
-from .layers import layer_data, result_layer, roi_mask
+from ..model.checkpoint import save_model
+from ..model.loaded import LoadedModel
+from .layers import MaskOrigin, layer_data, layers_of, result_layer, roi_mask
+from .messages import notify
 from .session import session_for
-from .workers import JobRunner, _notify, one_step, stop_on_close
+from .workers import JobRunner, one_step, stop_on_close
 
 if TYPE_CHECKING:
     import napari
 
 LAYER_CHOICES = ["all", "encoder", "decoder", "bottleneck", "first:2", "first:4"]
-
-
-def layers_of(viewer: Any, *kinds: str) -> list[tuple[str, Any]]:
-    """(name, layer) choices of the given layer class names, for combo boxes."""
-    return [(layer.name, layer) for layer in viewer.layers if type(layer).__name__ in kinds]
 
 
 class AdaptWidget(Container):
@@ -45,10 +44,13 @@ class AdaptWidget(Container):
         self.probabilities = CheckBox(text="also add the probability map", value=False)
         self.segment_button = PushButton(text="Segment")
         self.target = ComboBox(label="unlabeled target", choices=images)
-        self.mode = ComboBox(label="mode", choices=list(MODES), value="standard")
-        self.alpha = FloatSlider(label="α (0 source, 1 adapted)", min=0.0, max=1.0, value=1.0)
-        self.patches = SpinBox(label="patches", min=1, max=100_000, value=64)
-        self.bn_layers = ComboBox(label="BN layers", choices=LAYER_CHOICES, value="all")
+        defaults = AdaptConfig()
+        self.mode = ComboBox(label="mode", choices=list(MODES), value=defaults.mode)
+        self.alpha = FloatSlider(
+            label="α (0 source, 1 adapted)", min=0.0, max=1.0, value=defaults.alpha
+        )
+        self.patches = SpinBox(label="patches", min=1, max=100_000, value=defaults.patches)
+        self.bn_layers = ComboBox(label="BN layers", choices=LAYER_CHOICES, value=defaults.layers)
         self.roi = ComboBox(
             label="sampling ROI",
             choices=lambda _w=None: layers_of(viewer, "Shapes", "Labels"),
@@ -106,7 +108,7 @@ class AdaptWidget(Container):
         model, layer = self.session.model, self._layer(self.target.value, "an unlabeled target")
         if model is None or layer is None:
             if model is None:
-                _notify("error", "load a model first (Model widget)")
+                notify("error", "load a model first (Model widget)")
             return None
         data = layer_data(layer)
         try:
@@ -116,8 +118,8 @@ class AdaptWidget(Container):
                 patches=int(self.patches.value), layers=self.bn_layers.value,
                 device=self.session.device,
             )  # fmt: skip
-        except Exception as exc:  # invalid ROI or option: say what to do, change nothing
-            _notify("error", str(exc))
+        except BnAdaptError as exc:  # invalid ROI or option: say what to do, change nothing
+            notify("error", str(exc))
             return None
         return self.runner.start(
             lambda: adapt_steps(model, data, config, roi=roi, target_name=layer.name),
@@ -128,21 +130,21 @@ class AdaptWidget(Container):
     def reset(self, *_: object) -> None:
         """Forget the adapted statistics: segmentation uses the source ones again."""
         self.session.reset()
-        _notify("info", "back to the source statistics")
+        notify("info", "back to the source statistics")
 
     def save(self, *_: object) -> None:
         model = self.session.current
         path = str(self.save_path.value or "")
         if model is None:
-            _notify("error", "load a model first (Model widget)")
+            notify("error", "load a model first (Model widget)")
             return
         if not path or path == ".":
-            _notify("error", "choose a file to save the model to")
+            notify("error", "choose a file to save the model to")
             return
 
         self.runner.start(
             one_step(save_model, model, path),
-            lambda _: _notify("info", f"saved the {model.state} model to {path}"),
+            lambda _: notify("info", f"saved the {model.state} model to {path}"),
             "saving",
         )
 
@@ -151,29 +153,23 @@ class AdaptWidget(Container):
     def _adapted(self, result: Any) -> None:
         self.session.set_adapted(result.model)
         record = result.record
-        _notify(
+        notify(
             "info",
-            f"adapted {len(record['layers'])} BatchNorm layers on {record['patches']} patches "
-            f"in {record['seconds']:.1f} s ({record['device']})",
+            f"adapted {len(record.layers)} BatchNorm layers on {record.patches} patches "
+            f"in {record.seconds:.1f} s ({record.device})",
         )
         if self.segment_after.value:
-            if self.image.value is None:
-                self.image.value = self.viewer.layers[record["target"]]
+            if self.image.value is None and record.target in self.viewer.layers:
+                self.image.value = self.viewer.layers[record.target]
             self.segment()
 
     def _add_masks(self, prediction: Prediction, layer: Any, model: LoadedModel) -> None:
         state = model.state
-        mask = prediction.labels if prediction.labels is not None else prediction.mask
-        info = {
-            "probabilities": prediction.probabilities,
-            "multiclass": prediction.labels is not None,
-            "state": state,
-            "image": layer.name,
-            "model": model.name,
-        }
+        origin = MaskOrigin(prediction, state, layer.name, model.name)
         result_layer(
-            self.viewer, f"{layer.name} mask [{state}]", mask, layer, metadata={"bnadapt": info}
-        )
+            self.viewer, f"{layer.name} mask [{state}]", prediction.segmentation, layer,
+            metadata={MaskOrigin.KEY: origin},
+        )  # fmt: skip
         if self.probabilities.value:
             result_layer(
                 self.viewer, f"{layer.name} probability [{state}]", prediction.probabilities,
@@ -184,13 +180,13 @@ class AdaptWidget(Container):
 
     def _model(self) -> LoadedModel | None:
         if self.session.current is None:
-            _notify("error", "load a model first (Model widget)")
+            notify("error", "load a model first (Model widget)")
         return self.session.current
 
     @staticmethod
     def _layer(layer: Any, what: str) -> Any:
         if layer is None:
-            _notify("error", f"choose {what} (open one, or File ▸ Open Sample ▸ napari-bnadapt)")
+            notify("error", f"choose {what} (open one, or File ▸ Open Sample ▸ napari-bnadapt)")
         return layer
 
     def _refresh_choices(self, *_: object) -> None:
@@ -203,6 +199,6 @@ class AdaptWidget(Container):
         if adapted is None:
             self.status.value = "statistics: source (as trained)"
         else:
-            record = adapted.adaptation or {}
-            self.status.value = f"statistics: adapted to {record.get('target', '?')}"
+            target = adapted.adaptation.target if adapted.adaptation else "?"
+            self.status.value = f"statistics: adapted to {target}"
         self.reset_button.enabled = adapted is not None and not self.runner.running

@@ -6,11 +6,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from magicgui.widgets import ComboBox, Container, Label, PushButton, Table
+from napari.utils.colormaps import DirectLabelColormap
 
-from ..diagnostics.quality import compare_masks
-from .adapt_widget import layers_of
-from .layers import layer_data, result_layer
-from .workers import JobRunner, _notify, one_step, stop_on_close
+from ..diagnostics.quality import MaskComparison, compare_masks
+from .layers import MaskOrigin, layers_of, prediction_of, result_layer
+from .messages import notify
+from .workers import JobRunner, one_step, stop_on_close
 
 if TYPE_CHECKING:
     import napari
@@ -107,14 +108,14 @@ class CompareWidget(Container):
             return
         a, b = np.asarray(before.data) > 0, np.asarray(after.data) > 0
         if a.shape != b.shape:
-            _notify("error", f"the masks differ in shape ({a.shape} vs {b.shape})")
+            notify("error", f"the masks differ in shape ({a.shape} vs {b.shape})")
             return
         diff = np.zeros(a.shape, np.uint8)
         diff[b & ~a] = GAINED
         diff[a & ~b] = LOST
         layer = result_layer(self.viewer, "gained (green) / lost (magenta)", diff, before)
         layer.colormap = _direct_colormap(DIFFERENCE_COLOURS)
-        _notify(
+        notify(
             "info",
             f"adaptation gained {int((diff == GAINED).sum()):,} and lost "
             f"{int((diff == LOST).sum()):,} foreground voxels",
@@ -126,26 +127,27 @@ class CompareWidget(Container):
         if image is None:
             return
         truth = None if self.truth.value is None else np.asarray(self.truth.value.data)
-        job = one_step(compare_masks, _entry(before), _entry(after), truth)
+        job = one_step(compare_masks, prediction_of(before), prediction_of(after), truth)
         self.runner.start(job, self._show_metrics, "comparing masks")
 
-    def _show_metrics(self, result: dict) -> None:
-        rows = [key for key in METRICS if key in result["before"]]
+    def _show_metrics(self, result: MaskComparison) -> None:
+        before, after = result.before.to_dict(), result.after.to_dict()
+        rows = [key for key in METRICS if key in before]
         self.table.value = {
-            "data": [[_fmt(result["before"][k]), _fmt(result["after"][k])] for k in rows],
+            "data": [[_fmt(before[k]), _fmt(after[k])] for k in rows],
             "index": rows,
             "columns": ["before", "after"],
         }
-        self.agreement.value = f"agreement Dice before/after: {result['agreement_dice']:.3f}"
+        self.agreement.value = f"agreement Dice before/after: {result.agreement_dice:.3f}"
         self.last_metrics = result
 
     def _chosen(self) -> tuple[Any, Any, Any]:
         image, before, after = self.image.value, self.before.value, self.after.value
         if image is None or before is None or after is None:
-            _notify("error", "choose an image and the masks before and after adaptation")
+            notify("error", "choose an image and the masks before and after adaptation")
             return None, None, None
         if before is after:
-            _notify("error", "choose two different masks (before and after adaptation)")
+            notify("error", "choose two different masks (before and after adaptation)")
             return None, None, None
         return image, before, after
 
@@ -159,11 +161,13 @@ class CompareWidget(Container):
             match = next((x for x in reversed(candidates) if x.name.endswith(suffix)), None)
             if match is not None and match in self.viewer.layers:
                 combo.value = match
-        meta = getattr(self.after.value, "metadata", {}).get("bnadapt", {})
-        if meta.get("image") in self.viewer.layers and (
-            inserted is None or inserted is self.after.value
+        origin = MaskOrigin.of(self.after.value)
+        if (
+            origin is not None
+            and origin.image in self.viewer.layers
+            and (inserted is None or inserted is self.after.value)
         ):
-            self.image.value = self.viewer.layers[meta["image"]]
+            self.image.value = self.viewer.layers[origin.image]
 
 
 def _reorder(layers: Any, order: list) -> None:
@@ -174,15 +178,6 @@ def _reorder(layers: Any, order: list) -> None:
             layers.move(index, position)
 
 
-def _entry(layer: Any) -> dict:
-    info = layer.metadata.get("bnadapt", {})
-    return {
-        "mask": np.asarray(layer_data(layer)),
-        "probabilities": info.get("probabilities"),
-        "multiclass": info.get("multiclass", False),
-    }
-
-
 def _fmt(value: Any) -> str:
     if value is None:
         return "—"
@@ -190,6 +185,4 @@ def _fmt(value: Any) -> str:
 
 
 def _direct_colormap(colours: dict) -> Any:
-    from napari.utils.colormaps import DirectLabelColormap
-
     return DirectLabelColormap(color_dict=colours)

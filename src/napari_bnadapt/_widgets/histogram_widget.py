@@ -5,13 +5,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from magicgui.widgets import ComboBox, Container, FileEdit, Label, PushButton, SpinBox, Table
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from matplotlib.figure import Figure
 
-from ..diagnostics.diagnosis import Diagnosis, channel_rows, diagnose_steps
+from ..diagnostics.diagnosis import Diagnosis, diagnose_steps
+from ..diagnostics.figures import plot_channel_histogram, plot_layer_overview
 from ..diagnostics.latents import LatentConfig
-from .adapt_widget import layers_of
-from .layers import layer_data
+from ..diagnostics.tables import channel_rows, write_shift_csv
+from .layers import layer_data, layers_of
+from .messages import notify
 from .session import session_for
-from .workers import JobRunner, _notify, stop_on_close
+from .workers import JobRunner, stop_on_close
 
 if TYPE_CHECKING:
     import napari
@@ -32,7 +36,7 @@ class HistogramWidget(Container):
         images = lambda _w=None: layers_of(viewer, "Image")  # noqa: E731
         self.target = ComboBox(label="target", choices=images)
         self.source = ComboBox(label="source images (optional)", choices=images, nullable=True)
-        self.patches = SpinBox(label="patches", min=1, max=100_000, value=64)
+        self.patches = SpinBox(label="patches", min=1, max=100_000, value=LatentConfig().patches)
         self.measure_button = PushButton(text="Measure latents")
         self.cancel_button = PushButton(text="Cancel")
         self.layer = ComboBox(label="layer", choices=[])
@@ -72,7 +76,7 @@ class HistogramWidget(Container):
         model, adapted = self.session.model, self.session.adapted
         target = self.target.value
         if model is None or target is None:
-            _notify("error", "load a model and choose a target image layer")
+            notify("error", "load a model and choose a target image layer")
             return
         data = layer_data(target)
         source = None if self.source.value is None else layer_data(self.source.value)
@@ -87,15 +91,13 @@ class HistogramWidget(Container):
         path = self._export_path(".png")
         if path:
             self.figure.savefig(path, dpi=120)
-            _notify("info", f"saved {path}")
+            notify("info", f"saved {path}")
 
     def save_csv(self, *_: object) -> None:
-        from ..diagnostics.report import write_shift_csv
-
         path = self._export_path(".csv")
         if path and self.session.diagnosis is not None:
             write_shift_csv(self.session.diagnosis, path)
-            _notify("info", f"saved {path}")
+            notify("info", f"saved {path}")
 
     # -- display ---------------------------------------------------------------------------
 
@@ -131,8 +133,6 @@ class HistogramWidget(Container):
         self.table.native.setSortingEnabled(True)
 
     def _draw(self, *_: object) -> None:
-        from ..diagnostics.figures import plot_channel_histogram, plot_layer_overview
-
         diagnosis = self.session.diagnosis
         if diagnosis is None or self.layer.value is None:
             return
@@ -143,7 +143,7 @@ class HistogramWidget(Container):
     def _export_path(self, suffix: str) -> str | None:
         path = str(self.export_path.value or "")
         if not path or path == ".":
-            _notify("error", "choose a file to export to")
+            notify("error", "choose a file to export to")
             return None
         return path if path.endswith(suffix) else path.rsplit(".", 1)[0] + suffix
 
@@ -155,9 +155,6 @@ class HistogramWidget(Container):
 
 def _figure_canvas() -> tuple[Any, Any, Any]:
     """A matplotlib figure in a Qt canvas: channel histogram above, layer overview below."""
-    from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-    from matplotlib.figure import Figure
-
     figure = Figure(figsize=(5, 6), constrained_layout=True)
     axes = figure.subplots(2, 1, height_ratios=[3, 2])
     for ax, hint in zip(axes, ("Measure latents to see the distributions", "")):

@@ -2,11 +2,45 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 
 from ..errors import InputDataError
+from ..inference import Prediction
+
+
+@dataclass(frozen=True)
+class MaskOrigin:
+    """Where a mask layer came from, kept in its ``metadata[MaskOrigin.KEY]``.
+
+    The prediction keeps the probabilities the label-free figures need; the mask itself is
+    read back from the layer, so edits the user painted count.
+    """
+
+    KEY: ClassVar[str] = "bnadapt"
+
+    prediction: Prediction
+    state: str
+    image: str
+    model: str
+
+    @classmethod
+    def of(cls, layer: Any) -> MaskOrigin | None:
+        origin = getattr(layer, "metadata", {}).get(cls.KEY)
+        return origin if isinstance(origin, cls) else None
+
+
+def prediction_of(layer: Any) -> Prediction:
+    """The prediction a labels layer shows: its current data, with the probabilities and
+    the class meaning of the prediction it came from (none for a layer made elsewhere)."""
+    origin = MaskOrigin.of(layer)
+    data = np.asarray(layer_data(layer))
+    if origin is None:
+        return Prediction.of_segmentation(data)
+    before = origin.prediction
+    return Prediction.of_segmentation(data, before.probabilities, before.multiclass)
 
 
 def result_layer(
@@ -61,3 +95,8 @@ def roi_mask(layer: Any, shape: tuple[int, ...]) -> np.ndarray | None:
 def layer_data(layer: Any) -> Any:
     """The array of an image layer (the full-resolution level of a multiscale one)."""
     return layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+
+
+def layers_of(viewer: Any, *kinds: str) -> list[tuple[str, Any]]:
+    """(name, layer) choices of the given layer class names, for combo boxes."""
+    return [(layer.name, layer) for layer in viewer.layers if type(layer).__name__ in kinds]

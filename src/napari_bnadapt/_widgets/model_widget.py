@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING
 from magicgui.widgets import ComboBox, Container, FileEdit, Label, PushButton
 
 from ..device import available_devices
-from ..model.checkpoint import DEMO_PATH, LoadedModel, load_model
+from ..model.checkpoint import DEMO_PATH, load_model
 from ..model.description import describe
+from ..model.loaded import LoadedModel
 from .session import session_for
 from .workers import JobRunner, one_step, stop_on_close
 
@@ -72,9 +73,9 @@ class ModelWidget(Container):
             return
         text = describe(model).to_text(layers=False)
         if self.session.adapted is not None:
-            record = self.session.adapted.adaptation or {}
-            text += (
-                f"\nAdapted copy: to {record.get('target', '?')} "
-                f"({record.get('mode', '?')}, {record.get('patches', '?')} patches)"
-            )
+            record = self.session.adapted.adaptation
+            if record is not None:
+                text += (
+                    f"\nAdapted copy: to {record.target} ({record.mode}, {record.patches} patches)"
+                )
         self.summary.value = text

@@ -13,7 +13,7 @@ from typing import Any
 from psygnal import Signal
 
 from ..adapt.engine import reset
-from ..model.checkpoint import LoadedModel
+from ..model.loaded import LoadedModel
 
 _SESSIONS: weakref.WeakKeyDictionary[Any, Session] = weakref.WeakKeyDictionary()
 

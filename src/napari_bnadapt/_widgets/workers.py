@@ -12,8 +12,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from napari.qt.threading import create_worker
+from napari.utils import progress
+from qtpy.QtCore import QEvent, QObject
+
 from ..errors import BnAdaptError
 from ..jobs import Progress, Steps
+from .messages import notify
 
 
 @dataclass(frozen=True)
@@ -49,13 +54,11 @@ class JobRunner:
         description: str,
     ) -> Any:
         """Run ``make_steps()`` in a worker; call ``on_done(result)`` on the main thread."""
-        from napari.qt.threading import create_worker
-
         if self.running:
-            _notify("warning", "a job is already running: wait for it or cancel it")
+            notify("warning", "a job is already running: wait for it or cancel it")
             return None
 
-        def job():
+        def job() -> Steps[Any]:
             try:
                 self._steps = make_steps()
                 return (yield from self._steps)
@@ -65,9 +68,7 @@ class JobRunner:
         worker = create_worker(job, _start_thread=False, _ignore_errors=True)
         worker.yielded.connect(lambda step: self._show(step, description))
         worker.returned.connect(lambda result: self._returned(result, on_done))
-        worker.aborted.connect(
-            lambda: _notify("info", f"{description}: cancelled, nothing changed")
-        )
+        worker.aborted.connect(lambda: notify("info", f"{description}: cancelled, nothing changed"))
         worker.finished.connect(self._finished)
         self.worker = worker
         self.last_error = None
@@ -88,8 +89,6 @@ class JobRunner:
             worker.await_workers(msecs=10_000)
 
     def _show(self, step: Progress, description: str) -> None:
-        from napari.utils import progress
-
         if self.worker is None:
             return  # a step delivered after the job finished
         if self._bar is None:
@@ -103,7 +102,7 @@ class JobRunner:
     def _returned(self, result: Any, on_done: Callable[[Any], None]) -> None:
         if isinstance(result, Failed):
             self.last_error = result.message
-            _notify("error", result.message)
+            notify("error", result.message)
             return
         # Called once the worker has finished, so on_done may start the next job.
         self._done = (on_done, result)
@@ -148,7 +147,6 @@ def stop_on_close(native: Any, *runners: JobRunner) -> None:
     napari's close button re-parents the widget to None rather than destroying it, so the
     parent change is watched as well as ``destroyed``.
     """
-    from qtpy.QtCore import QEvent, QObject
 
     class _Watcher(QObject):
         def eventFilter(self, obj: Any, event: Any) -> bool:
@@ -162,11 +160,3 @@ def stop_on_close(native: Any, *runners: JobRunner) -> None:
     watcher = _Watcher(native)
     native.installEventFilter(watcher)
     native.destroyed.connect(lambda *_: [runner.stop() for runner in runners])
-
-
-def _notify(level: str, message: str) -> None:
-    from napari.utils import notifications
-
-    {"error": notifications.show_error, "warning": notifications.show_warning}.get(
-        level, notifications.show_info
-    )(message)

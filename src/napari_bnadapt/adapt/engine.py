@@ -27,7 +27,6 @@ from __future__ import annotations
 import copy
 import datetime
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -35,76 +34,22 @@ import torch
 
 from .. import __version__
 from ..device import resolve_device
-from ..errors import InputDataError, NotAdaptableError
-from ..jobs import Progress, ProgressCallback, Steps, run_steps
-from ..model.bn_layers import BNStats, batchnorm_modules, list_norm_layers, write_bn_stats
-from ..model.checkpoint import LoadedModel
-from ..model.description import adaptability_verdict
+from ..errors import NotAdaptableError
+from ..jobs import Progress, Steps, blocking
+from ..model.bn_layers import (
+    BNStats,
+    adaptability_verdict,
+    batchnorm_modules,
+    list_norm_layers,
+    write_bn_stats,
+)
+from ..model.loaded import LoadedModel
+from ..model.record import AdaptationRecord, ConvergenceStep
+from .config import AdaptConfig
 from .layer_selection import select_layers
 from .moments import Moments, pool
 from .passes import PassRunner, as_stats
 from .sampling import sample_target
-
-MODES = ("consistent", "standard", "ema")
-STATISTICS = ("both", "mean", "variance")
-#: Default number of patches: see docs/adaptation.md (statistics move < 1% of σ beyond it).
-DEFAULT_PATCHES = 64
-
-
-@dataclass(frozen=True)
-class AdaptConfig:
-    """Options of :func:`adapt`; the defaults are right for most users.
-
-    Parameters
-    ----------
-    mode
-        ``standard`` (default; see docs/adaptation.md), ``consistent`` or ``ema``.
-    alpha
-        Blend with the source statistics: 0 = source, 1 = fully adapted.
-    prior_strength
-        Schneider et al.'s N: when set, ``alpha = n / (N + n)`` with n the patches used.
-    layers
-        ``all``, ``encoder``, ``decoder``, ``bottleneck``, ``first:K``, or
-        comma-separated layer names / name prefixes.
-    statistics
-        ``both``, ``mean`` (keep source variances) or ``variance`` (keep source means).
-    patches, patch_size, batch_size
-        How much target data to sample, in what pieces, how many per forward pass.
-    momentum
-        For ``ema`` mode.
-    max_passes, tolerance
-        ``consistent`` mode stops when the statistics move less than ``tolerance`` (in
-        units of the source standard deviation) or after ``max_passes`` passes.
-    """
-
-    mode: str = "standard"
-    alpha: float = 1.0
-    prior_strength: float | None = None
-    layers: str = "all"
-    statistics: str = "both"
-    patches: int = DEFAULT_PATCHES
-    patch_size: int | tuple[int, ...] | None = None
-    batch_size: int = 8
-    momentum: float = 0.1
-    max_passes: int = 3
-    tolerance: float = 1e-2
-    seed: int = 0
-    device: str = "auto"
-    slice_axis: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise InputDataError(f"unknown mode {self.mode!r}: use one of {', '.join(MODES)}")
-        if not 0.0 <= self.alpha <= 1.0:
-            raise InputDataError(f"alpha must be between 0 and 1, got {self.alpha}")
-        if self.prior_strength is not None and self.prior_strength < 0:
-            raise InputDataError(f"prior strength must be ≥ 0, got {self.prior_strength}")
-        if self.statistics not in STATISTICS:
-            raise InputDataError(f"statistics must be one of {STATISTICS}, got {self.statistics!r}")
-        if self.patches < 1 or self.batch_size < 1:
-            raise InputDataError("patches and batch size must be at least 1")
-        if not 0.0 < self.momentum <= 1.0:
-            raise InputDataError(f"momentum must be in (0, 1], got {self.momentum}")
 
 
 @dataclass
@@ -113,26 +58,7 @@ class AdaptResult:
 
     model: LoadedModel
     stats: dict[str, BNStats]
-    record: dict[str, Any]
-
-
-def adapt(
-    model: LoadedModel,
-    target: Any,
-    config: AdaptConfig | None = None,
-    *,
-    roi: Any | None = None,
-    target_name: str = "target",
-    progress: ProgressCallback | None = None,
-    should_stop: Callable[[], bool] | None = None,
-) -> AdaptResult:
-    """Re-estimate the BatchNorm statistics of ``model`` on ``target``; ``model`` is untouched.
-
-    ``target`` is a 2D image, a 3D volume or stack, or a list of images (numpy or dask).
-    ``roi`` (same shape as the target, nonzero = usable) restricts where patches are drawn.
-    """
-    steps = adapt_steps(model, target, config, roi=roi, target_name=target_name)
-    return run_steps(steps, progress, should_stop)
+    record: AdaptationRecord
 
 
 def adapt_steps(
@@ -143,7 +69,12 @@ def adapt_steps(
     roi: Any | None = None,
     target_name: str = "target",
 ) -> Steps[AdaptResult]:
-    """:func:`adapt` as a generator of :class:`Progress` (for GUI workers)."""
+    """Re-estimate the BatchNorm statistics of ``model`` on ``target``; ``model`` is untouched.
+
+    ``target`` is a 2D image, a 3D volume or stack, or a list of images (numpy or dask).
+    ``roi`` (same shape as the target, nonzero = usable) restricts where patches are drawn.
+    Yields a :class:`Progress` after every batch; returns an :class:`AdaptResult`.
+    """
     cfg = config or AdaptConfig()
     started = time.perf_counter()
     names = list(batchnorm_modules(model.module))
@@ -176,26 +107,29 @@ def adapt_steps(
     stats = blend(model.source_stats, estimates, alpha, cfg.statistics)
     adapted = model.copy()
     write_bn_stats(adapted.module, {**model.source_stats, **stats})
-    adapted.adaptation = {
-        "target": target_name,
-        "target_shape": [list(s) for s in targets.shapes],
-        "mode": cfg.mode,
-        "alpha": alpha,
-        "layers": selected,
-        "statistics": cfg.statistics,
-        "patches": len(patches),
-        "patch_size": list(patch),
-        "passes": passes,
-        "fixed_point_changes": changes,
-        "convergence": convergence,
-        "config": asdict(cfg),
-        "device": str(device),
-        "seconds": round(time.perf_counter() - started, 3),
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "software": f"napari-bnadapt {__version__}",
-    }
+    adapted.adaptation = AdaptationRecord(
+        target=target_name,
+        target_shape=tuple(tuple(s) for s in targets.shapes),
+        mode=cfg.mode,
+        alpha=alpha,
+        layers=tuple(selected),
+        statistics=cfg.statistics,
+        patches=len(patches),
+        patch_size=tuple(patch),
+        passes=passes,
+        fixed_point_changes=tuple(changes),
+        convergence=convergence,
+        config=asdict(cfg),
+        device=str(device),
+        seconds=round(time.perf_counter() - started, 3),
+        created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        software=f"napari-bnadapt {__version__}",
+    )
     yield Progress(runner.total, runner.total, "done")
     return AdaptResult(adapted, stats, adapted.adaptation)
+
+
+adapt = blocking(adapt_steps, "adapt")
 
 
 def reset(model: LoadedModel) -> None:
@@ -235,7 +169,7 @@ def _consistent(
     estimates: dict[str, Moments],
     model: LoadedModel,
     cfg: AdaptConfig,
-):
+) -> Steps[tuple[dict[str, Moments], int, list[float]]]:
     """Eval-mode passes with the current estimates until they stop moving."""
     changes: list[float] = []
     passes = 1
@@ -290,7 +224,7 @@ def _ema(
 
 def _convergence(
     per_batch: dict[str, list[Moments]], source: dict[str, BNStats]
-) -> list[dict[str, float]]:
+) -> tuple[ConvergenceStep, ...]:
     """How far the pooled statistics still move as patches are added (in source σ units)."""
     record = []
     running: dict[str, Moments] = {}
@@ -300,6 +234,6 @@ def _convergence(
         for name, moments in per_batch.items():
             running[name] = moments[index] if index == 0 else running[name].merge(moments[index])
         if previous:
-            record.append({"batch": index + 1, "change": _max_change(previous, running, source)})
+            record.append(ConvergenceStep(index + 1, _max_change(previous, running, source)))
         previous = dict(running)
-    return record
+    return tuple(record)

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ..errors import NotAdaptableError
-from ..jobs import Progress
+from ..jobs import Progress, Steps
 from ..model.bn_layers import BNStats, batchnorm_modules, write_bn_stats
 from ..model.unet import pad_to_multiple
 from .moments import Moments, pool
@@ -22,6 +22,7 @@ from .sampling import Patch, batches, read_patches
 
 
 def as_stats(moments: Moments) -> BNStats:
+    """Moments as the buffers a BatchNorm layer stores (float32, unbiased variance)."""
     return {"running_mean": moments.mean.float(), "running_var": moments.var_unbiased.float()}
 
 
@@ -55,7 +56,7 @@ class PassRunner:
             with contextlib.suppress(AttributeError, RuntimeError, TypeError):
                 bn.momentum = 1.0
 
-    def _forward_all(self, message: str):
+    def _forward_all(self, message: str) -> Steps[None]:
         for group in batches(self.patches, self.batch_size):
             x = torch.from_numpy(read_patches(self.targets, group)).to(self.device)
             self.last_count = float(x.shape[0] * x[0, 0].numel())
@@ -64,7 +65,7 @@ class PassRunner:
             self.done += 1
             yield Progress(min(self.done, self.total), self.total, message)
 
-    def standard_pass(self, layers: Sequence[str]):
+    def standard_pass(self, layers: Sequence[str]) -> Steps[dict[str, list[Moments]]]:
         """Chosen layers in train mode; per-batch statistics recovered from the buffers."""
         per_batch: dict[str, list[Moments]] = {name: [] for name in layers}
         saved = {n: _buffers(self.bn[n]) for n in layers}
@@ -103,7 +104,7 @@ class PassRunner:
                 "measure new statistics: export it with torch.jit.script instead of trace"
             )
 
-    def eval_pass(self, layers: Sequence[str]):
+    def eval_pass(self, layers: Sequence[str]) -> Steps[dict[str, Moments]]:
         """Everything in eval mode; each chosen layer's input measured by a hook."""
         per_batch: dict[str, list[Moments]] = {name: [] for name in layers}
 
@@ -118,7 +119,7 @@ class PassRunner:
                 handle.remove()
         return {name: pool(moments) for name, moments in per_batch.items()}
 
-    def layerwise_passes(self, layers: Sequence[str]):
+    def layerwise_passes(self, layers: Sequence[str]) -> Steps[dict[str, Moments]]:
         """For modules without hooks: one standard pass per layer, upstream layers adapted."""
         self.total = self.batch_count * (1 + len(layers))
         estimates: dict[str, Moments] = {}

@@ -12,7 +12,7 @@ from ..arrays.axes import canonical_view, read_normalized
 from ..arrays.normalization import Normalizer, fit_normalizer
 from ..arrays.tiling import tile_starts
 from ..errors import InputDataError
-from ..model.checkpoint import LoadedModel
+from ..model.loaded import LoadedModel
 
 DEFAULT_PATCH = {2: 128, 3: 64}
 

@@ -111,7 +111,7 @@ def read_normalized(
     """
     raw = [array[index] for array, index, _ in regions]
     if any(is_dask(r) for r in raw):
-        import dask
+        import dask  # only for dask input: numpy users never pay dask's import
 
         raw = dask.compute(*raw)
     arrays = [normalize(np.asarray(r)) for (_, _, normalize), r in zip(regions, raw)]
@@ -128,7 +128,7 @@ def read_normalized(
 def moveaxis(data: Any, source: int, destination: int) -> Any:
     """``np.moveaxis`` that stays lazy for dask arrays."""
     if is_dask(data):
-        import dask.array as da
+        import dask.array as da  # only for dask input, as above
 
         return da.moveaxis(data, source, destination)
     return np.moveaxis(data, source, destination)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .diagnosis import Diagnosis, layer_overview
+from .diagnosis import Diagnosis
 from .latents import LayerLatents, gaussian_reference
 from .shift import shift_matrix
+from .tables import layer_overview
 
 COLOURS = {"source": "0.2", "before": "tab:red", "after": "tab:blue", "gaussian": "0.55"}
 

@@ -6,12 +6,15 @@ confidently wrong). They tell what changed between two masks, cheaply and withou
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+from scipy import ndimage
 
 from ..arrays.metrics import dice, iou
 from ..errors import InputDataError
+from ..inference import Prediction
 
 CONFIDENT = 0.9
 
@@ -46,57 +49,79 @@ def foreground_fraction(mask: np.ndarray) -> float:
 
 def object_count(mask: np.ndarray) -> int:
     """Connected foreground objects (face connectivity, in 2D or 3D)."""
-    from scipy import ndimage
-
     _, count = ndimage.label(np.asarray(mask) > 0)
     return int(count)
 
 
-def mask_quality(
-    probabilities: np.ndarray | None, mask: np.ndarray, multiclass: bool = False
-) -> dict:
-    """All label-free figures of one prediction (entropy and confidence need probabilities;
-    None without them)."""
-    axis = 0 if multiclass else None
+@dataclass(frozen=True)
+class MaskQuality:
+    """Label-free figures of one prediction; Dice and IoU when ground truth was given.
+
+    ``entropy`` and ``confident_fraction`` need probabilities (None without them).
+    """
+
+    entropy: float | None
+    confident_fraction: float | None
+    foreground_fraction: float
+    object_count: int
+    dice: float | None = None
+    iou: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain numbers for report.json (Dice/IoU only when measured)."""
+        out = asdict(self)
+        return {k: v for k, v in out.items() if v is not None or k not in ("dice", "iou")}
+
+
+@dataclass(frozen=True)
+class MaskComparison:
+    """Quality before (and after) adaptation, and how much the two masks agree."""
+
+    before: MaskQuality
+    after: MaskQuality | None = None
+    agreement_dice: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"before": self.before.to_dict()}
+        if self.after is not None:
+            out["after"] = self.after.to_dict()
+            out["agreement_dice"] = self.agreement_dice
+        return out
+
+
+def mask_quality(prediction: Prediction, truth: np.ndarray | None = None) -> MaskQuality:
+    """All label-free figures of one prediction, and Dice/IoU against ``truth``."""
+    axis = 0 if prediction.multiclass else None
+    probabilities, mask = prediction.probabilities, prediction.segmentation
     has_probs = probabilities is not None
-    return {
-        "entropy": mean_entropy(probabilities, axis) if has_probs else None,
-        "confident_fraction": confident_fraction(probabilities, classes_axis=axis)
+    overlap: dict[str, float] = {}
+    if truth is not None:
+        truth = np.asarray(truth)
+        if mask.shape != truth.shape:
+            raise InputDataError(
+                f"ground truth has shape {truth.shape} but the mask {mask.shape}: "
+                "choose the labels of the image that was segmented"
+            )
+        overlap = {"dice": dice(mask, truth), "iou": iou(mask, truth)}
+    return MaskQuality(
+        entropy=mean_entropy(probabilities, axis) if has_probs else None,
+        confident_fraction=confident_fraction(probabilities, classes_axis=axis)
         if has_probs
         else None,
-        "foreground_fraction": foreground_fraction(mask),
-        "object_count": object_count(mask),
-    }
+        foreground_fraction=foreground_fraction(mask),
+        object_count=object_count(mask),
+        **overlap,
+    )
 
 
 def compare_masks(
-    before: dict[str, Any],
-    after: dict[str, Any] | None = None,
-    truth: np.ndarray | None = None,
-) -> dict:
-    """Quality before (and after) adaptation; agreement; Dice/IoU against ``truth``.
-
-    ``before`` and ``after`` are ``{"mask": ..., "probabilities": ... (optional),
-    "multiclass": bool}``.
-    """
-    out: dict[str, Any] = {"before": _quality_of(before)}
-    if after is not None:
-        out["after"] = _quality_of(after)
-        out["agreement_dice"] = dice(before["mask"], after["mask"])
-    if truth is not None:
-        truth = np.asarray(truth)
-        for key, entry in (("before", before), ("after", after)):
-            if entry is None:
-                continue
-            if entry["mask"].shape != truth.shape:
-                raise InputDataError(
-                    f"ground truth has shape {truth.shape} but the mask {entry['mask'].shape}: "
-                    "choose the labels of the image that was segmented"
-                )
-            out[key]["dice"] = dice(entry["mask"], truth)
-            out[key]["iou"] = iou(entry["mask"], truth)
-    return out
-
-
-def _quality_of(entry: dict[str, Any]) -> dict:
-    return mask_quality(entry.get("probabilities"), entry["mask"], entry.get("multiclass", False))
+    before: Prediction, after: Prediction | None = None, truth: np.ndarray | None = None
+) -> MaskComparison:
+    """Quality before (and after) adaptation; their agreement; Dice/IoU against ``truth``."""
+    if after is None:
+        return MaskComparison(mask_quality(before, truth))
+    return MaskComparison(
+        mask_quality(before, truth),
+        mask_quality(after, truth),
+        dice(before.segmentation, after.segmentation),
+    )

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,18 +13,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib.figure import Figure
 
-from ..adapt.engine import AdaptConfig, adapt_steps
+from ..adapt.config import AdaptConfig
+from ..adapt.engine import adapt_steps, reset
 from ..inference import PredictConfig, Prediction, predict_steps
-from ..io.files import atomic_output
-from ..jobs import ProgressCallback, Steps, run_steps
-from ..model.checkpoint import LoadedModel
-from .diagnosis import Diagnosis, channel_rows, diagnose_steps, layer_overview
+from ..io.files import atomic_output, write_json
+from ..jobs import Stages, Steps, blocking
+from ..model.loaded import LoadedModel
+from .diagnosis import Diagnosis, diagnose_steps
+from .figures import plot_channel_histogram, plot_layer_overview, plot_masks, plot_shift_heatmap
 from .latents import LatentConfig
-from .quality import compare_masks
-
-FIGURES = ("masks.png", "histograms.png", "heatmap.png", "layers.png")
-TABLES = ("shifts.csv",)
+from .quality import MaskComparison, compare_masks
+from .tables import layer_overview, write_shift_csv
 
 
 @dataclass
@@ -34,37 +34,12 @@ class Report:
 
     numbers: dict[str, Any]
     diagnosis: Diagnosis
+    quality: MaskComparison
     image: Any
     before: Prediction
     after: Prediction
     adapted: LoadedModel
     files: list[Path] = field(default_factory=list)
-
-
-def build_report(
-    model: LoadedModel,
-    image: Any,
-    adapted: LoadedModel | None = None,
-    *,
-    labels: np.ndarray | None = None,
-    source: Any | None = None,
-    adapt_config: AdaptConfig | None = None,
-    predict_config: PredictConfig | None = None,
-    latent_config: LatentConfig | None = None,
-    progress: ProgressCallback | None = None,
-    should_stop: Callable[[], bool] | None = None,
-) -> Report:
-    """Segment ``image`` before and after adaptation and diagnose the shift.
-
-    Without ``adapted``, ``model`` is adapted to ``image`` with ``adapt_config`` first.
-    ``labels`` (ground truth) adds Dice and IoU; ``source`` adds the empirical source
-    reference. ``model`` is never modified.
-    """
-    steps = report_steps(
-        model, image, adapted, labels=labels, source=source, adapt_config=adapt_config,
-        predict_config=predict_config, latent_config=latent_config,
-    )  # fmt: skip
-    return run_steps(steps, progress, should_stop)
 
 
 def report_steps(
@@ -78,96 +53,108 @@ def report_steps(
     predict_config: PredictConfig | None = None,
     latent_config: LatentConfig | None = None,
 ) -> Steps[Report]:
-    """:func:`build_report` as a generator of progress steps."""
+    """Segment ``image`` before and after adaptation and diagnose the shift.
+
+    Without ``adapted``, ``model`` is adapted to ``image`` with ``adapt_config`` first.
+    ``labels`` (ground truth) adds Dice and IoU; ``source`` adds the empirical source
+    reference. ``model`` is never modified. Every sub-job reports on one progress scale.
+    """
     started = time.perf_counter()
     if model.adaptation is not None:
         # The "before" model must hold the source statistics.
-        from ..adapt.engine import reset
-
         model = model.copy()
         reset(model)
+    stages = Stages(4 if adapted is None else 3)
     if adapted is None:
-        adapted = (yield from adapt_steps(model, image, adapt_config, target_name="input")).model
-    before = yield from predict_steps(model, image, predict_config)
-    after = yield from predict_steps(adapted, image, predict_config)
-    multiclass = before.labels is not None
-    quality = compare_masks(
-        {"probabilities": before.probabilities, "mask": _mask(before), "multiclass": multiclass},
-        {"probabilities": after.probabilities, "mask": _mask(after), "multiclass": multiclass},
-        labels,
-    )
-    diagnosis = yield from diagnose_steps(
-        model, image, adapted, source=source, config=latent_config, quality=quality
+        adapting = adapt_steps(model, image, adapt_config, target_name="input")
+        adapted = (yield from stages.run(adapting)).model
+    before = yield from stages.run(predict_steps(model, image, predict_config))
+    after = yield from stages.run(predict_steps(adapted, image, predict_config))
+    quality = compare_masks(before, after, labels)
+    diagnosis = yield from stages.run(
+        diagnose_steps(model, image, adapted, source=source, config=latent_config, quality=quality)
     )
     numbers = {
         "model": {"name": model.name, "path": model.path, "format": model.format},
-        "adaptation": adapted.adaptation,
-        "quality": quality,
+        "adaptation": adapted.adaptation.to_dict() if adapted.adaptation else None,
+        "quality": quality.to_dict(),
         **diagnosis.to_dict(),
         "layer_overview": layer_overview(diagnosis),
         "seconds": round(time.perf_counter() - started, 3),
     }
-    return Report(numbers, diagnosis, image, before, after, adapted)
+    return Report(numbers, diagnosis, quality, image, before, after, adapted)
+
+
+build_report = blocking(report_steps, "build_report")
 
 
 def write_report(report: Report, out_dir: str | Path, top_channels: int = 6) -> list[Path]:
-    """Write ``report.json``, the figures and ``shifts.csv`` into ``out_dir``."""
-    import matplotlib
+    """Write ``report.json``, the :data:`FIGURES` and the :data:`TABLES` into ``out_dir``.
 
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
-
-    from .figures import plot_channel_histogram, plot_layer_overview, plot_masks, plot_shift_heatmap
-
+    ``top_channels``: how many of the most shifted channels ``histograms.png`` shows.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = [out / "report.json"]
-    with atomic_output(paths[0]) as tmp:
-        tmp.write_text(json.dumps(_plain(report.numbers), indent=2))
-
-    before, after = _mask(report.before), _mask(report.after)
-    index = _most_changed_slice(before, after)
-    fig = Figure(figsize=(10, 5), constrained_layout=True)
-    plot_masks(
-        fig.subplots(1, 2), _plane(report.image, before.shape, index), before[index], after[index]
-    )
-    paths.append(_save(fig, out / "masks.png"))
-
-    diagnosis = report.diagnosis
-    if diagnosis.before is not None:
-        top = _most_shifted(diagnosis, top_channels)
-        cols = 3
-        fig = Figure(figsize=(12, 3.2 * -(-len(top) // cols)), constrained_layout=True)
-        for ax, (layer, channel) in zip(fig.subplots(-(-len(top) // cols), cols).ravel(), top):
-            plot_channel_histogram(ax, diagnosis, layer, channel)
-        paths.append(_save(fig, out / "histograms.png"))
-    fig = Figure(figsize=(10, 5), constrained_layout=True)
-    axes = fig.subplots(1, 2 if diagnosis.shift_after else 1, squeeze=False)[0]
-    for ax, after_flag in zip(axes, (False, True)):
-        fig.colorbar(plot_shift_heatmap(ax, diagnosis, after=after_flag), ax=ax)
-    paths.append(_save(fig, out / "heatmap.png"))
-    fig = Figure(figsize=(8, 4), constrained_layout=True)
-    plot_layer_overview(fig.subplots(), diagnosis)
-    paths.append(_save(fig, out / "layers.png"))
-    paths.append(write_shift_csv(diagnosis, out / "shifts.csv"))
+    paths = [write_json(report.numbers, out / "report.json")]
+    for name, draw in FIGURES.items():
+        figure = draw(report, top_channels)
+        if figure is not None:
+            paths.append(_save(figure, out / name))
+    for name, write in TABLES.items():
+        paths.append(write(report.diagnosis, out / name))
     report.files = paths
     return paths
 
 
-def write_shift_csv(diagnosis: Diagnosis, path: str | Path, layer: str | None = None) -> Path:
-    """Every per-channel distance (before, and after) as CSV, one row per layer channel."""
-    import csv
-    import io
+def draw_masks(report: Report, _top: int = 0) -> Figure:
+    """The slice where the masks before and after differ most, each over the image."""
+    before, after = report.before.segmentation, report.after.segmentation
+    index = _most_changed_slice(before, after)
+    figure = Figure(figsize=(10, 5), constrained_layout=True)
+    plane = _plane(report.image, before.shape, index)
+    plot_masks(figure.subplots(1, 2), plane, before[index], after[index])
+    return figure
 
-    rows = channel_rows(diagnosis, layer)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["layer", "channel"])
-    writer.writeheader()
-    writer.writerows(rows)
-    path = Path(path)
-    with atomic_output(path) as tmp:
-        tmp.write_text(buffer.getvalue())
-    return path
+
+def draw_histograms(report: Report, top_channels: int = 6) -> Figure | None:
+    """The most shifted channels' histograms (None when no latents could be captured)."""
+    diagnosis = report.diagnosis
+    if diagnosis.before is None:
+        return None
+    top = _most_shifted(diagnosis, top_channels)
+    cols, rows = 3, -(-len(top) // 3)
+    figure = Figure(figsize=(12, 3.2 * rows), constrained_layout=True)
+    for ax, (layer, channel) in zip(figure.subplots(rows, cols).ravel(), top):
+        plot_channel_histogram(ax, diagnosis, layer, channel)
+    return figure
+
+
+def draw_heatmap(report: Report, _top: int = 0) -> Figure:
+    """Layer × channel shift before (and after) adaptation, on one colour scale."""
+    diagnosis = report.diagnosis
+    figure = Figure(figsize=(10, 5), constrained_layout=True)
+    axes = figure.subplots(1, 2 if diagnosis.shift_after else 1, squeeze=False)[0]
+    for ax, after in zip(axes, (False, True)):
+        figure.colorbar(plot_shift_heatmap(ax, diagnosis, after=after), ax=ax)
+    return figure
+
+
+def draw_layers(report: Report, _top: int = 0) -> Figure:
+    """Which layers shifted most, before and after."""
+    figure = Figure(figsize=(8, 4), constrained_layout=True)
+    plot_layer_overview(figure.subplots(), report.diagnosis)
+    return figure
+
+
+#: The report's figures, in the order they are written: file name → drawing.
+FIGURES: dict[str, Callable[[Report, int], Figure | None]] = {
+    "masks.png": draw_masks,
+    "histograms.png": draw_histograms,
+    "heatmap.png": draw_heatmap,
+    "layers.png": draw_layers,
+}
+#: The report's tables: file name → writer.
+TABLES: dict[str, Callable[[Diagnosis, Path], Path]] = {"shifts.csv": write_shift_csv}
 
 
 def _most_shifted(diagnosis: Diagnosis, count: int) -> list[tuple[str, int]]:
@@ -209,24 +196,7 @@ def _plane(image: Any, mask_shape: tuple[int, ...], index: tuple) -> np.ndarray:
     return image[index]
 
 
-def _mask(prediction: Prediction) -> np.ndarray:
-    return prediction.labels if prediction.labels is not None else prediction.mask
-
-
 def _save(fig, path: Path) -> Path:
     with atomic_output(path) as tmp:
         fig.savefig(tmp, dpi=100, format="png")
     return path
-
-
-def _plain(value: Any) -> Any:
-    """JSON-ready: numpy scalars and arrays to Python numbers and lists."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value

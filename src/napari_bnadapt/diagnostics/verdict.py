@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .polarity import PolarityCheck
+from .quality import MaskComparison
 from .shift import LayerShift
 
 #: Mean standardised W2 (σ) below which the target looks like the source to the network.
@@ -54,12 +56,12 @@ class Verdict:
 def judge(
     before: dict[str, LayerShift],
     after: dict[str, LayerShift] | None = None,
-    quality: dict | None = None,
-    polarity: dict | None = None,
+    quality: MaskComparison | None = None,
+    polarity: PolarityCheck | None = None,
 ) -> Verdict:
     """Read the shift before (and optionally after) adaptation and the mask changes.
 
-    ``polarity`` (from :func:`napari_bnadapt.diagnostics.polarity_check`, needs source
+    ``polarity`` (from :func:`napari_bnadapt.diagnostics.polarity.polarity_check`, needs source
     images) tells whether the adapted first layer looks like the source or its mirror.
     """
     layers = [s for s in before.values() if s.kind == "batchnorm"]
@@ -108,22 +110,20 @@ def judge(
     return Verdict(reading, reasons, figures)
 
 
-def _polarity(polarity: dict, reading: str, reasons: list[str], figures: dict) -> str:
-    figures.update(
-        first_layer_w1_source=polarity["direct"], first_layer_w1_mirrored=polarity["mirrored"]
-    )
-    if polarity["inverted"]:
+def _polarity(polarity: PolarityCheck, reading: str, reasons: list[str], figures: dict) -> str:
+    figures.update(first_layer_w1_source=polarity.direct, first_layer_w1_mirrored=polarity.mirrored)
+    if polarity.inverted:
         reasons.append(
             f"after adaptation the first layer's distributions are mirror images of the source "
-            f"ones (W1 {polarity['mirrored']:.2f} σ to the mirrored source, "
-            f"{polarity['direct']:.2f} σ to the source): the contrast is inverted, which two "
+            f"ones (W1 {polarity.mirrored:.2f} σ to the mirrored source, "
+            f"{polarity.direct:.2f} σ to the source): the contrast is inverted, which two "
             "moments per channel cannot undo; invert the image and try again"
         )
         return "risky"
-    if polarity["direct"] >= SHAPE_MISMATCH and reading != "not needed":
+    if polarity.direct >= SHAPE_MISMATCH and reading != "not needed":
         reasons.append(
             f"after adaptation the first layer's distributions still differ in shape from the "
-            f"source images' (W1 {polarity['direct']:.2f} σ): the image content differs, "
+            f"source images' (W1 {polarity.direct:.2f} σ): the image content differs, "
             "not just its intensities"
         )
         return "risky"
@@ -158,17 +158,17 @@ def _residual(
     return reading
 
 
-def _mask_changes(quality: dict, reading: str, reasons: list[str]) -> str:
-    before, after = quality.get("before", {}), quality.get("after")
-    if not after:
+def _mask_changes(quality: MaskComparison, reading: str, reasons: list[str]) -> str:
+    before, after = quality.before, quality.after
+    if after is None:
         return reading
-    fg_before, fg_after = before.get("foreground_fraction", 0), after.get("foreground_fraction", 0)
+    fg_before, fg_after = before.foreground_fraction, after.foreground_fraction
     if max(fg_before, fg_after) > 0 and min(fg_before, fg_after) / max(fg_before, fg_after) < 0.33:
         reasons.append(
             f"the foreground fraction changed from {fg_before:.1%} to {fg_after:.1%}: compare the "
             "masks before trusting either"
         )
-    agreement = quality.get("agreement_dice")
+    agreement = quality.agreement_dice
     if agreement is not None and agreement < 0.5:
         reasons.append(f"the masks before and after agree little (Dice {agreement:.2f})")
     return reading

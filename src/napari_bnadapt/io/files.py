@@ -1,12 +1,18 @@
-"""Writing outputs so that nothing half-written is ever left at the output path."""
+"""Writing outputs (files, JSON, CSV) so that nothing half-written is ever left at the path."""
 
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
+import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from ..errors import BnAdaptError
 
@@ -36,3 +42,40 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_json(value: Any, path: str | Path) -> Path:
+    """Write ``value`` as indented JSON atomically; numpy scalars and arrays become numbers
+    and lists."""
+    path = Path(path)
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(_plain(value), indent=2))
+    return path
+
+
+def write_csv(
+    rows: Sequence[dict[str, Any]], path: str | Path, empty_header: Sequence[str] = ()
+) -> Path:
+    """Write dict rows as CSV atomically, columns in the first row's order (``empty_header``
+    when there are no rows)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else list(empty_header))
+    writer.writeheader()
+    writer.writerows(rows)
+    path = Path(path)
+    with atomic_output(path) as tmp:
+        tmp.write_text(buffer.getvalue())
+    return path
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready: numpy scalars and arrays to Python numbers and lists."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

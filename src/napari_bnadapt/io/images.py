@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import tifffile
+from PIL import Image
 
 from ..errors import InputDataError
 from .files import atomic_output
@@ -40,8 +41,6 @@ def read_image(path: str | Path) -> Any:
             f"{path.name}: unsupported file type {suffix!r}; use TIFF (.tif/.tiff), MRC or PNG"
         )
     try:
-        from PIL import Image
-
         with Image.open(path) as handle:
             data = np.asarray(handle.convert("L") if handle.mode in ("P", "RGBA") else handle)
     except Exception as exc:

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import mrcfile
 import numpy as np
+import tifffile
 
 from ..errors import InputDataError
 
@@ -64,8 +66,6 @@ def read_volume(path: str | Path, lazy_above: int = LAZY_ABOVE) -> Volume:
 
 
 def _read_tiff(path: Path, lazy: bool) -> Volume:
-    import tifffile
-
     with tifffile.TiffFile(path) as tif:
         series = tif.series[0]
         axes = series.axes
@@ -149,13 +149,11 @@ def _scale_for_axes(
 
 def _lazy_tiff(path: Path) -> Any:
     """A memory map for uncompressed contiguous files, else dask over the pages."""
-    import tifffile
-
     try:
         return tifffile.memmap(path, mode="r")
     except ValueError:
         pass  # compressed or not contiguous
-    import dask
+    import dask  # only for files larger than memory: dask's import is not paid otherwise
     import dask.array as da
 
     with tifffile.TiffFile(path) as tif:
@@ -176,8 +174,6 @@ def _lazy_tiff(path: Path) -> Any:
 
 
 def _read_mrc(path: Path, lazy: bool) -> Volume:
-    import mrcfile
-
     if lazy:
         # The memory map stays valid after the handle goes out of scope.
         handle = mrcfile.mmap(path, mode="r")

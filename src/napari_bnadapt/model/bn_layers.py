@@ -104,6 +104,23 @@ def write_bn_stats(model: nn.Module, stats: dict[str, BNStats]) -> None:
                 target.copy_(layer_stats[key].to(device=target.device, dtype=target.dtype))
 
 
+def adaptability_verdict(layers: tuple[NormLayer, ...] | list[NormLayer]) -> str:
+    """One sentence: can BatchNorm adaptation do anything for this model?"""
+    adaptable = [layer for layer in layers if layer.adaptable]
+    if adaptable:
+        return f"{len(adaptable)} BatchNorm layers can be re-estimated on target data"
+    if not layers:
+        return (
+            "nothing to adapt: no normalisation layers found (BatchNorm may have been fused "
+            "into the convolutions at export); use a model exported before fusing"
+        )
+    kinds = sorted({layer.type_name for layer in layers})
+    return (
+        f"nothing to adapt: only {', '.join(kinds)}, which keep no running statistics "
+        "(they already normalise each image on its own)"
+    )
+
+
 def _channels(module: nn.Module) -> int:
     for attr in ("num_features", "num_channels"):
         value = getattr(module, attr, None)

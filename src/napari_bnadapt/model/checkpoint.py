@@ -17,11 +17,9 @@ module.
 
 from __future__ import annotations
 
-import copy
 import json
 import pickle
 import zipfile
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +29,9 @@ from torch import nn
 from ..arrays.normalization import NormalizationSpec
 from ..errors import ModelFileError
 from ..io.files import atomic_output
-from .bn_layers import BNStats, list_norm_layers, read_bn_stats
+from .bn_layers import list_norm_layers
+from .loaded import LoadedModel, wrap_unet
+from .record import AdaptationRecord
 from .unet import UNet, UNetConfig
 
 FORMAT = "napari-bnadapt-model"
@@ -39,89 +39,6 @@ FORMAT_VERSION = 1
 EXTRA_FILE = "bnadapt.json"
 DEMO_NAME = "demo"
 DEMO_PATH = Path(__file__).parents[1] / "data" / "demo_unet.pt"
-
-
-@dataclass
-class LoadedModel:
-    """A segmentation network with everything needed to use and adapt it.
-
-    ``source_stats`` are the BatchNorm statistics the network was trained with; they
-    never change, so the model can always be reset to them. ``adaptation`` is the record
-    of the adaptation whose statistics the module currently holds (None: source).
-    """
-
-    module: nn.Module
-    dims: int
-    in_channels: int
-    out_channels: int
-    normalization: NormalizationSpec
-    source_stats: dict[str, BNStats]
-    classes: tuple[str, ...] = ("foreground",)
-    metadata: dict[str, Any] = field(default_factory=dict)
-    config: UNetConfig | None = None
-    format: str = "native"
-    path: str | None = None
-    adaptation: dict[str, Any] | None = None
-
-    @property
-    def divisor(self) -> int:
-        """Spatial sizes that the network needs (inputs are padded to a multiple)."""
-        if self.config is not None:
-            return self.config.divisor
-        return int(self.metadata.get("divisor", 16))
-
-    @property
-    def name(self) -> str:
-        return str(self.metadata.get("name") or (Path(self.path).stem if self.path else "model"))
-
-    @property
-    def state(self) -> str:
-        """``'source'`` or ``'adapted'``: which BatchNorm statistics the module holds."""
-        return "source" if self.adaptation is None else "adapted"
-
-    @property
-    def training_axis(self) -> int:
-        """Axis a 2D model was trained across when given volumes (its slicing plane)."""
-        return int(self.metadata.get("training_axis", 0))
-
-    def copy(self) -> LoadedModel:
-        """A deep copy: adapting the copy never touches this model."""
-        return replace(
-            self,
-            module=copy.deepcopy(self.module),
-            source_stats={
-                k: {n: t.clone() for n, t in v.items()} for k, v in self.source_stats.items()
-            },
-            metadata=copy.deepcopy(self.metadata),
-            adaptation=copy.deepcopy(self.adaptation),
-        )
-
-
-def wrap_unet(
-    module: UNet,
-    normalization: NormalizationSpec,
-    metadata: dict[str, Any] | None = None,
-    classes: tuple[str, ...] | None = None,
-) -> LoadedModel:
-    """Bundle a freshly built or trained :class:`UNet`; its current statistics are the source."""
-    cfg = module.config
-    return LoadedModel(
-        module=module,
-        dims=cfg.dims,
-        in_channels=cfg.in_channels,
-        out_channels=cfg.out_channels,
-        normalization=normalization,
-        source_stats=read_bn_stats(module),
-        classes=classes or default_classes(cfg.out_channels),
-        metadata=dict(metadata or {}),
-        config=cfg,
-    )
-
-
-def default_classes(out_channels: int) -> tuple[str, ...]:
-    if out_channels == 1:
-        return ("foreground",)
-    return ("background", *(f"class {i}" for i in range(1, out_channels)))
 
 
 def resolve_model_path(path: str | Path) -> Path:
@@ -193,7 +110,7 @@ def _metadata_document(model: LoadedModel) -> dict[str, Any]:
         "normalization": model.normalization.to_dict(),
         "classes": list(model.classes),
         "metadata": model.metadata,
-        "adaptation": model.adaptation,
+        "adaptation": model.adaptation.to_dict() if model.adaptation else None,
     }
 
 
@@ -256,18 +173,14 @@ def _native_from_document(document: dict[str, Any], path: Path) -> LoadedModel:
             f"{path.name} is a damaged napari-bnadapt model ({type(exc).__name__}: "
             f"{str(exc).splitlines()[0][:120]}): retrain or re-save it"
         ) from None
-    return LoadedModel(
-        module=module,
-        dims=config.dims,
-        in_channels=config.in_channels,
-        out_channels=config.out_channels,
-        normalization=normalization,
-        source_stats=document.get("source_bn_stats") or read_bn_stats(module),
-        classes=tuple(meta.get("classes") or default_classes(config.out_channels)),
-        metadata=meta.get("metadata", {}),
+    return LoadedModel.build(
+        module,
+        normalization,
         config=config,
-        format="native",
-        adaptation=meta.get("adaptation"),
+        source_stats=document.get("source_bn_stats"),
+        classes=meta.get("classes"),
+        metadata=meta.get("metadata", {}),
+        adaptation=_record(meta),
     )
 
 
@@ -311,28 +224,34 @@ def _load_torchscript(path: Path) -> LoadedModel:
     layers = list_norm_layers(module)
     dims, in_channels = _infer_dims_and_channels(module, layers)
     source = meta.get("source_bn_stats")
-    source_stats = (
-        {
-            n: {k: torch.tensor(v, dtype=torch.float32) for k, v in s.items()}
-            for n, s in source.items()
-        }
-        if source
-        else read_bn_stats(module)
-    )
-    normalization = meta.get("normalization") or {"mode": "percentile"}
-    return LoadedModel(
-        module=module,
+    source_stats = {
+        n: {k: torch.tensor(v, dtype=torch.float32) for k, v in s.items()}
+        for n, s in (source or {}).items()
+    }
+    return LoadedModel.build(
+        module,
+        NormalizationSpec.from_dict(meta.get("normalization") or {"mode": "percentile"}),
         dims=int(meta.get("dims", dims)),
         in_channels=int(meta.get("in_channels", in_channels)),
         out_channels=int(meta.get("out_channels", 1)),
-        normalization=NormalizationSpec.from_dict(normalization),
         source_stats=source_stats,
-        classes=tuple(meta.get("classes") or ("foreground",)),
+        classes=meta.get("classes"),
         metadata=meta.get("metadata", {"name": path.stem, "provenance": "TorchScript file"}),
-        config=None,
         format="torchscript",
-        adaptation=meta.get("adaptation"),
+        adaptation=_record(meta),
     )
+
+
+def _record(meta: dict[str, Any]) -> AdaptationRecord | None:
+    """The adaptation record of a file's metadata (None: the statistics are the source)."""
+    record = meta.get("adaptation")
+    try:
+        return AdaptationRecord.from_dict(record) if record else None
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(
+            f"the model's adaptation record is damaged ({type(exc).__name__}): re-save the "
+            "model from the tool that adapted it"
+        ) from None
 
 
 def _infer_dims_and_channels(module: nn.Module, layers: list) -> tuple[int, int]:

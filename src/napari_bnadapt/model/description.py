@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from .bn_layers import NormLayer, list_norm_layers
-from .checkpoint import LoadedModel
+from .bn_layers import NormLayer, adaptability_verdict, list_norm_layers
+from .loaded import LoadedModel
 from .unet import count_parameters
 
 
@@ -75,25 +75,7 @@ def describe(model: LoadedModel) -> ModelDescription:
     )
 
 
-def adaptability_verdict(layers: tuple[NormLayer, ...] | list[NormLayer]) -> str:
-    """One sentence: can BatchNorm adaptation do anything for this model?"""
-    adaptable = [layer for layer in layers if layer.adaptable]
-    if adaptable:
-        return f"{len(adaptable)} BatchNorm layers can be re-estimated on target data"
-    if not layers:
-        return (
-            "nothing to adapt: no normalisation layers found (BatchNorm may have been fused "
-            "into the convolutions at export); use a model exported before fusing"
-        )
-    kinds = sorted({layer.type_name for layer in layers})
-    return (
-        f"nothing to adapt: only {', '.join(kinds)}, which keep no running statistics "
-        "(they already normalise each image on its own)"
-    )
-
-
 def _state_text(model: LoadedModel) -> str:
     if model.adaptation is None:
         return "source (as trained)"
-    record = model.adaptation
-    return f"adapted ({record.get('mode', '?')}) on {record.get('target', 'target data')}"
+    return f"adapted ({model.adaptation.mode}) on {model.adaptation.target}"

@@ -4,19 +4,17 @@ import numpy as np
 import pytest
 import torch
 
-from napari_bnadapt.adapt.engine import AdaptConfig, adapt
+from napari_bnadapt.adapt import AdaptConfig, adapt
+from napari_bnadapt.diagnostics.capture import capture_latents, histogram_channels, latent_layers
 from napari_bnadapt.diagnostics.latents import (
     BOTTLENECK,
     LatentConfig,
-    capture_latents,
     gaussian_reference,
     gaussian_reference_moments,
-    histogram_channels,
-    latent_layers,
 )
 from napari_bnadapt.diagnostics.shift import compare_capture
 from napari_bnadapt.errors import NotAdaptableError
-from napari_bnadapt.model.checkpoint import LoadedModel
+from napari_bnadapt.model import LoadedModel
 from napari_bnadapt.synthetic import SHIFTS, make_volume
 
 CPU = LatentConfig(device="cpu", patches=16, patch_size=32, batch_size=4)

@@ -1,0 +1,68 @@
+"""Options of an adaptation: :class:`AdaptConfig`, validated when made."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import InputDataError
+
+MODES = ("consistent", "standard", "ema")
+STATISTICS = ("both", "mean", "variance")
+#: Default number of patches: see docs/adaptation.md (statistics move < 1% of σ beyond it).
+DEFAULT_PATCHES = 64
+
+
+@dataclass(frozen=True)
+class AdaptConfig:
+    """Options of :func:`adapt`; the defaults are right for most users.
+
+    Parameters
+    ----------
+    mode
+        ``standard`` (default; see docs/adaptation.md), ``consistent`` or ``ema``.
+    alpha
+        Blend with the source statistics: 0 = source, 1 = fully adapted.
+    prior_strength
+        Schneider et al.'s N: when set, ``alpha = n / (N + n)`` with n the patches used.
+    layers
+        ``all``, ``encoder``, ``decoder``, ``bottleneck``, ``first:K``, or
+        comma-separated layer names / name prefixes.
+    statistics
+        ``both``, ``mean`` (keep source variances) or ``variance`` (keep source means).
+    patches, patch_size, batch_size
+        How much target data to sample, in what pieces, how many per forward pass.
+    momentum
+        For ``ema`` mode.
+    max_passes, tolerance
+        ``consistent`` mode stops when the statistics move less than ``tolerance`` (in
+        units of the source standard deviation) or after ``max_passes`` passes.
+    """
+
+    mode: str = "standard"
+    alpha: float = 1.0
+    prior_strength: float | None = None
+    layers: str = "all"
+    statistics: str = "both"
+    patches: int = DEFAULT_PATCHES
+    patch_size: int | tuple[int, ...] | None = None
+    batch_size: int = 8
+    momentum: float = 0.1
+    max_passes: int = 3
+    tolerance: float = 1e-2
+    seed: int = 0
+    device: str = "auto"
+    slice_axis: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise InputDataError(f"unknown mode {self.mode!r}: use one of {', '.join(MODES)}")
+        if not 0.0 <= self.alpha <= 1.0:
+            raise InputDataError(f"alpha must be between 0 and 1, got {self.alpha}")
+        if self.prior_strength is not None and self.prior_strength < 0:
+            raise InputDataError(f"prior strength must be ≥ 0, got {self.prior_strength}")
+        if self.statistics not in STATISTICS:
+            raise InputDataError(f"statistics must be one of {STATISTICS}, got {self.statistics!r}")
+        if self.patches < 1 or self.batch_size < 1:
+            raise InputDataError("patches and batch size must be at least 1")
+        if not 0.0 < self.momentum <= 1.0:
+            raise InputDataError(f"momentum must be in (0, 1], got {self.momentum}")

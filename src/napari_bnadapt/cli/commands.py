@@ -1,0 +1,192 @@
+"""What each ``bnadapt`` command does: read the files, call one core function, write, report."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..adapt.config import AdaptConfig
+from ..adapt.engine import adapt, reset
+from ..demo import run_demo
+from ..diagnostics.latents import LatentConfig
+from ..diagnostics.report import build_report, write_report
+from ..errors import InputDataError
+from ..inference import PredictConfig, predict
+from ..io.images import read_image, read_image_set, write_tiff
+from ..jobs import Progress, ProgressCallback
+from ..model.checkpoint import load_model, save_model
+from ..model.description import describe
+from ..training import TrainConfig, train
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    print(describe(load_model(args.model)).to_text())
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    options = given(
+        args, "dims", "steps", "seed", "device", "batch_size", "patch_size", "depth",
+        "base_channels", "learning_rate", "normalization",
+    )  # fmt: skip
+    steps = options.get("steps", TrainConfig.steps)
+    config = TrainConfig(**options, validate_every=max(1, steps // 4))
+    images, labels = read_image_set(args.images), read_image_set(args.labels)
+    if len(images) != len(labels):
+        raise InputDataError(
+            f"{len(images)} images but {len(labels)} label files: give one label file per image"
+        )
+    result = train(
+        [i.data for i in images], [lbl.data for lbl in labels], config,
+        names=[i.name for i in images], progress=printer(),
+    )  # fmt: skip
+    save_model(result.model, args.out)
+    last = result.history[-1] if result.history else {}
+    print(
+        f"wrote {args.out} (final loss {last.get('loss', float('nan')):.4f}, validation Dice {last.get('val_dice', float('nan')):.3f})"
+    )
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    config = predict_config(args)
+    model = load_model(args.model)
+    folder = Path(args.input).is_dir()
+    images = read_image_set(args.input)
+    out, probs = Path(args.out), Path(args.probabilities) if args.probabilities else None
+    if folder:
+        for path in (out, probs):
+            if path is not None:
+                path.mkdir(parents=True, exist_ok=True)
+    for image in images:
+        prediction = predict(model, image.data, config)
+        mask_path = out / f"{image.name}.tif" if folder else out
+        write_tiff(mask_path, prediction.segmentation)
+        if probs is not None:
+            write_tiff(
+                probs / f"{image.name}.tif" if folder else probs,
+                prediction.probabilities.astype(np.float32),
+            )
+        fraction = float(np.mean(prediction.mask))
+        print(f"{image.name}: {prediction.mask.shape} foreground {fraction:.1%} → {mask_path}")
+    return 0
+
+
+def cmd_adapt(args: argparse.Namespace) -> int:
+    if args.reset:
+        model = load_model(args.model)
+        reset(model)
+        save_model(model, args.out)
+        print(f"wrote {args.out} with the source statistics restored")
+        return 0
+    if not args.target:
+        raise InputDataError("give --target (unlabeled images to adapt to), or --reset")
+    config = AdaptConfig(
+        **given(
+            args, "mode", "alpha", "prior_strength", "layers", "statistics", "patches",
+            "patch_size", "batch_size", "momentum", "seed", "device",
+        )
+    )  # fmt: skip
+    model = load_model(args.model)
+    targets = read_image_set(args.target)
+    data = [t.data for t in targets] if len(targets) > 1 else targets[0].data
+    roi = read_image(args.roi) if args.roi else None
+    result = adapt(
+        model, data, config, roi=roi, target_name=Path(args.target).name, progress=printer()
+    )
+    save_model(result.model, args.out)
+    record = result.record
+    print(f"{record.summary()} → {args.out}")
+    if record.last_change is not None:
+        print(f"statistics still moved {record.last_change:.4f} σ with the last batch")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    sampling = given(args, "patches", "device")
+    adapt_config, latent_config = AdaptConfig(**sampling), LatentConfig(**sampling)
+    model = load_model(args.model)
+    adapted = load_model(args.adapted) if args.adapted else None
+    image = read_image(args.input)
+    labels = read_image(args.labels) if args.labels else None
+    source = read_image(args.source) if args.source else None
+    report = build_report(
+        model, image, adapted, labels=labels, source=source, adapt_config=adapt_config,
+        predict_config=PredictConfig(**given(args, "device")), latent_config=latent_config,
+        progress=printer(),
+    )  # fmt: skip
+    paths = write_report(report, args.out)
+    quality = report.quality
+    print(report.diagnosis.verdict.to_text())
+    for key, q in (("before", quality.before), ("after", quality.after)):
+        if q is None:
+            continue
+        dice_text = f", Dice {q.dice:.3f}, IoU {q.iou:.3f}" if q.dice is not None else ""
+        print(
+            f"{key:>6}: foreground {q.foreground_fraction:.1%}, {q.object_count} objects, "
+            f"entropy {q.entropy:.3f}{dice_text}"
+        )
+    print(f"agreement Dice before/after: {quality.agreement_dice:.3f}")
+    print(f"wrote {', '.join(p.name for p in paths)} to {args.out}")
+    return 0
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    # Imported here: napari and Qt are only needed (and only installed) for the GUI.
+    try:
+        from .._widgets.launch import run_gui
+    except ImportError as exc:
+        raise InputDataError(
+            f"the GUI needs napari with a Qt binding ({exc}): pip install 'napari[pyqt6]'"
+        ) from None
+    run_gui(samples=not args.no_samples)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    summary = run_demo(args.out, args.device)
+    print(f"Dice on the source volume:            {summary.dice_source:.3f}")
+    print(f"Dice on the shifted target, before:   {summary.dice_target_before:.3f}")
+    print(f"Dice on the shifted target, adapted:  {summary.dice_target_after:.3f}")
+    print(f"adaptation took {summary.adaptation_seconds:.2f} s on {summary.device}")
+    if args.out:
+        print(f"masks, adapted model and summary.json written to {args.out}")
+    return 0
+
+
+HANDLERS = {
+    "info": cmd_info, "train": cmd_train, "predict": cmd_predict, "adapt": cmd_adapt,
+    "report": cmd_report, "gui": cmd_gui, "demo": cmd_demo,
+}  # fmt: skip
+
+
+def predict_config(args: argparse.Namespace) -> PredictConfig:
+    """The :class:`PredictConfig` of the prediction options the user gave."""
+    options = given(args, "batch_size", "device", "amp", "threshold", "slice_axis")
+    if args.tile is not None:
+        options["tile_shape"] = args.tile
+    return PredictConfig(**options)
+
+
+def given(args: argparse.Namespace, *names: str) -> dict[str, Any]:
+    """The options among ``names`` the user set: the rest keep their config's default."""
+    return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+
+
+def printer(lines: int = 20) -> ProgressCallback:
+    """A progress callback printing to stderr about ``lines`` times over a job (and when
+    what is being done changes)."""
+    last: list[Any] = [None, None]
+
+    def show(step: Progress) -> None:
+        tick = int(step.fraction * lines)
+        if (tick, step.message) != tuple(last) or step.done == step.total:
+            percent = f"{step.fraction:4.0%}"
+            print(f"  [{percent}] {step.message}", file=sys.stderr, flush=True)
+            last[:] = [tick, step.message]
+
+    return show

@@ -1,0 +1,231 @@
+"""The ``bnadapt`` argument parser: every command and option, with help and defaults.
+
+Options that set a config field default to None here, so that the config dataclass's own
+default applies (written once, shown in the help from the dataclass).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from .. import __version__
+from ..adapt.config import MODES, STATISTICS, AdaptConfig
+from ..adapt.layer_selection import GROUPS
+from ..arrays.normalization import MODES as NORMALIZATION_MODES
+from ..diagnostics.latents import LatentConfig
+from ..inference import AMP, PredictConfig
+from ..training import TrainConfig
+
+Handler = Callable[[argparse.Namespace], int]
+
+ADAPT, PREDICT, TRAIN, LATENT = AdaptConfig(), PredictConfig(), TrainConfig(), LatentConfig()
+MODEL_HELP = "model file (native .pt or TorchScript), or 'demo' for the bundled model"
+IMAGE_HELP = "TIFF/MRC file (2D image or 3D stack/volume), PNG, or a folder of 2D images"
+DEVICE_HELP = "auto (CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:N or mps (default: auto)"
+
+
+def make_parser(handlers: dict[str, Handler]) -> argparse.ArgumentParser:
+    """The parser; ``handlers`` maps each command name to the function that runs it."""
+    parser = argparse.ArgumentParser(
+        prog="bnadapt",
+        description="Segment EM data with a U-Net and adapt its BatchNorm statistics to new "
+        "data without labels.",
+    )
+    parser.add_argument("--version", action="version", version=f"napari-bnadapt {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    builders = {
+        "info": _info, "train": _train, "predict": _predict, "adapt": _adapt,
+        "report": _report, "gui": _gui, "demo": _demo,
+    }  # fmt: skip
+    for name, build in builders.items():
+        build(commands).set_defaults(handler=handlers[name])
+    return parser
+
+
+def _info(commands) -> argparse.ArgumentParser:
+    info = commands.add_parser(
+        "info", help="describe a model: dims, channels, normalisation layers, what can adapt"
+    )
+    info.add_argument("model", help=MODEL_HELP)
+    return info
+
+
+def _train(commands) -> argparse.ArgumentParser:
+    train = commands.add_parser("train", help="train the built-in U-Net on image/label pairs")
+    train.add_argument("--images", required=True, help=IMAGE_HELP)
+    train.add_argument(
+        "--labels", required=True, help="same layout as --images; nonzero = foreground"
+    )
+    train.add_argument("--out", required=True, help="model file to write")
+    train.add_argument(
+        "--dims", type=int, choices=(2, 3),
+        help=f"2: a 2D U-Net (a stack is a set of slices); 3: a 3D U-Net (default: {TRAIN.dims})",
+    )  # fmt: skip
+    train.add_argument(
+        "--steps", type=int, help=f"optimisation steps, one batch each (default: {TRAIN.steps})"
+    )
+    train.add_argument(
+        "--seed",
+        type=int,
+        help=f"seed of weights, patches and augmentation (default: {TRAIN.seed})",
+    )
+    train.add_argument("--device", help=DEVICE_HELP)
+    train.add_argument(
+        "--batch-size", type=int, help=f"patches per step (default: {TRAIN.batch_size})"
+    )
+    train.add_argument(
+        "--patch-size", type=int,
+        help="edge of the training patches in pixels, a multiple of 2^depth "
+        f"(default: {TRAIN.patch} for 2D, {TrainConfig(dims=3).patch} for 3D)",
+    )  # fmt: skip
+    train.add_argument(
+        "--depth", type=int,
+        help=f"number of 2× down-samplings; inputs are padded to a multiple of 2^depth "
+        f"(default: {TRAIN.depth})",
+    )  # fmt: skip
+    train.add_argument(
+        "--base-channels", type=int,
+        help=f"feature channels of the first level, doubled at each level "
+        f"(default: {TRAIN.base_channels})",
+    )  # fmt: skip
+    train.add_argument(
+        "--learning-rate", type=float, help=f"Adam's step size (default: {TRAIN.learning_rate:g})"
+    )
+    train.add_argument(
+        "--normalization", choices=NORMALIZATION_MODES,
+        help="input intensities: fixed = z-score with the training set's mean and std (what "
+        "adaptation corrects), percentile = each input's own 1–99.8 %% range, none = raw "
+        f"(default: {TRAIN.normalization})",
+    )  # fmt: skip
+    return train
+
+
+def _predict(commands) -> argparse.ArgumentParser:
+    pred = commands.add_parser("predict", help="segment an image, stack or folder")
+    pred.add_argument("--model", required=True, help=MODEL_HELP)
+    pred.add_argument("--input", required=True, help=IMAGE_HELP)
+    pred.add_argument("--out", required=True, help="mask TIFF (a folder when --input is a folder)")
+    pred.add_argument(
+        "--probabilities", help="also write the probability map here (a folder for folder input)"
+    )
+    add_predict_options(pred)
+    return pred
+
+
+def add_predict_options(parser: argparse.ArgumentParser) -> None:
+    """Options of :class:`PredictConfig`, shared by the commands that segment."""
+    parser.add_argument("--device", help=DEVICE_HELP)
+    parser.add_argument(
+        "--tile", type=int,
+        help="tile edge in pixels; larger tiles are faster and need more memory "
+        "(default: 256 for 2D, 64 for 3D models)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--batch-size", type=int, help=f"tiles per forward pass (default: {PREDICT.batch_size})"
+    )
+    parser.add_argument(
+        "--threshold", type=float,
+        help=f"foreground probability threshold of binary models (default: {PREDICT.threshold:g})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--amp", choices=[a for a in AMP if a], help="mixed precision on a GPU (default: off)"
+    )
+    parser.add_argument(
+        "--slice-axis", type=int, choices=(0, 1, 2),
+        help="axis a 2D model cuts a volume across: 0 = z (default: the model's training axis)",
+    )  # fmt: skip
+
+
+def _adapt(commands) -> argparse.ArgumentParser:
+    adapt = commands.add_parser(
+        "adapt", help="re-estimate BatchNorm statistics on unlabeled target data"
+    )
+    adapt.add_argument("--model", required=True, help=MODEL_HELP)
+    adapt.add_argument("--target", help=f"unlabeled target data: {IMAGE_HELP}")
+    adapt.add_argument("--out", required=True, help="adapted model file to write")
+    adapt.add_argument(
+        "--mode", choices=MODES,
+        help="standard = AdaBN, one pass with exactly pooled batch statistics; consistent = "
+        "the statistics each layer sees at inference (fixed-point passes); ema = PyTorch's "
+        f"moving average, as in the original paper's code (default: {ADAPT.mode})",
+    )  # fmt: skip
+    adapt.add_argument(
+        "--alpha", type=float,
+        help=f"blend with the source statistics: 0 = source, 1 = fully adapted (default: {ADAPT.alpha:g})",
+    )  # fmt: skip
+    adapt.add_argument(
+        "--prior-strength", type=float,
+        help="N of Schneider et al.: alpha = n / (N + n) with n the patches used; overrides --alpha",
+    )  # fmt: skip
+    adapt.add_argument(
+        "--patches", type=int,
+        help=f"patches sampled from the target; all of it when it holds fewer (default: {ADAPT.patches})",
+    )  # fmt: skip
+    adapt.add_argument(
+        "--patch-size", type=int,
+        help="patch edge in pixels (default: the model's training patch, at least 128 in 2D, 64 in 3D)",
+    )  # fmt: skip
+    adapt.add_argument(
+        "--layers",
+        help=f"which BatchNorm layers: {', '.join(GROUPS)}, first:K, or comma-separated layer "
+        f"names/prefixes (default: {ADAPT.layers})",
+    )
+    adapt.add_argument(
+        "--statistics", choices=STATISTICS,
+        help=f"both, mean (keep source variances) or variance (keep source means) (default: {ADAPT.statistics})",
+    )  # fmt: skip
+    adapt.add_argument(
+        "--momentum", type=float, help=f"for --mode ema (default: {ADAPT.momentum:g})"
+    )
+    adapt.add_argument(
+        "--roi", help="TIFF mask, same shape as the target: sample only where nonzero"
+    )
+    adapt.add_argument(
+        "--batch-size", type=int, help=f"patches per forward pass (default: {ADAPT.batch_size})"
+    )
+    adapt.add_argument(
+        "--seed", type=int, help=f"seed of the patch sampling (default: {ADAPT.seed})"
+    )
+    adapt.add_argument("--device", help=DEVICE_HELP)
+    adapt.add_argument(
+        "--reset", action="store_true", help="write the model back with its source statistics"
+    )
+    return adapt
+
+
+def _report(commands) -> argparse.ArgumentParser:
+    report = commands.add_parser(
+        "report", help="diagnose a shift: latent distances, mask quality, figures, a reading"
+    )
+    report.add_argument("--model", required=True, help=f"{MODEL_HELP} (its source statistics)")
+    report.add_argument(
+        "--adapted", help="the adapted model; without it the model is adapted with defaults first"
+    )
+    report.add_argument("--input", required=True, help="target image or volume (TIFF/MRC/PNG)")
+    report.add_argument("--labels", help="ground truth for --input: adds Dice and IoU")
+    report.add_argument(
+        "--source", help="source-domain image/volume: the empirical reference for the latents"
+    )
+    report.add_argument("--out", required=True, help="folder for report.json and the figures")
+    report.add_argument(
+        "--patches", type=int,
+        help=f"patches sampled for adaptation and each latent capture (default: {LATENT.patches})",
+    )  # fmt: skip
+    report.add_argument("--device", help=DEVICE_HELP)
+    return report
+
+
+def _gui(commands) -> argparse.ArgumentParser:
+    gui = commands.add_parser(
+        "gui", help="open napari with the sample volumes and the plugin's widgets docked"
+    )
+    gui.add_argument("--no-samples", action="store_true", help="do not open the sample data")
+    return gui
+
+
+def _demo(commands) -> argparse.ArgumentParser:
+    demo = commands.add_parser("demo", help="run the whole workflow on bundled synthetic data")
+    demo.add_argument("--out", help="folder for masks, adapted model and summary.json")
+    demo.add_argument("--device", default="auto", help=DEVICE_HELP)
+    return demo

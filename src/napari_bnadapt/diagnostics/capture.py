@@ -1,0 +1,204 @@
+"""Capturing latents: one eval-mode pass with hooks that stream per-channel histograms.
+
+Hooks sit on every BatchNorm layer's input and on the built-in U-Net's bottleneck output;
+each batch is binned on the device (one fused multiply-add and one ``bincount`` per layer)
+and only the counts, exact moments and a bounded sample of bottleneck vectors are kept.
+TorchScript modules refuse hooks, so latents cannot be captured from them; their stored
+statistics can still be compared (:func:`napari_bnadapt.diagnostics.shift.stats_shift`).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..adapt.moments import Moments, pool
+from ..adapt.sampling import batches, read_patches, sample_target
+from ..device import resolve_device
+from ..errors import NotAdaptableError
+from ..jobs import Progress, Steps, blocking
+from ..model.bn_layers import batchnorm_modules
+from ..model.loaded import LoadedModel
+from ..model.unet import ConvBlock, pad_to_multiple
+from .latents import BOTTLENECK, LatentCapture, LatentConfig, LayerLatents
+
+
+def latent_layers(model: LoadedModel) -> list[str]:
+    """Names of the layers whose latents can be captured, in network order."""
+    names = list(batchnorm_modules(model.module))
+    if _bottleneck(model.module) is not None:
+        names.append(BOTTLENECK)
+    return names
+
+
+def can_capture(model: LoadedModel) -> bool:
+    """Latent capture needs forward hooks, which TorchScript modules refuse."""
+    return not isinstance(model.module, torch.jit.ScriptModule)
+
+
+def capture_steps(
+    model: LoadedModel,
+    data: Any,
+    config: LatentConfig | None = None,
+    *,
+    label: str = "target",
+    roi: Any | None = None,
+) -> Steps[LatentCapture]:
+    """One eval-mode forward pass over sampled patches of ``data``, measuring every layer.
+
+    With the same sampling settings it sees exactly the patches adaptation sees. Yields a
+    :class:`Progress` after every batch; returns a :class:`LatentCapture`.
+    """
+    cfg = config or LatentConfig()
+    if not can_capture(model):
+        raise NotAdaptableError(
+            "latent histograms need forward hooks, which TorchScript models refuse: "
+            "only the stored statistics can be compared for this model"
+        )
+    started = time.perf_counter()
+    targets, patches, _ = sample_target(
+        model, data, cfg.patches, cfg.patch_size, cfg.seed, roi, cfg.slice_axis
+    )
+    device = resolve_device(cfg.device)
+    module = model.module.to(device).eval()
+    groups = list(batches(patches, cfg.batch_size))
+    recorders = _recorders(module, cfg, len(groups))
+    handles = [r.attach() for r in recorders]
+    try:
+        for done, group in enumerate(groups, start=1):
+            x = torch.from_numpy(read_patches(targets, group)).to(device)
+            with torch.inference_mode():
+                module(pad_to_multiple(x, model.divisor))
+            yield Progress(done, len(groups), f"measuring latents ({label})")
+    finally:
+        for handle in handles:
+            handle.remove()
+    layers = {r.name: r.result(cfg) for r in recorders}
+    samples = next((r.samples() for r in recorders if r.kind == BOTTLENECK), None)
+    return LatentCapture(
+        label, layers, samples, len(patches), round(time.perf_counter() - started, 3)
+    )
+
+
+capture_latents = blocking(capture_steps, "capture_latents")
+
+
+class _Recorder:
+    """Hooks one module and accumulates histograms, moments (and samples)."""
+
+    def __init__(
+        self,
+        name: str,
+        kind: str,
+        module: nn.Module,
+        offset: torch.Tensor,
+        scale: torch.Tensor,
+        floor: torch.Tensor | None,
+        cfg: LatentConfig,
+        batch_count: int,
+    ) -> None:
+        self.name, self.kind, self.module = name, kind, module
+        self.offset, self.scale, self.floor = offset, scale, floor
+        self.bins, self.span = cfg.bins, cfg.span
+        self.counts: torch.Tensor | None = None
+        self.moments: list[Moments] = []
+        self.sample_rows = -(-cfg.bottleneck_samples // max(batch_count, 1))
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.kept: list[np.ndarray] = []
+
+    def attach(self):
+        if self.kind == BOTTLENECK:
+            return self.module.register_forward_hook(lambda _m, _i, out: self.record(out))
+        return self.module.register_forward_pre_hook(lambda _m, inputs: self.record(inputs[0]))
+
+    def record(self, x: torch.Tensor) -> None:
+        x = x.detach().float()
+        self.moments.append(Moments.of_batch(x))
+        shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+        offset = self.offset.view(shape).to(x.device)
+        scale = self.scale.view(shape).to(x.device)
+        counts = histogram_channels(x, self.bins, self.span, offset, scale)
+        self.counts = counts if self.counts is None else self.counts + counts
+        if self.kind == BOTTLENECK and self.sample_rows > 0:
+            z = (x - offset) / scale
+            rows = z.transpose(0, 1).reshape(z.shape[1], -1).T
+            pick = torch.randperm(rows.shape[0], generator=self.generator)[: self.sample_rows]
+            self.kept.append(rows[pick.to(rows.device)].cpu().numpy())
+
+    def result(self, cfg: LatentConfig) -> LayerLatents:
+        if self.counts is None:
+            raise RuntimeError(f"layer {self.name} was never reached by the forward pass")
+        return LayerLatents(
+            name=self.name,
+            kind=self.kind,
+            edges=cfg.edges,
+            counts=self.counts.cpu().numpy(),
+            moments=pool(self.moments),
+            offset=self.offset.double().cpu().numpy(),
+            scale=self.scale.double().cpu().numpy(),
+            floor=None if self.floor is None else self.floor.double().cpu().numpy(),
+        )
+
+    def samples(self) -> np.ndarray | None:
+        return np.concatenate(self.kept).astype(np.float32) if self.kept else None
+
+
+def histogram_channels(
+    x: torch.Tensor,
+    bins: int,
+    span: float,
+    offset: torch.Tensor | float = 0.0,
+    scale: torch.Tensor | float = 1.0,
+) -> torch.Tensor:
+    """Per-channel histogram of ``z = (x − offset) / scale`` for ``x`` ``(N, C, *spatial)``,
+    on ``bins`` bins over ``[-span, span]``: float64 ``(C, bins + 2)``.
+
+    Column 0 counts values below ``-span``, column ``bins + 1`` those above ``span``. The
+    standardisation and binning are one fused multiply-add, then one ``bincount`` over
+    (channel, bin) codes; ``x`` is never transposed or copied more than once.
+    """
+    channels = x.shape[1]
+    per_bin = bins / (2 * span)
+    gain = per_bin / scale
+    bias = (span - offset / scale) * per_bin + 1.0
+    if not isinstance(gain, torch.Tensor):
+        gain = torch.tensor(gain, device=x.device)
+    index = torch.addcmul(torch.as_tensor(bias, device=x.device), x, gain)
+    # After clamping at 0, truncation towards zero is the floor.
+    index = index.clamp_(0, bins + 1)
+    codes = index.to(torch.int32 if index.numel() < 2**31 else torch.int64)
+    shape = (1, channels) + (1,) * (x.ndim - 2)
+    codes += (torch.arange(channels, device=x.device, dtype=codes.dtype) * (bins + 2)).view(shape)
+    flat = torch.bincount(codes.reshape(-1), minlength=channels * (bins + 2))
+    return flat.view(channels, bins + 2).to("cpu", torch.float64)
+
+
+def _recorders(module: nn.Module, cfg: LatentConfig, batch_count: int) -> list[_Recorder]:
+    recorders = []
+    for name, bn in batchnorm_modules(module).items():
+        offset = bn.running_mean.detach().clone()
+        scale = torch.sqrt(bn.running_var.detach() + bn.eps)
+        recorders.append(_Recorder(name, "batchnorm", bn, offset, scale, None, cfg, 0))
+    bottleneck = _bottleneck(module)
+    if bottleneck is not None:
+        last_bn = list(batchnorm_modules(bottleneck).values())[-1]
+        gamma = last_bn.weight.detach().abs().clamp_min(1e-6)
+        beta = last_bn.bias.detach().clone()
+        recorders.append(
+            _Recorder(
+                BOTTLENECK, BOTTLENECK, bottleneck, beta, gamma, -beta / gamma, cfg, batch_count
+            )
+        )
+    return recorders
+
+
+def _bottleneck(module: nn.Module) -> nn.Module | None:
+    """The built-in U-Net's bottleneck block (ends in BatchNorm → ReLU), if there is one."""
+    block = getattr(module, BOTTLENECK, None)
+    if isinstance(block, ConvBlock) and batchnorm_modules(block):
+        return block
+    return None

@@ -1,0 +1,129 @@
+"""A network bundled with everything needed to use and adapt it: :class:`LoadedModel`."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from ..arrays.normalization import NormalizationSpec
+from .bn_layers import BNStats, read_bn_stats
+from .record import AdaptationRecord
+from .unet import UNet, UNetConfig
+
+
+@dataclass
+class LoadedModel:
+    """A segmentation network with everything needed to use and adapt it.
+
+    ``source_stats`` are the BatchNorm statistics the network was trained with; they
+    never change, so the model can always be reset to them. ``adaptation`` is the record
+    of the adaptation whose statistics the module currently holds (None: source). Build
+    one with :meth:`build` (or :func:`wrap_unet` for a freshly trained U-Net).
+    """
+
+    module: nn.Module
+    dims: int
+    in_channels: int
+    out_channels: int
+    normalization: NormalizationSpec
+    source_stats: dict[str, BNStats]
+    classes: tuple[str, ...] = ("foreground",)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    config: UNetConfig | None = None
+    format: str = "native"
+    path: str | None = None
+    adaptation: AdaptationRecord | None = None
+
+    @classmethod
+    def build(
+        cls,
+        module: nn.Module,
+        normalization: NormalizationSpec,
+        *,
+        config: UNetConfig | None = None,
+        dims: int | None = None,
+        in_channels: int | None = None,
+        out_channels: int = 1,
+        source_stats: dict[str, BNStats] | None = None,
+        classes: tuple[str, ...] | list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        format: str = "native",
+        adaptation: AdaptationRecord | None = None,
+    ) -> LoadedModel:
+        """The one place a model is assembled, whatever file or code it came from.
+
+        A built-in U-Net's ``config`` gives dims and channels; without source statistics
+        the module's current ones are the source; classes default to the channel count's.
+        """
+        if config is not None:
+            dims, in_channels, out_channels = config.dims, config.in_channels, config.out_channels
+        if dims is None or in_channels is None:
+            raise ValueError("give the U-Net config, or dims and in_channels")
+        return cls(
+            module=module,
+            dims=int(dims),
+            in_channels=int(in_channels),
+            out_channels=int(out_channels),
+            normalization=normalization,
+            source_stats=source_stats if source_stats else read_bn_stats(module),
+            classes=tuple(classes) if classes else default_classes(int(out_channels)),
+            metadata=dict(metadata or {}),
+            config=config,
+            format=format,
+            adaptation=adaptation,
+        )
+
+    @property
+    def divisor(self) -> int:
+        """Spatial sizes that the network needs (inputs are padded to a multiple)."""
+        if self.config is not None:
+            return self.config.divisor
+        return int(self.metadata.get("divisor", 16))
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata.get("name") or (Path(self.path).stem if self.path else "model"))
+
+    @property
+    def state(self) -> str:
+        """``'source'`` or ``'adapted'``: which BatchNorm statistics the module holds."""
+        return "source" if self.adaptation is None else "adapted"
+
+    @property
+    def training_axis(self) -> int:
+        """Axis a 2D model was trained across when given volumes (its slicing plane)."""
+        return int(self.metadata.get("training_axis", 0))
+
+    def copy(self) -> LoadedModel:
+        """A deep copy: adapting the copy never touches this model."""
+        return replace(
+            self,
+            module=copy.deepcopy(self.module),
+            source_stats={
+                k: {n: t.clone() for n, t in v.items()} for k, v in self.source_stats.items()
+            },
+            metadata=copy.deepcopy(self.metadata),
+        )
+
+
+def wrap_unet(
+    module: UNet,
+    normalization: NormalizationSpec,
+    metadata: dict[str, Any] | None = None,
+    classes: tuple[str, ...] | None = None,
+) -> LoadedModel:
+    """Bundle a freshly built or trained :class:`UNet`; its current statistics are the source."""
+    return LoadedModel.build(
+        module, normalization, config=module.config, metadata=metadata, classes=classes
+    )
+
+
+def default_classes(out_channels: int) -> tuple[str, ...]:
+    """Class names when a file names none: one foreground, or background + numbered classes."""
+    if out_channels == 1:
+        return ("foreground",)
+    return ("background", *(f"class {i}" for i in range(1, out_channels)))

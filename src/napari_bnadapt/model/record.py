@@ -1,0 +1,108 @@
+"""The record of an adaptation: what was done to the BatchNorm statistics a model holds.
+
+It travels inside every adapted model file (as JSON, see :mod:`.checkpoint`) and is what the
+CLI, the widgets and the report show. It lives with the model, not with the adaptation
+engine, because a loaded model carries it whatever produced it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ConvergenceStep:
+    """How far the pooled statistics still moved when batch ``batch`` was added (source σ)."""
+
+    batch: int
+    change: float
+
+
+@dataclass(frozen=True)
+class AdaptationRecord:
+    """What an adaptation did, for the user and for reproduction.
+
+    Parameters
+    ----------
+    target
+        Name of the target data (file or layer name).
+    target_shape
+        Spatial shape of every target item.
+    mode, alpha, statistics
+        The estimator, the blend with the source statistics actually used, and which
+        moments were replaced (see :class:`napari_bnadapt.adapt.AdaptConfig`).
+    layers
+        Names of the BatchNorm layers whose statistics changed.
+    patches, patch_size
+        How much of the target was seen, in what pieces.
+    passes, fixed_point_changes
+        Forward passes made, and (``consistent`` mode) how much each extra pass moved the
+        statistics.
+    convergence
+        How much the statistics still moved as batches were added: small last values mean
+        more patches would not change the result.
+    config
+        The options as plain values (``AdaptConfig`` fields), to repeat the run.
+    device, seconds, created, software
+        Where, how long, when and with what it ran.
+    """
+
+    target: str = "target"
+    target_shape: tuple[tuple[int, ...], ...] = ()
+    mode: str = "standard"
+    alpha: float = 1.0
+    layers: tuple[str, ...] = ()
+    statistics: str = "both"
+    patches: int = 0
+    patch_size: tuple[int, ...] = ()
+    passes: int = 1
+    fixed_point_changes: tuple[float, ...] = ()
+    convergence: tuple[ConvergenceStep, ...] = ()
+    config: dict[str, Any] = field(default_factory=dict)
+    device: str = "cpu"
+    seconds: float = 0.0
+    created: str = ""
+    software: str = ""
+
+    @property
+    def last_change(self) -> float | None:
+        """Movement of the statistics with the last batch (σ), None for a single batch."""
+        return self.convergence[-1].change if self.convergence else None
+
+    def summary(self) -> str:
+        """One line: what was adapted, on how much data, how fast, where."""
+        return (
+            f"adapted {len(self.layers)} BatchNorm layers ({self.mode}, alpha {self.alpha:.2f}) "
+            f"on {self.patches} patches in {self.seconds:.2f} s on {self.device}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values, with the keys model files have always used."""
+        out = asdict(self)
+        out["target_shape"] = [list(s) for s in self.target_shape]
+        out["layers"] = list(self.layers)
+        out["patch_size"] = list(self.patch_size)
+        out["fixed_point_changes"] = list(self.fixed_point_changes)
+        out["convergence"] = [asdict(step) for step in self.convergence]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AdaptationRecord:
+        """Read a record written by any version: missing keys take their defaults and keys
+        this version does not know are ignored (a newer file still loads)."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        if "target_shape" in values:
+            values["target_shape"] = tuple(tuple(int(n) for n in s) for s in values["target_shape"])
+        for key in ("layers", "fixed_point_changes"):
+            if key in values:
+                values[key] = tuple(values[key])
+        if "patch_size" in values:
+            values["patch_size"] = tuple(int(n) for n in values["patch_size"])
+        if "convergence" in values:
+            values["convergence"] = tuple(
+                ConvergenceStep(int(step["batch"]), float(step["change"]))
+                for step in values["convergence"]
+            )
+        return cls(**values)
