@@ -12,12 +12,11 @@ import numpy as np
 import torch
 
 from .arrays.axes import Layout, canonical_view, is_dask, read_normalized, restore_layout
-from .arrays.normalization import Normalizer, fit_normalizer
 from .arrays.tiling import blend_window, tile_slices
 from .device import resolve_device
 from .errors import require
 from .jobs import Progress, Steps, blocking
-from .model.loaded import LoadedModel
+from .model.loaded import LoadedModel, Preprocessor
 from .model.unet import crop_to, pad_to_multiple
 
 DEFAULT_TILE = {2: 256, 3: 64}
@@ -119,7 +118,7 @@ def predict_steps(
     cfg = config or PredictConfig()
     axis = model.training_axis if cfg.slice_axis is None else cfg.slice_axis
     view, layout = canonical_view(image, model.dims, model.in_channels, axis)
-    normalizer = fit_normalizer(model.normalization, view)
+    normalizer = model.preprocessor(view)
     spatial = view.shape[2:] if model.dims == 2 else view.shape[1:]
     tile = _tile_shape(cfg.tile_shape, model.dims, spatial)
     overlap = tuple(round(t * cfg.overlap) if t < n else 0 for t, n in zip(tile, spatial))
@@ -170,7 +169,7 @@ def _weight_sum(
     return weights
 
 
-def _read_tiles(view: Any, batch: list, normalizer: Normalizer) -> np.ndarray:
+def _read_tiles(view: Any, batch: list, normalizer: Preprocessor) -> np.ndarray:
     """The batch's tiles as one normalised float32 array ``(B, C, *tile)``."""
     return read_normalized(
         [

@@ -41,6 +41,7 @@ from ..model.bn_layers import (
     adaptability_verdict,
     batchnorm_modules,
     list_norm_layers,
+    restore_parameters,
     write_bn_stats,
 )
 from ..model.loaded import LoadedModel
@@ -133,8 +134,13 @@ adapt = blocking(adapt_steps, "adapt")
 
 
 def reset(model: LoadedModel) -> None:
-    """Restore the source statistics in place, bit for bit, and forget the adaptation."""
+    """Back to the source, in place and bit for bit: the source statistics and any
+    parameters a cure changed are restored, input steps and the record are dropped."""
     write_bn_stats(model.module, model.source_stats)
+    if model.source_weights:
+        restore_parameters(model.module, model.source_weights)
+    model.source_weights = None
+    model.input_steps = ()
     model.adaptation = None
 
 

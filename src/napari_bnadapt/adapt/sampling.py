@@ -9,10 +9,9 @@ from typing import Any
 import numpy as np
 
 from ..arrays.axes import canonical_view, read_normalized
-from ..arrays.normalization import Normalizer, fit_normalizer
 from ..arrays.tiling import tile_starts
 from ..errors import InputDataError
-from ..model.loaded import LoadedModel
+from ..model.loaded import LoadedModel, Preprocessor
 
 DEFAULT_PATCH = {2: 128, 3: 64}
 
@@ -27,10 +26,11 @@ class Patch:
 
 @dataclass
 class TargetSet:
-    """Target data in canonical views, with one normaliser per input (fitted over all of it)."""
+    """Target data in canonical views, with one preprocessor per input (normalisation fitted
+    over all of it, then the model's input steps)."""
 
     views: list[Any]
-    normalizers: list[Normalizer]
+    normalizers: list[Preprocessor]
     shapes: list[tuple[int, ...]]
     slice_axis: int | None = None
 
@@ -49,7 +49,7 @@ def prepare_target(model: LoadedModel, target: Any, slice_axis: int | None = Non
     for item in items:
         view, layout = canonical_view(item, model.dims, model.in_channels, axis)
         views.append(view)
-        normalizers.append(fit_normalizer(model.normalization, view))
+        normalizers.append(model.preprocessor(view))
         shapes.append(layout.spatial_shape)
     return TargetSet(views, normalizers, shapes, layout.slice_axis)
 

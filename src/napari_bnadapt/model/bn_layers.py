@@ -104,6 +104,18 @@ def write_bn_stats(model: nn.Module, stats: dict[str, BNStats]) -> None:
                 target.copy_(layer_stats[key].to(device=target.device, dtype=target.dtype))
 
 
+def restore_parameters(model: nn.Module, values: dict[str, torch.Tensor]) -> None:
+    """Copy saved values back into the named parameters (and buffers) of ``model``."""
+    state = dict(model.named_parameters())
+    state.update(dict(model.named_buffers()))
+    missing = sorted(set(values) - set(state))
+    if missing:
+        raise KeyError(f"the model has no parameters named {missing[:3]}")
+    with torch.no_grad():
+        for name, value in values.items():
+            state[name].copy_(value.to(device=state[name].device, dtype=state[name].dtype))
+
+
 def adaptability_verdict(layers: tuple[NormLayer, ...] | list[NormLayer]) -> str:
     """One sentence: can BatchNorm adaptation do anything for this model?"""
     adaptable = [layer for layer in layers if layer.adaptable]

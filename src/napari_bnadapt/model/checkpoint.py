@@ -7,16 +7,23 @@ Native file (``torch.save`` of a dict, read back with ``torch.load(weights_only=
     architecture      {"name": "unet", "config": {dims, in_channels, ...}}
     state_dict        weights, affine terms and BatchNorm buffers (possibly adapted)
     source_bn_stats   {layer: {running_mean, running_var}}: the statistics of training
-    metadata_json     JSON text: normalisation, classes, dims/channels, provenance,
-                      and the adaptation record when the statistics were adapted
+    metadata_json     JSON text: normalisation, classes, dims/channels, provenance, the
+                      adaptation record and the cure's input steps when adapted
+    fingerprint       (optional) the source fingerprint: tensors and plain values
+    source_weights    (optional) source values of parameters a cure changed
+
+Format version 2 marks a file whose cure needs this version to be applied (input steps or
+changed parameters): older versions refuse it instead of predicting without the cure.
 
 TorchScript files carry the same JSON (with source statistics as lists) as the extra file
-``bnadapt.json``; TorchScript files from elsewhere load with defaults inferred from the
-module.
+``bnadapt.json`` and the fingerprint and source weights as ``bnadapt_tensors.pt`` (read
+with ``weights_only=True``); TorchScript files from elsewhere load with defaults inferred
+from the module.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import pickle
 import zipfile
@@ -30,13 +37,16 @@ from ..arrays.normalization import NormalizationSpec
 from ..errors import ModelFileError
 from ..io.files import atomic_output
 from .bn_layers import list_norm_layers
+from .fingerprint import Fingerprint
+from .input_steps import step_from_dict, step_to_dict
 from .loaded import LoadedModel, wrap_unet
 from .record import AdaptationRecord
 from .unet import UNet, UNetConfig
 
 FORMAT = "napari-bnadapt-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 EXTRA_FILE = "bnadapt.json"
+TENSORS_FILE = "bnadapt_tensors.pt"
 DEMO_NAME = "demo"
 DEMO_PATH = Path(__file__).parents[1] / "data" / "demo_unet.pt"
 
@@ -80,26 +90,48 @@ def save_model(model: LoadedModel, path: str | Path) -> Path:
     """
     path = Path(path)
     meta = _metadata_document(model)
+    tensors = _tensor_document(model)
+    if model.format != "torchscript" and model.config is None:
+        raise ModelFileError("only built-in U-Nets and TorchScript models can be saved")
     with atomic_output(path) as tmp:
         if model.format == "torchscript":
             meta["source_bn_stats"] = {
                 name: {k: v.tolist() for k, v in stats.items()}
                 for name, stats in model.source_stats.items()
             }
-            torch.jit.save(model.module, str(tmp), _extra_files={EXTRA_FILE: json.dumps(meta)})
+            extra = {EXTRA_FILE: json.dumps(meta)}
+            if tensors:
+                buffer = io.BytesIO()
+                torch.save(tensors, buffer)
+                extra[TENSORS_FILE] = buffer.getvalue()
+            torch.jit.save(model.module, str(tmp), _extra_files=extra)
         else:
-            if model.config is None:
-                raise ModelFileError("only built-in U-Nets and TorchScript models can be saved")
             document = {
                 "format": FORMAT,
-                "format_version": FORMAT_VERSION,
+                "format_version": 2 if _needs_version_2(model) else 1,
                 "architecture": {"name": "unet", "config": model.config.to_dict()},
                 "state_dict": {k: v.detach().cpu() for k, v in model.module.state_dict().items()},
                 "source_bn_stats": model.source_stats,
                 "metadata_json": json.dumps(meta),
+                **tensors,
             }
             torch.save(document, tmp)
     return path
+
+
+def _needs_version_2(model: LoadedModel) -> bool:
+    """Whether an older reader would get this model wrong (a cure it cannot apply)."""
+    return bool(model.input_steps) or bool(model.source_weights)
+
+
+def _tensor_document(model: LoadedModel) -> dict[str, Any]:
+    """The optional tensor parts: the fingerprint and the source weights."""
+    out: dict[str, Any] = {}
+    if model.fingerprint is not None:
+        out["fingerprint"] = model.fingerprint.to_document()
+    if model.source_weights:
+        out["source_weights"] = {k: v.detach().cpu() for k, v in model.source_weights.items()}
+    return out
 
 
 def _metadata_document(model: LoadedModel) -> dict[str, Any]:
@@ -111,6 +143,7 @@ def _metadata_document(model: LoadedModel) -> dict[str, Any]:
         "classes": list(model.classes),
         "metadata": model.metadata,
         "adaptation": model.adaptation.to_dict() if model.adaptation else None,
+        "input_steps": [step_to_dict(step) for step in model.input_steps],
     }
 
 
@@ -181,6 +214,7 @@ def _native_from_document(document: dict[str, Any], path: Path) -> LoadedModel:
         classes=meta.get("classes"),
         metadata=meta.get("metadata", {}),
         adaptation=_record(meta),
+        **_extras(meta, document, path),
     )
 
 
@@ -212,7 +246,7 @@ def _from_bare_state_dict(state: dict[str, torch.Tensor], path: Path) -> LoadedM
 
 
 def _load_torchscript(path: Path) -> LoadedModel:
-    extra = {EXTRA_FILE: ""}
+    extra = {EXTRA_FILE: "", TENSORS_FILE: ""}
     try:
         module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
     except Exception as exc:
@@ -221,6 +255,7 @@ def _load_torchscript(path: Path) -> LoadedModel:
             "re-export it with torch.jit.save"
         ) from None
     meta = json.loads(extra[EXTRA_FILE]) if extra[EXTRA_FILE] else {}
+    tensors = _read_tensors(extra[TENSORS_FILE], path) if extra[TENSORS_FILE] else {}
     layers = list_norm_layers(module)
     dims, in_channels = _infer_dims_and_channels(module, layers)
     source = meta.get("source_bn_stats")
@@ -239,6 +274,7 @@ def _load_torchscript(path: Path) -> LoadedModel:
         metadata=meta.get("metadata", {"name": path.stem, "provenance": "TorchScript file"}),
         format="torchscript",
         adaptation=_record(meta),
+        **_extras(meta, tensors, path),
     )
 
 
@@ -252,6 +288,33 @@ def _record(meta: dict[str, Any]) -> AdaptationRecord | None:
             f"the model's adaptation record is damaged ({type(exc).__name__}): re-save the "
             "model from the tool that adapted it"
         ) from None
+
+
+def _extras(meta: dict[str, Any], tensors: dict[str, Any], path: Path) -> dict[str, Any]:
+    """Fingerprint, input steps and source weights of a file (all optional)."""
+    try:
+        fingerprint = tensors.get("fingerprint")
+        return {
+            "fingerprint": Fingerprint.from_document(fingerprint) if fingerprint else None,
+            "input_steps": tuple(step_from_dict(s) for s in meta.get("input_steps") or ()),
+            "source_weights": tensors.get("source_weights") or None,
+        }
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(
+            f"{path.name}: its fingerprint or cure is damaged or from a newer napari-bnadapt "
+            f"({type(exc).__name__}): upgrade, or re-save the model"
+        ) from None
+
+
+def _read_tensors(data: bytes | str, path: Path) -> dict[str, Any]:
+    raw = data.encode("latin-1") if isinstance(data, str) else data
+    try:
+        document = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many kinds on a corrupt archive
+        raise ModelFileError(
+            f"{path.name}: its fingerprint could not be read ({type(exc).__name__}): re-save it"
+        ) from None
+    return document if isinstance(document, dict) else {}
 
 
 def _infer_dims_and_channels(module: nn.Module, layers: list) -> tuple[int, int]:

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
 from torch import nn
 
-from ..arrays.normalization import NormalizationSpec
+from ..arrays.normalization import NormalizationSpec, fit_normalizer
 from .bn_layers import BNStats, read_bn_stats
+from .fingerprint import Fingerprint
+from .input_steps import InputStep, compose
 from .record import AdaptationRecord
 from .unet import UNet, UNetConfig
+
+#: Raw region → network input (normalisation, then input steps).
+Preprocessor = Callable[[np.ndarray], np.ndarray]
 
 
 @dataclass
@@ -21,8 +29,11 @@ class LoadedModel:
 
     ``source_stats`` are the BatchNorm statistics the network was trained with; they
     never change, so the model can always be reset to them. ``adaptation`` is the record
-    of the adaptation whose statistics the module currently holds (None: source). Build
-    one with :meth:`build` (or :func:`wrap_unet` for a freshly trained U-Net).
+    of the adaptation whose statistics the module currently holds (None: source).
+    ``fingerprint`` describes the training data (None for models trained elsewhere until
+    one is computed). A cure may add ``input_steps`` (applied to every input after the
+    normalisation) or change parameters, whose source values ``source_weights`` keeps.
+    Build one with :meth:`build` (or :func:`wrap_unet` for a freshly trained U-Net).
     """
 
     module: nn.Module
@@ -37,6 +48,9 @@ class LoadedModel:
     format: str = "native"
     path: str | None = None
     adaptation: AdaptationRecord | None = None
+    fingerprint: Fingerprint | None = None
+    input_steps: tuple[InputStep, ...] = ()
+    source_weights: dict[str, torch.Tensor] | None = None
 
     @classmethod
     def build(
@@ -53,6 +67,9 @@ class LoadedModel:
         metadata: dict[str, Any] | None = None,
         format: str = "native",
         adaptation: AdaptationRecord | None = None,
+        fingerprint: Fingerprint | None = None,
+        input_steps: tuple[InputStep, ...] = (),
+        source_weights: dict[str, torch.Tensor] | None = None,
     ) -> LoadedModel:
         """The one place a model is assembled, whatever file or code it came from.
 
@@ -75,6 +92,9 @@ class LoadedModel:
             config=config,
             format=format,
             adaptation=adaptation,
+            fingerprint=fingerprint,
+            input_steps=tuple(input_steps),
+            source_weights=source_weights or None,
         )
 
     @property
@@ -94,6 +114,19 @@ class LoadedModel:
         return "source" if self.adaptation is None else "adapted"
 
     @property
+    def voxel_size(self) -> tuple[float, ...] | None:
+        """Training voxel size in nm (``(y, x)`` or ``(z, y, x)``), None when unknown."""
+        if self.fingerprint is not None and self.fingerprint.voxel_size:
+            return self.fingerprint.voxel_size
+        size = self.metadata.get("voxel_size")
+        return tuple(float(v) for v in size) if size else None
+
+    def preprocessor(self, data: Any) -> Preprocessor:
+        """Raw regions of ``data`` → network input: the normalisation fitted once over all
+        of ``data``, then the cure's input steps."""
+        return compose(fit_normalizer(self.normalization, data), self.input_steps)
+
+    @property
     def training_axis(self) -> int:
         """Axis a 2D model was trained across when given volumes (its slicing plane)."""
         return int(self.metadata.get("training_axis", 0))
@@ -107,6 +140,9 @@ class LoadedModel:
                 k: {n: t.clone() for n, t in v.items()} for k, v in self.source_stats.items()
             },
             metadata=copy.deepcopy(self.metadata),
+            source_weights=None
+            if self.source_weights is None
+            else {k: v.clone() for k, v in self.source_weights.items()},
         )
 
 
