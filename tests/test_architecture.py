@@ -17,10 +17,11 @@ RANKS = {
     "arrays": 2, "io": 2,
     "model": 3,
     "inference": 4, "adapt": 4,
-    "training": 5, "diagnostics": 5,
-    "demo": 6,
-    "_widgets": 7, "_reader": 7, "_writer": 7, "_sample_data": 7,
-    "cli": 8,
+    "diagnostics": 5,
+    "training": 6,
+    "demo": 7,
+    "_widgets": 8, "_reader": 8, "_writer": 8, "_sample_data": 8,
+    "cli": 9,
 }  # fmt: skip
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from .arrays.axes import Layout, canonical_view, is_dask, read_normalized, restore_layout
+from .arrays.resampling import resample, resample_to
 from .arrays.tiling import blend_window, tile_slices
 from .device import resolve_device
 from .errors import require
@@ -107,15 +108,38 @@ class Prediction:
 
 
 def predict_steps(
-    model: LoadedModel, image: Any, config: PredictConfig | None = None
+    model: LoadedModel,
+    image: Any,
+    config: PredictConfig | None = None,
+    *,
+    voxel_size: tuple[float, ...] | None = None,
 ) -> Steps[Prediction]:
     """Segment ``image`` (numpy or dask; 2D image, 3D volume) with ``model``.
 
     Intensities are normalised once over the whole input, then the model runs in eval mode
     on overlapping tiles, batched, under ``torch.inference_mode``; tiles are blended with a
-    smooth window. Yields a :class:`Progress` after every batch of tiles.
+    smooth window. With ``voxel_size`` (nm per spatial axis) differing from the model's
+    training voxel size, the input is resampled to the model's scale and the
+    probabilities back onto the input's grid. Yields a :class:`Progress` after every batch
+    of tiles.
     """
     cfg = config or PredictConfig()
+    factors = model.zoom_for(tuple(image.shape), voxel_size, cfg.slice_axis)
+    if factors is None:
+        probabilities = yield from _probabilities(model, image, cfg)
+    else:
+        grid = tuple(image.shape)
+        probabilities = yield from _probabilities(model, resample(image, factors), cfg)
+        spatial = grid[len(grid) - (probabilities.ndim - 1) :]
+        probabilities = np.stack([resample_to(p, spatial) for p in probabilities])
+    return _segment(probabilities, cfg.threshold)
+
+
+predict = blocking(predict_steps, "predict")
+
+
+def _probabilities(model: LoadedModel, image: Any, cfg: PredictConfig) -> Steps[np.ndarray]:
+    """Blended class probabilities ``(K, *spatial)`` on ``image``'s own grid."""
     axis = model.training_axis if cfg.slice_axis is None else cfg.slice_axis
     view, layout = canonical_view(image, model.dims, model.in_channels, axis)
     normalizer = model.preprocessor(view)
@@ -143,10 +167,7 @@ def predict_steps(
                 target = (slice(None), *region) if item is None else (slice(None), item, *region)
                 accumulator[target] += tile_probs * window
             yield Progress(min(first + cfg.batch_size, total), total, "segmenting")
-        return _finish(accumulator, weights, layout, cfg.threshold, model.dims)
-
-
-predict = blocking(predict_steps, "predict")
+        return _normalise(accumulator, weights, layout, model.dims)
 
 
 def _tile_shape(
@@ -218,14 +239,18 @@ def _accumulators(
         yield lambda shape: np.memmap(handle, dtype=np.float32, mode="w+", shape=shape)
 
 
-def _finish(
-    accumulator: np.ndarray, weights: np.ndarray, layout: Layout, threshold: float, dims: int
-) -> Prediction:
-    """Divide by the summed weights slab by slab and derive masks/labels."""
-    classes = accumulator.shape[0]
+def _normalise(
+    accumulator: np.ndarray, weights: np.ndarray, layout: Layout, dims: int
+) -> np.ndarray:
+    """Divide by the summed weights slab by slab; back to the input's axes ``(K, ...)``."""
     for z in range(accumulator.shape[1]):
         accumulator[:, z] /= weights if dims == 2 else weights[z]
-    probs = restore_layout(accumulator, layout)
+    return restore_layout(accumulator, layout)
+
+
+def _segment(probs: np.ndarray, threshold: float) -> Prediction:
+    """Masks (and labels) from class probabilities ``(K, *spatial)``."""
+    classes = probs.shape[0]
     if classes == 1:
         probabilities = probs[0]
         mask = (probabilities >= threshold).astype(np.uint8)

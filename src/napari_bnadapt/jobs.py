@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -120,25 +120,29 @@ def blocking(job: Callable[..., Steps[T]], name: str) -> Callable[..., T]:
 class Stages:
     """Sub-jobs run one after another, their progress mapped onto one scale.
 
-    Each stage gets an equal share of ``resolution × count`` units, so a progress bar
-    moves forward once, from 0 to the end, however many steps each stage makes.
+    Each stage gets a share of the scale (equal, or in proportion to ``weights``), so a
+    progress bar moves forward once, from 0 to the end, however many steps each makes.
     """
 
-    def __init__(self, count: int, resolution: int = 1000) -> None:
-        self.count = max(1, int(count))
-        self.resolution = resolution
+    def __init__(
+        self, count: int = 1, weights: Sequence[float] | None = None, resolution: int = 1000
+    ) -> None:
+        shares = list(weights) if weights is not None else [1.0] * max(1, int(count))
+        total = float(sum(shares)) or 1.0
+        edges = [0.0]
+        for share in shares:
+            edges.append(edges[-1] + share / total)
+        self.total = resolution * len(shares)
+        self.starts = [round(e * self.total) for e in edges]
         self.index = 0
-
-    @property
-    def total(self) -> int:
-        return self.count * self.resolution
 
     def run(self, steps: Steps[T]) -> Steps[T]:
         """``yield from stages.run(sub_job)``: the sub-job's result, its steps rescaled."""
-        base = min(self.index, self.count - 1) * self.resolution
+        stage = min(self.index, len(self.starts) - 2)
+        start, end = self.starts[stage], self.starts[stage + 1]
 
         def rescale(step: Progress) -> Progress:
-            return Progress(base + int(step.fraction * self.resolution), self.total, step.message)
+            return Progress(start + int(step.fraction * (end - start)), self.total, step.message)
 
         result = yield from relay(steps, rescale)
         self.index += 1

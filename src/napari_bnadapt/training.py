@@ -21,13 +21,17 @@ from .arrays.normalization import (
     fit_normalizer,
 )
 from .device import resolve_device
+from .diagnostics.fingerprinting import fingerprint_steps
+from .diagnostics.latents import LatentConfig
 from .errors import InputDataError, require
 from .inference import PredictConfig, predict
-from .jobs import Progress, Steps, blocking
+from .jobs import Progress, Stages, Steps, blocking
 from .model.loaded import LoadedModel, wrap_unet
 from .model.unet import UNet, UNetConfig
 
 DEFAULT_PATCH = {2: 64, 3: 32}
+#: Patches sampled from the training images for the model's fingerprint.
+FINGERPRINT_PATCHES = 64
 
 
 @dataclass(frozen=True)
@@ -96,21 +100,43 @@ def train_steps(
     labels: Sequence[np.ndarray],
     config: TrainConfig | None = None,
     names: Sequence[str] | None = None,
+    *,
+    voxel_size: tuple[float, ...] | None = None,
 ) -> Steps[TrainResult]:
     """Train a :class:`UNet` on ``images``/``labels`` (labels: nonzero = foreground).
 
     For a 2D model each 2D image is a sample and a 3D stack is a set of slices; for a 3D
     model each item is a volume. A held-out part (the last images or slices, or the far
-    end of a single image) gives the validation Dice. Yields a :class:`Progress` per step.
+    end of a single image) gives the validation Dice. The trained model carries the
+    fingerprint of its training images, with their ``voxel_size`` (nm), which prediction
+    and adaptation then resample other data to. Yields a :class:`Progress` per step.
     """
     cfg = config or TrainConfig()
-    patch = cfg.patch
     pieces = _split_pieces(images, labels, cfg.dims)
-    train_set, val_set = _hold_out(pieces, cfg.validation_fraction, cfg.dims, patch)
+    train_set, val_set = _hold_out(pieces, cfg.validation_fraction, cfg.dims, cfg.patch)
     spec = _normalization_spec(cfg.normalization, [p[0] for p in train_set])
+    metadata = _metadata(cfg, cfg.patch, names, voxel_size)
+    fingerprinting = LatentConfig(patches=FINGERPRINT_PATCHES, device=cfg.device, seed=cfg.seed)
+    stages = Stages(weights=[cfg.steps, fingerprinting.patches / fingerprinting.batch_size])
+    unet, history = yield from stages.run(_optimise(train_set, val_set, spec, metadata, cfg))
+    # The statistics at the end of training are the source statistics.
+    model = wrap_unet(unet.cpu(), spec, metadata | {"history": history})
+    model.fingerprint = yield from stages.run(
+        fingerprint_steps(
+            model, [p[0] for p in train_set], voxel_size=voxel_size,
+            labels=[p[1] for p in train_set], config=fingerprinting,
+            source_name=", ".join(names or []) or "training images",
+        )
+    )  # fmt: skip
+    return TrainResult(model, history)
+
+
+def _optimise(
+    train_set: list, val_set: list, spec: NormalizationSpec, metadata: dict, cfg: TrainConfig
+) -> Steps[tuple[UNet, list[dict[str, float]]]]:
+    """The optimisation loop: the trained network and its learning curve."""
     # Normalise each training image once (its own normaliser: per-input for percentiles).
     train_set = [(fit_normalizer(spec, image)(image), label) for image, label in train_set]
-
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     device = resolve_device(cfg.device)
@@ -119,13 +145,12 @@ def train_steps(
     )
     optimizer = torch.optim.Adam(unet.parameters(), lr=cfg.learning_rate)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, cfg.steps))
-    metadata = _metadata(cfg, patch, names)
     model = wrap_unet(unet, spec, metadata)
     history: list[dict[str, float]] = []
     running = None
     for step in range(1, cfg.steps + 1):
         unet.train()
-        x, y = _sample_batch(train_set, cfg.batch_size, patch, cfg.dims, rng)
+        x, y = _sample_batch(train_set, cfg.batch_size, cfg.patch, cfg.dims, rng)
         logits = unet(torch.from_numpy(x).to(device))
         loss = bce_dice_loss(logits, torch.from_numpy(y).to(device))
         optimizer.zero_grad(set_to_none=True)
@@ -140,9 +165,7 @@ def train_steps(
             message += f" val Dice {score:.3f}"
         yield Progress(step, cfg.steps, message)
     unet.eval()
-    # The statistics at the end of training are the source statistics.
-    model = wrap_unet(unet.cpu(), spec, metadata | {"history": history})
-    return TrainResult(model, history)
+    return unet, history
 
 
 train = blocking(train_steps, "train")
@@ -255,10 +278,13 @@ def _validate(model: LoadedModel, val_set: list, device: str) -> float:
     return float(np.mean(scores))
 
 
-def _metadata(cfg: TrainConfig, patch: int, names: Sequence[str] | None) -> dict[str, Any]:
+def _metadata(
+    cfg: TrainConfig, patch: int, names: Sequence[str] | None, voxel_size: tuple[float, ...] | None
+) -> dict[str, Any]:
     return {
         "name": "unet",
         "training_axis": 0,
+        "voxel_size": list(voxel_size) if voxel_size else None,
         "patch_size": [patch] * cfg.dims,
         "provenance": {
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

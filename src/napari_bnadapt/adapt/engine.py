@@ -41,7 +41,6 @@ from ..model.bn_layers import (
     adaptability_verdict,
     batchnorm_modules,
     list_norm_layers,
-    restore_parameters,
     write_bn_stats,
 )
 from ..model.loaded import LoadedModel
@@ -134,14 +133,9 @@ adapt = blocking(adapt_steps, "adapt")
 
 
 def reset(model: LoadedModel) -> None:
-    """Back to the source, in place and bit for bit: the source statistics and any
-    parameters a cure changed are restored, input steps and the record are dropped."""
-    write_bn_stats(model.module, model.source_stats)
-    if model.source_weights:
-        restore_parameters(model.module, model.source_weights)
-    model.source_weights = None
-    model.input_steps = ()
-    model.adaptation = None
+    """Back to the source statistics (and parameters), in place and bit for bit; the input
+    steps and the adaptation record are dropped."""
+    model.restore_source()
 
 
 def blend(

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..arrays.axes import canonical_view, read_normalized
+from ..arrays.resampling import resample
 from ..arrays.tiling import tile_starts
 from ..errors import InputDataError
 from ..model.loaded import LoadedModel, Preprocessor
@@ -39,14 +40,26 @@ class TargetSet:
         return sum(int(np.prod(v.shape[1:])) for v in self.views)
 
 
-def prepare_target(model: LoadedModel, target: Any, slice_axis: int | None = None) -> TargetSet:
-    """Validate target data against ``model``: an array, or a list of arrays (images)."""
+def prepare_target(
+    model: LoadedModel,
+    target: Any,
+    slice_axis: int | None = None,
+    voxel_size: tuple[float, ...] | None = None,
+) -> TargetSet:
+    """Validate target data against ``model``: an array, or a list of arrays (images).
+
+    With ``voxel_size`` (nm, the same for every item) differing from the model's, each
+    item is resampled to the model's voxel size first.
+    """
     items = list(target) if isinstance(target, (list, tuple)) else [target]
     if not items:
         raise InputDataError("no target data was given: pass an image, a stack or a volume")
     axis = model.training_axis if slice_axis is None else slice_axis
     views, normalizers, shapes = [], [], []
     for item in items:
+        factors = model.zoom_for(tuple(item.shape), voxel_size, slice_axis)
+        if factors is not None:
+            item = resample(item, factors)
         view, layout = canonical_view(item, model.dims, model.in_channels, axis)
         views.append(view)
         normalizers.append(model.preprocessor(view))
@@ -62,10 +75,16 @@ def sample_target(
     seed: int = 0,
     roi: Any | None = None,
     slice_axis: int | None = None,
+    voxel_size: tuple[float, ...] | None = None,
 ) -> tuple[TargetSet, list[Patch], tuple[int, ...]]:
     """Validate ``target`` and choose its patches: what adaptation and latent capture share,
-    so that with the same settings both see exactly the same patches."""
-    targets = prepare_target(model, target, slice_axis)
+    so that with the same settings both see exactly the same patches. ``voxel_size``: see
+    :func:`prepare_target` (an ROI is resampled with the target)."""
+    targets = prepare_target(model, target, slice_axis, voxel_size)
+    if roi is not None:
+        factors = model.zoom_for(tuple(roi.shape), voxel_size, slice_axis)
+        if factors is not None:
+            roi = resample(np.asarray(roi) != 0, factors, order=0)
     patch = patch_shape(model, patch_size)
     return targets, sample_patches(targets, model.dims, patch, patches, seed, roi), patch
 

@@ -10,6 +10,7 @@ statistics can still be compared (:func:`napari_bnadapt.diagnostics.shift.stats_
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -47,11 +48,13 @@ def capture_steps(
     *,
     label: str = "target",
     roi: Any | None = None,
+    on_input: Callable[[np.ndarray], None] | None = None,
 ) -> Steps[LatentCapture]:
     """One eval-mode forward pass over sampled patches of ``data``, measuring every layer.
 
-    With the same sampling settings it sees exactly the patches adaptation sees. Yields a
-    :class:`Progress` after every batch; returns a :class:`LatentCapture`.
+    With the same sampling settings it sees exactly the patches adaptation sees.
+    ``on_input`` is shown every batch of network input (e.g. to measure intensities in the
+    same pass). Yields a :class:`Progress` after every batch; returns a :class:`LatentCapture`.
     """
     cfg = config or LatentConfig()
     if not can_capture(model):
@@ -70,7 +73,10 @@ def capture_steps(
     handles = [r.attach() for r in recorders]
     try:
         for done, group in enumerate(groups, start=1):
-            x = torch.from_numpy(read_patches(targets, group)).to(device)
+            batch = read_patches(targets, group)
+            if on_input is not None:
+                on_input(batch)
+            x = torch.from_numpy(batch).to(device)
             with torch.inference_mode():
                 module(pad_to_multiple(x, model.divisor))
             yield Progress(done, len(groups), f"measuring latents ({label})")

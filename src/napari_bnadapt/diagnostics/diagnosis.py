@@ -16,6 +16,7 @@ from ..model.bn_layers import read_bn_stats
 from ..model.loaded import LoadedModel
 from .capture import can_capture, capture_steps
 from .distances import sliced_wasserstein
+from .fingerprinting import stored_reference
 from .latents import BOTTLENECK, LatentCapture, LatentConfig
 from .polarity import polarity_check
 from .quality import MaskComparison
@@ -43,7 +44,9 @@ class Diagnosis:
 
     @property
     def reference_label(self) -> str:
-        return "source images" if self.source is not None else "source statistics (Gaussian)"
+        if self.source is None:
+            return "source statistics (Gaussian)"
+        return "source images" if self.source.label == "source" else self.source.label
 
     def to_dict(self) -> dict[str, Any]:
         """Plain numbers for report.json."""
@@ -78,7 +81,8 @@ def diagnose_steps(
     """Measure latents of ``target`` under ``model`` (and ``adapted``), compare, judge.
 
     ``source`` (optional) is source-domain data: the empirical reference. Without it the
-    reference is the Gaussian of the stored source statistics. ``quality`` (from
+    reference is the model's fingerprint (the source's stored latent distributions), and
+    without one the Gaussian of the stored source statistics. ``quality`` (from
     :func:`napari_bnadapt.diagnostics.quality.compare_masks`) adds mask changes to the
     reading. Yields a :class:`Progress` after every batch, all captures on one scale.
     """
@@ -102,7 +106,7 @@ def diagnose_steps(
     stages = Stages(len(jobs))
     for label, net, data in jobs:
         captures[label] = yield from stages.run(capture_steps(net, data, config, label=label))
-    reference = captures.get("source")
+    reference = captures.get("source") or stored_reference(model, config or LatentConfig())
     before, after = captures["target before"], captures.get("target after")
     shift_before = compare_capture(before, reference)
     shift_after = compare_capture(after, reference) if after is not None else None

@@ -26,11 +26,13 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from scipy.special import ndtr
 
 from ..adapt.config import DEFAULT_PATCHES
 from ..adapt.moments import Moments
 from ..errors import require
+from ..model.fingerprint import LatentReference
 from .distances import histogram_quantiles
 
 BOTTLENECK = "bottleneck"
@@ -93,6 +95,17 @@ class LayerLatents:
     offset: np.ndarray
     scale: np.ndarray
     floor: np.ndarray | None = None
+
+    @classmethod
+    def of_reference(cls, name: str, reference: LatentReference) -> LayerLatents:
+        """A layer of a stored fingerprint, as if it had just been captured."""
+        moments = Moments.from_biased(
+            reference.count, torch.from_numpy(reference.mean), torch.from_numpy(reference.var)
+        )
+        return cls(
+            name, reference.kind, reference.edges, reference.counts, moments,
+            reference.offset, reference.scale, reference.floor,
+        )  # fmt: skip
 
     @property
     def channels(self) -> int:

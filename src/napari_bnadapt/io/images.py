@@ -23,6 +23,7 @@ class NamedImage:
 
     name: str
     data: np.ndarray
+    voxel_size: tuple[float, ...] | None = None
 
 
 def read_image(path: str | Path) -> Any:
@@ -30,12 +31,18 @@ def read_image(path: str | Path) -> Any:
 
     Very large TIFF/MRC files come back lazily (memory map or dask array).
     """
+    return read_named_image(path).data
+
+
+def read_named_image(path: str | Path) -> NamedImage:
+    """:func:`read_image` with the file's name and voxel size (nm, from its metadata)."""
     path = Path(path)
     if not path.is_file():
         raise InputDataError(f"image file {str(path)!r} not found: check the path")
     suffix = path.suffix.lower()
     if is_volume_path(path):
-        return read_volume(path).data
+        volume = read_volume(path)
+        return NamedImage(path.stem, volume.data, volume.voxel_size)
     if suffix != ".png":
         raise InputDataError(
             f"{path.name}: unsupported file type {suffix!r}; use TIFF (.tif/.tiff), MRC or PNG"
@@ -52,7 +59,7 @@ def read_image(path: str | Path) -> Any:
         raise InputDataError(
             f"{path.name} holds no pixels: the file may be truncated or corrupt; re-export it"
         )
-    return data
+    return NamedImage(path.stem, data)
 
 
 def read_image_set(path: str | Path) -> list[NamedImage]:
@@ -64,8 +71,8 @@ def read_image_set(path: str | Path) -> list[NamedImage]:
             raise InputDataError(
                 f"folder {str(path)!r} has no .tif/.tiff/.png images: check the path"
             )
-        return [NamedImage(p.stem, read_image(p)) for p in files]
-    return [NamedImage(path.stem, read_image(path))]
+        return [read_named_image(p) for p in files]
+    return [read_named_image(path)]
 
 
 def write_tiff(

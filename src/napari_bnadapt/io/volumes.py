@@ -22,7 +22,10 @@ MRC_SUFFIXES = (".mrc", ".rec", ".st", ".ali", ".map", ".mrcs")
 VOLUME_SUFFIXES = TIFF_SUFFIXES + MRC_SUFFIXES
 #: Files above this size open lazily by default (bytes).
 LAZY_ABOVE = 2 * 1024**3
-_UNIT_TO_NM = {"nm": 1.0, "µm": 1e3, "um": 1e3, "micron": 1e3, "mm": 1e6, "Å": 0.1, "A": 0.1}
+_UNIT_TO_NM = {
+    "nm": 1.0, "nanometer": 1.0, "µm": 1e3, "um": 1e3, "micrometer": 1e3, "micron": 1e3,
+    "mm": 1e6, "millimeter": 1e6, "Å": 0.1, "A": 0.1, "angstrom": 0.1,
+}  # fmt: skip
 
 
 @dataclass
@@ -35,6 +38,25 @@ class Volume:
     units: tuple[str, ...] | None = None
     lazy: bool = False
     rgb: bool = False
+
+    @property
+    def voxel_size(self) -> tuple[float, ...] | None:
+        """The spatial voxel size in nm (the axes that have a physical unit), else None."""
+        return voxel_size_nm(self.scale, self.units)
+
+
+def voxel_size_nm(
+    scale: tuple[float, ...] | None, units: tuple[str, ...] | None
+) -> tuple[float, ...] | None:
+    """Physical axes of a (scale, units) pair, converted to nm; None when none is physical."""
+    if scale is None or units is None:
+        return None
+    sizes = [
+        float(s) * _UNIT_TO_NM[_clean_unit(str(u))]
+        for s, u in zip(scale, units)
+        if _clean_unit(str(u)) in _UNIT_TO_NM
+    ]
+    return tuple(sizes) if sizes and min(sizes) > 0 else None
 
 
 def is_volume_path(path: str | Path) -> bool:

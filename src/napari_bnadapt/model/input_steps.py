@@ -53,9 +53,7 @@ class MatchHistogram:
         of the source quantiles it stands for, so the lookup is a function.
         """
         values, inverse = np.unique(np.asarray(target, np.float64), return_inverse=True)
-        mapped = np.bincount(inverse, weights=np.asarray(source, np.float64)) / np.bincount(
-            inverse
-        )
+        mapped = np.bincount(inverse, weights=np.asarray(source, np.float64)) / np.bincount(inverse)
         return cls(tuple(values.tolist()), tuple(mapped.tolist()))
 
 
@@ -91,7 +89,9 @@ class SwapAmplitude:
 
 
 InputStep = InvertContrast | MatchHistogram | SwapAmplitude
-_KINDS: dict[str, type] = {kind.KIND: kind for kind in (InvertContrast, MatchHistogram, SwapAmplitude)}
+_KINDS: dict[str, type] = {
+    kind.KIND: kind for kind in (InvertContrast, MatchHistogram, SwapAmplitude)
+}
 
 
 def radial_frequencies(plane: tuple[int, int]) -> np.ndarray:

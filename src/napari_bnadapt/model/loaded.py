@@ -13,7 +13,8 @@ import torch
 from torch import nn
 
 from ..arrays.normalization import NormalizationSpec, fit_normalizer
-from .bn_layers import BNStats, read_bn_stats
+from ..arrays.resampling import zoom_factors
+from .bn_layers import BNStats, read_bn_stats, restore_parameters, write_bn_stats
 from .fingerprint import Fingerprint
 from .input_steps import InputStep, compose
 from .record import AdaptationRecord
@@ -121,6 +122,17 @@ class LoadedModel:
         size = self.metadata.get("voxel_size")
         return tuple(float(v) for v in size) if size else None
 
+    def zoom_for(
+        self,
+        shape: tuple[int, ...],
+        voxel_size: tuple[float, ...] | None,
+        slice_axis: int | None = None,
+    ) -> tuple[float, ...] | None:
+        """Zoom per axis that brings an input of ``shape`` and ``voxel_size`` (nm) to this
+        model's voxel size; None when no resampling is needed or either size is unknown."""
+        axis = self.training_axis if slice_axis is None else slice_axis
+        return zoom_factors(voxel_size, self.voxel_size, shape, self.dims, axis)
+
     def preprocessor(self, data: Any) -> Preprocessor:
         """Raw regions of ``data`` → network input: the normalisation fitted once over all
         of ``data``, then the cure's input steps."""
@@ -130,6 +142,16 @@ class LoadedModel:
     def training_axis(self) -> int:
         """Axis a 2D model was trained across when given volumes (its slicing plane)."""
         return int(self.metadata.get("training_axis", 0))
+
+    def restore_source(self) -> None:
+        """Back to the source, in place and bit for bit: the source statistics and any
+        parameters a cure changed are restored, input steps and the record are dropped."""
+        write_bn_stats(self.module, self.source_stats)
+        if self.source_weights:
+            restore_parameters(self.module, self.source_weights)
+        self.source_weights = None
+        self.input_steps = ()
+        self.adaptation = None
 
     def copy(self) -> LoadedModel:
         """A deep copy: adapting the copy never touches this model."""
