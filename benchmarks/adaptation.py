@@ -15,14 +15,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from napari_bnadapt.adapt import AdaptConfig, adapt
-from napari_bnadapt.adapt.sampling import (
+from napari_bnadapt.adabn.sampling import (
     batches,
     patch_shape,
     prepare_target,
     read_patches,
     sample_patches,
 )
+from napari_bnadapt.adapt import AdaptConfig, adapt
 from napari_bnadapt.arrays.metrics import dice
 from napari_bnadapt.inference import PredictConfig, predict
 from napari_bnadapt.model import load_model

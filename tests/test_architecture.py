@@ -16,12 +16,13 @@ RANKS = {
     "jobs": 1, "device": 1, "synthetic": 1,
     "arrays": 2, "io": 2,
     "model": 3,
-    "inference": 4, "adapt": 4,
+    "inference": 4, "adabn": 4,
     "diagnostics": 5,
-    "training": 6,
-    "demo": 7,
-    "_widgets": 8, "_reader": 8, "_writer": 8, "_sample_data": 8,
-    "cli": 9,
+    "adapt": 6,
+    "training": 7, "report": 7,
+    "demo": 8,
+    "_widgets": 9, "_reader": 9, "_writer": 9, "_sample_data": 9,
+    "cli": 10,
 }  # fmt: skip
 
 

@@ -15,7 +15,11 @@ def core_modules() -> list[str]:
 
 def test_core_modules_import_without_gui_packages():
     modules = core_modules()
-    assert "napari_bnadapt.adapt.engine" in modules and "napari_bnadapt._reader" in modules
+    assert (
+        "napari_bnadapt.adapt.engine" in modules
+        and "napari_bnadapt.adabn.estimation" in modules
+        and "napari_bnadapt._reader" in modules
+    )
     code = (
         "import sys\n"
         + "".join(f"import {name}\n" for name in modules)

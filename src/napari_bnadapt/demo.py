@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .adapt.config import AdaptConfig
-from .adapt.engine import adapt
+from .adabn.config import AdaptConfig
+from .adapt.api import adapt
 from .arrays.metrics import dice
 from .inference import PredictConfig, predict
 from .io.files import atomic_output

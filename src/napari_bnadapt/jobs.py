@@ -148,6 +148,11 @@ class Stages:
         self.index += 1
         return result
 
+    def skip(self) -> Progress:
+        """Pass over a stage that turned out not to be needed; the step to show."""
+        self.index += 1
+        return Progress(self.starts[min(self.index, len(self.starts) - 1)], self.total, "")
+
 
 def _result_of(annotation: Any) -> Any:
     """``T`` from a ``Steps[T]`` annotation (a string under postponed evaluation)."""

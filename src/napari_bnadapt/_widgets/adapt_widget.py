@@ -15,8 +15,8 @@ from magicgui.widgets import (
     SpinBox,
 )
 
-from ..adapt.config import MODES, AdaptConfig
-from ..adapt.engine import adapt_steps
+from ..adabn.config import MODES, AdaptConfig
+from ..adapt.api import adapt_steps
 from ..errors import BnAdaptError
 from ..inference import PredictConfig, Prediction, predict_steps
 from ..model.checkpoint import save_model

@@ -12,7 +12,7 @@ from typing import Any
 
 from psygnal import Signal
 
-from ..adapt.engine import reset
+from ..adapt.api import reset
 from ..model.loaded import LoadedModel
 
 _SESSIONS: weakref.WeakKeyDictionary[Any, Session] = weakref.WeakKeyDictionary()

@@ -1,5 +1,7 @@
-"""Re-estimating BatchNorm statistics on unlabeled target data (AdaBN and variants)."""
+"""Adapting a model to unlabeled target data: AdaBN and the other label-free cures."""
 
-from .engine import AdaptConfig, AdaptResult, adapt, adapt_steps, reset
+from ..adabn.config import CURES, AdaptConfig
+from .api import adapt, adapt_steps, reset
+from .engine import AdaptResult
 
-__all__ = ["AdaptConfig", "AdaptResult", "adapt", "adapt_steps", "reset"]
+__all__ = ["CURES", "AdaptConfig", "AdaptResult", "adapt", "adapt_steps", "reset"]

@@ -1,55 +1,79 @@
-"""Re-estimating BatchNorm statistics on unlabeled target data (AdaBN and variants).
+"""Adaptation: the chosen cure, applied to a copy of the model, recorded, reversible.
 
-Only ``running_mean`` and ``running_var`` of the chosen BatchNorm layers change; every
-weight, affine parameter and ``num_batches_tracked`` stays bit for bit. The work is done
-on a copy of the network, so cancelling or an error leaves the user's model as it was;
-the result is a new :class:`LoadedModel` that keeps the source statistics for
-:func:`reset`.
+A cure is a plan of up to four parts, run in this order on a copy that starts from the
+source (so adapting an adapted model starts afresh, and the user's model never changes):
 
-Modes
------
-``standard``
-    AdaBN: one pass with the chosen BN layers in train mode (each batch normalised by its
-    own statistics), per-batch statistics pooled exactly (Chan, float64).
-``consistent``
-    The statistics of the features each layer sees *at inference*: after the standard
-    pass, passes in eval mode with the current estimates, re-measuring every layer's
-    input, until the statistics stop moving (fixed point; layer k is exact once the
-    layers before it are). TorchScript modules refuse hooks, so there it runs layer by
-    layer instead (one pass per layer).
-``ema``
-    PyTorch's moving average with ``momentum``, starting from the source statistics, as
-    in the original paper's code (order-dependent; for reproduction only).
+1. input steps: a contrast inversion when the polarity check asks for it, then histogram
+   matching or the Fourier amplitude swap towards the fingerprint;
+2. statistics: AdaBN (``mode``: standard, consistent or ema) on the target as the input
+   steps present it, blended with the source statistics by α (or by the α of least
+   prediction entropy);
+3. parameters: TENT on the BatchNorm affine terms, or self-training of every weight, each
+   guarded against collapse, their source values kept for ``reset``;
+4. the record: what was done, chosen and measured.
+
+``auto`` (:mod:`.auto`) runs several plans and keeps one by a label-free rule.
 """
 
 from __future__ import annotations
 
-import copy
 import datetime
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import torch
-
 from .. import __version__
+from ..adabn.config import AdaptConfig
+from ..adabn.estimation import Estimate, estimate_steps, prior_alpha
+from ..adabn.sampling import Patch, TargetSet, sample_target
 from ..device import resolve_device
+from ..diagnostics.latents import LatentConfig
 from ..errors import NotAdaptableError
-from ..jobs import Progress, Steps, blocking
+from ..jobs import Progress, Stages, Steps
 from ..model.bn_layers import (
     BNStats,
     adaptability_verdict,
     batchnorm_modules,
     list_norm_layers,
+    read_bn_stats,
     write_bn_stats,
 )
+from ..model.input_steps import InputStep
 from ..model.loaded import LoadedModel
-from ..model.record import AdaptationRecord, ConvergenceStep
-from .config import AdaptConfig
-from .layer_selection import select_layers
-from .moments import Moments, pool
-from .passes import PassRunner, as_stats
-from .sampling import sample_target
+from ..model.record import AdaptationRecord
+from .alpha import ALPHAS, choose_alpha_steps
+from .input_cures import invert_contrast, match_histogram, swap_amplitude
+from .polarity import check_polarity_steps
+from .probe import PROBE_PATCHES, Probe
+from .self_training import self_training_steps
+from .tent import affine_names, tent_steps
+
+
+@dataclass(frozen=True)
+class CurePlan:
+    """Which parts a cure runs (see the module docstring)."""
+
+    inputs: tuple[str, ...] = ()
+    statistics: bool = True
+    alpha_entropy: bool = False
+    tent: bool = False
+    self_training: bool = False
+
+    @property
+    def changes_parameters(self) -> bool:
+        return self.tent or self.self_training
+
+
+PLANS = {
+    "adabn": CurePlan(),
+    "histogram": CurePlan(("histogram",), statistics=False),
+    "histogram+adabn": CurePlan(("histogram",)),
+    "fda": CurePlan(("fda",), statistics=False),
+    "fda+adabn": CurePlan(("fda",)),
+    "alpha-entropy": CurePlan(alpha_entropy=True),
+    "tent": CurePlan(tent=True),
+    "self-training": CurePlan(self_training=True),
+}
 
 
 @dataclass
@@ -61,179 +85,187 @@ class AdaptResult:
     record: AdaptationRecord
 
 
-def adapt_steps(
+def cure_steps(
     model: LoadedModel,
     target: Any,
     config: AdaptConfig | None = None,
     *,
     roi: Any | None = None,
     target_name: str = "target",
+    voxel_size: tuple[float, ...] | None = None,
 ) -> Steps[AdaptResult]:
-    """Re-estimate the BatchNorm statistics of ``model`` on ``target``; ``model`` is untouched.
-
-    ``target`` is a 2D image, a 3D volume or stack, or a list of images (numpy or dask).
-    ``roi`` (same shape as the target, nonzero = usable) restricts where patches are drawn.
-    Yields a :class:`Progress` after every batch; returns an :class:`AdaptResult`.
-    """
+    """Apply one cure (not ``auto``) to a copy of ``model``: see
+    :func:`napari_bnadapt.adapt.api.adapt_steps`."""
     cfg = config or AdaptConfig()
     started = time.perf_counter()
-    names = list(batchnorm_modules(model.module))
-    if not names:
-        raise NotAdaptableError(adaptability_verdict(list_norm_layers(model.module)))
-    selected = select_layers(names, cfg.layers)
-    targets, patches, patch = sample_target(
-        model, target, cfg.patches, cfg.patch_size, cfg.seed, roi, cfg.slice_axis
-    )
-    device = resolve_device(cfg.device)
-
-    # All the work happens on a throw-away copy that starts from the source statistics.
-    work = copy.deepcopy(model.module).to(device).eval()
-    write_bn_stats(work, model.source_stats)
-    runner = PassRunner(work, targets, patches, cfg.batch_size, device, divisor=model.divisor)
-    passes_expected = {"standard": 1, "ema": 1, "consistent": cfg.max_passes}[cfg.mode]
-    runner.total = passes_expected * runner.batch_count
-
-    per_batch = yield from runner.standard_pass(selected)
-    convergence = _convergence(per_batch, model.source_stats)
-    if cfg.mode == "ema":
-        estimates = _ema(per_batch, model.source_stats, cfg.momentum)
-    else:
-        estimates = {name: pool(moments) for name, moments in per_batch.items()}
-    passes, changes = 1, []
-    if cfg.mode == "consistent":
-        estimates, passes, changes = yield from _consistent(runner, selected, estimates, model, cfg)
-
-    alpha = _alpha(cfg, len(patches))
-    stats = blend(model.source_stats, estimates, alpha, cfg.statistics)
     adapted = model.copy()
-    write_bn_stats(adapted.module, {**model.source_stats, **stats})
+    adapted.restore_source()
+    targets, patches, patch = sample_target(
+        adapted, target, cfg.patches, cfg.patch_size, cfg.seed, roi, cfg.slice_axis, voxel_size
+    )
+    run = _CureRun(adapted, targets, patches, cfg)
+    yield from run.steps()
+    first = target[0] if isinstance(target, (list, tuple)) else target
     adapted.adaptation = AdaptationRecord(
         target=target_name,
         target_shape=tuple(tuple(s) for s in targets.shapes),
         mode=cfg.mode,
-        alpha=alpha,
-        layers=tuple(selected),
+        alpha=run.alpha if run.alpha is not None else 0.0,
+        layers=run.estimate.layers if run.estimate else (),
         statistics=cfg.statistics,
         patches=len(patches),
         patch_size=tuple(patch),
-        passes=passes,
-        fixed_point_changes=tuple(changes),
-        convergence=convergence,
+        passes=run.estimate.passes if run.estimate else 0,
+        fixed_point_changes=run.estimate.changes if run.estimate else (),
+        convergence=run.estimate.convergence if run.estimate else (),
         config=asdict(cfg),
-        device=str(device),
+        device=str(run.device),
         seconds=round(time.perf_counter() - started, 3),
         created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         software=f"napari-bnadapt {__version__}",
+        cure=cfg.cure,
+        input_steps=tuple(step.describe() for step in adapted.input_steps),
+        details=run.details,
+        voxel_size=tuple(voxel_size) if voxel_size else None,
+        zoom=adapted.zoom_for(tuple(first.shape), voxel_size, cfg.slice_axis),
     )
-    yield Progress(runner.total, runner.total, "done")
-    return AdaptResult(adapted, stats, adapted.adaptation)
+    stats = read_bn_stats(adapted.module)
+    chosen = {name: stats[name] for name in adapted.adaptation.layers}
+    return AdaptResult(adapted, chosen, adapted.adaptation)
 
 
-adapt = blocking(adapt_steps, "adapt")
+class _CureRun:
+    """One cure applied to ``model`` (a source-state copy) in place, stage by stage."""
 
-
-def reset(model: LoadedModel) -> None:
-    """Back to the source statistics (and parameters), in place and bit for bit; the input
-    steps and the adaptation record are dropped."""
-    model.restore_source()
-
-
-def blend(
-    source: dict[str, BNStats], target: dict[str, Moments], alpha: float, statistics: str = "both"
-) -> dict[str, BNStats]:
-    """``alpha·target + (1 − alpha)·source`` for each layer's mean and (unbiased) variance."""
-    out = {}
-    for name, moments in target.items():
-        src_mean = source[name]["running_mean"].to(torch.float64)
-        src_var = source[name]["running_var"].to(torch.float64)
-        mean = alpha * moments.mean + (1 - alpha) * src_mean
-        var = alpha * moments.var_unbiased + (1 - alpha) * src_var
-        if statistics == "variance":
-            mean = src_mean
-        elif statistics == "mean":
-            var = src_var
-        dtype = source[name]["running_mean"].dtype
-        out[name] = {"running_mean": mean.to(dtype), "running_var": var.to(dtype)}
-    return out
-
-
-def _alpha(cfg: AdaptConfig, n_patches: int) -> float:
-    if cfg.prior_strength is None:
-        return cfg.alpha
-    return n_patches / (cfg.prior_strength + n_patches)
-
-
-def _consistent(
-    runner: PassRunner,
-    selected: list[str],
-    estimates: dict[str, Moments],
-    model: LoadedModel,
-    cfg: AdaptConfig,
-) -> Steps[tuple[dict[str, Moments], int, list[float]]]:
-    """Eval-mode passes with the current estimates until they stop moving."""
-    changes: list[float] = []
-    passes = 1
-    if not runner.hooks_supported:
-        estimates = yield from runner.layerwise_passes(selected)
-        return estimates, len(selected), changes
-    while passes < cfg.max_passes:
-        write_bn_stats(runner.module, {n: as_stats(m) for n, m in estimates.items()})
-        measured = yield from runner.eval_pass(selected)
-        passes += 1
-        change = _max_change(estimates, measured, model.source_stats)
-        changes.append(change)
-        estimates = measured
-        if change < cfg.tolerance:
-            break
-    runner.total = runner.done  # finished early: let progress reach 100 %
-    return estimates, passes, changes
-
-
-def _max_change(
-    old: dict[str, Moments], new: dict[str, Moments], source: dict[str, BNStats]
-) -> float:
-    """Largest change of a mean or standard deviation, in units of the source σ."""
-    worst = 0.0
-    for name in new:
-        sigma = source[name]["running_var"].double().clamp_min(1e-12).sqrt()
-        d_mean = ((new[name].mean - old[name].mean).abs() / sigma).max().item()
-        d_std = (
-            ((new[name].var_unbiased.sqrt() - old[name].var_unbiased.sqrt()).abs() / sigma)
-            .max()
-            .item()
+    def __init__(
+        self, model: LoadedModel, targets: TargetSet, patches: list[Patch], cfg: AdaptConfig
+    ) -> None:
+        self.model, self.targets, self.patches, self.cfg = model, targets, patches, cfg
+        self.plan = PLANS[cfg.cure]
+        self.device = resolve_device(cfg.device)
+        self.estimate: Estimate | None = None
+        self.alpha: float | None = None
+        self.details: dict[str, Any] = {}
+        self.has_batchnorm = bool(batchnorm_modules(model.module))
+        needs_batchnorm = self.plan.statistics or self.plan.changes_parameters
+        if needs_batchnorm and not self.has_batchnorm:
+            raise NotAdaptableError(adaptability_verdict(list_norm_layers(model.module)))
+        self.checks_polarity = (
+            cfg.polarity == "auto" and self.has_batchnorm and model.fingerprint is not None
         )
-        worst = max(worst, d_mean, d_std)
-    return worst
+        batches = -(-len(patches) // cfg.batch_size)
+        passes = cfg.max_passes if cfg.mode == "consistent" else 1
+        probe = -(-PROBE_PATCHES // cfg.batch_size)
+        self.stages = Stages(
+            weights=[
+                passes * batches if self.checks_polarity else 0,  # statistics for the check
+                batches if self.checks_polarity else 0,  # the check's capture
+                passes * batches if self.plan.statistics else 0,  # statistics
+                len(ALPHAS) * probe if self.plan.alpha_entropy else 0,
+                3 * cfg.tent_steps if self.plan.tent else 0,
+                4 * cfg.self_training_steps if self.plan.self_training else 0,
+                passes * batches if self.plan.self_training else 0,  # statistics again
+            ]
+        )
 
+    def steps(self) -> Steps[None]:
+        steps = yield from self._input_steps()
+        self.model.input_steps = tuple(steps)
+        self.targets = self.targets.with_steps(steps)
+        if self.plan.statistics:
+            yield from self._statistics()
+        else:
+            yield self.stages.skip()
+            yield self.stages.skip()
+        if self.plan.changes_parameters:
+            yield from self._parameters()
+        yield Progress(self.stages.total, self.stages.total, "done")
 
-def _ema(
-    per_batch: dict[str, list[Moments]], source: dict[str, BNStats], momentum: float
-) -> dict[str, Moments]:
-    """The moving average of PyTorch's train mode, from the source statistics."""
-    out = {}
-    for name, moments in per_batch.items():
-        mean = source[name]["running_mean"].double()
-        var = source[name]["running_var"].double()
-        for m in moments:
-            mean = (1 - momentum) * mean + momentum * m.mean
-            var = (1 - momentum) * var + momentum * m.var_unbiased
-        count = sum(m.count for m in moments)
-        out[name] = Moments(count, mean, var * max(count - 1.0, 1.0))
-    return out
+    def _input_steps(self) -> Steps[list[InputStep]]:
+        steps: list[InputStep] = []
+        if self.cfg.polarity == "invert":
+            steps.append(invert_contrast(self.targets, self.patches))
+            yield self.stages.skip()
+            yield self.stages.skip()
+        elif self.checks_polarity:
+            self.estimate = yield from self.stages.run(self._estimate())
+            write_bn_stats(self.model.module, self.estimate.stats(self.model.source_stats))
+            check = yield from self.stages.run(
+                check_polarity_steps(
+                    self.model, self.targets, self.patches, LatentConfig(device=self.cfg.device)
+                )
+            )
+            self.details["polarity"] = asdict(check) if check is not None else None
+            if check is not None and check.inverted:
+                steps.append(invert_contrast(self.targets, self.patches))
+        else:
+            yield self.stages.skip()
+            yield self.stages.skip()
+        for kind in self.plan.inputs:
+            current = self.targets.with_steps(steps)
+            if kind == "histogram":
+                steps.append(match_histogram(current, self.patches, self.model.fingerprint))
+            else:
+                steps.append(swap_amplitude(self.model.fingerprint, self.cfg.fda_beta))
+        if steps:
+            self.estimate = None  # the input changed: the statistics must be measured again
+            self.model.restore_source()
+        return steps
 
+    def _estimate(self) -> Steps[Estimate]:
+        return estimate_steps(self.model, self.targets, self.patches, self.cfg, self.device)
 
-def _convergence(
-    per_batch: dict[str, list[Moments]], source: dict[str, BNStats]
-) -> tuple[ConvergenceStep, ...]:
-    """How far the pooled statistics still move as patches are added (in source σ units)."""
-    record = []
-    running: dict[str, Moments] = {}
-    previous: dict[str, Moments] = {}
-    batch_count = len(next(iter(per_batch.values())))
-    for index in range(batch_count):
-        for name, moments in per_batch.items():
-            running[name] = moments[index] if index == 0 else running[name].merge(moments[index])
-        if previous:
-            record.append(ConvergenceStep(index + 1, _max_change(previous, running, source)))
-        previous = dict(running)
-    return tuple(record)
+    def _statistics(self) -> Steps[None]:
+        if self.estimate is None:
+            self.estimate = yield from self.stages.run(self._estimate())
+        else:
+            yield self.stages.skip()
+        self.alpha = prior_alpha(self.cfg, len(self.patches))
+        source = self.model.source_stats
+        write_bn_stats(
+            self.model.module, self.estimate.stats(source, self.alpha, self.cfg.statistics)
+        )
+        if self.plan.alpha_entropy:
+            self.alpha, entropies = yield from self.stages.run(
+                choose_alpha_steps(self.model, self.estimate, self._probe(), self.cfg.statistics)
+            )
+            self.details["alpha_entropies"] = entropies
+        else:
+            yield self.stages.skip()
+
+    def _parameters(self) -> Steps[None]:
+        cfg = self.cfg
+        parameters = dict(self.model.module.named_parameters())
+        names = affine_names(self.model) if self.plan.tent else list(parameters)
+        source = {n: parameters[n].detach().clone() for n in names}
+        common = {"batch_size": cfg.batch_size, "device": self.device, "seed": cfg.seed}
+        if self.plan.tent:
+            outcome = yield from self.stages.run(
+                tent_steps(
+                    self.model, self.targets, self.patches, self._probe(),
+                    steps=cfg.tent_steps, learning_rate=cfg.tent_learning_rate, **common,
+                )
+            )  # fmt: skip
+        else:
+            yield self.stages.skip()
+            outcome = yield from self.stages.run(
+                self_training_steps(
+                    self.model, self.targets, self.patches, self._probe(),
+                    steps=cfg.self_training_steps,
+                    learning_rate=cfg.self_training_learning_rate, **common,
+                )
+            )  # fmt: skip
+        self.details.update(outcome)
+        if not outcome["guard"]["kept"]:
+            return
+        self.model.source_weights = {n: v.cpu() for n, v in source.items()}
+        if self.plan.self_training:
+            # The weights moved: measure the statistics of the features they now give.
+            self.estimate = yield from self.stages.run(self._estimate())
+            stats = self.estimate.stats(self.model.source_stats, self.alpha or 1.0, cfg.statistics)
+            write_bn_stats(self.model.module, stats)
+
+    def _probe(self) -> Probe:
+        return Probe(
+            self.targets, self.patches, self.device, self.model.divisor, seed=self.cfg.seed
+        )

@@ -9,17 +9,17 @@ from typing import Any
 
 import numpy as np
 
-from ..adapt.config import AdaptConfig
-from ..adapt.engine import adapt, reset
+from ..adabn.config import AdaptConfig
+from ..adapt.api import adapt, reset
 from ..demo import run_demo
 from ..diagnostics.latents import LatentConfig
-from ..diagnostics.report import build_report, write_report
 from ..errors import InputDataError
 from ..inference import PredictConfig, predict
 from ..io.images import read_image, read_image_set, write_tiff
 from ..jobs import Progress, ProgressCallback
 from ..model.checkpoint import load_model, save_model
 from ..model.description import describe
+from ..report import build_report, write_report
 from ..training import TrainConfig, train
 
 

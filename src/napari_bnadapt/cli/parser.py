@@ -10,8 +10,8 @@ import argparse
 from collections.abc import Callable
 
 from .. import __version__
-from ..adapt.config import MODES, STATISTICS, AdaptConfig
-from ..adapt.layer_selection import GROUPS
+from ..adabn.config import MODES, STATISTICS, AdaptConfig
+from ..adabn.layer_selection import GROUPS
 from ..arrays.normalization import MODES as NORMALIZATION_MODES
 from ..diagnostics.latents import LatentConfig
 from ..inference import AMP, PredictConfig

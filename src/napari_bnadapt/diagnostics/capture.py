@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..adapt.moments import Moments, pool
-from ..adapt.sampling import batches, read_patches, sample_target
+from ..adabn.moments import Moments, pool
+from ..adabn.sampling import Patch, TargetSet, batches, read_patches, sample_target
 from ..device import resolve_device
 from ..errors import NotAdaptableError
 from ..jobs import Progress, Steps, blocking
@@ -49,12 +49,14 @@ def capture_steps(
     label: str = "target",
     roi: Any | None = None,
     on_input: Callable[[np.ndarray], None] | None = None,
+    voxel_size: tuple[float, ...] | None = None,
 ) -> Steps[LatentCapture]:
     """One eval-mode forward pass over sampled patches of ``data``, measuring every layer.
 
     With the same sampling settings it sees exactly the patches adaptation sees.
     ``on_input`` is shown every batch of network input (e.g. to measure intensities in the
-    same pass). Yields a :class:`Progress` after every batch; returns a :class:`LatentCapture`.
+    same pass). ``voxel_size``: the data's, to resample it to the model's scale. Yields a
+    :class:`Progress` after every batch; returns a :class:`LatentCapture`.
     """
     cfg = config or LatentConfig()
     if not can_capture(model):
@@ -62,10 +64,23 @@ def capture_steps(
             "latent histograms need forward hooks, which TorchScript models refuse: "
             "only the stored statistics can be compared for this model"
         )
-    started = time.perf_counter()
     targets, patches, _ = sample_target(
-        model, data, cfg.patches, cfg.patch_size, cfg.seed, roi, cfg.slice_axis
+        model, data, cfg.patches, cfg.patch_size, cfg.seed, roi, cfg.slice_axis, voxel_size
     )
+    return (yield from capture_patches_steps(model, targets, patches, cfg, label, on_input))
+
+
+def capture_patches_steps(
+    model: LoadedModel,
+    targets: TargetSet,
+    patches: list[Patch],
+    config: LatentConfig,
+    label: str = "target",
+    on_input: Callable[[np.ndarray], None] | None = None,
+) -> Steps[LatentCapture]:
+    """:func:`capture_steps` on patches already sampled (e.g. read through a cure's steps)."""
+    cfg = config
+    started = time.perf_counter()
     device = resolve_device(cfg.device)
     module = model.module.to(device).eval()
     groups = list(batches(patches, cfg.batch_size))

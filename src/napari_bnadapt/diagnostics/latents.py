@@ -29,8 +29,8 @@ import numpy as np
 import torch
 from scipy.special import ndtr
 
-from ..adapt.config import DEFAULT_PATCHES
-from ..adapt.moments import Moments
+from ..adabn.config import DEFAULT_PATCHES
+from ..adabn.moments import Moments
 from ..errors import require
 from ..model.fingerprint import LatentReference
 from .distances import histogram_quantiles

@@ -46,6 +46,12 @@ class AdaptationRecord:
         The options as plain values (``AdaptConfig`` fields), to repeat the run.
     device, seconds, created, software
         Where, how long, when and with what it ran.
+    cure, input_steps, details
+        The cure applied, the input steps it added (described), and what it chose or
+        measured (e.g. α, steps taken, a fallback and why; for ``auto``, every candidate's
+        label-free scores).
+    voxel_size, zoom
+        The target's voxel size (nm) and the resampling to the model's scale, if any.
     """
 
     target: str = "target"
@@ -64,6 +70,11 @@ class AdaptationRecord:
     seconds: float = 0.0
     created: str = ""
     software: str = ""
+    cure: str = "adabn"
+    input_steps: tuple[str, ...] = ()
+    details: dict[str, Any] = field(default_factory=dict)
+    voxel_size: tuple[float, ...] | None = None
+    zoom: tuple[float, ...] | None = None
 
     @property
     def last_change(self) -> float | None:
@@ -72,9 +83,16 @@ class AdaptationRecord:
 
     def summary(self) -> str:
         """One line: what was adapted, on how much data, how fast, where."""
+        steps = f" after {', '.join(self.input_steps)}" if self.input_steps else ""
+        scale = (
+            f", resampled ×{'/'.join(f'{z:.2f}' for z in self.zoom if z != 1.0)}"
+            if self.zoom
+            else ""
+        )
         return (
-            f"adapted {len(self.layers)} BatchNorm layers ({self.mode}, alpha {self.alpha:.2f}) "
-            f"on {self.patches} patches in {self.seconds:.2f} s on {self.device}"
+            f"{self.cure}{steps}: adapted {len(self.layers)} BatchNorm layers ({self.mode}, "
+            f"alpha {self.alpha:.2f}) on {self.patches} patches{scale} in {self.seconds:.2f} s "
+            f"on {self.device}"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -85,6 +103,9 @@ class AdaptationRecord:
         out["patch_size"] = list(self.patch_size)
         out["fixed_point_changes"] = list(self.fixed_point_changes)
         out["convergence"] = [asdict(step) for step in self.convergence]
+        out["input_steps"] = list(self.input_steps)
+        for key in ("voxel_size", "zoom"):
+            out[key] = list(out[key]) if out[key] is not None else None
         return out
 
     @classmethod
@@ -95,9 +116,12 @@ class AdaptationRecord:
         values = {k: v for k, v in data.items() if k in known}
         if "target_shape" in values:
             values["target_shape"] = tuple(tuple(int(n) for n in s) for s in values["target_shape"])
-        for key in ("layers", "fixed_point_changes"):
+        for key in ("layers", "fixed_point_changes", "input_steps"):
             if key in values:
                 values[key] = tuple(values[key])
+        for key in ("voxel_size", "zoom"):
+            if values.get(key) is not None:
+                values[key] = tuple(float(v) for v in values[key])
         if "patch_size" in values:
             values["patch_size"] = tuple(int(n) for n in values["patch_size"])
         if "convergence" in values:

@@ -11,11 +11,11 @@ from napari_bnadapt.cli import main
 from napari_bnadapt.diagnostics import diagnose
 from napari_bnadapt.diagnostics.latents import LatentConfig
 from napari_bnadapt.diagnostics.polarity import polarity_check
-from napari_bnadapt.diagnostics.report import FIGURES, TABLES, build_report, write_report
 from napari_bnadapt.diagnostics.tables import layer_overview
 from napari_bnadapt.inference import PredictConfig
 from napari_bnadapt.io.images import write_tiff
 from napari_bnadapt.model import save_model
+from napari_bnadapt.report import FIGURES, TABLES, build_report, write_report
 from napari_bnadapt.synthetic import SHIFTS, SOURCE, make_volume
 
 LATENT = LatentConfig(device="cpu", patches=8, patch_size=32)

@@ -15,17 +15,22 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..adapt.config import AdaptConfig
-from ..adapt.engine import adapt_steps, reset
-from ..inference import PredictConfig, Prediction, predict_steps
-from ..io.files import atomic_output, write_json
-from ..jobs import Stages, Steps, blocking
-from ..model.loaded import LoadedModel
-from .diagnosis import Diagnosis, diagnose_steps
-from .figures import plot_channel_histogram, plot_layer_overview, plot_masks, plot_shift_heatmap
-from .latents import LatentConfig
-from .quality import MaskComparison, compare_masks
-from .tables import layer_overview, write_shift_csv
+from .adabn.config import AdaptConfig
+from .adapt.api import adapt_steps, reset
+from .diagnostics.diagnosis import Diagnosis, diagnose_steps
+from .diagnostics.figures import (
+    plot_channel_histogram,
+    plot_layer_overview,
+    plot_masks,
+    plot_shift_heatmap,
+)
+from .diagnostics.latents import LatentConfig
+from .diagnostics.quality import MaskComparison, compare_masks
+from .diagnostics.tables import layer_overview, write_shift_csv
+from .inference import PredictConfig, Prediction, predict_steps
+from .io.files import atomic_output, write_json
+from .jobs import Stages, Steps, blocking
+from .model.loaded import LoadedModel
 
 
 @dataclass

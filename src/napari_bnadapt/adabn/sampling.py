@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -12,6 +12,7 @@ from ..arrays.axes import canonical_view, read_normalized
 from ..arrays.resampling import resample
 from ..arrays.tiling import tile_starts
 from ..errors import InputDataError
+from ..model.input_steps import InputStep, compose
 from ..model.loaded import LoadedModel, Preprocessor
 
 DEFAULT_PATCH = {2: 128, 3: 64}
@@ -38,6 +39,10 @@ class TargetSet:
     @property
     def total_voxels(self) -> int:
         return sum(int(np.prod(v.shape[1:])) for v in self.views)
+
+    def with_steps(self, steps: Sequence[InputStep]) -> TargetSet:
+        """The same data read through further input steps (a cure's, applied in order)."""
+        return replace(self, normalizers=[compose(n, steps) for n in self.normalizers])
 
 
 def prepare_target(

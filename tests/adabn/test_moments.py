@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from napari_bnadapt.adapt.moments import Moments, pool
+from napari_bnadapt.adabn.moments import Moments, pool
 
 
 def test_chan_merge_equals_population_statistics_for_uneven_batches():

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import InputDataError
+from ..errors import InputDataError, require
 
 MODES = ("consistent", "standard", "ema")
+#: Label-free cures (see napari_bnadapt.adapt): input level, statistics level, parameters.
+CURES = (
+    "adabn", "histogram", "histogram+adabn", "fda", "fda+adabn", "alpha-entropy", "tent",
+    "self-training", "auto",
+)  # fmt: skip
+POLARITY = ("auto", "keep", "invert")
 STATISTICS = ("both", "mean", "variance")
 #: Default number of patches: see docs/adaptation.md (statistics move < 1% of σ beyond it).
 DEFAULT_PATCHES = 64
@@ -36,6 +42,22 @@ class AdaptConfig:
     max_passes, tolerance
         ``consistent`` mode stops when the statistics move less than ``tolerance`` (in
         units of the source standard deviation) or after ``max_passes`` passes.
+    cure
+        What to change (see :data:`CURES` and docs/real_em.md): ``adabn`` re-estimates the
+        statistics; ``histogram``/``fda`` change the input towards the source fingerprint
+        (alone, or followed by AdaBN); ``alpha-entropy`` blends source and target
+        statistics with the α of least prediction entropy; ``tent`` then tunes the
+        BatchNorm affine terms to confident predictions; ``self-training`` fine-tunes on
+        confident pseudo-labels (minutes); ``auto`` chooses without labels.
+    polarity
+        ``auto``: invert the input when its contrast reads as inverted against the
+        fingerprint; ``keep``; ``invert``.
+    fda_beta
+        Frequencies (cycles per pixel) below which the amplitude is the source's.
+    tent_steps, tent_learning_rate
+        Entropy-minimisation steps on the BatchNorm affine terms, and their step size.
+    self_training_steps, self_training_learning_rate
+        Fine-tuning steps on pseudo-labels (at most: a label-free criterion stops earlier).
     """
 
     mode: str = "standard"
@@ -52,8 +74,31 @@ class AdaptConfig:
     seed: int = 0
     device: str = "auto"
     slice_axis: int | None = None
+    cure: str = "adabn"
+    polarity: str = "auto"
+    fda_beta: float = 0.01
+    tent_steps: int = 10
+    tent_learning_rate: float = 1e-3
+    self_training_steps: int = 200
+    self_training_learning_rate: float = 1e-4
 
     def __post_init__(self) -> None:
+        require(self.cure in CURES, f"unknown cure {self.cure!r}: use one of {', '.join(CURES)}")
+        require(
+            self.polarity in POLARITY,
+            f"polarity must be one of {', '.join(POLARITY)}, got {self.polarity!r}",
+        )
+        require(
+            0 < self.fda_beta < 0.5, f"fda_beta must be in (0, 0.5) cycles/px, got {self.fda_beta}"
+        )
+        require(
+            self.tent_steps >= 0 and self.self_training_steps >= 0,
+            "tent and self-training steps must be ≥ 0",
+        )
+        require(
+            self.tent_learning_rate > 0 and self.self_training_learning_rate > 0,
+            "learning rates must be positive",
+        )
         if self.mode not in MODES:
             raise InputDataError(f"unknown mode {self.mode!r}: use one of {', '.join(MODES)}")
         if not 0.0 <= self.alpha <= 1.0:

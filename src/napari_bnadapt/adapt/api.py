@@ -1,0 +1,48 @@
+"""The public calls: adapt (one cure, or ``auto``), and reset."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..adabn.config import AdaptConfig
+from ..jobs import Steps, blocking
+from ..model.loaded import LoadedModel
+from .auto import auto_steps
+from .engine import AdaptResult, cure_steps
+
+
+def adapt_steps(
+    model: LoadedModel,
+    target: Any,
+    config: AdaptConfig | None = None,
+    *,
+    roi: Any | None = None,
+    target_name: str = "target",
+    voxel_size: tuple[float, ...] | None = None,
+) -> Steps[AdaptResult]:
+    """Adapt a copy of ``model`` to ``target`` with the configured cure; ``model`` is untouched.
+
+    ``target`` is a 2D image, a 3D volume or stack, or a list of images (numpy or dask).
+    ``roi`` (same shape as the target, nonzero = usable) restricts where patches are drawn.
+    ``voxel_size`` (nm per spatial axis of the target) resamples the target to the model's
+    training voxel size. Yields a :class:`Progress` after every batch; returns an
+    :class:`AdaptResult` whose model carries the cure (statistics, input steps, changed
+    parameters) and its record; :func:`reset` undoes it bit for bit.
+    """
+    cfg = config or AdaptConfig()
+    if cfg.cure == "auto":
+        return (yield from auto_steps(model, target, cfg, roi, target_name, voxel_size))
+    return (
+        yield from cure_steps(
+            model, target, cfg, roi=roi, target_name=target_name, voxel_size=voxel_size
+        )
+    )
+
+
+adapt = blocking(adapt_steps, "adapt")
+
+
+def reset(model: LoadedModel) -> None:
+    """Back to the source statistics (and parameters), in place and bit for bit; the input
+    steps and the adaptation record are dropped."""
+    model.restore_source()

@@ -1,0 +1,102 @@
+"""TENT (Wang et al., ICLR 2021): a few entropy-minimisation steps on the BatchNorm affine
+terms, episodic and guarded.
+
+Starting from the AdaBN statistics (kept fixed: the BatchNorm layers stay in eval mode,
+so small batches cannot destabilise them), only γ and β of the BatchNorm layers are
+trained to make the predictions on target patches confident. A class-balance term keeps
+the mean foreground probability at AdaBN's, against the collapse to all-background that
+entropy minimisation is known for in segmentation; the collapse guard undoes the steps
+if the masks still moved too far. Every other weight stays bit for bit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..adabn.sampling import Patch, TargetSet, read_patches
+from ..jobs import Progress, Steps
+from ..model.bn_layers import batchnorm_modules
+from ..model.loaded import LoadedModel
+from ..model.unet import crop_to, pad_to_multiple
+from .guard import check
+from .probe import Probe, entropy_loss, to_probabilities
+
+#: Weight of the class-balance term (squared deviation of the mean foreground probability).
+BALANCE = 10.0
+
+
+def affine_names(model: LoadedModel) -> list[str]:
+    """The BatchNorm affine parameters (γ, β) TENT trains."""
+    names = []
+    for layer in batchnorm_modules(model.module):
+        names += [f"{layer}.{p}" for p in ("weight", "bias")]
+    parameters = dict(model.module.named_parameters())
+    return [n for n in names if n in parameters]
+
+
+def tent_steps(
+    model: LoadedModel,
+    targets: TargetSet,
+    patches: list[Patch],
+    probe: Probe,
+    *,
+    steps: int,
+    learning_rate: float,
+    batch_size: int,
+    device: torch.device,
+    seed: int = 0,
+) -> Steps[dict[str, Any]]:
+    """Train the affine terms of ``model`` (in place) for ``steps`` steps; undo if the guard
+    says so. Returns what was done, for the adaptation record."""
+    module = model.module.to(device).eval()
+    names = affine_names(model)
+    parameters = dict(module.named_parameters())
+    start = {n: parameters[n].detach().clone() for n in names}
+    before = probe.measure(module)
+    target_foreground = _mean_foreground(before.probabilities)
+    flags = {n: p.requires_grad for n, p in parameters.items()}
+    for name, parameter in parameters.items():
+        parameter.requires_grad_(name in start)
+    optimizer = torch.optim.Adam([parameters[n] for n in names], lr=learning_rate)
+    rng = np.random.default_rng(seed)
+    losses = []
+    try:
+        for step in range(1, steps + 1):
+            chosen = rng.choice(len(patches), min(batch_size, len(patches)), replace=False)
+            x = torch.from_numpy(read_patches(targets, [patches[i] for i in chosen])).to(device)
+            probabilities = to_probabilities(
+                crop_to(module(pad_to_multiple(x, model.divisor)), x.shape[2:])
+            )
+            balance = (_mean_foreground(probabilities) - target_foreground) ** 2
+            loss = entropy_loss(probabilities) + BALANCE * balance
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(round(float(loss), 5))
+            yield Progress(step, steps, f"TENT step {step}/{steps}")
+    except BaseException:
+        _restore(parameters, start)
+        raise
+    finally:
+        for name, parameter in parameters.items():
+            parameter.requires_grad_(flags[name])
+    reading = check(before, probe.measure(module))
+    if not reading.kept:
+        _restore(parameters, start)
+    return {"tent_steps": steps, "tent_losses": losses, "guard": reading.to_dict()}
+
+
+def _mean_foreground(probabilities: torch.Tensor) -> torch.Tensor:
+    """Mean foreground probability (1 − background for multi-class outputs)."""
+    if probabilities.shape[1] == 1:
+        return probabilities.mean()
+    return 1.0 - probabilities[:, 0].mean()
+
+
+def _restore(parameters: dict[str, torch.nn.Parameter], values: dict[str, torch.Tensor]) -> None:
+    with torch.no_grad():
+        for name, value in values.items():
+            parameters[name].copy_(value)
