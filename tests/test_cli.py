@@ -189,3 +189,54 @@ def test_bad_option_values_get_one_line_and_exit_code_2(
     err = capsys.readouterr().err.strip()
     assert err.startswith("bnadapt: error:") and words in err and "\n" not in err
     assert not out.exists()
+
+
+def test_adapt_with_a_cure_records_it_and_predict_applies_it(tmp_path, capsys):
+    from napari_bnadapt.io.images import write_tiff
+    from napari_bnadapt.synthetic import SHIFTS
+
+    volume, truth = make_volume((3, 96, 96), SHIFTS["gamma"], seed=4)
+    write_tiff(tmp_path / "gamma.tif", volume, (50.0, 5.0, 5.0), "nm")
+    adapted = tmp_path / "cured.pt"
+    assert main(["adapt", "--model", "demo", "--target", str(tmp_path / "gamma.tif"),
+                 "--out", str(adapted), "--cure", "histogram+adabn", "--patches", "8",
+                 "--device", "cpu"]) == 0  # fmt: skip
+    assert "histogram+adabn after histogram matched" in capsys.readouterr().out
+    model = load_model(adapted)
+    assert model.adaptation.cure == "histogram+adabn" and model.adaptation.voxel_size == (
+        50.0, 5.0, 5.0,
+    )  # fmt: skip
+    assert model.adaptation.zoom is None  # 5 nm pixels, as the demo model was trained at
+    out = tmp_path / "mask.tif"
+    assert main(["predict", "--model", str(adapted), "--input", str(tmp_path / "gamma.tif"),
+                 "--out", str(out), "--device", "cpu"]) == 0  # fmt: skip
+    from napari_bnadapt.arrays.metrics import dice
+
+    assert dice(tifffile.imread(out), truth) > 0.9
+
+
+def test_voxel_size_option_resamples_and_no_rescale_turns_it_off(tmp_path):
+    source_tif = tmp_path / "source.tif"
+    tifffile.imwrite(source_tif, make_volume((3, 64, 64), SOURCE, seed=4)[0])
+    masks = {}
+    for name, extra in (("meta", []), ("given", ["--voxel-size", "10"]),
+                        ("off", ["--voxel-size", "10", "--no-rescale"])):  # fmt: skip
+        out = tmp_path / f"{name}.tif"
+        assert main(["predict", "--model", "demo", "--input", str(source_tif), "--out", str(out),
+                     "--device", "cpu", *extra]) == 0  # fmt: skip
+        masks[name] = tifffile.imread(out)
+    assert masks["given"].shape == masks["meta"].shape == (3, 64, 64)
+    assert np.array_equal(masks["off"], masks["meta"])  # no metadata: no resampling either
+    assert not np.array_equal(masks["given"], masks["meta"])  # 10 nm → the model's 5 nm
+
+
+def test_bad_cures_and_voxel_sizes_are_one_line_errors(tmp_path, target_tif, capsys):
+    common = ["--model", "demo", "--target", str(target_tif), "--out", str(tmp_path / "a.pt")]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["adapt", *common, "--cure", "magic"])
+    assert exit_info.value.code == 2 and "invalid choice" in capsys.readouterr().err
+    assert main(["adapt", *common, "--voxel-size", "5,abc"]) == 2
+    assert "--voxel-size" in capsys.readouterr().err
+    assert main(["adapt", *common, "--voxel-size", "1,2,3,4"]) == 2
+    assert "one size per spatial axis" in capsys.readouterr().err
+    assert not (tmp_path / "a.pt").exists()

@@ -130,7 +130,9 @@ def test_polarity_check_sees_an_inverted_contrast():
     source = capture_latents(model, make_volume((2, 128, 128), SOURCE, seed=9)[0], config)
     for shift, inverted in (("brightness", False), ("inverted", True)):
         volume = make_volume((2, 128, 128), SHIFTS[shift], seed=3)[0]
-        adapted = adapt(model, volume, AdaptConfig(device="cpu", patches=8)).model
+        # Plain AdaBN (polarity kept): the check must see the inversion it leaves.
+        config = AdaptConfig(device="cpu", patches=8, polarity="keep")
+        adapted = adapt(model, volume, config).model
         check = polarity_check(capture_latents(adapted, volume, config), source)
         assert check.inverted is inverted, shift
     assert polarity_check(source, None) is None

@@ -37,7 +37,7 @@ def adapt_and_segment(qtbot, viewer, widget):
     wait(qtbot, widget)
     widget.patches.value = 16
     widget.adapt()
-    qtbot.waitUntil(lambda: "target EM mask [adapted]" in viewer.layers, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: "target EM mask [adabn]" in viewer.layers, timeout=TIMEOUT)
     wait(qtbot, widget)
 
 
@@ -57,14 +57,14 @@ def test_full_workflow_from_sample_data_to_saved_model(workbench, qtbot, tmp_pat
     image = viewer.layers["target EM"]
     before, after = (
         viewer.layers["target EM mask [source]"],
-        viewer.layers["target EM mask [adapted]"],
+        viewer.layers["target EM mask [adabn]"],
     )
     truth = viewer.layers["target ground truth"].data
     assert dice(after.data, truth) > dice(before.data, truth) + 0.3
     for mask in (before, after):  # result layers overlay their image exactly
         np.testing.assert_allclose(mask.scale, image.scale)
         np.testing.assert_allclose(mask.translate, image.translate)
-    assert "adapted to target EM" in widget.status.value
+    assert "adabn on target EM" in widget.status.value
 
     # Compare: the defaults pick the two masks and their image.
     compare.reset_choices()
@@ -78,14 +78,14 @@ def test_full_workflow_from_sample_data_to_saved_model(workbench, qtbot, tmp_pat
     assert visible == [
         "target EM",
         "target EM mask [source]",
-        "target EM [compare]",
-        "target EM mask [adapted]",
+        "target EM [compare 1]",
+        "target EM mask [adabn]",
     ]
-    twin = viewer.layers["target EM [compare]"]
+    twin = viewer.layers["target EM [compare 1]"]
     image.contrast_limits = (10, 200)
     assert tuple(twin.contrast_limits) == (10, 200)  # display settings linked
     compare.normal_view()
-    assert not viewer.canvas.grid.enabled and "target EM [compare]" not in viewer.layers
+    assert not viewer.canvas.grid.enabled and "target EM [compare 1]" not in viewer.layers
     assert viewer.layers["source EM"].visible
     compare.difference()
     diff = viewer.layers["gained (green) / lost (magenta)"].data
@@ -109,6 +109,7 @@ def test_full_workflow_from_sample_data_to_saved_model(workbench, qtbot, tmp_pat
     histograms.layer.value = "encoder.0.bn1"
     histograms.channel.value = 3
     assert "channel 3" in histograms.axes[0].get_title()
+    assert "input intensities: shift" in histograms.axes[2].get_title()  # vs the fingerprint
     assert histograms.table.shape[0] == diagnosis.shift_before["encoder.0.bn1"].channels
     histograms.export_path.value = tmp_path / "latents.png"
     histograms.save_png()
@@ -144,7 +145,7 @@ def test_cancel_mid_adaptation_changes_nothing(workbench, qtbot):
     assert widget.session.adapted is None and widget.adapt_button.enabled
     for key, value in model.module.state_dict().items():
         torch.testing.assert_close(value, stats[key])
-    assert "mask [adapted]" not in " ".join(layer.name for layer in viewer.layers)
+    assert "mask [adabn]" not in " ".join(layer.name for layer in viewer.layers)
 
 
 def test_bad_inputs_give_messages_and_keep_everything(workbench, qtbot):
@@ -262,3 +263,31 @@ def test_a_3d_model_segments_a_volume_through_the_widget(workbench, qtbot, small
     mask = viewer.layers["source EM mask [source]"]
     assert mask.data.shape == image.data.shape
     np.testing.assert_allclose(mask.translate, image.translate)
+
+
+def test_several_cures_side_by_side_with_metrics_per_mask(workbench, qtbot):
+    viewer, widgets = workbench
+    widget, compare = widgets["Segment and adapt"], widgets["Compare masks"]
+    adapt_and_segment(qtbot, viewer, widget)
+    widget.cure.value = "histogram+adabn"
+    widget.adapt()
+    qtbot.waitUntil(lambda: "target EM mask [histogram+adabn]" in viewer.layers, timeout=TIMEOUT)
+    wait(qtbot, widget)
+    assert "histogram matched" in widget.session.adapted.adaptation.summary()
+    compare.reset_choices()
+    compare._refresh()
+    assert compare.before.value is viewer.layers["target EM mask [source]"]
+    assert compare.after.value is viewer.layers["target EM mask [histogram+adabn]"]
+    compare.more.value = [viewer.layers["target EM mask [adabn]"]]
+    compare.truth.value = viewer.layers["target ground truth"]
+    compare.side_by_side()
+    cells = [layer.name for layer in viewer.layers if layer.visible]
+    assert cells[-2:] == ["target EM [compare 2]", "target EM mask [adabn]"] and len(cells) == 6
+    compare.metrics()
+    wait(qtbot, compare)
+    table = compare.last_table
+    assert set(table) == {f"target EM mask [{s}]" for s in ("source", "histogram+adabn", "adabn")}
+    assert table["target EM mask [adabn]"]["dice"] > table["target EM mask [source]"]["dice"] + 0.3
+    assert compare.table.shape[1] == 3
+    compare.normal_view()
+    assert not any("[compare" in layer.name for layer in viewer.layers)

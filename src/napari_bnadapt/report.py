@@ -20,6 +20,7 @@ from .adapt.api import adapt_steps, reset
 from .diagnostics.diagnosis import Diagnosis, diagnose_steps
 from .diagnostics.figures import (
     plot_channel_histogram,
+    plot_intensities,
     plot_layer_overview,
     plot_masks,
     plot_shift_heatmap,
@@ -57,12 +58,14 @@ def report_steps(
     adapt_config: AdaptConfig | None = None,
     predict_config: PredictConfig | None = None,
     latent_config: LatentConfig | None = None,
+    voxel_size: tuple[float, ...] | None = None,
 ) -> Steps[Report]:
     """Segment ``image`` before and after adaptation and diagnose the shift.
 
     Without ``adapted``, ``model`` is adapted to ``image`` with ``adapt_config`` first.
     ``labels`` (ground truth) adds Dice and IoU; ``source`` adds the empirical source
-    reference. ``model`` is never modified. Every sub-job reports on one progress scale.
+    reference. ``voxel_size`` (nm) resamples ``image`` to the model's scale wherever the model
+    runs. ``model`` is never modified. Every sub-job reports on one progress scale.
     """
     started = time.perf_counter()
     if model.adaptation is not None:
@@ -71,14 +74,22 @@ def report_steps(
         reset(model)
     stages = Stages(4 if adapted is None else 3)
     if adapted is None:
-        adapting = adapt_steps(model, image, adapt_config, target_name="input")
+        adapting = adapt_steps(
+            model, image, adapt_config, target_name="input", voxel_size=voxel_size
+        )
         adapted = (yield from stages.run(adapting)).model
-    before = yield from stages.run(predict_steps(model, image, predict_config))
-    after = yield from stages.run(predict_steps(adapted, image, predict_config))
-    quality = compare_masks(before, after, labels)
-    diagnosis = yield from stages.run(
-        diagnose_steps(model, image, adapted, source=source, config=latent_config, quality=quality)
+    before = yield from stages.run(
+        predict_steps(model, image, predict_config, voxel_size=voxel_size)
     )
+    after = yield from stages.run(
+        predict_steps(adapted, image, predict_config, voxel_size=voxel_size)
+    )
+    quality = compare_masks(before, after, labels)
+    diagnosing = diagnose_steps(
+        model, image, adapted, source=source, config=latent_config, quality=quality,
+        voxel_size=voxel_size,
+    )  # fmt: skip
+    diagnosis = yield from stages.run(diagnosing)
     numbers = {
         "model": {"name": model.name, "path": model.path, "format": model.format},
         "adaptation": adapted.adaptation.to_dict() if adapted.adaptation else None,
@@ -144,6 +155,13 @@ def draw_heatmap(report: Report, _top: int = 0) -> Figure:
     return figure
 
 
+def draw_intensities(report: Report, _top: int = 0) -> Figure:
+    """The target's input intensities against the fingerprint's."""
+    figure = Figure(figsize=(6, 4), constrained_layout=True)
+    plot_intensities(figure.subplots(), report.diagnosis)
+    return figure
+
+
 def draw_layers(report: Report, _top: int = 0) -> Figure:
     """Which layers shifted most, before and after."""
     figure = Figure(figsize=(8, 4), constrained_layout=True)
@@ -157,6 +175,7 @@ FIGURES: dict[str, Callable[[Report, int], Figure | None]] = {
     "histograms.png": draw_histograms,
     "heatmap.png": draw_heatmap,
     "layers.png": draw_layers,
+    "intensities.png": draw_intensities,
 }
 #: The report's tables: file name → writer.
 TABLES: dict[str, Callable[[Diagnosis, Path], Path]] = {"shifts.csv": write_shift_csv}

@@ -15,13 +15,21 @@ from magicgui.widgets import (
     SpinBox,
 )
 
-from ..adabn.config import MODES, AdaptConfig
+from ..adabn.config import CURES, MODES, AdaptConfig
 from ..adapt.api import adapt_steps
 from ..errors import BnAdaptError
 from ..inference import PredictConfig, Prediction, predict_steps
 from ..model.checkpoint import save_model
 from ..model.loaded import LoadedModel
-from .layers import MaskOrigin, layer_data, layers_of, result_layer, roi_mask
+from .layers import (
+    MaskOrigin,
+    layer_data,
+    layer_voxel_size,
+    layers_of,
+    mask_state,
+    result_layer,
+    roi_mask,
+)
 from .messages import notify
 from .session import session_for
 from .workers import JobRunner, one_step, stop_on_close
@@ -45,6 +53,7 @@ class AdaptWidget(Container):
         self.segment_button = PushButton(text="Segment")
         self.target = ComboBox(label="unlabeled target", choices=images)
         defaults = AdaptConfig()
+        self.cure = ComboBox(label="cure", choices=list(CURES), value=defaults.cure)
         self.mode = ComboBox(label="mode", choices=list(MODES), value=defaults.mode)
         self.alpha = FloatSlider(
             label="α (0 source, 1 adapted)", min=0.0, max=1.0, value=defaults.alpha
@@ -71,7 +80,7 @@ class AdaptWidget(Container):
         self.extend(
             [
                 self.image, self.probabilities, self.segment_button,
-                self.target, self.mode, self.alpha, self.patches, self.bn_layers, self.roi,
+                self.target, self.cure, self.mode, self.alpha, self.patches, self.bn_layers, self.roi,
                 self.segment_after, self.adapt_button, self.cancel_button, self.reset_button,
                 self.save_path, self.save_button, self.status,
             ]
@@ -96,9 +105,9 @@ class AdaptWidget(Container):
         if model is None or layer is None:
             return None
         config = PredictConfig(device=self.session.device)
-        data = layer_data(layer)
+        data, voxel_size = layer_data(layer), layer_voxel_size(layer)
         return self.runner.start(
-            lambda: predict_steps(model, data, config),
+            lambda: predict_steps(model, data, config, voxel_size=voxel_size),
             lambda prediction: self._add_masks(prediction, layer, model),
             f"segmenting {layer.name}",
         )
@@ -114,15 +123,18 @@ class AdaptWidget(Container):
         try:
             roi = roi_mask(self.roi.value, tuple(data.shape))
             config = AdaptConfig(
-                mode=self.mode.value, alpha=float(self.alpha.value),
+                cure=self.cure.value, mode=self.mode.value, alpha=float(self.alpha.value),
                 patches=int(self.patches.value), layers=self.bn_layers.value,
                 device=self.session.device,
             )  # fmt: skip
         except BnAdaptError as exc:  # invalid ROI or option: say what to do, change nothing
             notify("error", str(exc))
             return None
+        voxel_size = layer_voxel_size(layer)
         return self.runner.start(
-            lambda: adapt_steps(model, data, config, roi=roi, target_name=layer.name),
+            lambda: adapt_steps(
+                model, data, config, roi=roi, target_name=layer.name, voxel_size=voxel_size
+            ),
             self._adapted,
             f"adapting to {layer.name}",
         )
@@ -153,18 +165,14 @@ class AdaptWidget(Container):
     def _adapted(self, result: Any) -> None:
         self.session.set_adapted(result.model)
         record = result.record
-        notify(
-            "info",
-            f"adapted {len(record.layers)} BatchNorm layers on {record.patches} patches "
-            f"in {record.seconds:.1f} s ({record.device})",
-        )
+        notify("info", record.summary())
         if self.segment_after.value:
             if self.image.value is None and record.target in self.viewer.layers:
                 self.image.value = self.viewer.layers[record.target]
             self.segment()
 
     def _add_masks(self, prediction: Prediction, layer: Any, model: LoadedModel) -> None:
-        state = model.state
+        state = mask_state(model)
         origin = MaskOrigin(prediction, state, layer.name, model.name)
         result_layer(
             self.viewer, f"{layer.name} mask [{state}]", prediction.segmentation, layer,
@@ -199,6 +207,7 @@ class AdaptWidget(Container):
         if adapted is None:
             self.status.value = "statistics: source (as trained)"
         else:
-            target = adapted.adaptation.target if adapted.adaptation else "?"
-            self.status.value = f"statistics: adapted to {target}"
+            record = adapted.adaptation
+            target = f"{record.cure} on {record.target}" if record else "?"
+            self.status.value = f"statistics: adapted ({target})"
         self.reset_button.enabled = adapted is not None and not self.runner.running

@@ -1,14 +1,15 @@
-"""Compare dock widget: masks before/after side by side, a gained/lost layer, metrics."""
+"""Compare dock widget: masks before/after (and more cures) side by side, a gained/lost
+layer, metrics per mask."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from magicgui.widgets import ComboBox, Container, Label, PushButton, Table
+from magicgui.widgets import ComboBox, Container, Label, PushButton, Select, Table
 from napari.utils.colormaps import DirectLabelColormap
 
-from ..diagnostics.quality import MaskComparison, compare_masks
+from ..diagnostics.quality import MaskComparison, compare_many, compare_masks
 from .layers import MaskOrigin, layers_of, prediction_of, result_layer
 from .messages import notify
 from .workers import JobRunner, one_step, stop_on_close
@@ -21,10 +22,11 @@ DIFFERENCE_COLOURS = {GAINED: "lime", LOST: "magenta", None: "transparent"}
 METRICS = (
     "entropy", "confident_fraction", "foreground_fraction", "object_count", "dice", "iou",
 )  # fmt: skip
+ROW_NAMES = {"agreement": "agreement with before"}
 
 
 class CompareWidget(Container):
-    """Before/after masks over their image, in two linked grid cells."""
+    """Before/after masks (and any further results) over their image, in linked grid cells."""
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
         super().__init__(labels=True)
@@ -33,6 +35,8 @@ class CompareWidget(Container):
         self.image = ComboBox(label="image", choices=lambda _w=None: layers_of(viewer, "Image"))
         self.before = ComboBox(label="mask before", choices=labels)
         self.after = ComboBox(label="mask after", choices=labels)
+        self.more = Select(label="more results", choices=labels, value=[])
+        self.more.native.setMaximumHeight(90)
         self.truth = ComboBox(label="ground truth (optional)", choices=labels, nullable=True)
         self.side_button = PushButton(text="Side by side")
         self.normal_button = PushButton(text="Back to the normal view")
@@ -44,7 +48,7 @@ class CompareWidget(Container):
         self._saved: dict[str, Any] | None = None
         self.extend(
             [
-                self.image, self.before, self.after, self.truth, self.side_button,
+                self.image, self.before, self.after, self.more, self.truth, self.side_button,
                 self.normal_button, self.difference_button, self.metrics_button, self.table,
                 self.agreement,
             ]
@@ -59,44 +63,44 @@ class CompareWidget(Container):
         self._refresh()
 
     def side_by_side(self, *_: object) -> None:
-        """Grid view: [image, before] and [image copy, after], one camera, linked contrast."""
+        """Grid view, one cell per mask over its own copy of the image: [image, before],
+        [copy, after], [copy, more…]; one camera, contrast linked between all copies."""
         image, before, after = self._chosen()
         if image is None:
             return
         if self._saved is not None:
             self.normal_view()
         layers = self.viewer.layers
-        twin = self.viewer.add_image(
-            image.data, name=f"{image.name} [compare]", scale=image.scale,
-            translate=image.translate, colormap=image.colormap, gamma=image.gamma,
-            contrast_limits=image.contrast_limits, units=image.units,
-        )  # fmt: skip
-        layers.link_layers([image, twin], ("contrast_limits", "gamma", "colormap"))
+        masks = [before, after, *[m for m in self.more.value if m not in (before, after)]]
+        twins = [_twin(self.viewer, image, i) for i in range(1, len(masks))]
+        layers.link_layers([image, *twins], ("contrast_limits", "gamma", "colormap"))
         self._saved = {
-            "order": [layer for layer in layers if layer is not twin],
-            "visible": {layer.name: layer.visible for layer in layers if layer is not twin},
-            "twin": twin,
+            "order": [layer for layer in layers if layer not in twins],
+            "visible": {layer.name: layer.visible for layer in layers if layer not in twins},
+            "twins": twins,
             "stride": self.viewer.canvas.grid.stride,
         }
-        for layer in layers:
-            layer.visible = layer in (image, before, twin, after)
         # Positive stride groups layers i // stride: put the pairs first, image under mask.
-        pairs = [image, before, twin, after]
+        pairs = [x for pair in zip([image, *twins], masks) for x in pair]
+        for layer in layers:
+            layer.visible = layer in pairs
         _reorder(layers, pairs + [x for x in layers if x not in pairs])
         self.viewer.canvas.grid.stride = 2
         self.viewer.canvas.grid.enabled = True
 
     def normal_view(self, *_: object) -> None:
-        """Grid off, the copy removed, layer order and visibility as they were."""
+        """Grid off, the copies removed, layer order and visibility as they were."""
         saved, self._saved = self._saved, None
         self.viewer.canvas.grid.enabled = False
         if saved is None:
             return
         self.viewer.canvas.grid.stride = saved["stride"]
         layers = self.viewer.layers
-        if saved["twin"] in layers:
-            layers.unlink_layers([saved["twin"]])
-            layers.remove(saved["twin"])
+        twins = [twin for twin in saved["twins"] if twin in layers]
+        if twins:
+            layers.unlink_layers(twins)
+            for twin in twins:
+                layers.remove(twin)
         _reorder(layers, [x for x in saved["order"] if x in layers])
         for layer in layers:
             layer.visible = saved["visible"].get(layer.name, layer.visible)
@@ -122,24 +126,32 @@ class CompareWidget(Container):
         )
 
     def metrics(self, *_: object) -> None:
-        """Label-free figures before/after (and Dice/IoU with ground truth), in a worker."""
+        """Label-free figures of every mask (and Dice/IoU with ground truth), in a worker."""
         image, before, after = self._chosen()
         if image is None:
             return
         truth = None if self.truth.value is None else np.asarray(self.truth.value.data)
-        job = one_step(compare_masks, prediction_of(before), prediction_of(after), truth)
-        self.runner.start(job, self._show_metrics, "comparing masks")
+        masks = [before, after, *[m for m in self.more.value if m not in (before, after)]]
+        predictions = [prediction_of(mask) for mask in masks]
+        names = [mask.name for mask in masks]
+        self.runner.start(
+            one_step(_compare, predictions, truth),
+            lambda result: self._show_metrics(result, names),
+            "comparing masks",
+        )
 
-    def _show_metrics(self, result: MaskComparison) -> None:
-        before, after = result.before.to_dict(), result.after.to_dict()
-        rows = [key for key in METRICS if key in before]
+    def _show_metrics(self, result: tuple[MaskComparison, list], names: list[str]) -> None:
+        pair, table = result
+        columns = [dict(quality.to_dict(), agreement=agreement) for quality, agreement in table]
+        rows = [key for key in (*METRICS, "agreement") if key in columns[0]]
         self.table.value = {
-            "data": [[_fmt(before[k]), _fmt(after[k])] for k in rows],
-            "index": rows,
-            "columns": ["before", "after"],
+            "data": [[_fmt(column[k]) for column in columns] for k in rows],
+            "index": [ROW_NAMES.get(k, k) for k in rows],
+            "columns": [_short(name) for name in names],
         }
-        self.agreement.value = f"agreement Dice before/after: {result.agreement_dice:.3f}"
-        self.last_metrics = result
+        self.agreement.value = f"agreement Dice before/after: {pair.agreement_dice:.3f}"
+        self.last_metrics = pair
+        self.last_table = dict(zip(names, columns))
 
     def _chosen(self) -> tuple[Any, Any, Any]:
         image, before, after = self.image.value, self.before.value, self.after.value
@@ -157,8 +169,8 @@ class CompareWidget(Container):
         self.reset_choices()
         inserted = getattr(event, "value", None) if event is not None else None
         candidates = [inserted] if inserted is not None else list(self.viewer.layers)
-        for combo, suffix in ((self.before, "mask [source]"), (self.after, "mask [adapted]")):
-            match = next((x for x in reversed(candidates) if x.name.endswith(suffix)), None)
+        for combo, adapted in ((self.before, False), (self.after, True)):
+            match = next((x for x in reversed(candidates) if _is_mask(x, adapted)), None)
             if match is not None and match in self.viewer.layers:
                 combo.value = match
         origin = MaskOrigin.of(self.after.value)
@@ -168,6 +180,33 @@ class CompareWidget(Container):
             and (inserted is None or inserted is self.after.value)
         ):
             self.image.value = self.viewer.layers[origin.image]
+
+
+def _twin(viewer: Any, image: Any, index: int) -> Any:
+    """A copy of ``image`` (same data, geometry and display) for another grid cell."""
+    return viewer.add_image(
+        image.data, name=f"{image.name} [compare {index}]", scale=image.scale,
+        translate=image.translate, colormap=image.colormap, gamma=image.gamma,
+        contrast_limits=image.contrast_limits, units=image.units,
+    )  # fmt: skip
+
+
+def _compare(predictions: list, truth: Any) -> tuple[MaskComparison, list]:
+    """The before/after comparison and the table of every mask."""
+    return compare_masks(predictions[0], predictions[1], truth), compare_many(predictions, truth)
+
+
+def _is_mask(layer: Any, adapted: bool) -> bool:
+    """A mask the plugin made: under the source statistics, or (``adapted``) a cure's."""
+    origin = MaskOrigin.of(layer)
+    if origin is None:
+        return False
+    return (origin.state != "source") if adapted else origin.state == "source"
+
+
+def _short(name: str) -> str:
+    """A mask layer's name as a column header: its bracketed state when it has one."""
+    return name[name.rindex("[") :] if name.endswith("]") and "[" in name else name
 
 
 def _reorder(layers: Any, order: list) -> None:

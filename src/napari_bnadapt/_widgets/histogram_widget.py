@@ -9,7 +9,7 @@ from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 
 from ..diagnostics.diagnosis import Diagnosis, diagnose_steps
-from ..diagnostics.figures import plot_channel_histogram, plot_layer_overview
+from ..diagnostics.figures import plot_channel_histogram, plot_intensities, plot_layer_overview
 from ..diagnostics.latents import LatentConfig
 from ..diagnostics.tables import channel_rows, write_shift_csv
 from .layers import layer_data, layers_of
@@ -138,6 +138,7 @@ class HistogramWidget(Container):
             return
         plot_channel_histogram(self.axes[0], diagnosis, self.layer.value, int(self.channel.value))
         plot_layer_overview(self.axes[1], diagnosis)
+        plot_intensities(self.axes[2], diagnosis)
         self.canvas.draw_idle()
 
     def _export_path(self, suffix: str) -> str | None:
@@ -154,12 +155,13 @@ class HistogramWidget(Container):
 
 
 def _figure_canvas() -> tuple[Any, Any, Any]:
-    """A matplotlib figure in a Qt canvas: channel histogram above, layer overview below."""
-    figure = Figure(figsize=(5, 6), constrained_layout=True)
-    axes = figure.subplots(2, 1, height_ratios=[3, 2])
+    """A matplotlib figure in a Qt canvas: channel histogram, layer overview, and the input
+    intensities against the fingerprint."""
+    figure = Figure(figsize=(5, 8), constrained_layout=True)
+    axes = figure.subplots(3, 1, height_ratios=[3, 2, 2])
     for ax, hint in zip(axes, ("Measure latents to see the distributions", "")):
         ax.set_axis_off()
         ax.text(0.5, 0.5, hint, ha="center", va="center", transform=ax.transAxes)
     canvas = FigureCanvasQTAgg(figure)
-    canvas.setMinimumHeight(420)
+    canvas.setMinimumHeight(560)
     return figure, canvas, axes

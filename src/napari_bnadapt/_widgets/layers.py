@@ -9,6 +9,7 @@ import numpy as np
 
 from ..errors import InputDataError
 from ..inference import Prediction
+from ..io.volumes import voxel_size_nm
 
 
 @dataclass(frozen=True)
@@ -100,3 +101,16 @@ def layer_data(layer: Any) -> Any:
 def layers_of(viewer: Any, *kinds: str) -> list[tuple[str, Any]]:
     """(name, layer) choices of the given layer class names, for combo boxes."""
     return [(layer.name, layer) for layer in viewer.layers if type(layer).__name__ in kinds]
+
+
+def layer_voxel_size(layer: Any) -> tuple[float, ...] | None:
+    """A layer's voxel size in nm (its scale in physical units), None in pixel units."""
+    units = getattr(layer, "units", None)
+    if units is None:
+        return None
+    return voxel_size_nm(tuple(float(s) for s in layer.scale), tuple(str(u) for u in units))
+
+
+def mask_state(model: Any) -> str:
+    """What a mask layer's name says of the statistics that made it: source or the cure."""
+    return "source" if model.adaptation is None else model.adaptation.cure

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from magicgui.widgets import ComboBox, Container, FileEdit, Label, PushButton
 
 from ..device import available_devices
-from ..model.checkpoint import DEMO_PATH, load_model
+from ..model.checkpoint import BUNDLED, DEMO_NAME, DEMO_PATH, load_model
 from ..model.description import describe
 from ..model.loaded import LoadedModel
 from .session import session_for
@@ -28,7 +28,8 @@ class ModelWidget(Container):
         self.session = session_for(viewer)
         self.path = FileEdit(mode="r", filter=MODEL_FILTER, value=str(DEMO_PATH), label="model")
         self.load_button = PushButton(text="Load model")
-        self.demo_button = PushButton(text="Use the bundled demo model")
+        self.bundled = ComboBox(label="bundled", choices=list(BUNDLED), value=DEMO_NAME)
+        self.demo_button = PushButton(text="Use the bundled model")
         self.device = ComboBox(label="device", choices=["auto", *available_devices()])
         self.summary = Label(value="no model loaded")
         self.summary.native.setWordWrap(True)
@@ -39,7 +40,7 @@ class ModelWidget(Container):
                 Label(value="Model file (native .pt or TorchScript)"),
                 self.path,
                 self.load_button,
-                self.demo_button,
+                Container(widgets=[self.bundled, self.demo_button], layout="horizontal"),
                 Container(widgets=[self.device], layout="horizontal"),
                 self.summary,
             ]
@@ -61,8 +62,10 @@ class ModelWidget(Container):
         self.runner.start(job, self.session.set_model, "loading model")
 
     def load_demo(self, *_: object) -> None:
-        self.path.value = str(DEMO_PATH)
-        self.load()
+        """Load the bundled model chosen (the synthetic demo, or the FIB-SEM membranes)."""
+        name = str(self.bundled.value)
+        self.path.value = str(BUNDLED[name])
+        self.runner.start(one_step(load_model, name), self.session.set_model, f"loading {name}")
 
     def _device_changed(self, value: str) -> None:
         self.session.device = value

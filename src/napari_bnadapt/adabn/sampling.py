@@ -45,6 +45,20 @@ class TargetSet:
         return replace(self, normalizers=[compose(n, steps) for n in self.normalizers])
 
 
+def to_model_scale(
+    model: LoadedModel,
+    target: Any,
+    voxel_size: tuple[float, ...] | None,
+    slice_axis: int | None = None,
+) -> Any:
+    """``target`` (an array or a list of them) resampled to the model's voxel size; as it
+    is when no resampling is needed."""
+    if isinstance(target, (list, tuple)):
+        return [to_model_scale(model, item, voxel_size, slice_axis) for item in target]
+    factors = model.zoom_for(tuple(target.shape), voxel_size, slice_axis)
+    return target if factors is None else resample(target, factors)
+
+
 def prepare_target(
     model: LoadedModel,
     target: Any,
@@ -62,9 +76,7 @@ def prepare_target(
     axis = model.training_axis if slice_axis is None else slice_axis
     views, normalizers, shapes = [], [], []
     for item in items:
-        factors = model.zoom_for(tuple(item.shape), voxel_size, slice_axis)
-        if factors is not None:
-            item = resample(item, factors)
+        item = to_model_scale(model, item, voxel_size, slice_axis)
         view, layout = canonical_view(item, model.dims, model.in_channels, axis)
         views.append(view)
         normalizers.append(model.preprocessor(view))
@@ -89,7 +101,7 @@ def sample_target(
     if roi is not None:
         factors = model.zoom_for(tuple(roi.shape), voxel_size, slice_axis)
         if factors is not None:
-            roi = resample(np.asarray(roi) != 0, factors, order=0)
+            roi = resample((np.asarray(roi) != 0).astype(np.uint8), factors, order=0)
     patch = patch_shape(model, patch_size)
     return targets, sample_patches(targets, model.dims, patch, patches, seed, roi), patch
 

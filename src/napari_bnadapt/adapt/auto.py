@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..adabn.config import AdaptConfig
-from ..adabn.sampling import sample_target
+from ..adabn.sampling import sample_target, to_model_scale
 from ..device import resolve_device
 from ..jobs import Stages, Steps
 from ..model.loaded import LoadedModel
@@ -45,22 +45,27 @@ def auto_steps(
     cures = candidates_for(model)
     stages = Stages(len(cures))
     results: dict[str, AdaptResult] = {}
+    # Resampled once for all candidates (it can be the slowest part on a large target).
+    scaled = to_model_scale(model, target, voxel_size, config.slice_axis)
+    if roi is not None:
+        roi = to_model_scale(
+            model, (np.asarray(roi) != 0).astype(np.uint8), voxel_size, config.slice_axis
+        )
     for cure in cures:
         results[cure] = yield from stages.run(
-            cure_steps(
-                model, target, replace(config, cure=cure), roi=roi, target_name=target_name,
-                voxel_size=voxel_size,
-            )
-        )  # fmt: skip
+            cure_steps(model, scaled, replace(config, cure=cure), roi=roi, target_name=target_name)
+        )
     measurements = {
-        cure: _measure(result.model, target, config, roi, voxel_size)
-        for cure, result in results.items()
+        cure: _measure(result.model, scaled, config, roi) for cure, result in results.items()
     }
     scores = score_candidates(measurements)
     chosen = choose_cure(scores)
     result = results[chosen]
+    first = target[0] if isinstance(target, (list, tuple)) else target
     record = replace(
         result.record,
+        voxel_size=tuple(voxel_size) if voxel_size else None,
+        zoom=model.zoom_for(tuple(first.shape), voxel_size, config.slice_axis),
         cure="auto",
         details={**result.record.details, "auto": {"chosen": chosen, "scores": scores}},
         config={**result.record.config, "cure": "auto"},
@@ -90,13 +95,10 @@ def choose_cure(scores: dict[str, dict[str, float]]) -> str:
     return max(scores, key=lambda cure: (scores[cure]["consensus"], cure == "adabn"))
 
 
-def _measure(
-    model: LoadedModel, target: Any, config: AdaptConfig, roi: Any, voxel_size: Any
-) -> Measurement:
+def _measure(model: LoadedModel, target: Any, config: AdaptConfig, roi: Any) -> Measurement:
     """The candidate's predictions on the probe patches, read through its input steps."""
     targets, patches, _ = sample_target(
-        model, target, config.patches, config.patch_size, config.seed, roi, config.slice_axis,
-        voxel_size,
-    )  # fmt: skip
+        model, target, config.patches, config.patch_size, config.seed, roi, config.slice_axis
+    )
     probe = Probe(targets, patches, resolve_device(config.device), model.divisor, config.seed)
     return probe.measure(model.module)

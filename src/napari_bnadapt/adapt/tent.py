@@ -24,7 +24,8 @@ from ..model.unet import crop_to, pad_to_multiple
 from .guard import check
 from .probe import Probe, entropy_loss, to_probabilities
 
-#: Weight of the class-balance term (squared deviation of the mean foreground probability).
+#: Weight of the class-balance term: the squared relative deviation of the mean foreground
+#: probability from AdaBN's (relative, so that thin structures are held as firmly as large).
 BALANCE = 10.0
 
 
@@ -70,12 +71,13 @@ def tent_steps(
             probabilities = to_probabilities(
                 crop_to(module(pad_to_multiple(x, model.divisor)), x.shape[2:])
             )
-            balance = (_mean_foreground(probabilities) - target_foreground) ** 2
+            deviation = _mean_foreground(probabilities) / target_foreground.clamp_min(1e-3) - 1
+            balance = deviation**2
             loss = entropy_loss(probabilities) + BALANCE * balance
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            losses.append(round(float(loss), 5))
+            losses.append(round(float(loss.detach()), 5))
             yield Progress(step, steps, f"TENT step {step}/{steps}")
     except BaseException:
         _restore(parameters, start)

@@ -12,10 +12,11 @@ import numpy as np
 from ..adabn.config import AdaptConfig
 from ..adapt.api import adapt, reset
 from ..demo import run_demo
+from ..diagnostics.fingerprinting import compute_fingerprint
 from ..diagnostics.latents import LatentConfig
 from ..errors import InputDataError
 from ..inference import PredictConfig, predict
-from ..io.images import read_image, read_image_set, write_tiff
+from ..io.images import NamedImage, read_image, read_image_set, read_named_image, write_tiff
 from ..jobs import Progress, ProgressCallback
 from ..model.checkpoint import load_model, save_model
 from ..model.description import describe
@@ -40,9 +41,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise InputDataError(
             f"{len(images)} images but {len(labels)} label files: give one label file per image"
         )
+    voxel_size = parse_voxel_size(args.voxel_size, np.ndim(images[0].data)) or images[0].voxel_size
     result = train(
         [i.data for i in images], [lbl.data for lbl in labels], config,
-        names=[i.name for i in images], progress=printer(),
+        names=[i.name for i in images], voxel_size=voxel_size, progress=printer(),
     )  # fmt: skip
     save_model(result.model, args.out)
     last = result.history[-1] if result.history else {}
@@ -63,7 +65,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             if path is not None:
                 path.mkdir(parents=True, exist_ok=True)
     for image in images:
-        prediction = predict(model, image.data, config)
+        prediction = predict(model, image.data, config, voxel_size=voxel_size_of(args, image))
         mask_path = out / f"{image.name}.tif" if folder else out
         write_tiff(mask_path, prediction.segmentation)
         if probs is not None:
@@ -88,16 +90,19 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     config = AdaptConfig(
         **given(
             args, "mode", "alpha", "prior_strength", "layers", "statistics", "patches",
-            "patch_size", "batch_size", "momentum", "seed", "device",
+            "patch_size", "batch_size", "momentum", "seed", "device", "cure", "polarity",
+            "fda_beta", "tent_steps", "self_training_steps",
         )
     )  # fmt: skip
     model = load_model(args.model)
     targets = read_image_set(args.target)
     data = [t.data for t in targets] if len(targets) > 1 else targets[0].data
     roi = read_image(args.roi) if args.roi else None
+    voxel_size = voxel_size_of(args, targets[0])
     result = adapt(
-        model, data, config, roi=roi, target_name=Path(args.target).name, progress=printer()
-    )
+        model, data, config, roi=roi, target_name=Path(args.target).name,
+        voxel_size=voxel_size, progress=printer(),
+    )  # fmt: skip
     save_model(result.model, args.out)
     record = result.record
     print(f"{record.summary()} → {args.out}")
@@ -111,13 +116,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     adapt_config, latent_config = AdaptConfig(**sampling), LatentConfig(**sampling)
     model = load_model(args.model)
     adapted = load_model(args.adapted) if args.adapted else None
-    image = read_image(args.input)
+    image = read_named_image(args.input)
     labels = read_image(args.labels) if args.labels else None
     source = read_image(args.source) if args.source else None
     report = build_report(
-        model, image, adapted, labels=labels, source=source, adapt_config=adapt_config,
+        model, image.data, adapted, labels=labels, source=source, adapt_config=adapt_config,
         predict_config=PredictConfig(**given(args, "device")), latent_config=latent_config,
-        progress=printer(),
+        voxel_size=voxel_size_of(args, image), progress=printer(),
     )  # fmt: skip
     paths = write_report(report, args.out)
     quality = report.quality
@@ -132,6 +137,21 @@ def cmd_report(args: argparse.Namespace) -> int:
         )
     print(f"agreement Dice before/after: {quality.agreement_dice:.3f}")
     print(f"wrote {', '.join(p.name for p in paths)} to {args.out}")
+    return 0
+
+
+def cmd_fingerprint(args: argparse.Namespace) -> int:
+    model = load_model(args.model)
+    source = read_named_image(args.source)
+    labels = read_image(args.labels) if args.labels else None
+    voxel_size = parse_voxel_size(args.voxel_size, source.data.ndim) or source.voxel_size
+    model.fingerprint = compute_fingerprint(
+        model, source.data, voxel_size=voxel_size, labels=labels, source_name=source.name,
+        config=LatentConfig(**given(args, "patches", "device")), progress=printer(),
+    )  # fmt: skip
+    save_model(model, args.out)
+    print(model.fingerprint.summary())
+    print(f"wrote {args.out}")
     return 0
 
 
@@ -160,7 +180,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 HANDLERS = {
     "info": cmd_info, "train": cmd_train, "predict": cmd_predict, "adapt": cmd_adapt,
-    "report": cmd_report, "gui": cmd_gui, "demo": cmd_demo,
+    "report": cmd_report, "fingerprint": cmd_fingerprint, "gui": cmd_gui, "demo": cmd_demo,
 }  # fmt: skip
 
 
@@ -170,6 +190,30 @@ def predict_config(args: argparse.Namespace) -> PredictConfig:
     if args.tile is not None:
         options["tile_shape"] = args.tile
     return PredictConfig(**options)
+
+
+def voxel_size_of(args: argparse.Namespace, image: NamedImage) -> tuple[float, ...] | None:
+    """The input's voxel size (nm): ``--voxel-size``, else the file's; None with
+    ``--no-rescale`` (the model then runs at the input's own pixel size)."""
+    if getattr(args, "no_rescale", False):
+        return None
+    given_size = parse_voxel_size(getattr(args, "voxel_size", None), np.ndim(image.data))
+    return given_size or image.voxel_size
+
+
+def parse_voxel_size(text: str | None, ndim: int) -> tuple[float, ...] | None:
+    """``"50,4.6,4.6"`` → (50.0, 4.6, 4.6); one value stands for every axis of the image."""
+    if not text:
+        return None
+    try:
+        values = tuple(float(v) for v in text.replace("x", ",").split(",") if v.strip())
+    except ValueError:
+        raise InputDataError(
+            f"--voxel-size {text!r}: give numbers in nm separated by commas, e.g. 50,4.6,4.6"
+        ) from None
+    if not values or min(values) <= 0:
+        raise InputDataError(f"--voxel-size {text!r}: sizes must be positive numbers in nm")
+    return values * min(ndim, 3) if len(values) == 1 else values
 
 
 def given(args: argparse.Namespace, *names: str) -> dict[str, Any]:

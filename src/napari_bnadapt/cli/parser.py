@@ -10,7 +10,7 @@ import argparse
 from collections.abc import Callable
 
 from .. import __version__
-from ..adabn.config import MODES, STATISTICS, AdaptConfig
+from ..adabn.config import CURES, MODES, POLARITY, STATISTICS, AdaptConfig
 from ..adabn.layer_selection import GROUPS
 from ..arrays.normalization import MODES as NORMALIZATION_MODES
 from ..diagnostics.latents import LatentConfig
@@ -20,7 +20,10 @@ from ..training import TrainConfig
 Handler = Callable[[argparse.Namespace], int]
 
 ADAPT, PREDICT, TRAIN, LATENT = AdaptConfig(), PredictConfig(), TrainConfig(), LatentConfig()
-MODEL_HELP = "model file (native .pt or TorchScript), or 'demo' for the bundled model"
+MODEL_HELP = (
+    "model file (native .pt or TorchScript), or a bundled model: 'demo' (synthetic) or "
+    "'membranes-fibsem' (2D membranes, FIB-SEM at 10 nm)"
+)
 IMAGE_HELP = "TIFF/MRC file (2D image or 3D stack/volume), PNG, or a folder of 2D images"
 DEVICE_HELP = "auto (CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:N or mps (default: auto)"
 
@@ -36,7 +39,7 @@ def make_parser(handlers: dict[str, Handler]) -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     builders = {
         "info": _info, "train": _train, "predict": _predict, "adapt": _adapt,
-        "report": _report, "gui": _gui, "demo": _demo,
+        "report": _report, "fingerprint": _fingerprint, "gui": _gui, "demo": _demo,
     }  # fmt: skip
     for name, build in builders.items():
         build(commands).set_defaults(handler=handlers[name])
@@ -98,6 +101,11 @@ def _train(commands) -> argparse.ArgumentParser:
         "adaptation corrects), percentile = each input's own 1–99.8 %% range, none = raw "
         f"(default: {TRAIN.normalization})",
     )  # fmt: skip
+    train.add_argument(
+        "--voxel-size",
+        help="the training images' voxel size in nm (z,y,x or y,x, or one value), stored in "
+        "the model so that other data is resampled to it (default: from the file's metadata)",
+    )
     return train
 
 
@@ -113,8 +121,22 @@ def _predict(commands) -> argparse.ArgumentParser:
     return pred
 
 
+def add_scale_options(parser: argparse.ArgumentParser) -> None:
+    """How the input's voxel size is known, and whether to resample to the model's."""
+    parser.add_argument(
+        "--voxel-size",
+        help="the input's voxel size in nm, one value per spatial axis (z,y,x or y,x) or one "
+        "for all, e.g. 50,4.6,4.6 (default: from the file's metadata)",
+    )
+    parser.add_argument(
+        "--no-rescale", action="store_true",
+        help="do not resample the input to the model's training voxel size",
+    )  # fmt: skip
+
+
 def add_predict_options(parser: argparse.ArgumentParser) -> None:
     """Options of :class:`PredictConfig`, shared by the commands that segment."""
+    add_scale_options(parser)
     parser.add_argument("--device", help=DEVICE_HELP)
     parser.add_argument(
         "--tile", type=int,
@@ -144,6 +166,32 @@ def _adapt(commands) -> argparse.ArgumentParser:
     adapt.add_argument("--model", required=True, help=MODEL_HELP)
     adapt.add_argument("--target", help=f"unlabeled target data: {IMAGE_HELP}")
     adapt.add_argument("--out", required=True, help="adapted model file to write")
+    adapt.add_argument(
+        "--cure", choices=CURES,
+        help="what to change: adabn = re-estimate the BatchNorm statistics; histogram, fda = "
+        "bring the input's intensities / low frequencies to the source fingerprint's (alone or "
+        "+adabn); alpha-entropy = the source/target blend of least prediction entropy; tent = "
+        "then tune the BatchNorm affine terms (guarded); self-training = fine-tune on confident "
+        f"pseudo-labels (minutes); auto = choose without labels (default: {ADAPT.cure})",
+    )  # fmt: skip
+    adapt.add_argument(
+        "--polarity", choices=POLARITY,
+        help="auto = invert the input when its contrast reads as inverted against the model's "
+        f"fingerprint; keep; invert (default: {ADAPT.polarity})",
+    )  # fmt: skip
+    adapt.add_argument(
+        "--fda-beta", type=float,
+        help=f"for fda: frequencies below this (cycles/pixel) take the source's amplitude "
+        f"(default: {ADAPT.fda_beta:g})",
+    )  # fmt: skip
+    adapt.add_argument(
+        "--tent-steps", type=int, help=f"for tent: optimisation steps (default: {ADAPT.tent_steps})"
+    )
+    adapt.add_argument(
+        "--self-training-steps", type=int,
+        help=f"for self-training: at most this many steps (default: {ADAPT.self_training_steps})",
+    )  # fmt: skip
+    add_scale_options(adapt)
     adapt.add_argument(
         "--mode", choices=MODES,
         help="standard = AdaBN, one pass with exactly pooled batch statistics; consistent = "
@@ -213,7 +261,34 @@ def _report(commands) -> argparse.ArgumentParser:
         help=f"patches sampled for adaptation and each latent capture (default: {LATENT.patches})",
     )  # fmt: skip
     report.add_argument("--device", help=DEVICE_HELP)
+    add_scale_options(report)
     return report
+
+
+def _fingerprint(commands) -> argparse.ArgumentParser:
+    fingerprint = commands.add_parser(
+        "fingerprint",
+        help="add the source fingerprint (intensities, spectrum, voxel size, latent "
+        "distributions) to a model trained elsewhere",
+    )
+    fingerprint.add_argument("--model", required=True, help=MODEL_HELP)
+    fingerprint.add_argument(
+        "--source", required=True, help=f"images like the model's training data: {IMAGE_HELP}"
+    )
+    fingerprint.add_argument(
+        "--labels", help="their labels (nonzero = foreground): adds the foreground fraction"
+    )
+    fingerprint.add_argument("--out", required=True, help="model file to write")
+    fingerprint.add_argument(
+        "--voxel-size",
+        help="the source images' voxel size in nm (z,y,x or y,x, or one value); the model "
+        "then resamples other data to it (default: from the file's metadata)",
+    )
+    fingerprint.add_argument(
+        "--patches", type=int, help=f"patches sampled from the source (default: {LATENT.patches})"
+    )
+    fingerprint.add_argument("--device", help=DEVICE_HELP)
+    return fingerprint
 
 
 def _gui(commands) -> argparse.ArgumentParser:

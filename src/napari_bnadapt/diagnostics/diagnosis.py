@@ -5,7 +5,7 @@ One entry point, :func:`diagnose`, serves the CLI report and the napari histogra
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -16,7 +16,7 @@ from ..model.bn_layers import read_bn_stats
 from ..model.loaded import LoadedModel
 from .capture import can_capture, capture_steps
 from .distances import sliced_wasserstein
-from .fingerprinting import stored_reference
+from .fingerprinting import InputStatistics, stored_reference
 from .latents import BOTTLENECK, LatentCapture, LatentConfig
 from .polarity import polarity_check
 from .quality import MaskComparison
@@ -41,6 +41,15 @@ class Diagnosis:
     moved: dict[str, LayerShift] | None
     sliced: dict[str, float]
     verdict: Verdict
+    intensities: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def intensity_shift(self) -> float | None:
+        """W1 between the target's network-input intensities and the fingerprint's (in the
+        normalised units), None without a fingerprint."""
+        if "target" not in self.intensities or "source" not in self.intensities:
+            return None
+        return float(np.mean(np.abs(self.intensities["target"] - self.intensities["source"])))
 
     @property
     def reference_label(self) -> str:
@@ -56,6 +65,7 @@ class Diagnosis:
             "layers_before": [s.summary() for s in self.shift_before.values()],
             "layer_ranking_before": _ranking(self.shift_before),
             "sliced_wasserstein_bottleneck": self.sliced,
+            "intensity_shift": self.intensity_shift,
         }
         if self.shift_after is not None:
             out["layers_after"] = [s.summary() for s in self.shift_after.values()]
@@ -77,6 +87,7 @@ def diagnose_steps(
     source: Any | None = None,
     config: LatentConfig | None = None,
     quality: MaskComparison | None = None,
+    voxel_size: tuple[float, ...] | None = None,
 ) -> Steps[Diagnosis]:
     """Measure latents of ``target`` under ``model`` (and ``adapted``), compare, judge.
 
@@ -84,7 +95,8 @@ def diagnose_steps(
     reference is the model's fingerprint (the source's stored latent distributions), and
     without one the Gaussian of the stored source statistics. ``quality`` (from
     :func:`napari_bnadapt.diagnostics.quality.compare_masks`) adds mask changes to the
-    reading. Yields a :class:`Progress` after every batch, all captures on one scale.
+    reading. ``voxel_size`` (nm) resamples the target to the model's scale. Yields a
+    :class:`Progress` after every batch, all captures on one scale.
     """
     moved = stats_shift(model.source_stats, read_bn_stats(adapted.module)) if adapted else None
     if not can_capture(model):
@@ -97,23 +109,34 @@ def diagnose_steps(
         verdict = judge(moved, None, quality)
         yield Progress(1, 1, "compared stored statistics")
         return Diagnosis(None, None, None, moved, None, moved, {}, verdict)
-    jobs = [("target before", model, target)]
+    jobs = [("target before", model, target, voxel_size)]
     if adapted is not None:
-        jobs.append(("target after", adapted, target))
+        jobs.append(("target after", adapted, target, voxel_size))
     if source is not None:
-        jobs.append(("source", model, source))
+        jobs.append(("source", model, source, None))  # source data is at the model's scale
     captures: dict[str, LatentCapture] = {}
     stages = Stages(len(jobs))
-    for label, net, data in jobs:
-        captures[label] = yield from stages.run(capture_steps(net, data, config, label=label))
-    reference = captures.get("source") or stored_reference(model, config or LatentConfig())
+    cfg = config or LatentConfig()
+    inputs = InputStatistics(-(-cfg.patches // cfg.batch_size), cfg.seed)
+    for label, net, data, size in jobs:
+        watch = inputs if label == "target before" else None
+        captures[label] = yield from stages.run(
+            capture_steps(net, data, cfg, label=label, voxel_size=size, on_input=watch)
+        )
+    intensities = {"target": inputs.quantiles()}
+    if model.fingerprint is not None:
+        intensities["source"] = model.fingerprint.quantiles
+    reference = captures.get("source") or stored_reference(model, cfg)
     before, after = captures["target before"], captures.get("target after")
     shift_before = compare_capture(before, reference)
     shift_after = compare_capture(after, reference) if after is not None else None
     polarity = polarity_check(after, reference) if after is not None else None
-    verdict = judge(shift_before, shift_after, quality, polarity)
+    source_foreground = model.fingerprint.foreground_fraction if model.fingerprint else None
+    verdict = judge(shift_before, shift_after, quality, polarity, source_foreground)
     sliced = _sliced(before, after, reference)
-    return Diagnosis(before, after, reference, shift_before, shift_after, moved, sliced, verdict)
+    return Diagnosis(
+        before, after, reference, shift_before, shift_after, moved, sliced, verdict, intensities
+    )
 
 
 diagnose = blocking(diagnose_steps, "diagnose")

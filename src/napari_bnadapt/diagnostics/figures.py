@@ -112,6 +112,41 @@ def plot_layer_overview(ax, diagnosis: Diagnosis) -> None:
     ax.tick_params(labelsize=7)
 
 
+def plot_intensities(ax, diagnosis: Diagnosis) -> None:
+    """The target's network-input intensity density against the fingerprint's (source)."""
+    ax.clear()
+    ax.set_axis_on()
+    for key, colour, label in (
+        ("source", COLOURS["source"], "source (fingerprint)"),
+        ("target", COLOURS["before"], "target"),
+    ):
+        quantiles = diagnosis.intensities.get(key)
+        if quantiles is None:
+            continue
+        centres, density = _density(quantiles)
+        ax.plot(centres, density, color=colour, label=label)
+    if "source" not in diagnosis.intensities:
+        ax.set_title("input intensities (the model has no fingerprint to compare)", fontsize=9)
+    else:
+        ax.set_title(
+            f"input intensities: shift {diagnosis.intensity_shift:.2f} (normalised units)",
+            fontsize=9,
+        )
+    ax.set_xlabel("network input (after the model's normalisation)", fontsize=8)
+    ax.set_ylabel("density", fontsize=8)
+    ax.legend(fontsize=7, frameon=False)
+    ax.tick_params(labelsize=7)
+
+
+def _density(quantiles: np.ndarray, bins: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """A density on even bins from a quantile function at even levels."""
+    low, high = float(quantiles[1]), float(quantiles[-2])  # past the extreme 0.4 %
+    edges = np.linspace(low, high if high > low else low + 1.0, bins + 1)
+    levels = np.linspace(0.0, 1.0, len(quantiles))
+    cdf = np.interp(edges, quantiles, levels)
+    return 0.5 * (edges[1:] + edges[:-1]), np.diff(cdf) / np.diff(edges)
+
+
 def plot_masks(axes, image: np.ndarray, before: np.ndarray, after: np.ndarray | None) -> None:
     """Image with the mask before (red) and after (blue) adaptation, one axis each."""
     panels = [("before adaptation", before, "Reds")]

@@ -24,8 +24,9 @@ SPECTRUM_BINS = 64
 QUANTILE_SAMPLE = 1 << 21
 
 
-class _InputStatistics:
-    """Accumulates intensity samples and the radial amplitude spectrum of input batches."""
+class InputStatistics:
+    """Accumulates intensity samples and the radial amplitude spectrum of input batches
+    (call it with each batch, e.g. as a capture's ``on_input``)."""
 
     def __init__(self, batches: int, seed: int) -> None:
         self.rng = np.random.default_rng(seed)
@@ -43,7 +44,7 @@ class _InputStatistics:
         amplitude = np.abs(np.fft.rfft2(planes, norm="ortho")).mean(axis=0)
         radius = radial_frequencies(batch.shape[-2:])
         cells = np.minimum((radius / 0.5 * SPECTRUM_BINS).astype(int), SPECTRUM_BINS)
-        inside = cells < SPECTRUM_BINS
+        inside = (cells < SPECTRUM_BINS) & (radius > 0)  # the mean (removed) is not a frequency
         self.sums += np.bincount(cells[inside], amplitude[inside], SPECTRUM_BINS)
         self.counts += np.bincount(cells[inside], minlength=SPECTRUM_BINS)
 
@@ -77,7 +78,7 @@ def fingerprint_steps(
     source = model.copy()
     source.restore_source()
     batches = -(-cfg.patches // cfg.batch_size)
-    inputs = _InputStatistics(batches, cfg.seed)
+    inputs = InputStatistics(batches, cfg.seed)
     capture = yield from capture_steps(source, images, cfg, label="source", on_input=inputs)
     spectrum, frequencies = inputs.spectrum()
     return Fingerprint(

@@ -125,3 +125,14 @@ def compare_masks(
         mask_quality(after, truth),
         dice(before.segmentation, after.segmentation),
     )
+
+
+def compare_many(
+    predictions: list[Prediction], truth: np.ndarray | None = None
+) -> list[tuple[MaskQuality, float]]:
+    """Every prediction's figures (Dice/IoU with ``truth``) and its agreement Dice with the
+    first (the reference, e.g. the source model's mask): the N-way comparison of cures."""
+    if not predictions:
+        return []
+    reference = predictions[0].segmentation
+    return [(mask_quality(p, truth), dice(reference, p.segmentation)) for p in predictions]

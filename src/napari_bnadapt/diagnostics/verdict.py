@@ -39,6 +39,7 @@ class Verdict:
     reading: str
     reasons: list[str]
     figures: dict[str, float] = field(default_factory=dict)
+    cure: str = "adabn"
 
     @property
     def predicted_benefit(self) -> float:
@@ -58,6 +59,7 @@ def judge(
     after: dict[str, LayerShift] | None = None,
     quality: MaskComparison | None = None,
     polarity: PolarityCheck | None = None,
+    source_foreground: float | None = None,
 ) -> Verdict:
     """Read the shift before (and optionally after) adaptation and the mask changes.
 
@@ -107,7 +109,24 @@ def judge(
         reading = _polarity(polarity, reading, reasons, figures)
     if quality is not None:
         reading = _mask_changes(quality, reading, reasons)
+        figures.update(_mask_figures(quality, source_foreground))
     return Verdict(reading, reasons, figures)
+
+
+def _mask_figures(quality: MaskComparison, source_foreground: float | None) -> dict[str, float]:
+    out = {
+        "foreground_before": quality.before.foreground_fraction,
+        "confident_before": quality.before.confident_fraction or 0.0,
+    }
+    if quality.after is not None:
+        out.update(
+            foreground_after=quality.after.foreground_fraction,
+            confident_after=quality.after.confident_fraction or 0.0,
+            agreement=quality.agreement_dice,
+        )
+    if source_foreground is not None:
+        out["foreground_source"] = source_foreground
+    return out
 
 
 def _polarity(polarity: PolarityCheck, reading: str, reasons: list[str], figures: dict) -> str:

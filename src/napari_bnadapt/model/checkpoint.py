@@ -47,24 +47,32 @@ FORMAT = "napari-bnadapt-model"
 FORMAT_VERSION = 2
 EXTRA_FILE = "bnadapt.json"
 TENSORS_FILE = "bnadapt_tensors.pt"
+DATA = Path(__file__).parents[1] / "data"
+#: Models shipped with the package, by the name that stands for them wherever a model
+#: file is asked for.
+BUNDLED = {
+    "demo": DATA / "demo_unet.pt",
+    "membranes-fibsem": DATA / "membranes_fibsem.pt",
+}
 DEMO_NAME = "demo"
-DEMO_PATH = Path(__file__).parents[1] / "data" / "demo_unet.pt"
+DEMO_PATH = BUNDLED[DEMO_NAME]
 
 
 def resolve_model_path(path: str | Path) -> Path:
-    """The path of a model file; the word ``demo`` names the bundled demo model."""
-    if str(path) == DEMO_NAME:
-        if not DEMO_PATH.is_file():
+    """The path of a model file; a name of :data:`BUNDLED` names a bundled model."""
+    if str(path) in BUNDLED:
+        bundled = BUNDLED[str(path)]
+        if not bundled.is_file():
             raise ModelFileError(
-                "the bundled demo model is missing from this installation: reinstall "
-                "napari-bnadapt or run scripts/make_demo_model.py"
+                f"the bundled model {str(path)!r} is missing from this installation: "
+                "reinstall napari-bnadapt (or rebuild it with the script in scripts/)"
             )
-        return DEMO_PATH
+        return bundled
     resolved = Path(path).expanduser()
     if not resolved.exists():
         raise ModelFileError(
-            f"model file {str(path)!r} not found: check the path, or use 'demo' for the "
-            "bundled demo model"
+            f"model file {str(path)!r} not found: check the path, or use one of the bundled "
+            f"models ({', '.join(BUNDLED)})"
         )
     if resolved.is_dir():
         raise ModelFileError(
@@ -77,7 +85,7 @@ def load_model(path: str | Path) -> LoadedModel:
     """Load a native checkpoint or a TorchScript file; refuse anything that runs code."""
     resolved = resolve_model_path(path)
     model = _load_torchscript(resolved) if _is_torchscript(resolved) else _load_native(resolved)
-    model.path = str(path) if str(path) == DEMO_NAME else str(resolved)
+    model.path = str(path) if str(path) in BUNDLED else str(resolved)
     model.module.eval()
     return model
 

@@ -25,6 +25,8 @@ class ModelDescription:
     norm_layers: tuple[NormLayer, ...]
     state: str
     verdict: str
+    fingerprint: str | None = None
+    voxel_size: tuple[float, ...] | None = None
 
     @property
     def adaptable_layers(self) -> int:
@@ -45,6 +47,14 @@ class ModelDescription:
             + (", ".join(f"{n}× {k}" for k, n in kinds.items()) if kinds else "none found"),
             f"adaptable BN:   {self.adaptable_layers}",
             f"verdict:        {self.verdict}",
+            "voxel size:     "
+            + (
+                " × ".join(f"{v:g}" for v in self.voxel_size) + " nm (inputs are resampled to it)"
+                if self.voxel_size
+                else "unknown (inputs are used at their own pixel size)"
+            ),
+            self.fingerprint
+            or "fingerprint:    none (add one with bnadapt fingerprint --model M --source imgs.tif)",
         ]
         if not layers:
             return "\n".join(lines)
@@ -72,10 +82,14 @@ def describe(model: LoadedModel) -> ModelDescription:
         norm_layers=layers,
         state=_state_text(model),
         verdict=adaptability_verdict(layers),
+        fingerprint=model.fingerprint.summary() if model.fingerprint else None,
+        voxel_size=model.voxel_size,
     )
 
 
 def _state_text(model: LoadedModel) -> str:
     if model.adaptation is None:
         return "source (as trained)"
-    return f"adapted ({model.adaptation.mode}) on {model.adaptation.target}"
+    record = model.adaptation
+    steps = f", input: {'; '.join(record.input_steps)}" if record.input_steps else ""
+    return f"adapted ({record.cure}, {record.mode}) on {record.target}{steps}"

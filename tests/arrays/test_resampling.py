@@ -1,0 +1,54 @@
+"""Resampling to the model's voxel size and back: factors, shapes and registration."""
+
+import numpy as np
+import pytest
+
+from napari_bnadapt.arrays.resampling import resample, resample_to, zoom_factors
+from napari_bnadapt.errors import InputDataError
+from napari_bnadapt.inference import PredictConfig, predict
+
+
+def test_zoom_factors_in_the_plane_for_2d_models_and_every_axis_for_3d():
+    assert zoom_factors((50, 10, 10), (4.6, 4.6), (4, 100, 100), 2) == pytest.approx(
+        (1.0, 10 / 4.6, 10 / 4.6)
+    )
+    assert zoom_factors((10, 10), (50, 5, 5), (100, 100), 2) == (2.0, 2.0)
+    assert zoom_factors((40, 10, 10), (10, 10, 10), (8, 50, 50), 3) == (4.0, 1.0, 1.0)
+    # A channel axis in front keeps its factor; a 2D model slicing across x resamples z, y.
+    assert zoom_factors((20, 10, 5), (5, 5), (2, 8, 8, 8), 2, slice_axis=2) == (1, 4, 2, 1)
+
+
+def test_no_resampling_when_unknown_or_close():
+    assert zoom_factors(None, (5, 5), (10, 10), 2) is None
+    assert zoom_factors((5, 5), None, (10, 10), 2) is None
+    assert zoom_factors((5.1, 5.1), (5, 5), (10, 10), 2) is None
+
+
+def test_bad_voxel_sizes_are_clear_errors():
+    with pytest.raises(InputDataError, match="positive"):
+        zoom_factors((0, 5), (5, 5), (10, 10), 2)
+    with pytest.raises(InputDataError, match="does not fit"):
+        zoom_factors((5, 5, 5, 5), (5, 5), (10, 10), 2)
+
+
+def test_round_trip_keeps_shape_and_registration():
+    volume = np.zeros((5, 37, 53), np.float32)
+    volume[:, 10:14, 30:36] = 1.0
+    up = resample(volume, (1, 2.17, 2.17))
+    back = resample_to(up, volume.shape)
+    assert back.shape == volume.shape
+    centre = lambda a: np.array(np.nonzero(a[2] > 0.5)).mean(axis=1)  # noqa: E731
+    assert np.allclose(centre(back), centre(volume), atol=0.5)
+    assert ((back > 0.5) == (volume > 0.5)).mean() > 0.99
+
+
+def test_prediction_at_another_voxel_size_comes_back_on_the_input_grid(small_model_2d):
+    small_model_2d.metadata["voxel_size"] = [4.0, 4.0]
+    image = np.random.default_rng(0).integers(0, 255, (2, 30, 45)).astype(np.uint8)
+    config = PredictConfig(device="cpu")
+    rescaled = predict(small_model_2d, image, config, voxel_size=(50.0, 8.0, 8.0))
+    plain = predict(small_model_2d, image, config)
+    assert rescaled.mask.shape == plain.mask.shape == image.shape
+    assert not np.array_equal(rescaled.probabilities, plain.probabilities)
+    same_scale = predict(small_model_2d, image, config, voxel_size=(50.0, 4.0, 4.0))
+    assert np.array_equal(same_scale.probabilities, plain.probabilities)
