@@ -131,8 +131,8 @@ def test_polarity_check_sees_an_inverted_contrast():
     for shift, inverted in (("brightness", False), ("inverted", True)):
         volume = make_volume((2, 128, 128), SHIFTS[shift], seed=3)[0]
         # Plain AdaBN (polarity kept): the check must see the inversion it leaves.
-        config = AdaptConfig(device="cpu", patches=8, polarity="keep")
-        adapted = adapt(model, volume, config).model
+        plain = AdaptConfig(device="cpu", patches=8, polarity="keep")
+        adapted = adapt(model, volume, plain).model
         check = polarity_check(capture_latents(adapted, volume, config), source)
         assert check.inverted is inverted, shift
     assert polarity_check(source, None) is None
