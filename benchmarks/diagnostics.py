@@ -13,11 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 from adaptation import forward_floor  # benchmarks/adaptation.py, beside this script
+from reading import SHAPE, synthetic_cases
 
 from napari_bnadapt.adapt import AdaptConfig, adapt
 from napari_bnadapt.arrays.metrics import dice
@@ -30,29 +31,6 @@ from napari_bnadapt.model import load_model
 from napari_bnadapt.synthetic import SHIFTS, SOURCE, Domain, make_volume
 
 CPU = {"device": "cpu"}
-SHAPE = (6, 128, 128)
-
-
-def lerp(target: Domain, t: float) -> Domain:
-    values = {
-        f.name: (1 - t) * getattr(SOURCE, f.name) + t * getattr(target, f.name)
-        for f in fields(Domain)
-    }
-    return Domain(**values)
-
-
-def cases() -> list[tuple[str, Domain]]:
-    out = []
-    for name, domain in SHIFTS.items():
-        if name == "none":
-            out.append(("none", domain))
-            continue
-        for t in (0.33, 0.67, 1.0):
-            out.append((f"{name} ×{t:.2f}", lerp(domain, t)))
-    for mu1 in (0.1, 0.3, 0.5, 0.7, 0.9):
-        for mu2 in (0.1, 0.3, 0.5, 0.7, 0.9):
-            out.append((f"μ1 {mu1} μ2 {mu2}", SOURCE.shifted(mu_foreground=mu1, mu_background=mu2)))
-    return out
 
 
 def measure(model, name: str, domain: Domain, seed: int, source: np.ndarray) -> dict:
@@ -60,10 +38,7 @@ def measure(model, name: str, domain: Domain, seed: int, source: np.ndarray) -> 
     before = predict(model, volume, PredictConfig(**CPU))
     adapted = adapt(model, volume, AdaptConfig(**CPU)).model
     after = predict(adapted, volume, PredictConfig(**CPU))
-    quality = compare_masks(
-        {"probabilities": before.probabilities, "mask": before.mask},
-        {"probabilities": after.probabilities, "mask": after.mask},
-    )
+    quality = compare_masks(before, after)
     diagnosis = diagnose(model, volume, adapted, config=LatentConfig(**CPU), quality=quality)
     with_source = diagnose(
         model, volume, adapted, source=source, config=LatentConfig(**CPU), quality=quality
@@ -85,9 +60,8 @@ def measure(model, name: str, domain: Domain, seed: int, source: np.ndarray) -> 
         "residual_ratio": figures["residual_ratio"],
         "sliced_before": diagnosis.sliced["before"],
         "sliced_drop": diagnosis.sliced["before"] - diagnosis.sliced["after"],
-        "agreement_dice": quality["agreement_dice"],
-        "confidence_change": quality["after"]["confident_fraction"]
-        - quality["before"]["confident_fraction"],
+        "agreement_dice": quality.agreement_dice,
+        "confidence_change": quality.after.confident_fraction - quality.before.confident_fraction,
     }
 
 
@@ -128,7 +102,7 @@ def main() -> None:
     source = make_volume(SHAPE, SOURCE, seed=59)[0]
     rows = [
         measure(model, name, domain, seed=60 + i, source=source)
-        for i, (name, domain) in enumerate(cases())
+        for i, (name, domain) in enumerate(synthetic_cases())
     ]
     gain = np.array([r["dice_after"] - r["dice_before"] for r in rows])
     predictors = (

@@ -96,6 +96,41 @@ def direction(source, target_model, target: Volume, cures, seed: int) -> dict:
     return row
 
 
+def masks_figure(volumes: dict[str, Volume], cache: Path, steps: int, out: Path) -> Path:
+    """One held-out slice per direction: image, truth, and the masks of seed 0's models."""
+    from matplotlib.figure import Figure
+
+    models = {name: trained(v, 0, steps, cache) for name, v in volumes.items()}
+    panels = ("image", "ground truth", "source only", "AdaBN (no rescale)", "AdaBN (rescaled)",
+              "auto", "target-trained")  # fmt: skip
+    figure = Figure(figsize=(2.2 * len(panels), 5.0), constrained_layout=True)
+    axes = figure.subplots(2, len(panels))
+    for row, (src, tgt) in enumerate((("vnc", "neuroproof"), ("neuroproof", "vnc"))):
+        target = volumes[tgt]
+        adabn = adapt(models[src], target.train, AdaptConfig(**CPU)).model
+        auto = adapt(models[src], target.train, AdaptConfig(cure="auto", **CPU),
+                     voxel_size=target.voxel_size).model  # fmt: skip
+        plain = adapt(models[src], target.train, AdaptConfig(**CPU),
+                      voxel_size=target.voxel_size).model  # fmt: skip
+        shown = [
+            score(models[src], target, rescale=False), score(adabn, target, rescale=False),
+            score(plain, target), score(auto, target), score(models[tgt], target),
+        ]  # fmt: skip
+        z = 0 if tgt == "vnc" else 10
+        crop = (z, slice(0, 512), slice(0, 512)) if tgt == "vnc" else (z, slice(None), slice(None))
+        images = [target.test[crop], target.test_labels[crop], *(m[crop] for _, m in shown)]
+        for col, (ax, picture, title) in enumerate(zip(axes[row], images, panels)):
+            ax.imshow(picture, cmap="gray", interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            extra = f"\nDice {shown[col - 2][0]:.2f}" if col >= 2 else ""
+            ax.set_title(f"{title}{extra}", fontsize=8)
+        axes[row][0].set_ylabel(f"{NAMES[src]} →\n{NAMES[tgt]}", fontsize=8)
+    path = out / "real_em_masks.png"
+    figure.savefig(path, dpi=110)
+    return path
+
+
 def summarise(rows: list[dict]) -> dict:
     """Mean and spread (max − min) over seeds of every figure."""
 
@@ -143,9 +178,13 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=800)
     parser.add_argument("--cures", nargs="+", default=list(CURES))
+    parser.add_argument("--figure-only", action="store_true", help="only draw the masks figure")
     args = parser.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
     volumes = load_volumes(args.data)
+    if args.figure_only:
+        print(f"wrote {masks_figure(volumes, args.cache, args.steps, args.out or Path('.'))}")
+        return
     rows: dict[str, list] = {}
     for seed in args.seeds:
         models = {name: trained(v, seed, args.steps, args.cache) for name, v in volumes.items()}
@@ -159,6 +198,7 @@ def main() -> None:
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "real_em_results.json").write_text(json.dumps(results, indent=1, default=float))
+        masks_figure(volumes, args.cache, args.steps, args.out)
 
 
 if __name__ == "__main__":

@@ -73,6 +73,14 @@ class Measurement:
         return self.foreground / other.foreground
 
 
+def random_batch(
+    targets: TargetSet, patches: list[Patch], size: int, rng: np.random.Generator
+) -> torch.Tensor:
+    """``size`` patches drawn without replacement (seeded ``rng``), as network input."""
+    chosen = rng.choice(len(patches), min(size, len(patches)), replace=False)
+    return torch.from_numpy(read_patches(targets, [patches[i] for i in chosen]))
+
+
 def to_probabilities(logits: torch.Tensor) -> torch.Tensor:
     return torch.sigmoid(logits) if logits.shape[1] == 1 else torch.softmax(logits, dim=1)
 

@@ -19,12 +19,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..adabn.sampling import Patch, TargetSet, read_patches
+from ..adabn.sampling import Patch, TargetSet
 from ..jobs import Progress, Steps
 from ..model.loaded import LoadedModel
 from ..model.unet import crop_to, pad_to_multiple
 from .guard import check
-from .probe import Probe, segmentation_of, to_probabilities
+from .probe import Probe, random_batch, segmentation_of, to_probabilities
 
 #: Teacher probability beyond which a pixel's pseudo-label is trusted (either class).
 CONFIDENCE = 0.9
@@ -60,7 +60,7 @@ def self_training_steps(
     taken, changes, stopped = 0, [], "step limit"
     try:
         for step in range(1, steps + 1):
-            x = _weak_augment(_batch(targets, patches, batch_size, rng), rng).to(device)
+            x = _weak_augment(random_batch(targets, patches, batch_size, rng), rng).to(device)
             with torch.no_grad():
                 teacher_probs = _probabilities(teacher, x, model.divisor)
             loss = _pseudo_label_loss(
@@ -91,11 +91,6 @@ def self_training_steps(
         "probe_changes": changes,
         "guard": reading.to_dict(),
     }
-
-
-def _batch(targets: TargetSet, patches: list[Patch], size: int, rng) -> torch.Tensor:
-    chosen = rng.choice(len(patches), min(size, len(patches)), replace=False)
-    return torch.from_numpy(read_patches(targets, [patches[i] for i in chosen]))
 
 
 def _weak_augment(x: torch.Tensor, rng) -> torch.Tensor:

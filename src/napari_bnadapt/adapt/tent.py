@@ -16,13 +16,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..adabn.sampling import Patch, TargetSet, read_patches
+from ..adabn.sampling import Patch, TargetSet
 from ..jobs import Progress, Steps
 from ..model.bn_layers import batchnorm_modules
 from ..model.loaded import LoadedModel
 from ..model.unet import crop_to, pad_to_multiple
 from .guard import check
-from .probe import Probe, entropy_loss, to_probabilities
+from .probe import Probe, entropy_loss, random_batch, to_probabilities
 
 #: Weight of the class-balance term: the squared relative deviation of the mean foreground
 #: probability from AdaBN's (relative, so that thin structures are held as firmly as large).
@@ -66,8 +66,7 @@ def tent_steps(
     losses = []
     try:
         for step in range(1, steps + 1):
-            chosen = rng.choice(len(patches), min(batch_size, len(patches)), replace=False)
-            x = torch.from_numpy(read_patches(targets, [patches[i] for i in chosen])).to(device)
+            x = random_batch(targets, patches, batch_size, rng).to(device)
             probabilities = to_probabilities(
                 crop_to(module(pad_to_multiple(x, model.divisor)), x.shape[2:])
             )
