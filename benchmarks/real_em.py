@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from adaptation import forward_floor  # benchmarks/adaptation.py, beside this script
 
+from napari_bnadapt.adabn.sampling import to_model_scale
 from napari_bnadapt.adapt import CURES, AdaptConfig, adapt
 from napari_bnadapt.arrays.metrics import dice
 from napari_bnadapt.inference import PredictConfig, predict
@@ -131,6 +133,27 @@ def masks_figure(volumes: dict[str, Volume], cache: Path, steps: int, out: Path)
     return path
 
 
+def timing(volumes: dict[str, Volume], cache: Path, steps: int, cures) -> dict:
+    """Seconds of each cure over one plain forward pass on the same sampled patches (seed 0,
+    best of two runs), per direction: run alone, on an otherwise idle machine."""
+    out = {}
+    for src, tgt in (("vnc", "neuroproof"), ("neuroproof", "vnc")):
+        model, target = trained(volumes[src], 0, steps, cache), volumes[tgt]
+        scaled = to_model_scale(model, target.train, target.voxel_size)
+        floor = min(forward_floor(model, scaled, AdaptConfig(**CPU)) for _ in range(2))
+        row = {"forward_s": floor}
+        for cure in cures:
+            seconds = []
+            for _ in range(2 if cure != "self-training" else 1):
+                started = time.perf_counter()
+                adapt(model, scaled, AdaptConfig(cure=cure, **CPU))
+                seconds.append(time.perf_counter() - started)
+            row[cure] = min(seconds) / floor
+        out[f"{src}->{tgt}"] = row
+        print(json.dumps({k: round(v, 2) for k, v in row.items()}), flush=True)
+    return out
+
+
 def summarise(rows: list[dict]) -> dict:
     """Mean and spread (max − min) over seeds of every figure."""
 
@@ -179,9 +202,15 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=800)
     parser.add_argument("--cures", nargs="+", default=list(CURES))
     parser.add_argument("--figure-only", action="store_true", help="only draw the masks figure")
+    parser.add_argument("--timing-only", action="store_true", help="only time the cures")
     args = parser.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
     volumes = load_volumes(args.data)
+    if args.timing_only:
+        times = timing(volumes, args.cache, args.steps, args.cures)
+        if args.out:
+            (args.out / "real_em_timing.json").write_text(json.dumps(times, indent=1))
+        return
     if args.figure_only:
         print(f"wrote {masks_figure(volumes, args.cache, args.steps, args.out or Path('.'))}")
         return

@@ -58,13 +58,13 @@ def test_fda_repairs_a_low_frequency_illumination_shift(model):
 
 def test_an_inverted_contrast_is_detected_and_inverted_back(model):
     volume, truth = make_volume(SHAPE, SHIFTS["inverted"], seed=5)
-    kept = adapt(model, volume, AdaptConfig(polarity="keep", **CPU))
-    result = adapt(model, volume, AdaptConfig(**CPU))
+    kept = adapt(model, volume, AdaptConfig(**CPU))  # the default keeps the polarity
+    result = adapt(model, volume, AdaptConfig(polarity="auto", **CPU))
     assert result.record.details["polarity"]["inverted"] is True
     assert "contrast inverted" in result.record.input_steps
     assert score(result.model, volume, truth) > 0.95 > score(kept.model, volume, truth) + 0.3
     brightness, _ = make_volume(SHAPE, SHIFTS["brightness"], seed=5)
-    plain = adapt(model, brightness, AdaptConfig(**CPU)).record
+    plain = adapt(model, brightness, AdaptConfig(polarity="auto", **CPU)).record
     assert plain.input_steps == () and plain.details["polarity"]["inverted"] is False
 
 

@@ -1,11 +1,15 @@
-"""The "should I adapt?" reading on hand-made shift profiles."""
+"""The "Should I adapt?" reading: what adaptation does to the masks, against the fingerprint."""
 
 import numpy as np
+import pytest
 
 from napari_bnadapt.diagnostics.polarity import PolarityCheck
 from napari_bnadapt.diagnostics.quality import MaskComparison, MaskQuality
 from napari_bnadapt.diagnostics.shift import LayerShift
 from napari_bnadapt.diagnostics.verdict import judge
+
+EARLY = [1.5, 0.6, 0.4]  # a shift that sits in the first layer
+DEEP = [0.3, 0.8, 1.0]  # a shift that grows with depth
 
 
 def _table(scores, empirical=None):
@@ -17,49 +21,67 @@ def _table(scores, empirical=None):
     return table
 
 
-def test_small_shift_needs_no_adaptation():
-    verdict = judge(_table([0.1, 0.1, 0.05]))
-    assert verdict.reading == "not needed"
-    assert "0.08 σ" in verdict.reasons[0]
+def _masks(before: float, after: float, agreement: float) -> MaskComparison:
+    return MaskComparison(_quality(before), _quality(after), agreement_dice=agreement)
 
 
-def test_early_shift_reads_adapt_and_deep_shift_reads_risky():
-    assert judge(_table([1.5, 0.6, 0.4])).reading == "adapt"
-    assert judge(_table([0.3, 0.8, 1.0])).reading == "risky"
-    assert judge(_table([0.9, 0.8, 0.7])).reading == "uncertain"
-    assert judge(_table([1.5, 0.6, 0.4])).predicted_benefit == 1.5
-
-
-def test_large_residual_after_adaptation_reads_risky():
-    before = _table([1.5, 0.6, 0.4])
-    fixed = judge(before, _table([0, 0, 0], empirical=[0.1, 0.1, 0.1]))
-    assert fixed.reading == "adapt" and fixed.figures["residual_ratio"] < 0.4
-    left = judge(before, _table([0, 0, 0], empirical=[1.0, 0.5, 0.4]))
-    assert left.reading == "risky" and "left" in left.reasons[-1]
-
-
-def test_mask_changes_are_reasons():
-    quality = MaskComparison(_quality(0.01), _quality(0.4), agreement_dice=0.1)
-    verdict = judge(_table([1.5, 0.6, 0.4]), quality=quality)
-    assert any("foreground fraction" in r for r in verdict.reasons)
-    assert any("agree little" in r for r in verdict.reasons)
-    assert "Should I adapt? adapt" in verdict.to_text()
-
-
-def test_polarity_inversion_reads_risky_and_says_what_to_do():
-    inverted = _polarity(direct=0.3, mirrored=0.06, inverted=True)
-    verdict = judge(_table([1.5, 0.6, 0.4]), polarity=inverted)
-    assert verdict.reading == "risky" and "invert the image" in verdict.reasons[-1]
-    assert verdict.predicted_benefit == 0.0
-    same = _polarity(direct=0.05, mirrored=0.3, inverted=False)
-    assert judge(_table([1.5, 0.6, 0.4]), polarity=same).reading == "adapt"
-    different = _polarity(direct=0.6, mirrored=0.6, inverted=False)
-    assert judge(_table([1.5, 0.6, 0.4]), polarity=different).reading == "risky"
-
-
-def _quality(foreground: float) -> MaskQuality:
-    return MaskQuality(None, None, foreground, object_count=1)
+def _quality(foreground: float, confident: float | None = None) -> MaskQuality:
+    return MaskQuality(None, confident, foreground, object_count=1)
 
 
 def _polarity(direct: float, mirrored: float, inverted: bool) -> PolarityCheck:
     return PolarityCheck("encoder.0.bn1", direct, mirrored, float(inverted), inverted)
+
+
+def test_small_shift_and_unchanged_masks_need_no_adaptation():
+    verdict = judge(_table([0.1, 0.1, 0.05]), quality=_masks(0.4, 0.4, 0.99), source_foreground=0.4)
+    assert verdict.reading == "not needed" and verdict.cure == "none"
+    assert "0.08 σ" in verdict.reasons[0]
+
+
+def test_masks_that_become_plausible_read_adapt_even_when_the_shift_is_deep():
+    # The real NeuroProof → VNC case: a shift that grows with depth, which 0.1 read "risky",
+    # while the foreground moves from 3 % to the training labels' 10 %.
+    verdict = judge(_table(DEEP), quality=_masks(0.03, 0.11, 0.35), source_foreground=0.10)
+    assert verdict.reading == "adapt" and verdict.cure == "adabn"
+    assert verdict.predicted_benefit == pytest.approx(0.65 * (0.10 / 0.11 - 0.3))
+    assert "reaches deep" in verdict.reasons[0] and "more plausible" in verdict.reasons[-1]
+
+
+def test_masks_that_become_implausible_read_risky_and_keep_the_source():
+    collapse = judge(_table(EARLY), quality=_masks(0.4, 0.02, 0.05), source_foreground=0.4)
+    assert collapse.reading == "risky" and collapse.cure == "none"
+    assert collapse.predicted_benefit < 0 and "implausible" in collapse.reasons[-1]
+    worse = judge(_table(EARLY), quality=_masks(0.4, 0.2, 0.6), source_foreground=0.4)
+    assert worse.reading == "risky" and "less plausible" in worse.reasons[-1]
+
+
+def test_small_or_unclear_changes_read_uncertain():
+    verdict = judge(_table(EARLY), quality=_masks(0.38, 0.4, 0.9), source_foreground=0.4)
+    assert verdict.reading == "uncertain" and abs(verdict.predicted_benefit) < 0.05
+
+
+def test_without_a_fingerprint_confidence_stands_in_for_plausibility():
+    quality = MaskComparison(_quality(0.0, 0.5), _quality(0.4, 0.95), agreement_dice=0.0)
+    verdict = judge(_table(EARLY), quality=quality)
+    assert verdict.reading == "adapt" and verdict.predicted_benefit == pytest.approx(0.45)
+
+
+def test_residual_after_adaptation_is_a_reason():
+    before = _table(EARLY)
+    fixed = judge(before, _table([0, 0, 0], empirical=[0.1, 0.1, 0.1]))
+    assert fixed.figures["residual_ratio"] < 0.4 and "fell" in fixed.reasons[1]
+    left = judge(before, _table([0, 0, 0], empirical=[1.0, 0.5, 0.4]))
+    assert "left" in left.reasons[1] and left.figures["residual_ratio"] > 0.4
+
+
+def test_a_suspected_inversion_reads_risky_and_says_what_to_try():
+    quality = _masks(0.03, 0.11, 0.35)
+    inverted = judge(_table(EARLY), quality=quality, polarity=_polarity(0.3, 0.06, True),
+                     source_foreground=0.1)  # fmt: skip
+    assert inverted.reading == "risky" and "--polarity invert" in inverted.reasons[-1]
+    assert inverted.cure == "adabn --polarity invert"
+    same = judge(_table(EARLY), quality=quality, polarity=_polarity(0.05, 0.3, False),
+                 source_foreground=0.1)  # fmt: skip
+    assert same.reading == "adapt"
+    assert "Should I adapt? adapt — recommended: adapt" in same.to_text()

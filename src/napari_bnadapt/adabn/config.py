@@ -75,7 +75,7 @@ class AdaptConfig:
     device: str = "auto"
     slice_axis: int | None = None
     cure: str = "adabn"
-    polarity: str = "auto"
+    polarity: str = "keep"
     fda_beta: float = 0.01
     tent_steps: int = 10
     tent_learning_rate: float = 1e-3

@@ -14,13 +14,19 @@ import numpy as np
 from .distances import histogram_w1
 from .latents import LatentCapture
 
+#: First-layer W1 (σ) to the source below which the shapes already match: not an inversion,
+#: however the mirror compares (real EM pairs sit at 0.07–0.11 σ, inversions at 0.2–0.3 σ;
+#: docs/real_em.md).
+MIN_MISMATCH = 0.15
+
 
 @dataclass(frozen=True)
 class PolarityCheck:
     """First-layer W1 (σ, mean over channels) to the source and to its mirror image.
 
     ``channels_closer_to_mirror`` is the fraction of channels nearer the mirror; the
-    contrast reads as ``inverted`` when most are and the mirror is at least twice as near.
+    contrast reads as ``inverted`` when most are, the mirror is at least twice as near, and
+    the shapes differ at all (:data:`MIN_MISMATCH`).
     """
 
     layer: str
@@ -55,5 +61,7 @@ def polarity_check(
         direct=float(direct.mean()),
         mirrored=float(mirrored.mean()),
         channels_closer_to_mirror=closer,
-        inverted=closer > 0.5 and float(mirrored.mean()) < 0.5 * float(direct.mean()),
+        inverted=closer > 0.5
+        and float(mirrored.mean()) < 0.5 * float(direct.mean())
+        and float(direct.mean()) >= MIN_MISMATCH,
     )

@@ -1,11 +1,19 @@
-""" "Should I adapt?": a reading of the shift profile, with its reasons.
+""" "Should I adapt?": a reading of what adaptation changed, with its reasons and a cure.
 
-The rules follow what docs/diagnostics.md measured on the synthetic shift grid:
-adaptation repairs shifts that sit in the first layers (brightness, gamma: intensity
-statistics), helps little when the shift grows with depth (blur, contrast compression,
-inversion: the content the filters respond to has changed), and is not needed when the
-network sees the target much as it sees the source. A reading is evidence, not a proof:
-always look at the masks.
+The first reading (0.1) was built on the shift profile over depth: it read a shift that grows
+with depth as "risky", and on the real EM pair it read "risky" exactly where adaptation
+helped most (docs/real_em.md). The reading is now built on what adaptation does to the
+masks, measured without labels against the model's fingerprint:
+
+- how much the masks change (1 − the Dice of the masks before and after), and
+- whether they become more plausible: the foreground fraction against the fraction in the
+  source's training labels (the fingerprint), as ``min(f, f_s) / max(f, f_s)``.
+
+The predicted benefit is their product; its rank correlation with the real Dice gain over
+the synthetic grid and the real cases is in docs/real_em.md. The shift profile, the
+residual after adaptation and the polarity check are kept as reasons. Without a fingerprint
+(no source foreground fraction), the plausibility falls back to prediction confidence.
+A reading is evidence, not a proof: always look at the masks.
 """
 
 from __future__ import annotations
@@ -24,34 +32,40 @@ SMALL_SHIFT = 0.25
 EARLY_RATIO = 1.5
 #: Residual empirical distance after adaptation, as a fraction of the one before.
 LARGE_RESIDUAL = 0.4
-#: First-layer W1 (σ) to the source images' histograms above which shapes still differ.
-SHAPE_MISMATCH = 0.4
-#: How much each reading expects adaptation to help, for :attr:`Verdict.predicted_benefit`.
-BENEFIT_WEIGHT = {"adapt": 1.0, "uncertain": 0.5, "risky": 0.0, "not needed": 0.0}
+#: Masks agreeing at least this much before and after: adaptation changes little.
+SAME_MASKS = 0.95
+#: Predicted benefit (Dice-like units) beyond which a change reads as a gain or a loss.
+CLEAR_BENEFIT = 0.05
+#: Plausibility of the adapted masks below which they are not believable whatever changed.
+IMPLAUSIBLE = 0.33
 
 READINGS = ("not needed", "adapt", "uncertain", "risky")
 
 
 @dataclass
 class Verdict:
-    """The reading (one of :data:`READINGS`), its reasons and the figures behind them."""
+    """The reading (one of :data:`READINGS`), the cure it recommends, its reasons and the
+    figures behind them; ``predicted_benefit`` ranks targets by expected Dice gain."""
 
     reading: str
     reasons: list[str]
     figures: dict[str, float] = field(default_factory=dict)
     cure: str = "adabn"
-
-    @property
-    def predicted_benefit(self) -> float:
-        """A score to rank targets by expected gain: the first layer's shift (σ), weighted
-        by the reading (see docs/diagnostics.md for how well it ranks real gains)."""
-        return self.figures.get("first_layer_shift", 0.0) * BENEFIT_WEIGHT[self.reading]
+    predicted_benefit: float = 0.0
 
     def to_text(self) -> str:
-        return f"Should I adapt? {self.reading}\n" + "\n".join(f"- {r}" for r in self.reasons)
+        advice = {"adabn": "adapt (bnadapt adapt)", "none": "keep the source model"}
+        head = f"Should I adapt? {self.reading} — recommended: {advice.get(self.cure, self.cure)}"
+        return head + "\n" + "\n".join(f"- {r}" for r in self.reasons)
 
     def to_dict(self) -> dict:
-        return {"reading": self.reading, "reasons": self.reasons, "figures": self.figures}
+        return {
+            "reading": self.reading,
+            "cure": self.cure,
+            "predicted_benefit": self.predicted_benefit,
+            "reasons": self.reasons,
+            "figures": self.figures,
+        }
 
 
 def judge(
@@ -61,100 +75,139 @@ def judge(
     polarity: PolarityCheck | None = None,
     source_foreground: float | None = None,
 ) -> Verdict:
-    """Read the shift before (and optionally after) adaptation and the mask changes.
+    """Read what adaptation changed (``quality``: masks before/after), and why.
 
-    ``polarity`` (from :func:`napari_bnadapt.diagnostics.polarity.polarity_check`, needs source
-    images) tells whether the adapted first layer looks like the source or its mirror.
+    ``before``/``after`` are the latent shift tables; ``polarity`` (see
+    :func:`napari_bnadapt.diagnostics.polarity.polarity_check`) whether the adapted first
+    layer looks like the source's mirror image; ``source_foreground`` the foreground
+    fraction of the training labels (from the fingerprint).
     """
     layers = [s for s in before.values() if s.kind == "batchnorm"]
     if not layers:
         return Verdict("uncertain", ["the model has no BatchNorm layer whose input was measured"])
+    figures = _profile(layers)
+    reasons = [_profile_reason(figures)]
+    if after is not None:
+        reasons.append(_residual(before, after, figures))
+    if quality is None or quality.after is None:
+        reading = "not needed" if figures["mean_shift"] < SMALL_SHIFT else "uncertain"
+        return Verdict(reading, reasons, figures, "adabn" if reading == "uncertain" else "none")
+    benefit = _benefit(quality, source_foreground, figures)
+    reading, cure = _read(figures, benefit, reasons)
+    if polarity is not None:
+        reading, cure = _polarity(polarity, reading, cure, reasons, figures)
+    return Verdict(reading, reasons, figures, cure, benefit)
+
+
+def _profile(layers: list[LayerShift]) -> dict[str, float]:
     scores = np.array([s.score for s in layers])
-    first, deeper = float(scores[0]), float(np.mean(scores[1:])) if len(scores) > 1 else 0.0
-    figures = {
+    return {
         "mean_shift": float(scores.mean()),
-        "first_layer_shift": first,
-        "deeper_layers_shift": deeper,
+        "first_layer_shift": float(scores[0]),
+        "deeper_layers_shift": float(np.mean(scores[1:])) if len(scores) > 1 else 0.0,
         "most_shifted_layer": layers[int(np.argmax(scores))].name,
     }
-    reasons: list[str] = []
+
+
+def _profile_reason(figures: dict) -> str:
+    first, deeper = figures["first_layer_shift"], figures["deeper_layers_shift"]
     if figures["mean_shift"] < SMALL_SHIFT:
-        reading = "not needed"
-        reasons.append(
+        return (
             f"the target shifts the BatchNorm inputs by only {figures['mean_shift']:.2f} σ on "
             "average: the network sees it much as it sees its training data"
         )
-    elif first >= EARLY_RATIO * deeper:
-        reading = "adapt"
-        reasons.append(
+    if first >= EARLY_RATIO * deeper:
+        return (
             f"the shift sits in the first layer ({first:.2f} σ against {deeper:.2f} σ deeper): "
-            "an intensity or contrast change, which adaptation fixes well"
+            "an intensity or contrast change, what re-estimated statistics fix best"
         )
-    elif deeper >= first:
-        reading = "risky"
+    return (
+        f"the shift reaches deep into the network ({first:.2f} σ in the first layer, "
+        f"{deeper:.2f} σ deeper): the image content differs too (texture, resolution, "
+        "structures), so the statistics alone may not repair everything"
+    )
+
+
+def _plausibility(foreground: float, confident: float | None, source: float | None) -> float:
+    """How believable a mask is without labels: its foreground fraction against the source
+    labels' (1 = the same), or, without a fingerprint, its confident fraction."""
+    if source is None or source <= 0:
+        return float(confident or 0.0)
+    return min(foreground, source) / max(foreground, source)
+
+
+def _benefit(quality: MaskComparison, source: float | None, figures: dict) -> float:
+    before, after = quality.before, quality.after
+    plausible_before = _plausibility(before.foreground_fraction, before.confident_fraction, source)
+    plausible_after = _plausibility(after.foreground_fraction, after.confident_fraction, source)
+    change = 1.0 - float(quality.agreement_dice)
+    figures.update(
+        foreground_before=before.foreground_fraction,
+        foreground_after=after.foreground_fraction,
+        plausibility_before=plausible_before,
+        plausibility_after=plausible_after,
+        mask_change=change,
+    )
+    if source is not None:
+        figures["foreground_source"] = source
+    return change * (plausible_after - plausible_before)
+
+
+def _read(figures: dict, benefit: float, reasons: list[str]) -> tuple[str, str]:
+    change, after = figures["mask_change"], figures["plausibility_after"]
+    basis = (
+        f"foreground {figures['foreground_before']:.1%} → {figures['foreground_after']:.1%}"
+        + (
+            f" against {figures['foreground_source']:.1%} in the training labels"
+            if "foreground_source" in figures
+            else ""
+        )
+    )
+    if after < IMPLAUSIBLE:
         reasons.append(
-            f"the shift grows with depth ({first:.2f} σ in the first layer, {deeper:.2f} σ "
-            "deeper): the content the filters respond to has changed (blur, texture, "
-            "inverted contrast); re-estimating two moments per channel may not help and can harm"
+            f"the adapted masks are implausible ({basis}): adaptation cannot be trusted here; "
+            "look at them, and try another cure (bnadapt adapt --cure auto) or keep the source"
         )
-    else:
-        reading = "uncertain"
+        return "risky", "none"
+    if benefit <= -CLEAR_BENEFIT:
         reasons.append(
-            f"the shift is spread over the network ({first:.2f} σ in the first layer, "
-            f"{deeper:.2f} σ deeper): adaptation may help partly"
+            f"adaptation changes {change:.0%} of the masks and makes them less plausible "
+            f"({basis}): keep the source model"
         )
-    if after is not None:
-        reading = _residual(before, after, reading, reasons, figures)
-    if polarity is not None:
-        reading = _polarity(polarity, reading, reasons, figures)
-    if quality is not None:
-        reading = _mask_changes(quality, reading, reasons)
-        figures.update(_mask_figures(quality, source_foreground))
-    return Verdict(reading, reasons, figures)
-
-
-def _mask_figures(quality: MaskComparison, source_foreground: float | None) -> dict[str, float]:
-    out = {
-        "foreground_before": quality.before.foreground_fraction,
-        "confident_before": quality.before.confident_fraction or 0.0,
-    }
-    if quality.after is not None:
-        out.update(
-            foreground_after=quality.after.foreground_fraction,
-            confident_after=quality.after.confident_fraction or 0.0,
-            agreement=quality.agreement_dice,
+        return "risky", "none"
+    if benefit >= CLEAR_BENEFIT:
+        reasons.append(
+            f"adaptation changes {change:.0%} of the masks and makes them more plausible "
+            f"({basis}): adapt"
         )
-    if source_foreground is not None:
-        out["foreground_source"] = source_foreground
-    return out
+        return "adapt", "adabn"
+    if 1.0 - change >= SAME_MASKS and figures["mean_shift"] < SMALL_SHIFT:
+        reasons.append(f"adaptation changes only {change:.0%} of the masks: not needed")
+        return "not needed", "none"
+    reasons.append(
+        f"adaptation changes {change:.0%} of the masks without making them clearly more "
+        f"plausible ({basis}): compare the masks before choosing"
+    )
+    return "uncertain", "adabn"
 
 
-def _polarity(polarity: PolarityCheck, reading: str, reasons: list[str], figures: dict) -> str:
+def _polarity(
+    polarity: PolarityCheck, reading: str, cure: str, reasons: list[str], figures: dict
+) -> tuple[str, str]:
     figures.update(first_layer_w1_source=polarity.direct, first_layer_w1_mirrored=polarity.mirrored)
     if polarity.inverted:
         reasons.append(
-            f"after adaptation the first layer's distributions are mirror images of the source "
-            f"ones (W1 {polarity.mirrored:.2f} σ to the mirrored source, "
-            f"{polarity.direct:.2f} σ to the source): the contrast is inverted, which two "
-            "moments per channel cannot undo; invert the image and try again"
+            f"after adaptation the first layer's distributions look like mirror images of the "
+            f"source's (W1 {polarity.mirrored:.2f} σ to the mirrored source, "
+            f"{polarity.direct:.2f} σ to the source): the contrast may be inverted, which two "
+            "moments per channel cannot undo; try bnadapt adapt --polarity invert and compare"
         )
-        return "risky"
-    if polarity.direct >= SHAPE_MISMATCH and reading != "not needed":
-        reasons.append(
-            f"after adaptation the first layer's distributions still differ in shape from the "
-            f"source images' (W1 {polarity.direct:.2f} σ): the image content differs, "
-            "not just its intensities"
-        )
-        return "risky"
-    return reading
+        return "risky", "adabn --polarity invert"
+    return reading, cure
 
 
 def _residual(
-    before: dict[str, LayerShift],
-    after: dict[str, LayerShift],
-    reading: str,
-    reasons: list[str],
-    figures: dict,
+    before: dict[str, LayerShift], after: dict[str, LayerShift], figures: dict
 ) -> str:
     names = [n for n, s in before.items() if s.kind == "batchnorm" and n in after]
     key = "wasserstein_empirical"
@@ -162,32 +215,13 @@ def _residual(
     left = float(np.mean([after[n].values[key].mean() for n in names]))
     ratio = left / was if was > 0 else 0.0
     figures.update(empirical_before=was, empirical_after=left, residual_ratio=ratio)
-    if reading == "not needed":
-        return reading
     if ratio >= LARGE_RESIDUAL:
-        reasons.append(
-            f"after adaptation {ratio:.0%} of the empirical distance is left ({left:.2f} σ): "
-            "the shapes of the distributions differ, not just their mean and spread"
+        return (
+            f"after adaptation {ratio:.0%} of the empirical latent distance is left "
+            f"({left:.2f} σ): the shapes of the distributions differ, not just their mean "
+            "and spread"
         )
-        return "risky" if reading != "risky" else reading
-    reasons.append(
-        f"after adaptation the empirical distance fell from {was:.2f} σ to {left:.2f} σ "
+    return (
+        f"after adaptation the empirical latent distance fell from {was:.2f} σ to {left:.2f} σ "
         f"({ratio:.0%} left)"
     )
-    return reading
-
-
-def _mask_changes(quality: MaskComparison, reading: str, reasons: list[str]) -> str:
-    before, after = quality.before, quality.after
-    if after is None:
-        return reading
-    fg_before, fg_after = before.foreground_fraction, after.foreground_fraction
-    if max(fg_before, fg_after) > 0 and min(fg_before, fg_after) / max(fg_before, fg_after) < 0.33:
-        reasons.append(
-            f"the foreground fraction changed from {fg_before:.1%} to {fg_after:.1%}: compare the "
-            "masks before trusting either"
-        )
-    agreement = quality.agreement_dice
-    if agreement is not None and agreement < 0.5:
-        reasons.append(f"the masks before and after agree little (Dice {agreement:.2f})")
-    return reading
