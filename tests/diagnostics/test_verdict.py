@@ -85,3 +85,21 @@ def test_a_suspected_inversion_reads_risky_and_says_what_to_try():
                  source_foreground=0.1)  # fmt: skip
     assert same.reading == "adapt"
     assert "Should I adapt? adapt — recommended: adapt" in same.to_text()
+
+
+def test_plausible_masks_from_features_unlike_the_source_are_not_trusted():
+    # Masks that change completely and end at a plausible foreground fraction, as when
+    # a no-contrast target is adapted: the adapted features still do not look like the
+    # source's (a large empirical distance to the fingerprint after adaptation).
+    quality = _masks(0.0, 0.4, 0.0)
+    alike = _table([0, 0, 0], empirical=[0.07, 0.07, 0.07])
+    unlike = _table([0, 0, 0], empirical=[0.25, 0.25, 0.25])
+    trusted = judge(_table(EARLY), alike, quality, source_foreground=0.4, empirical_reference=True)
+    doubtful = judge(
+        _table(EARLY), unlike, quality, source_foreground=0.4, empirical_reference=True
+    )
+    assert trusted.reading == "adapt" and trusted.figures["trust"] == 1.0
+    assert doubtful.figures["trust"] == 0.0 and doubtful.predicted_benefit == 0.0
+    assert doubtful.reading == "uncertain" and "differ in shape" in doubtful.reasons[-1]
+    # Against the Gaussian of the source statistics the trust is not measured.
+    assert judge(_table(EARLY), unlike, quality, source_foreground=0.4).reading == "adapt"

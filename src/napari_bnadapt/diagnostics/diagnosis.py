@@ -132,7 +132,9 @@ def diagnose_steps(
     shift_after = compare_capture(after, reference) if after is not None else None
     polarity = polarity_check(after, reference) if after is not None else None
     source_foreground = model.fingerprint.foreground_fraction if model.fingerprint else None
-    verdict = judge(shift_before, shift_after, quality, polarity, source_foreground)
+    verdict = judge(
+        shift_before, shift_after, quality, polarity, source_foreground, reference is not None
+    )
     sliced = _sliced(before, after, reference)
     return Diagnosis(
         before, after, reference, shift_before, shift_after, moved, sliced, verdict, intensities

@@ -5,12 +5,16 @@ with depth as "risky", and on the real EM pair it read "risky" exactly where ada
 helped most (docs/real_em.md). The reading is now built on what adaptation does to the
 masks, measured without labels against the model's fingerprint:
 
-- how much the masks change (1 − the Dice of the masks before and after), and
+- how much the masks change (1 − the Dice of the masks before and after),
 - whether they become more plausible: the foreground fraction against the fraction in the
-  source's training labels (the fingerprint), as ``min(f, f_s) / max(f, f_s)``.
+  source's training labels (the fingerprint), as ``min(f, f_s) / max(f, f_s)``, and
+- whether the adapted features can be trusted: after AdaBN their means and variances match
+  the source's by construction; what is left, the empirical distance to the source's
+  latent distributions (the fingerprint's), says whether they have the source's *shape*.
 
-The predicted benefit is their product; its rank correlation with the real Dice gain over
-the synthetic grid and the real cases is in docs/real_em.md. The shift profile, the
+The predicted benefit is ``change × (plausibility after × trust − plausibility before)``
+(negative when the polarity check suspects an inversion); its rank correlation with the
+real Dice gain over the synthetic grid and the real cases is in docs/real_em.md. The shift profile, the
 residual after adaptation and the polarity check are kept as reasons. Without a fingerprint
 (no source foreground fraction), the plausibility falls back to prediction confidence.
 A reading is evidence, not a proof: always look at the masks.
@@ -38,6 +42,12 @@ SAME_MASKS = 0.95
 CLEAR_BENEFIT = 0.05
 #: Plausibility of the adapted masks below which they are not believable whatever changed.
 IMPLAUSIBLE = 0.33
+#: Empirical latent distance (σ) to the source's distributions after adaptation: up to
+#: FLOOR the adapted features have the source's shape (sampling noise sits at 0.05–0.09);
+#: the trust in the adapted masks falls to 0 over SPAN beyond it (docs/real_em.md: a plateau
+#: of ρ 0.78–0.85 for FLOOR 0.06–0.12, SPAN 0.10–0.20).
+TRUST_FLOOR = 0.10
+TRUST_SPAN = 0.15
 
 READINGS = ("not needed", "adapt", "uncertain", "risky")
 
@@ -74,13 +84,17 @@ def judge(
     quality: MaskComparison | None = None,
     polarity: PolarityCheck | None = None,
     source_foreground: float | None = None,
+    empirical_reference: bool = False,
 ) -> Verdict:
     """Read what adaptation changed (``quality``: masks before/after), and why.
 
     ``before``/``after`` are the latent shift tables; ``polarity`` (see
     :func:`napari_bnadapt.diagnostics.polarity.polarity_check`) whether the adapted first
     layer looks like the source's mirror image; ``source_foreground`` the foreground
-    fraction of the training labels (from the fingerprint).
+    fraction of the training labels (from the fingerprint); ``empirical_reference``
+    whether the latent distances compare with source distributions (fingerprint or
+    images) rather than the Gaussian of the source statistics: only then is the trust in
+    the adapted features measured.
     """
     layers = [s for s in before.values() if s.kind == "batchnorm"]
     if not layers:
@@ -92,11 +106,21 @@ def judge(
     if quality is None or quality.after is None:
         reading = "not needed" if figures["mean_shift"] < SMALL_SHIFT else "uncertain"
         return Verdict(reading, reasons, figures, "adabn" if reading == "uncertain" else "none")
-    benefit = _benefit(quality, source_foreground, figures)
+    trust = _trust(figures) if empirical_reference and after is not None else 1.0
+    benefit = _benefit(quality, source_foreground, trust, figures)
     reading, cure = _read(figures, benefit, reasons)
     if polarity is not None:
         reading, cure = _polarity(polarity, reading, cure, reasons, figures)
+        if polarity.inverted:
+            benefit = -figures["mask_change"] * figures["plausibility_after"]
     return Verdict(reading, reasons, figures, cure, benefit)
+
+
+def _trust(figures: dict) -> float:
+    """1 when the adapted features have the source's shape, falling to 0 as they do not."""
+    trust = 1.0 - (figures["empirical_after"] - TRUST_FLOOR) / TRUST_SPAN
+    figures["trust"] = float(np.clip(trust, 0.0, 1.0))
+    return figures["trust"]
 
 
 def _profile(layers: list[LayerShift]) -> dict[str, float]:
@@ -136,7 +160,7 @@ def _plausibility(foreground: float, confident: float | None, source: float | No
     return min(foreground, source) / max(foreground, source)
 
 
-def _benefit(quality: MaskComparison, source: float | None, figures: dict) -> float:
+def _benefit(quality: MaskComparison, source: float | None, trust: float, figures: dict) -> float:
     before, after = quality.before, quality.after
     plausible_before = _plausibility(before.foreground_fraction, before.confident_fraction, source)
     plausible_after = _plausibility(after.foreground_fraction, after.confident_fraction, source)
@@ -150,18 +174,15 @@ def _benefit(quality: MaskComparison, source: float | None, figures: dict) -> fl
     )
     if source is not None:
         figures["foreground_source"] = source
-    return change * (plausible_after - plausible_before)
+    return change * (plausible_after * trust - plausible_before)
 
 
 def _read(figures: dict, benefit: float, reasons: list[str]) -> tuple[str, str]:
     change, after = figures["mask_change"], figures["plausibility_after"]
-    basis = (
-        f"foreground {figures['foreground_before']:.1%} → {figures['foreground_after']:.1%}"
-        + (
-            f" against {figures['foreground_source']:.1%} in the training labels"
-            if "foreground_source" in figures
-            else ""
-        )
+    basis = f"foreground {figures['foreground_before']:.1%} → {figures['foreground_after']:.1%}" + (
+        f" against {figures['foreground_source']:.1%} in the training labels"
+        if "foreground_source" in figures
+        else ""
     )
     if after < IMPLAUSIBLE:
         reasons.append(
@@ -181,6 +202,13 @@ def _read(figures: dict, benefit: float, reasons: list[str]) -> tuple[str, str]:
             f"({basis}): adapt"
         )
         return "adapt", "adabn"
+    if figures.get("trust", 1.0) < 0.5 and change > 1.0 - SAME_MASKS:
+        reasons.append(
+            f"adaptation changes {change:.0%} of the masks ({basis}), but the adapted features "
+            f"still differ in shape from the source's ({figures['empirical_after']:.2f} σ): "
+            "the masks may look plausible and still be wrong; compare them before choosing"
+        )
+        return "uncertain", "adabn"
     if 1.0 - change >= SAME_MASKS and figures["mean_shift"] < SMALL_SHIFT:
         reasons.append(f"adaptation changes only {change:.0%} of the masks: not needed")
         return "not needed", "none"
@@ -206,9 +234,7 @@ def _polarity(
     return reading, cure
 
 
-def _residual(
-    before: dict[str, LayerShift], after: dict[str, LayerShift], figures: dict
-) -> str:
+def _residual(before: dict[str, LayerShift], after: dict[str, LayerShift], figures: dict) -> str:
     names = [n for n, s in before.items() if s.kind == "batchnorm" and n in after]
     key = "wasserstein_empirical"
     was = float(np.mean([before[n].values[key].mean() for n in names]))
