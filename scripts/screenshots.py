@@ -51,7 +51,12 @@ def main(out: Path) -> None:
     adapt.adapt()
     wait_for(adapt)
     wait_for(adapt)  # the segmentation with adapted statistics follows the adaptation
-    while "target EM mask [adapted]" not in viewer.layers:
+    while "target EM mask [adabn]" not in viewer.layers:
+        QApplication.processEvents()
+    wait_for(adapt)
+    adapt.cure.value = "histogram+adabn"  # a second cure, for the N-way comparison
+    adapt.adapt()
+    while "target EM mask [histogram+adabn]" not in viewer.layers:
         QApplication.processEvents()
     wait_for(adapt)
     viewer.layers["target EM mask [source]"].visible = False
@@ -62,6 +67,7 @@ def main(out: Path) -> None:
     compare.reset_choices()
     compare._refresh()
     compare.truth.value = viewer.layers["target ground truth"]
+    compare.more.value = [viewer.layers["target EM mask [adabn]"]]
     compare.metrics()
     wait_for(compare)
     compare.side_by_side()

@@ -132,7 +132,7 @@ def predict_steps(
         probabilities = yield from _probabilities(model, resample(image, factors), cfg)
         spatial = grid[len(grid) - (probabilities.ndim - 1) :]
         probabilities = np.stack([resample_to(p, spatial) for p in probabilities])
-    return _segment(probabilities, cfg.threshold)
+    return segment_probabilities(probabilities, cfg.threshold)
 
 
 predict = blocking(predict_steps, "predict")
@@ -248,7 +248,7 @@ def _normalise(
     return restore_layout(accumulator, layout)
 
 
-def _segment(probs: np.ndarray, threshold: float) -> Prediction:
+def segment_probabilities(probs: np.ndarray, threshold: float = 0.5) -> Prediction:
     """Masks (and labels) from class probabilities ``(K, *spatial)``."""
     classes = probs.shape[0]
     if classes == 1:

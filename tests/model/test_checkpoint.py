@@ -112,3 +112,14 @@ def test_demo_model_is_bundled_and_small():
 
     assert DEMO_PATH.stat().st_size < 5_000_000
     assert zipfile.is_zipfile(DEMO_PATH) and io  # a torch zip archive
+
+
+def test_bundled_membrane_model_carries_its_scale_fingerprint_and_attribution():
+    model = load_model("membranes-fibsem")
+    assert model.path == "membranes-fibsem" and model.dims == 2
+    assert model.voxel_size == (10.0, 10.0, 10.0) and model.fingerprint is not None
+    assert model.fingerprint.foreground_fraction == pytest.approx(0.10, abs=0.02)
+    assert (
+        "CC BY" in model.metadata["attribution"] and "NeuroProof" in model.metadata["attribution"]
+    )
+    assert model.metadata["provenance"]["recipe"].startswith("scripts/make_membrane_model.py")

@@ -21,10 +21,11 @@ from ..adabn.moments import Moments, pool
 from ..adabn.sampling import Patch, TargetSet, batches, read_patches, sample_target
 from ..device import resolve_device
 from ..errors import NotAdaptableError
+from ..inference import segment_probabilities
 from ..jobs import Progress, Steps, blocking
 from ..model.bn_layers import batchnorm_modules
 from ..model.loaded import LoadedModel
-from ..model.unet import ConvBlock, pad_to_multiple
+from ..model.unet import ConvBlock, crop_to, pad_to_multiple
 from .latents import BOTTLENECK, LatentCapture, LatentConfig, LayerLatents
 
 
@@ -86,6 +87,7 @@ def capture_patches_steps(
     groups = list(batches(patches, cfg.batch_size))
     recorders = _recorders(module, cfg, len(groups))
     handles = [r.attach() for r in recorders]
+    outputs = []
     try:
         for done, group in enumerate(groups, start=1):
             batch = read_patches(targets, group)
@@ -93,16 +95,24 @@ def capture_patches_steps(
                 on_input(batch)
             x = torch.from_numpy(batch).to(device)
             with torch.inference_mode():
-                module(pad_to_multiple(x, model.divisor))
+                logits = crop_to(module(pad_to_multiple(x, model.divisor)), x.shape[2:])
+                outputs.append(_probabilities(logits.float()).cpu().numpy())
             yield Progress(done, len(groups), f"measuring latents ({label})")
     finally:
         for handle in handles:
             handle.remove()
     layers = {r.name: r.result(cfg) for r in recorders}
     samples = next((r.samples() for r in recorders if r.kind == BOTTLENECK), None)
+    # Patches stacked on the first axis, classes first: (K, N, *patch).
+    stacked = np.moveaxis(np.concatenate(outputs), 1, 0) if outputs else None
     return LatentCapture(
-        label, layers, samples, len(patches), round(time.perf_counter() - started, 3)
-    )
+        label, layers, samples, len(patches), round(time.perf_counter() - started, 3),
+        segment_probabilities(stacked) if stacked is not None else None,
+    )  # fmt: skip
+
+
+def _probabilities(logits: torch.Tensor) -> torch.Tensor:
+    return torch.sigmoid(logits) if logits.shape[1] == 1 else torch.softmax(logits, dim=1)
 
 
 capture_latents = blocking(capture_steps, "capture_latents")

@@ -19,7 +19,7 @@ from .distances import sliced_wasserstein
 from .fingerprinting import InputStatistics, stored_reference
 from .latents import BOTTLENECK, LatentCapture, LatentConfig
 from .polarity import polarity_check
-from .quality import MaskComparison
+from .quality import MaskComparison, compare_masks
 from .shift import LayerShift, compare_capture, layer_scores, stats_shift
 from .verdict import Verdict, judge
 
@@ -127,6 +127,8 @@ def diagnose_steps(
     if model.fingerprint is not None:
         intensities["source"] = model.fingerprint.quantiles
     reference = captures.get("source") or stored_reference(model, cfg)
+    if quality is None and adapted is not None:
+        quality = _patch_quality(captures["target before"], captures["target after"])
     before, after = captures["target before"], captures.get("target after")
     shift_before = compare_capture(before, reference)
     shift_after = compare_capture(after, reference) if after is not None else None
@@ -142,6 +144,14 @@ def diagnose_steps(
 
 
 diagnose = blocking(diagnose_steps, "diagnose")
+
+
+def _patch_quality(before: LatentCapture, after: LatentCapture) -> MaskComparison | None:
+    """Masks before and after on the captured patches (the same patches for both): what
+    the reading needs when no full segmentation was compared."""
+    if before.outputs is None or after.outputs is None:
+        return None
+    return compare_masks(before.outputs, after.outputs)
 
 
 def _sliced(

@@ -138,7 +138,7 @@ def plot_intensities(ax, diagnosis: Diagnosis) -> None:
     ax.tick_params(labelsize=7)
 
 
-def _density(quantiles: np.ndarray, bins: int = 64) -> tuple[np.ndarray, np.ndarray]:
+def _density(quantiles: np.ndarray, bins: int = 40) -> tuple[np.ndarray, np.ndarray]:
     """A density on even bins from a quantile function at even levels."""
     low, high = float(quantiles[1]), float(quantiles[-2])  # past the extreme 0.4 %
     edges = np.linspace(low, high if high > low else low + 1.0, bins + 1)

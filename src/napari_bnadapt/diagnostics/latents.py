@@ -32,6 +32,7 @@ from scipy.special import ndtr
 from ..adabn.config import DEFAULT_PATCHES
 from ..adabn.moments import Moments
 from ..errors import require
+from ..inference import Prediction
 from ..model.fingerprint import LatentReference
 from .distances import histogram_quantiles
 
@@ -134,13 +135,16 @@ class LayerLatents:
 
 @dataclass
 class LatentCapture:
-    """The latents of one model on one dataset (``label`` says which, e.g. 'target before')."""
+    """The latents of one model on one dataset (``label`` says which, e.g. 'target before'),
+    and its predictions on the captured patches (``outputs``: patches stacked on the first
+    axis), which let a diagnosis compare masks before and after on the very same patches."""
 
     label: str
     layers: dict[str, LayerLatents]
     bottleneck_samples: np.ndarray | None = None
     patches: int = 0
     seconds: float = 0.0
+    outputs: Prediction | None = None
 
     @property
     def nbytes(self) -> int:
