@@ -155,3 +155,14 @@ def test_input_cures_need_a_fingerprint_and_say_how_to_add_one():
         "histogram+adabn"
         not in adapt(bare, volume, AdaptConfig(cure="auto", **CPU)).record.details["auto"]["scores"]
     )
+
+
+@pytest.mark.parametrize("cure", ["adabn", "histogram+adabn", "tent", "self-training", "auto"])
+def test_progress_rises_once_to_the_end_whatever_the_cure(model, cure):
+    volume, _ = make_volume(SHAPE, SHIFTS["brightness"], seed=5)
+    steps = []
+    config = AdaptConfig(cure=cure, polarity="auto", tent_steps=2, self_training_steps=2, **CPU)
+    adapt(model, volume, config, progress=steps.append)
+    done = [s.done for s in steps]
+    assert done == sorted(done) and len({s.total for s in steps}) == 1
+    assert done[-1] == steps[-1].total
