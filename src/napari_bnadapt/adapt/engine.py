@@ -44,7 +44,7 @@ from ..model.record import AdaptationRecord
 from .alpha import ALPHAS, choose_alpha_steps
 from .input_cures import invert_contrast, match_histogram, swap_amplitude
 from .polarity import check_polarity_steps
-from .probe import PROBE_PATCHES, Probe
+from .probe import PROBE_PATCHES, Probe, TrainingData
 from .self_training import self_training_steps
 from .tent import affine_names, tent_steps
 
@@ -238,23 +238,20 @@ class _CureRun:
         parameters = dict(self.model.module.named_parameters())
         names = affine_names(self.model) if self.plan.tent else list(parameters)
         source = {n: parameters[n].detach().clone() for n in names}
-        common = {"batch_size": cfg.batch_size, "device": self.device, "seed": cfg.seed}
+        data = TrainingData(
+            self.targets, self.patches, self._probe(), self.device, cfg.batch_size, cfg.seed
+        )
         if self.plan.tent:
-            outcome = yield from self.stages.run(
-                tent_steps(
-                    self.model, self.targets, self.patches, self._probe(),
-                    steps=cfg.tent_steps, learning_rate=cfg.tent_learning_rate, **common,
-                )
-            )  # fmt: skip
+            training = tent_steps(
+                self.model, data, steps=cfg.tent_steps, learning_rate=cfg.tent_learning_rate
+            )
         else:
             yield self.stages.skip()
-            outcome = yield from self.stages.run(
-                self_training_steps(
-                    self.model, self.targets, self.patches, self._probe(),
-                    steps=cfg.self_training_steps,
-                    learning_rate=cfg.self_training_learning_rate, **common,
-                )
+            training = self_training_steps(
+                self.model, data, steps=cfg.self_training_steps,
+                learning_rate=cfg.self_training_learning_rate,
             )  # fmt: skip
+        outcome = yield from self.stages.run(training)
         self.details.update(outcome)
         if not outcome["guard"]["kept"]:
             return

@@ -7,6 +7,8 @@ of a network compare on equal terms.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from torch import nn
@@ -73,12 +75,24 @@ class Measurement:
         return self.foreground / other.foreground
 
 
-def random_batch(
-    targets: TargetSet, patches: list[Patch], size: int, rng: np.random.Generator
-) -> torch.Tensor:
-    """``size`` patches drawn without replacement (seeded ``rng``), as network input."""
-    chosen = rng.choice(len(patches), min(size, len(patches)), replace=False)
-    return torch.from_numpy(read_patches(targets, [patches[i] for i in chosen]))
+@dataclass
+class TrainingData:
+    """What a parameter cure trains on: the target patches (read through the cure's input
+    steps), the probe its guard measures, where and in what batches, from what seed."""
+
+    targets: TargetSet
+    patches: list[Patch]
+    probe: Probe
+    device: torch.device
+    batch_size: int
+    seed: int = 0
+
+    def random_batch(self, rng: np.random.Generator) -> torch.Tensor:
+        """A batch of patches drawn without replacement (seeded ``rng``), on the device."""
+        count = min(self.batch_size, len(self.patches))
+        chosen = rng.choice(len(self.patches), count, replace=False)
+        batch = read_patches(self.targets, [self.patches[i] for i in chosen])
+        return torch.from_numpy(batch).to(self.device)
 
 
 def to_probabilities(logits: torch.Tensor) -> torch.Tensor:

@@ -19,12 +19,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..adabn.sampling import Patch, TargetSet
 from ..jobs import Progress, Steps
 from ..model.loaded import LoadedModel
 from ..model.unet import crop_to, pad_to_multiple
 from .guard import check
-from .probe import Probe, random_batch, segmentation_of, to_probabilities
+from .probe import TrainingData, segmentation_of, to_probabilities
 
 #: Teacher probability beyond which a pixel's pseudo-label is trusted (either class).
 CONFIDENCE = 0.9
@@ -38,29 +37,21 @@ CONVERGED = 0.005
 
 
 def self_training_steps(
-    model: LoadedModel,
-    targets: TargetSet,
-    patches: list[Patch],
-    probe: Probe,
-    *,
-    steps: int,
-    learning_rate: float,
-    batch_size: int,
-    device: torch.device,
-    seed: int = 0,
+    model: LoadedModel, data: TrainingData, *, steps: int, learning_rate: float
 ) -> Steps[dict[str, Any]]:
     """Fine-tune ``model`` (in place) for at most ``steps`` steps. Returns what was done."""
-    teacher = model.module.to(device).eval()
+    probe = data.probe
+    teacher = model.module.to(data.device).eval()
     start = copy.deepcopy(teacher.state_dict())
     student = copy.deepcopy(teacher).train(False)
     before = previous = probe.measure(teacher)
     optimizer = torch.optim.Adam(student.parameters(), lr=learning_rate)
-    rng = np.random.default_rng(seed)
-    torch.manual_seed(seed)
+    rng = np.random.default_rng(data.seed)
+    torch.manual_seed(data.seed)
     taken, changes, stopped = 0, [], "step limit"
     try:
         for step in range(1, steps + 1):
-            x = _weak_augment(random_batch(targets, patches, batch_size, rng), rng).to(device)
+            x = _weak_augment(data.random_batch(rng), rng)
             with torch.no_grad():
                 teacher_probs = _probabilities(teacher, x, model.divisor)
             loss = _pseudo_label_loss(

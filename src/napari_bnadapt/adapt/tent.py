@@ -16,13 +16,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..adabn.sampling import Patch, TargetSet
 from ..jobs import Progress, Steps
 from ..model.bn_layers import batchnorm_modules
 from ..model.loaded import LoadedModel
 from ..model.unet import crop_to, pad_to_multiple
 from .guard import check
-from .probe import Probe, entropy_loss, random_batch, to_probabilities
+from .probe import TrainingData, entropy_loss, to_probabilities
 
 #: Weight of the class-balance term: the squared relative deviation of the mean foreground
 #: probability from AdaBN's (relative, so that thin structures are held as firmly as large).
@@ -39,20 +38,12 @@ def affine_names(model: LoadedModel) -> list[str]:
 
 
 def tent_steps(
-    model: LoadedModel,
-    targets: TargetSet,
-    patches: list[Patch],
-    probe: Probe,
-    *,
-    steps: int,
-    learning_rate: float,
-    batch_size: int,
-    device: torch.device,
-    seed: int = 0,
+    model: LoadedModel, data: TrainingData, *, steps: int, learning_rate: float
 ) -> Steps[dict[str, Any]]:
     """Train the affine terms of ``model`` (in place) for ``steps`` steps; undo if the guard
     says so. Returns what was done, for the adaptation record."""
-    module = model.module.to(device).eval()
+    probe = data.probe
+    module = model.module.to(data.device).eval()
     names = affine_names(model)
     parameters = dict(module.named_parameters())
     start = {n: parameters[n].detach().clone() for n in names}
@@ -62,11 +53,11 @@ def tent_steps(
     for name, parameter in parameters.items():
         parameter.requires_grad_(name in start)
     optimizer = torch.optim.Adam([parameters[n] for n in names], lr=learning_rate)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(data.seed)
     losses = []
     try:
         for step in range(1, steps + 1):
-            x = random_batch(targets, patches, batch_size, rng).to(device)
+            x = data.random_batch(rng)
             probabilities = to_probabilities(
                 crop_to(module(pad_to_multiple(x, model.divisor)), x.shape[2:])
             )
