@@ -56,8 +56,9 @@ def synthetic_cases() -> list[tuple[str, Domain]]:
     return out
 
 
-def measure(model, name: str, volume, truth, voxel_size=None) -> dict:
-    """What the report measures, and the truth it cannot see."""
+def measure(model, name: str, volume, truth, voxel_size=None, source=None) -> dict:
+    """What the report measures, and the truth it cannot see; with ``source`` images, the
+    reading made with them as the latent reference too."""
     config = PredictConfig(**CPU)
     before = predict(model, volume, config, voxel_size=voxel_size)
     result = adapt(model, volume, AdaptConfig(**CPU), voxel_size=voxel_size)
@@ -68,7 +69,13 @@ def measure(model, name: str, volume, truth, voxel_size=None) -> dict:
         voxel_size=voxel_size,
     )  # fmt: skip
     verdict = diagnosis.verdict
+    with_source = diagnose(
+        model, volume, result.model, source=source, config=LatentConfig(**CPU),
+        quality=quality, voxel_size=voxel_size,
+    ).verdict  # fmt: skip
     return {
+        "reading_with_source": with_source.reading,
+        "predicted_benefit_with_source": with_source.predicted_benefit,
         "case": name,
         "dice_before": dice(before.mask, truth),
         "dice_after": dice(after.mask, truth),
@@ -88,14 +95,19 @@ def real_cases(data: Path, models: Path, seeds: list[int]) -> list[dict]:
     for name, part in REAL.items():
         image = read_named_image(data / f"{name}_img.tif")
         labels = np.asarray(read_named_image(data / f"{name}_membranes.tif").data)[part]
-        volumes[name] = (np.asarray(image.data)[part], labels, image.voxel_size)
+        pixels = np.asarray(image.data)
+        # Source images for the "with source images" reading: a few training slices.
+        sources = pixels[:4] if name == "vnc" else pixels[:200:4]
+        volumes[name] = (pixels[part], labels, image.voxel_size, sources)
     for seed in seeds:
         for src, tgt in (("vnc", "neuroproof"), ("neuroproof", "vnc")):
             model = load_model(models / f"{src}_seed{seed}_steps800.pt")
-            volume, truth, voxel = volumes[tgt]
+            volume, truth, voxel, _ = volumes[tgt]
+            source = volumes[src][3]
             for rescale in (True, False):
                 label = f"{src} → {tgt} seed {seed}" + ("" if rescale else " (no rescale)")
-                rows.append(measure(model, label, volume, truth, voxel if rescale else None))
+                size = voxel if rescale else None
+                rows.append(measure(model, label, volume, truth, size, source))
                 print(json.dumps(_brief(rows[-1])), flush=True)
     return rows
 
@@ -108,21 +120,28 @@ def _brief(row: dict) -> dict:
 def report(rows: list[dict]) -> dict:
     gain = np.array([r["dice_after"] - r["dice_before"] for r in rows])
     real = np.array(["→" in r["case"] for r in rows])
-    benefit = np.array([r["predicted_benefit"] for r in rows])
-    out = {
-        "spearman_all": spearman(benefit, gain),
-        "spearman_synthetic": spearman(benefit[~real], gain[~real]),
-        "spearman_real": spearman(benefit[real], gain[real]) if real.sum() > 2 else None,
-        "real_gain_over_0.2_read_risky": int(
-            sum(1 for r, g, x in zip(rows, gain, real) if x and g > 0.2 and r["reading"] == "risky")
-        ),
-    }
-    print("| case | Dice before | after | gain | reading | cure | predicted benefit |")
-    print("|---|---|---|---|---|---|---|")
+    out = {}
+    for suffix in ("", "_with_source"):
+        benefit = np.array([r["predicted_benefit" + suffix] for r in rows])
+        out["spearman_all" + suffix] = spearman(benefit, gain)
+        out["spearman_synthetic" + suffix] = spearman(benefit[~real], gain[~real])
+        out["spearman_real" + suffix] = spearman(benefit[real], gain[real])
+        out["real_gain_over_0.2_read_risky" + suffix] = int(
+            sum(
+                1 for r, g, x in zip(rows, gain, real)
+                if x and g > 0.2 and r["reading" + suffix] == "risky"
+            )
+        )  # fmt: skip
+    print(
+        "| case | Dice before | after | gain | reading | cure | predicted benefit "
+        "| with source images |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     for r, g in zip(rows, gain):
         print(
             f"| {r['case']} | {r['dice_before']:.3f} | {r['dice_after']:.3f} | {g:+.3f} | "
-            f"{r['reading']} | {r['cure']} | {r['predicted_benefit']:+.3f} |"
+            f"{r['reading']} | {r['cure']} | {r['predicted_benefit']:+.3f} | "
+            f"{r['reading_with_source']} {r['predicted_benefit_with_source']:+.3f} |"
         )
     print(json.dumps(out, indent=1))
     return out
@@ -140,10 +159,11 @@ def main() -> None:
         rows = json.loads(args.rows.read_text())["rows"]
     else:
         model = load_model("demo")
+        source = make_volume(SHAPE, SOURCE, seed=59)[0]
         rows = []
         for i, (name, domain) in enumerate(synthetic_cases()):
             volume, truth = make_volume(SHAPE, domain, seed=60 + i)
-            rows.append(measure(model, name, volume, truth))
+            rows.append(measure(model, name, volume, truth, source=source))
             print(json.dumps(_brief(rows[-1])), flush=True)
         rows += real_cases(args.data, args.models, args.seeds)
     summary = report(rows)
