@@ -71,8 +71,8 @@ def test_an_inverted_contrast_is_detected_and_inverted_back(model):
 def test_tent_guard_undoes_a_collapse(model):
     volume, truth = make_volume(SHAPE, SHIFTS["brightness"], seed=5)
     adabn = adapt(model, volume, AdaptConfig(**CPU)).model
-    # A step size a thousand times too large drives everything to one class.
-    config = AdaptConfig(cure="tent", tent_steps=20, tent_learning_rate=1.0, **CPU)
+    # A step size ten thousand times too large inflates the foreground far past the guard.
+    config = AdaptConfig(cure="tent", tent_steps=20, tent_learning_rate=10.0, **CPU)
     result = adapt(model, volume, config)
     assert result.record.details["guard"]["kept"] is False
     assert result.model.source_weights is None  # nothing changed that would need undoing
