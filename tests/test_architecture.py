@@ -17,7 +17,7 @@ RANKS = {
     "arrays": 2, "io": 2,
     "model": 3,
     "inference": 4, "adabn": 4,
-    "diagnostics": 5,
+    "diagnostics": 5, "blockwise": 5,
     "adapt": 6,
     "training": 7, "report": 7,
     "demo": 8,

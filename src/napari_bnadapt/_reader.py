@@ -1,8 +1,11 @@
-"""npe2 reader: EM volumes dragged into napari (TIFF/BigTIFF/OME/ImageJ, MRC/REC).
+"""npe2 reader: EM volumes dragged into napari (TIFF/BigTIFF/OME/ImageJ, MRC/REC, and
+zarr/OME-Zarr, N5 and HDF5 containers).
 
-A thin adapter over :func:`napari_bnadapt.volume_io.read_volume`: the voxel size becomes the
-layer's ``scale`` and ``units``; large files open lazily. A file this reader claims but
-cannot read gives one clear notification instead of a traceback.
+A thin adapter over :func:`napari_bnadapt.io.volumes.read_volume`: the voxel size becomes
+the layer's ``scale`` and ``units``; large files and every container open lazily (an
+OME-Zarr image as a multiscale layer); a container with several arrays opens each as its
+own layer. A file this reader claims but cannot read gives one clear notification
+instead of a traceback.
 """
 
 from __future__ import annotations
@@ -12,9 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputDataError
-from .io.volumes import LAZY_ABOVE, is_volume_path, read_volume
+from .io.containers import container_kind, list_arrays
+from .io.volumes import LAZY_ABOVE, Volume, is_volume_path, read_volume
 
 LayerData = tuple
+#: A container with more arrays than this opens only its first ones (each is a layer).
+MAX_LAYERS = 16
 
 
 def get_reader(path: str | list[str]) -> Callable[[Any], list[LayerData]] | None:
@@ -23,7 +29,11 @@ def get_reader(path: str | list[str]) -> Callable[[Any], list[LayerData]] | None
         if len(path) != 1:
             return None
         path = path[0]
-    if not is_volume_path(path) or not Path(path).is_file():
+    if not is_volume_path(path):
+        return None
+    if container_kind(path) is None and not Path(path).is_file():
+        return None
+    if container_kind(path) is not None and not Path(path).exists():
         return None
     return read_layers
 
@@ -33,16 +43,42 @@ def read_layers(path: str | list[str], lazy_above: int = LAZY_ABOVE) -> list[Lay
     if isinstance(path, (list, tuple)):
         path = path[0]
     try:
-        volume = read_volume(path, lazy_above)
+        volumes = _read_all(str(path), lazy_above)
     except InputDataError as exc:
         # napari is there whenever napari calls the reader; the module stays Qt-free.
         from napari.utils.notifications import show_error
 
         show_error(f"napari-bnadapt could not open the file: {exc}")
         return [(None,)]
+    return [_layer(volume, str(path)) for volume in volumes]
+
+
+def _read_all(path: str, lazy_above: int) -> list[Volume]:
+    """The one volume of a file, or every array of a container that has several."""
+    if container_kind(path) is None:
+        return [read_volume(path, lazy_above)]
+    try:
+        return [read_volume(path)]
+    except InputDataError as ambiguous:
+        keys = list_arrays(path)
+        if len(keys) < 2:
+            raise
+        volumes = [read_volume(path, key=key) for key in keys[:MAX_LAYERS]]
+        if not volumes:
+            raise ambiguous from None
+        return volumes
+
+
+def _layer(volume: Volume, path: str) -> LayerData:
     meta: dict[str, Any] = {"name": volume.name, "rgb": volume.rgb}
     if volume.scale is not None:
         meta["scale"] = volume.scale
         meta["units"] = volume.units
-    meta["metadata"] = {"source_path": str(path), "lazy": volume.lazy}
-    return [(volume.data, meta, "image")]
+    meta["metadata"] = {"source_path": path, "lazy": volume.lazy}
+    if volume.source is not None:
+        meta["metadata"]["source_key"] = volume.source.key
+    levels = volume.levels or []
+    if len(levels) > 1:
+        meta["multiscale"] = True
+        return (levels, meta, "image")
+    return (volume.data, meta, "image")

@@ -144,7 +144,7 @@ def _probabilities(model: LoadedModel, image: Any, cfg: PredictConfig) -> Steps[
     view, layout = canonical_view(image, model.dims, model.in_channels, axis)
     normalizer = model.preprocessor(view)
     spatial = view.shape[2:] if model.dims == 2 else view.shape[1:]
-    tile = _tile_shape(cfg.tile_shape, model.dims, spatial)
+    tile = tile_shape_for(cfg.tile_shape, model.dims, spatial)
     overlap = tuple(round(t * cfg.overlap) if t < n else 0 for t, n in zip(tile, spatial))
     tiles = tile_slices(spatial, tile, overlap)
     items = range(view.shape[1]) if model.dims == 2 else [None]
@@ -158,7 +158,7 @@ def _probabilities(model: LoadedModel, image: Any, cfg: PredictConfig) -> Steps[
         accumulator = None
         for first in range(0, total, cfg.batch_size):
             batch = jobs[first : first + cfg.batch_size]
-            probs = _forward(
+            probs = forward_tiles(
                 module, _read_tiles(view, batch, normalizer), model.divisor, device, cfg.amp
             )
             if accumulator is None:
@@ -170,9 +170,11 @@ def _probabilities(model: LoadedModel, image: Any, cfg: PredictConfig) -> Steps[
         return _normalise(accumulator, weights, layout, model.dims)
 
 
-def _tile_shape(
+def tile_shape_for(
     tile: int | tuple[int, ...] | None, dims: int, spatial: tuple[int, ...]
 ) -> tuple[int, ...]:
+    """The tile of a ``dims``-D model on ``spatial``: the configured size (or the default),
+    clipped to the image."""
     if tile is None:
         tile = DEFAULT_TILE[dims]
     sizes = (tile,) * dims if isinstance(tile, int) else tuple(int(t) for t in tile)
@@ -204,7 +206,7 @@ def _read_tiles(view: Any, batch: list, normalizer: Preprocessor) -> np.ndarray:
     )
 
 
-def _forward(
+def forward_tiles(
     module: torch.nn.Module, tiles: np.ndarray, divisor: int, device: torch.device, amp: str | None
 ) -> np.ndarray:
     """Probabilities (sigmoid for one output channel, softmax otherwise) for a batch."""

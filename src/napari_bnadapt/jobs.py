@@ -23,11 +23,13 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Progress:
-    """One step of a long job: ``done`` of ``total`` units, and what is being done."""
+    """One step of a long job: ``done`` of ``total`` units, what is being done, and a
+    ``detail`` that changes every step (a rate, an ETA)."""
 
     done: int
     total: int
     message: str = ""
+    detail: str = ""
 
     @property
     def fraction(self) -> float:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -16,12 +14,14 @@ from ..diagnostics.fingerprinting import compute_fingerprint
 from ..diagnostics.latents import LatentConfig
 from ..errors import InputDataError
 from ..inference import PredictConfig, predict
-from ..io.images import NamedImage, read_image, read_image_set, read_named_image, write_tiff
-from ..jobs import Progress, ProgressCallback
+from ..io.containers import container_kind
+from ..io.images import read_image, read_image_set, read_named_image, write_tiff
 from ..model.checkpoint import load_model, save_model
 from ..model.description import describe
 from ..report import build_report, write_report
 from ..training import TrainConfig, train
+from .common import given, parse_voxel_size, predict_config, printer, voxel_size_of
+from .streaming import stream_prediction
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -57,8 +57,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     config = predict_config(args)
     model = load_model(args.model)
-    folder = Path(args.input).is_dir()
-    images = read_image_set(args.input)
+    if str(args.out).rstrip("/").endswith(".zarr"):
+        return stream_prediction(args, model, config)
+    folder = Path(args.input).is_dir() and container_kind(args.input) is None
+    images = read_image_set(args.input, args.key)
     out, probs = Path(args.out), Path(args.probabilities) if args.probabilities else None
     if folder:
         for path in (out, probs):
@@ -95,7 +97,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         )
     )  # fmt: skip
     model = load_model(args.model)
-    targets = read_image_set(args.target)
+    targets = read_image_set(args.target, args.key)
     data = [t.data for t in targets] if len(targets) > 1 else targets[0].data
     roi = read_image(args.roi) if args.roi else None
     voxel_size = voxel_size_of(args, targets[0])
@@ -116,7 +118,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     adapt_config, latent_config = AdaptConfig(**sampling), LatentConfig(**sampling)
     model = load_model(args.model)
     adapted = load_model(args.adapted) if args.adapted else None
-    image = read_named_image(args.input)
+    image = read_named_image(args.input, args.key)
     labels = read_image(args.labels) if args.labels else None
     source = read_image(args.source) if args.source else None
     report = build_report(
@@ -142,7 +144,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_fingerprint(args: argparse.Namespace) -> int:
     model = load_model(args.model)
-    source = read_named_image(args.source)
+    source = read_named_image(args.source, args.key)
     labels = read_image(args.labels) if args.labels else None
     voxel_size = parse_voxel_size(args.voxel_size, source.data.ndim) or source.voxel_size
     model.fingerprint = compute_fingerprint(
@@ -182,55 +184,3 @@ HANDLERS = {
     "info": cmd_info, "train": cmd_train, "predict": cmd_predict, "adapt": cmd_adapt,
     "report": cmd_report, "fingerprint": cmd_fingerprint, "gui": cmd_gui, "demo": cmd_demo,
 }  # fmt: skip
-
-
-def predict_config(args: argparse.Namespace) -> PredictConfig:
-    """The :class:`PredictConfig` of the prediction options the user gave."""
-    options = given(args, "batch_size", "device", "amp", "threshold", "slice_axis")
-    if args.tile is not None:
-        options["tile_shape"] = args.tile
-    return PredictConfig(**options)
-
-
-def voxel_size_of(args: argparse.Namespace, image: NamedImage) -> tuple[float, ...] | None:
-    """The input's voxel size (nm): ``--voxel-size``, else the file's; None with
-    ``--no-rescale`` (the model then runs at the input's own pixel size)."""
-    if getattr(args, "no_rescale", False):
-        return None
-    given_size = parse_voxel_size(getattr(args, "voxel_size", None), np.ndim(image.data))
-    return given_size or image.voxel_size
-
-
-def parse_voxel_size(text: str | None, ndim: int) -> tuple[float, ...] | None:
-    """``"50,4.6,4.6"`` → (50.0, 4.6, 4.6); one value stands for every axis of the image."""
-    if not text:
-        return None
-    try:
-        values = tuple(float(v) for v in text.replace("x", ",").split(",") if v.strip())
-    except ValueError:
-        raise InputDataError(
-            f"--voxel-size {text!r}: give numbers in nm separated by commas, e.g. 50,4.6,4.6"
-        ) from None
-    if not values or min(values) <= 0:
-        raise InputDataError(f"--voxel-size {text!r}: sizes must be positive numbers in nm")
-    return values * min(ndim, 3) if len(values) == 1 else values
-
-
-def given(args: argparse.Namespace, *names: str) -> dict[str, Any]:
-    """The options among ``names`` the user set: the rest keep their config's default."""
-    return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
-
-
-def printer(lines: int = 20) -> ProgressCallback:
-    """A progress callback printing to stderr about ``lines`` times over a job (and when
-    what is being done changes)."""
-    last: list[Any] = [None, None]
-
-    def show(step: Progress) -> None:
-        tick = int(step.fraction * lines)
-        if (tick, step.message) != tuple(last) or step.done == step.total:
-            percent = f"{step.fraction:4.0%}"
-            print(f"  [{percent}] {step.message}", file=sys.stderr, flush=True)
-            last[:] = [tick, step.message]
-
-    return show

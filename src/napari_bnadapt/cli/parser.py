@@ -14,18 +14,26 @@ from ..adabn.config import CURES, MODES, POLARITY, STATISTICS, AdaptConfig
 from ..adabn.layer_selection import GROUPS
 from ..arrays.normalization import MODES as NORMALIZATION_MODES
 from ..diagnostics.latents import LatentConfig
-from ..inference import AMP, PredictConfig
 from ..training import TrainConfig
+from .options import (
+    DEVICE_HELP,
+    add_key_option,
+    add_predict_options,
+    add_scale_options,
+    add_stream_options,
+)
 
 Handler = Callable[[argparse.Namespace], int]
 
-ADAPT, PREDICT, TRAIN, LATENT = AdaptConfig(), PredictConfig(), TrainConfig(), LatentConfig()
+ADAPT, TRAIN, LATENT = AdaptConfig(), TrainConfig(), LatentConfig()
 MODEL_HELP = (
     "model file (native .pt or TorchScript), or a bundled model: 'demo' (synthetic) or "
     "'membranes-fibsem' (2D membranes, FIB-SEM at 10 nm)"
 )
-IMAGE_HELP = "TIFF/MRC file (2D image or 3D stack/volume), PNG, or a folder of 2D images"
-DEVICE_HELP = "auto (CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:N or mps (default: auto)"
+IMAGE_HELP = (
+    "TIFF/MRC file (2D image or 3D stack/volume), PNG, a folder of 2D images, or a zarr/"
+    "OME-Zarr, N5 or HDF5 container (choose its array with --key)"
+)
 
 
 def make_parser(handlers: dict[str, Handler]) -> argparse.ArgumentParser:
@@ -113,50 +121,19 @@ def _predict(commands) -> argparse.ArgumentParser:
     pred = commands.add_parser("predict", help="segment an image, stack or folder")
     pred.add_argument("--model", required=True, help=MODEL_HELP)
     pred.add_argument("--input", required=True, help=IMAGE_HELP)
-    pred.add_argument("--out", required=True, help="mask TIFF (a folder when --input is a folder)")
+    add_key_option(pred)
     pred.add_argument(
-        "--probabilities", help="also write the probability map here (a folder for folder input)"
+        "--out", required=True,
+        help="mask TIFF (a folder when --input is a folder), or an OME-Zarr image (name.zarr) "
+        "written block by block: for volumes of any size",
+    )  # fmt: skip
+    pred.add_argument(
+        "--probabilities",
+        help="also write the probability map here (a folder for folder input; .zarr to stream)",
     )
     add_predict_options(pred)
+    add_stream_options(pred)
     return pred
-
-
-def add_scale_options(parser: argparse.ArgumentParser) -> None:
-    """How the input's voxel size is known, and whether to resample to the model's."""
-    parser.add_argument(
-        "--voxel-size",
-        help="the input's voxel size in nm, one value per spatial axis (z,y,x or y,x) or one "
-        "for all, e.g. 50,4.6,4.6 (default: from the file's metadata)",
-    )
-    parser.add_argument(
-        "--no-rescale", action="store_true",
-        help="do not resample the input to the model's training voxel size",
-    )  # fmt: skip
-
-
-def add_predict_options(parser: argparse.ArgumentParser) -> None:
-    """Options of :class:`PredictConfig`, shared by the commands that segment."""
-    add_scale_options(parser)
-    parser.add_argument("--device", help=DEVICE_HELP)
-    parser.add_argument(
-        "--tile", type=int,
-        help="tile edge in pixels; larger tiles are faster and need more memory "
-        "(default: 256 for 2D, 64 for 3D models)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--batch-size", type=int, help=f"tiles per forward pass (default: {PREDICT.batch_size})"
-    )
-    parser.add_argument(
-        "--threshold", type=float,
-        help=f"foreground probability threshold of binary models (default: {PREDICT.threshold:g})",
-    )  # fmt: skip
-    parser.add_argument(
-        "--amp", choices=[a for a in AMP if a], help="mixed precision on a GPU (default: off)"
-    )
-    parser.add_argument(
-        "--slice-axis", type=int, choices=(0, 1, 2),
-        help="axis a 2D model cuts a volume across: 0 = z (default: the model's training axis)",
-    )  # fmt: skip
 
 
 def _adapt(commands) -> argparse.ArgumentParser:
@@ -165,6 +142,7 @@ def _adapt(commands) -> argparse.ArgumentParser:
     )
     adapt.add_argument("--model", required=True, help=MODEL_HELP)
     adapt.add_argument("--target", help=f"unlabeled target data: {IMAGE_HELP}")
+    add_key_option(adapt)
     adapt.add_argument("--out", required=True, help="adapted model file to write")
     adapt.add_argument(
         "--cure", choices=CURES,
@@ -250,7 +228,8 @@ def _report(commands) -> argparse.ArgumentParser:
     report.add_argument(
         "--adapted", help="the adapted model; without it the model is adapted with defaults first"
     )
-    report.add_argument("--input", required=True, help="target image or volume (TIFF/MRC/PNG)")
+    report.add_argument("--input", required=True, help=f"target image or volume: {IMAGE_HELP}")
+    add_key_option(report)
     report.add_argument("--labels", help="ground truth for --input: adds Dice and IoU")
     report.add_argument(
         "--source", help="source-domain image/volume: the empirical reference for the latents"
@@ -275,6 +254,7 @@ def _fingerprint(commands) -> argparse.ArgumentParser:
     fingerprint.add_argument(
         "--source", required=True, help=f"images like the model's training data: {IMAGE_HELP}"
     )
+    add_key_option(fingerprint)
     fingerprint.add_argument(
         "--labels", help="their labels (nonzero = foreground): adds the foreground fraction"
     )

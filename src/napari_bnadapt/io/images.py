@@ -11,6 +11,7 @@ import tifffile
 from PIL import Image
 
 from ..errors import InputDataError
+from .containers import StoredArray, container_kind
 from .files import atomic_output
 from .volumes import VOLUME_SUFFIXES, is_volume_path, read_volume
 
@@ -24,19 +25,25 @@ class NamedImage:
     name: str
     data: np.ndarray
     voxel_size: tuple[float, ...] | None = None
+    #: The container array the data was read from (None for files read into memory).
+    source: StoredArray | None = None
 
 
-def read_image(path: str | Path) -> Any:
-    """Read one TIFF or MRC (2D image, 3D stack or volume) or PNG file.
+def read_image(path: str | Path, key: str | None = None) -> Any:
+    """Read one TIFF, MRC (2D image, 3D stack or volume) or PNG file, or one array of a
+    zarr/OME-Zarr, N5 or HDF5 container (``key``).
 
-    Very large TIFF/MRC files come back lazily (memory map or dask array).
+    Very large TIFF/MRC files and every container come back lazily (memory map or dask).
     """
-    return read_named_image(path).data
+    return read_named_image(path, key).data
 
 
-def read_named_image(path: str | Path) -> NamedImage:
+def read_named_image(path: str | Path, key: str | None = None) -> NamedImage:
     """:func:`read_image` with the file's name and voxel size (nm, from its metadata)."""
     path = Path(path)
+    if container_kind(path) is not None:
+        volume = read_volume(path, key=key)
+        return NamedImage(volume.name, volume.data, volume.voxel_size, volume.source)
     if not path.is_file():
         raise InputDataError(f"image file {str(path)!r} not found: check the path")
     suffix = path.suffix.lower()
@@ -62,17 +69,18 @@ def read_named_image(path: str | Path) -> NamedImage:
     return NamedImage(path.stem, data)
 
 
-def read_image_set(path: str | Path) -> list[NamedImage]:
-    """A TIFF/PNG file, or every TIFF/PNG 2D image in a folder (sorted by name)."""
+def read_image_set(path: str | Path, key: str | None = None) -> list[NamedImage]:
+    """A TIFF/PNG file or container array, or every TIFF/PNG 2D image in a folder (sorted
+    by name)."""
     path = Path(path)
-    if path.is_dir():
+    if path.is_dir() and container_kind(path) is None:
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
             raise InputDataError(
                 f"folder {str(path)!r} has no .tif/.tiff/.png images: check the path"
             )
         return [read_named_image(p) for p in files]
-    return [read_named_image(path)]
+    return [read_named_image(path, key)]
 
 
 def write_tiff(

@@ -1,7 +1,9 @@
-"""Reading EM volumes with their voxel size: TIFF (BigTIFF, OME, ImageJ) and MRC/REC.
+"""Reading EM volumes with their voxel size: TIFF (BigTIFF, OME, ImageJ), MRC/REC, and the
+chunked containers of :mod:`.containers` (OME-Zarr, zarr, N5, HDF5).
 
-Files larger than a threshold open lazily (a memory map, or dask over the TIFF pages),
-so a volume bigger than RAM can still be viewed and processed tile by tile.
+Files larger than a threshold open lazily (a memory map, or dask over the TIFF pages);
+containers always open lazily (dask over their chunks), so a volume bigger than RAM can
+still be viewed and processed block by block.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ import numpy as np
 import tifffile
 
 from ..errors import InputDataError
+from .containers import CONTAINER_SUFFIXES, StoredArray, container_kind, open_container
 
 TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".tf2")
 MRC_SUFFIXES = (".mrc", ".rec", ".st", ".ali", ".map", ".mrcs")
-VOLUME_SUFFIXES = TIFF_SUFFIXES + MRC_SUFFIXES
+VOLUME_SUFFIXES = TIFF_SUFFIXES + MRC_SUFFIXES + CONTAINER_SUFFIXES
 #: Files above this size open lazily by default (bytes).
 LAZY_ABOVE = 2 * 1024**3
 _UNIT_TO_NM = {
@@ -30,7 +33,11 @@ _UNIT_TO_NM = {
 
 @dataclass
 class Volume:
-    """Pixels and physical calibration of one file (``scale`` per axis of ``data``)."""
+    """Pixels and physical calibration of one file (``scale`` per axis of ``data``).
+
+    ``levels`` holds every resolution level of a multiscale image (level 0 first) and
+    ``source`` the address of a container array, which other processes can open.
+    """
 
     data: Any
     name: str
@@ -38,6 +45,8 @@ class Volume:
     units: tuple[str, ...] | None = None
     lazy: bool = False
     rgb: bool = False
+    levels: list[Any] | None = None
+    source: StoredArray | None = None
 
     @property
     def voxel_size(self) -> tuple[float, ...] | None:
@@ -60,18 +69,21 @@ def voxel_size_nm(
 
 
 def is_volume_path(path: str | Path) -> bool:
-    return str(path).lower().endswith(VOLUME_SUFFIXES)
+    return str(path).rstrip("/\\").lower().endswith(VOLUME_SUFFIXES)
 
 
-def read_volume(path: str | Path, lazy_above: int = LAZY_ABOVE) -> Volume:
-    """Read ``path``; raise :class:`InputDataError` with a clear message if it cannot be read."""
+def read_volume(path: str | Path, lazy_above: int = LAZY_ABOVE, key: str | None = None) -> Volume:
+    """Read ``path`` (``key``: the array in a container); raise :class:`InputDataError`
+    with a clear message if it cannot be read."""
     path = Path(path)
+    if container_kind(path) is not None:
+        return _read_container(path, key)
     if not path.is_file():
         raise InputDataError(f"{str(path)!r} not found: check the path")
     if not is_volume_path(path):
         raise InputDataError(
-            f"{path.name}: unsupported type; use TIFF ({', '.join(TIFF_SUFFIXES)}) or MRC "
-            f"({', '.join(MRC_SUFFIXES)})"
+            f"{path.name}: unsupported type; use TIFF ({', '.join(TIFF_SUFFIXES)}), MRC "
+            f"({', '.join(MRC_SUFFIXES)}), zarr/OME-Zarr, N5 or HDF5"
         )
     lazy = path.stat().st_size > lazy_above
     try:
@@ -85,6 +97,15 @@ def read_volume(path: str | Path, lazy_above: int = LAZY_ABOVE) -> Volume:
             f"{path.name} could not be read ({type(exc).__name__}: {exc}): the file may be "
             "truncated or corrupt; re-export it"
         ) from None
+
+
+def _read_container(path: Path, key: str | None) -> Volume:
+    container = open_container(path, key)
+    levels = [level.to_dask() for level in container.levels]
+    return Volume(
+        levels[0], container.name, container.scale, container.units, lazy=True,
+        levels=levels, source=container.array,
+    )  # fmt: skip
 
 
 def _read_tiff(path: Path, lazy: bool) -> Volume:

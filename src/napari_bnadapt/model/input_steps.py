@@ -101,20 +101,26 @@ def radial_frequencies(plane: tuple[int, int]) -> np.ndarray:
     return np.sqrt(fy**2 + fx**2)
 
 
+@dataclass(frozen=True)
+class Pipeline:
+    """``first`` (the normaliser), then every step in order; picklable, so a dask worker
+    normalises its blocks exactly as the process that fitted it."""
+
+    first: Callable[[np.ndarray], np.ndarray]
+    steps: tuple[InputStep, ...]
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        out = self.first(x)
+        for step in self.steps:
+            out = step(out)
+        return out
+
+
 def compose(
     first: Callable[[np.ndarray], np.ndarray], steps: Sequence[InputStep]
 ) -> Callable[[np.ndarray], np.ndarray]:
     """``first`` (the normaliser), then every step in order."""
-    if not steps:
-        return first
-
-    def run(x: np.ndarray) -> np.ndarray:
-        out = first(x)
-        for step in steps:
-            out = step(out)
-        return out
-
-    return run
+    return Pipeline(first, tuple(steps)) if steps else first
 
 
 def step_to_dict(step: InputStep) -> dict[str, Any]:

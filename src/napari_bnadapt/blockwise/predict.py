@@ -1,0 +1,137 @@
+"""Predicting one output block from the tiles that touch it (see :mod:`.plan`).
+
+:func:`predict_block` is the unit of work everywhere: in the single-process loop, in each
+dask.distributed task and in the chunks of a lazy napari layer. It reads only the block's
+tiles (one read of their bounding box), so memory follows the block, not the volume.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..arrays.axes import canonical_view, is_dask
+from ..arrays.normalization import check_finite
+from ..device import resolve_device
+from ..inference import PredictConfig, Prediction, forward_tiles, segment_probabilities
+from ..io.containers import StoredArray
+from ..model.loaded import LoadedModel
+from .plan import BlockPlan, Region
+
+
+@dataclass
+class BlockResult:
+    """A block's prediction on the input's spatial axes, and where it goes."""
+
+    index: int
+    region: Region  # on the input's spatial axes
+    prediction: Prediction
+
+
+def predict_block(
+    model: LoadedModel,
+    plan: BlockPlan,
+    source: Any,
+    index: int,
+    config: PredictConfig | None = None,
+) -> BlockResult:
+    """Predict block ``index`` of ``plan`` from ``source`` (numpy, dask or a
+    :class:`~napari_bnadapt.io.containers.StoredArray`)."""
+    cfg = config or PredictConfig()
+    block = plan.blocks[index]
+    view = _canonical(model, plan, source, cfg)
+    jobs = plan.tiles_for(block)
+    box = _bounding_box(plan, jobs)
+    raw = _read(view, box)
+    window = plan.window
+    device = resolve_device(cfg.device)
+    module = model.module.to(device).eval()
+    accumulator: np.ndarray | None = None
+    weights = np.zeros(tuple(r.stop - r.start for r in block), dtype=np.float32)
+    for first in range(0, len(jobs), cfg.batch_size):
+        batch = jobs[first : first + cfg.batch_size]
+        tiles = np.stack([plan.preprocessor(raw[_local(plan, box, job)]) for job in batch])
+        check_finite(tiles)
+        probs = forward_tiles(module, tiles, plan.divisor, device, cfg.amp)
+        if accumulator is None:
+            accumulator = np.zeros((probs.shape[1], *weights.shape), dtype=np.float32)
+        for (item, tile), tile_probs in zip(batch, probs):
+            _accumulate(plan, block, item, tile, tile_probs * window, accumulator, weights, window)
+    assert accumulator is not None  # every block touches at least one tile
+    accumulator /= weights[None]
+    probabilities = _to_output_axes(plan, accumulator)
+    prediction = segment_probabilities(probabilities, cfg.threshold)
+    return BlockResult(index, plan.output_region(block), prediction)
+
+
+def _canonical(model: LoadedModel, plan: BlockPlan, source: Any, cfg: PredictConfig) -> Any:
+    array = source.to_dask() if isinstance(source, StoredArray) else source
+    axis = plan.layout.slice_axis if plan.layout.slice_axis is not None else 0
+    view, _ = canonical_view(array, model.dims, model.in_channels, axis)
+    return view
+
+
+def _bounding_box(plan: BlockPlan, jobs: list[tuple[int | None, Region]]) -> Region:
+    """The canonical ``(Z, Y, X)`` region holding every tile of ``jobs``."""
+    tiles = [tile for _, tile in jobs]
+    box = [
+        slice(min(t[a].start for t in tiles), max(t[a].stop for t in tiles))
+        for a in range(plan.dims)
+    ]
+    if plan.dims == 2:
+        slices = [item for item, _ in jobs]
+        box.insert(0, slice(min(slices), max(slices) + 1))
+    return tuple(box)
+
+
+def _read(view: Any, box: Region) -> np.ndarray:
+    region = view[(slice(None), *box)]
+    if is_dask(region):
+        # Synchronously: inside a dask.distributed task this must not start a new graph.
+        return np.asarray(region.compute(scheduler="synchronous"))
+    return np.asarray(region)
+
+
+def _local(plan: BlockPlan, box: Region, job: tuple[int | None, Region]) -> tuple:
+    """The tile of ``job`` inside the bounding box ``box`` (channel axis first)."""
+    item, tile = job
+    if plan.dims == 3:
+        return (slice(None), *_shift(tile, box))
+    return (slice(None), item - box[0].start, *_shift(tile, box[1:]))
+
+
+def _accumulate(
+    plan: BlockPlan,
+    block: Region,
+    item: int | None,
+    tile: Region,
+    weighted: np.ndarray,
+    accumulator: np.ndarray,
+    weights: np.ndarray,
+    window: np.ndarray,
+) -> None:
+    """Add the part of one weighted tile that falls in ``block``."""
+    plane = block if plan.dims == 3 else block[1:]
+    overlap = tuple(slice(max(t.start, b.start), min(t.stop, b.stop)) for t, b in zip(tile, plane))
+    in_tile = _shift(overlap, tile)
+    in_block = _shift(overlap, plane)
+    if plan.dims == 2:
+        in_block = (item - block[0].start, *in_block)
+    accumulator[(slice(None), *in_block)] += weighted[(slice(None), *in_tile)]
+    weights[in_block] += window[in_tile]
+
+
+def _shift(region: Region, origin: Region) -> Region:
+    return tuple(slice(r.start - o.start, r.stop - o.start) for r, o in zip(region, origin))
+
+
+def _to_output_axes(plan: BlockPlan, canonical: np.ndarray) -> np.ndarray:
+    """``(K, Z, Y, X)`` on the input's spatial axes, as :func:`restore_layout` does."""
+    layout = plan.layout
+    if layout.model_dims == 2 and layout.slice_axis is None:
+        return canonical[:, 0]
+    if layout.slice_axis is not None:
+        return np.moveaxis(canonical, 1, 1 + layout.slice_axis)
+    return canonical

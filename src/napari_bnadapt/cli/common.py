@@ -1,0 +1,67 @@
+"""Helpers of every ``bnadapt`` command: options given, voxel sizes, progress printing."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputDataError
+from ..inference import PredictConfig
+from ..io.images import NamedImage
+from ..jobs import Progress, ProgressCallback
+
+
+def predict_config(args: argparse.Namespace) -> PredictConfig:
+    """The :class:`PredictConfig` of the prediction options the user gave."""
+    options = given(args, "batch_size", "device", "amp", "threshold", "slice_axis")
+    if args.tile is not None:
+        options["tile_shape"] = args.tile
+    return PredictConfig(**options)
+
+
+def voxel_size_of(args: argparse.Namespace, image: NamedImage) -> tuple[float, ...] | None:
+    """The input's voxel size (nm): ``--voxel-size``, else the file's; None with
+    ``--no-rescale`` (the model then runs at the input's own pixel size)."""
+    if getattr(args, "no_rescale", False):
+        return None
+    given_size = parse_voxel_size(getattr(args, "voxel_size", None), np.ndim(image.data))
+    return given_size or image.voxel_size
+
+
+def parse_voxel_size(text: str | None, ndim: int) -> tuple[float, ...] | None:
+    """``"50,4.6,4.6"`` → (50.0, 4.6, 4.6); one value stands for every axis of the image."""
+    if not text:
+        return None
+    try:
+        values = tuple(float(v) for v in text.replace("x", ",").split(",") if v.strip())
+    except ValueError:
+        raise InputDataError(
+            f"--voxel-size {text!r}: give numbers in nm separated by commas, e.g. 50,4.6,4.6"
+        ) from None
+    if not values or min(values) <= 0:
+        raise InputDataError(f"--voxel-size {text!r}: sizes must be positive numbers in nm")
+    return values * min(ndim, 3) if len(values) == 1 else values
+
+
+def given(args: argparse.Namespace, *names: str) -> dict[str, Any]:
+    """The options among ``names`` the user set: the rest keep their config's default."""
+    return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+
+
+def printer(lines: int = 20) -> ProgressCallback:
+    """A progress callback printing to stderr about ``lines`` times over a job (and when
+    what is being done changes)."""
+    last: list[Any] = [None, None]
+
+    def show(step: Progress) -> None:
+        tick = int(step.fraction * lines)
+        if (tick, step.message) != tuple(last) or step.done == step.total:
+            percent = f"{step.fraction:4.0%}"
+            detail = f" ({step.detail})" if step.detail else ""
+            print(f"  [{percent}] {step.message}{detail}", file=sys.stderr, flush=True)
+            last[:] = [tick, step.message]
+
+    return show

@@ -1,0 +1,86 @@
+"""Option groups shared by several ``bnadapt`` commands."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..blockwise.plan import DEFAULT_BLOCK
+from ..inference import AMP, PredictConfig
+from ..io.ome_zarr_writer import OME_VERSIONS
+
+PREDICT = PredictConfig()
+DEVICE_HELP = "auto (CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:N or mps (default: auto)"
+
+
+def add_key_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--key",
+        help="the array inside a zarr, N5 or HDF5 container, e.g. raw or s0 (default: the "
+        "only array, or level 0 of an OME-Zarr image; several arrays need a choice)",
+    )
+
+
+def add_scale_options(parser: argparse.ArgumentParser) -> None:
+    """How the input's voxel size is known, and whether to resample to the model's."""
+    parser.add_argument(
+        "--voxel-size",
+        help="the input's voxel size in nm, one value per spatial axis (z,y,x or y,x) or one "
+        "for all, e.g. 50,4.6,4.6 (default: from the file's metadata)",
+    )
+    parser.add_argument(
+        "--no-rescale", action="store_true",
+        help="do not resample the input to the model's training voxel size",
+    )  # fmt: skip
+
+
+def add_predict_options(parser: argparse.ArgumentParser) -> None:
+    """Options of :class:`PredictConfig`, shared by the commands that segment."""
+    add_scale_options(parser)
+    parser.add_argument("--device", help=DEVICE_HELP)
+    parser.add_argument(
+        "--tile", type=int,
+        help="tile edge in pixels; larger tiles are faster and need more memory "
+        "(default: 256 for 2D, 64 for 3D models)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--batch-size", type=int, help=f"tiles per forward pass (default: {PREDICT.batch_size})"
+    )
+    parser.add_argument(
+        "--threshold", type=float,
+        help=f"foreground probability threshold of binary models (default: {PREDICT.threshold:g})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--amp", choices=[a for a in AMP if a], help="mixed precision on a GPU (default: off)"
+    )
+    parser.add_argument(
+        "--slice-axis", type=int, choices=(0, 1, 2),
+        help="axis a 2D model cuts a volume across: 0 = z (default: the model's training axis)",
+    )  # fmt: skip
+
+
+def add_stream_options(parser: argparse.ArgumentParser) -> None:
+    """Streaming (``--out x.zarr``) and distributed prediction."""
+    parser.add_argument(
+        "--block",
+        help="for .zarr output: the block predicted at once and the output's chunks, z,y,x "
+        "in pixels or one value for all (default: "
+        f"{','.join(map(str, DEFAULT_BLOCK[2]))} for 2D, {','.join(map(str, DEFAULT_BLOCK[3]))} for 3D models)",
+    )
+    parser.add_argument(
+        "--resume", action="store_true",
+        help="for .zarr output: continue an interrupted run, keeping the blocks it wrote",
+    )  # fmt: skip
+    parser.add_argument(
+        "--workers", type=int,
+        help="for .zarr output: predict blocks on N local dask.distributed worker processes",
+    )  # fmt: skip
+    parser.add_argument(
+        "--scheduler",
+        help="for .zarr output: the address of a running dask scheduler (e.g. "
+        "tcp://10.0.0.1:8786, from dask-jobqueue on SLURM) whose workers predict the blocks",
+    )
+    parser.add_argument(
+        "--ome-zarr-version", choices=OME_VERSIONS,
+        help="OME-Zarr version written: 0.5 (zarr v3) or 0.4 (zarr v2, older readers) "
+        "(default: 0.5)",
+    )  # fmt: skip

@@ -1,0 +1,66 @@
+"""``bnadapt predict --out x.zarr``: streaming, optionally distributed, prediction."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..blockwise.cluster import ClusterConfig
+from ..blockwise.stream import StreamConfig, predict_to_zarr
+from ..errors import InputDataError
+from ..inference import PredictConfig
+from ..io.images import read_named_image
+from ..model.loaded import LoadedModel
+from .common import given, printer, voxel_size_of
+
+
+def stream_prediction(args: argparse.Namespace, model: LoadedModel, config: PredictConfig) -> int:
+    """Predict ``--input`` block by block into the OME-Zarr image ``--out``."""
+    image = read_named_image(args.input, args.key)
+    voxel_size = voxel_size_of(args, image)
+    factors = model.zoom_for(tuple(image.data.shape), voxel_size, config.slice_axis)
+    if factors is not None:
+        raise InputDataError(
+            f"the input's voxel size {_sizes(voxel_size)} nm differs from the model's "
+            f"{_sizes(model.voxel_size)} nm, and .zarr output is predicted at the input's own "
+            "pixel size: write a copy resampled to the model's voxel size first, or pass "
+            "--no-rescale to predict at the input's pixel size"
+        )
+    if args.probabilities and not str(args.probabilities).rstrip("/").endswith(".zarr"):
+        raise InputDataError("with .zarr output, --probabilities must be a .zarr name too")
+    stream = StreamConfig(
+        block=parse_block(args.block),
+        resume=args.resume,
+        cluster=ClusterConfig(workers=args.workers, scheduler=args.scheduler),
+        **given(args, "ome_zarr_version") and {"ome_version": args.ome_zarr_version},
+    )
+    source = image.source if image.source is not None else image.data
+    result = predict_to_zarr(
+        model, source, args.out, config, probabilities=args.probabilities, stream=stream,
+        scale=image.voxel_size, unit="nm" if image.voxel_size else None, name=image.name,
+        progress=printer(),
+    )  # fmt: skip
+    resumed = f", {result.resumed} kept from the interrupted run" if result.resumed else ""
+    print(
+        f"{image.name}: {result.shape} foreground {result.foreground_fraction:.1%} in "
+        f"{result.blocks} blocks{resumed}, {result.seconds:.1f} s → {result.out}"
+    )
+    return 0
+
+
+def parse_block(text: str | None) -> tuple[int, ...] | int | None:
+    """``"4,2048,2048"`` → (4, 2048, 2048); one value stands for every axis."""
+    if not text:
+        return None
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise InputDataError(
+            f"--block {text!r}: give whole numbers z,y,x, e.g. 4,2048,2048"
+        ) from None
+    if len(values) not in (1, 3) or min(values) < 1:
+        raise InputDataError(f"--block {text!r}: give one positive size or three (z,y,x)")
+    return values[0] if len(values) == 1 else values
+
+
+def _sizes(values: tuple[float, ...] | None) -> str:
+    return "×".join(f"{v:g}" for v in values) if values else "unknown"

@@ -1,0 +1,150 @@
+"""An OME-Zarr image written block by block, that only looks complete once it is.
+
+The image is written under ``<out>.partial`` (a name no reader takes for an image): the
+zarr array first, each finished block then marked by an empty file in
+``bnadapt-blocks/``. Only :meth:`BlockStore.finish` writes the OME-NGFF multiscales
+metadata (by ome-zarr-py) and renames the store to ``<out>``; a failed, killed or
+cancelled run leaves ``<out>.partial`` behind, which ``resume=True`` continues, skipping
+the blocks already marked. The store is a small picklable record, so dask workers write
+their blocks into it directly (a filesystem all workers see is assumed).
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputDataError, require
+
+OME_VERSIONS = ("0.4", "0.5")
+MARKERS = "bnadapt-blocks"
+#: OME-NGFF unit names of the units this package reads.
+_OME_UNITS = {"nm": "nanometer", "µm": "micrometer", "mm": "millimeter", "Å": "angstrom"}
+
+
+@dataclass(frozen=True)
+class BlockStore:
+    """Where one output image goes and its layout (spatial axes last)."""
+
+    path: str
+    shape: tuple[int, ...]
+    dtype: str
+    chunks: tuple[int, ...]
+    axes: tuple[str, ...]  # e.g. ("c", "z", "y", "x")
+    scale: tuple[float, ...] | None = None  # spatial axes only
+    unit: str | None = None
+    ome_version: str = "0.5"
+
+    def __post_init__(self) -> None:
+        require(
+            self.ome_version in OME_VERSIONS,
+            f"OME-Zarr version must be 0.4 or 0.5, got {self.ome_version}",
+        )
+        require(
+            str(self.path).endswith(".zarr"),
+            f"{self.path}: an OME-Zarr output needs a name ending in .zarr",
+        )
+
+    @property
+    def partial(self) -> Path:
+        return Path(f"{self.path}.partial")
+
+    def create(self, resume: bool = False) -> set[int]:
+        """Make the partial store (or reopen it with ``resume``); the blocks already done."""
+        import zarr
+
+        if resume and self.partial.exists():
+            try:
+                array = zarr.open_array(str(self.partial), path="0", mode="r")
+            except Exception:
+                array = None
+            if (
+                array is not None
+                and tuple(array.shape) == self.shape
+                and str(array.dtype) == self.dtype
+            ):
+                return self.done_blocks()
+        shutil.rmtree(self.partial, ignore_errors=True)
+        root = zarr.open_group(str(self.partial), mode="w", zarr_format=self._zarr_format())
+        root.create_array(
+            "0", shape=self.shape, chunks=self.chunks, dtype=self.dtype, fill_value=0,
+            **self._dimension_names(),
+        )  # fmt: skip
+        (self.partial / MARKERS).mkdir()
+        return set()
+
+    def write(self, region: tuple[slice, ...], data: np.ndarray, index: int) -> None:
+        """Write one block (``region`` on the spatial axes) and mark it done."""
+        import zarr
+
+        array = zarr.open_array(str(self.partial), path="0", mode="r+")
+        lead = (slice(None),) * (len(self.shape) - len(region))
+        array[(*lead, *region)] = data
+        # The marker comes last: a block killed mid-write is written again on resume.
+        (self.partial / MARKERS / str(index)).touch()
+
+    def done_blocks(self) -> set[int]:
+        folder = self.partial / MARKERS
+        return (
+            {int(p.name) for p in folder.iterdir() if p.name.isdigit()}
+            if folder.exists()
+            else set()
+        )
+
+    def finish(self, name: str, metadata: dict[str, Any] | None = None) -> Path:
+        """Write the OME-NGFF metadata and move the store to its final name."""
+        import zarr
+        from ome_zarr.format import FormatV04, FormatV05
+        from ome_zarr.writer import write_multiscales_metadata
+
+        fmt = FormatV04() if self.ome_version == "0.4" else FormatV05()
+        root = zarr.open_group(str(self.partial), mode="r+")
+        spatial = list(self.scale) if self.scale else [1.0] * len(self.axes)
+        scale = [1.0] * (len(self.shape) - len(spatial)) + spatial[-len(self.shape) :]
+        datasets = [{"path": "0", "coordinateTransformations": [{"type": "scale", "scale": scale}]}]
+        write_multiscales_metadata(root, datasets, fmt=fmt, axes=self._ome_axes(), name=name)
+        if metadata:
+            root.attrs["bnadapt"] = metadata
+        shutil.rmtree(self.partial / MARKERS, ignore_errors=True)
+        final = Path(self.path)
+        if final.exists():
+            if not _is_zarr(final):
+                raise InputDataError(
+                    f"{final} exists and is not a zarr store: choose another output name"
+                )
+            shutil.rmtree(final)
+        self.partial.rename(final)
+        return final
+
+    def _zarr_format(self) -> int:
+        return 2 if self.ome_version == "0.4" else 3
+
+    def _dimension_names(self) -> dict[str, Any]:
+        return {"dimension_names": list(self.axes)} if self._zarr_format() == 3 else {}
+
+    def _ome_axes(self) -> list[dict[str, str]]:
+        axes = []
+        for name in self.axes:
+            if name == "c":
+                axes.append({"name": "c", "type": "channel"})
+                continue
+            axis = {"name": name, "type": "space"}
+            if self.scale and self.unit in _OME_UNITS:
+                axis["unit"] = _OME_UNITS[self.unit]
+            axes.append(axis)
+        return axes
+
+
+def check_output_name(path: str | Path) -> None:
+    """Refuse an output that would replace something other than a zarr store."""
+    path = Path(path)
+    if path.exists() and not _is_zarr(path):
+        raise InputDataError(f"{path} exists and is not a zarr store: choose another output name")
+
+
+def _is_zarr(path: Path) -> bool:
+    return any((path / name).exists() for name in ("zarr.json", ".zgroup", ".zarray"))

@@ -1,0 +1,161 @@
+"""Blockwise prediction equals the in-memory one; streaming output only completes once."""
+
+import h5py
+import numpy as np
+import pytest
+
+from napari_bnadapt.blockwise.cluster import ClusterConfig, ModelParcel
+from napari_bnadapt.blockwise.plan import make_plan
+from napari_bnadapt.blockwise.predict import predict_block
+from napari_bnadapt.blockwise.stream import StreamConfig, predict_to_zarr, predict_to_zarr_steps
+from napari_bnadapt.errors import CancelledError
+from napari_bnadapt.inference import PredictConfig, predict
+from napari_bnadapt.io.volumes import read_volume
+from napari_bnadapt.jobs import run_steps
+from napari_bnadapt.synthetic import SOURCE, make_volume
+
+CPU = PredictConfig(device="cpu", tile_shape=32, batch_size=3)
+
+
+@pytest.fixture
+def volume() -> np.ndarray:
+    return make_volume((5, 70, 90), SOURCE, seed=1)[0]
+
+
+def assemble(model, image, config, block):
+    plan = make_plan(model, image, config, block)
+    probabilities = np.full(plan.layout.spatial_shape, np.nan, dtype=np.float32)
+    mask = np.zeros(plan.layout.spatial_shape, dtype=np.uint8)
+    for index in range(len(plan.blocks)):
+        result = predict_block(model, plan, image, index, config)
+        probabilities[result.region] = result.prediction.probabilities
+        mask[result.region] = result.prediction.mask
+    return probabilities, mask, plan
+
+
+@pytest.mark.parametrize("slice_axis", [0, 1, 2])
+def test_blocks_equal_the_in_memory_prediction_2d(small_model_2d, volume, slice_axis):
+    config = PredictConfig(device="cpu", tile_shape=32, batch_size=3, slice_axis=slice_axis)
+    reference = predict(small_model_2d, volume, config)
+    # Blocks that divide no axis of the volume.
+    probabilities, mask, plan = assemble(small_model_2d, volume, config, (2, 37, 41))
+    assert len(plan.blocks) > 4
+    np.testing.assert_allclose(probabilities, reference.probabilities, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(mask, reference.mask)
+
+
+def test_blocks_equal_the_in_memory_prediction_3d(small_model_3d):
+    volume = make_volume((20, 44, 52), SOURCE, seed=2)[0]
+    config = PredictConfig(device="cpu", tile_shape=16, batch_size=4)
+    reference = predict(small_model_3d, volume, config)
+    probabilities, mask, plan = assemble(small_model_3d, volume, config, 17)
+    assert len(plan.blocks) == 2 * 3 * 4
+    np.testing.assert_allclose(probabilities, reference.probabilities, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(mask, reference.mask)
+
+
+def write_h5(path, volume):
+    with h5py.File(path, "w") as handle:
+        handle.create_dataset("raw", data=volume, chunks=(1, 32, 32)).attrs["resolution"] = [50, 5, 5]
+    return read_volume(path).source
+
+
+def test_stream_from_hdf5_to_ome_zarr(tmp_path, small_model_2d, volume):
+    source = write_h5(tmp_path / "v.h5", volume)
+    reference = predict(small_model_2d, volume, CPU)
+    steps = []
+    result = predict_to_zarr(
+        small_model_2d, source, tmp_path / "m.zarr", CPU, probabilities=tmp_path / "p.zarr",
+        stream=StreamConfig(block=(2, 40, 40)), scale=(50.0, 5.0, 5.0), unit="nm",
+        progress=steps.append,
+    )  # fmt: skip
+    assert result.blocks == 3 * 2 * 3 and result.resumed == 0
+    assert [s.done for s in steps] == list(range(result.blocks + 1))
+    assert "Mvoxel/s, ETA" in steps[-1].detail
+    mask = read_volume(result.out)
+    assert mask.voxel_size == pytest.approx((50.0, 5.0, 5.0))
+    np.testing.assert_array_equal(np.asarray(mask.data), reference.mask)
+    probabilities = np.asarray(read_volume(result.probabilities).data)
+    np.testing.assert_allclose(probabilities, reference.probabilities, atol=1e-6)
+    assert result.foreground_fraction == pytest.approx(reference.mask.mean())
+    assert not (tmp_path / "m.zarr.partial").exists()
+
+
+def test_a_failure_leaves_no_complete_store_and_resume_finishes_it(
+    tmp_path, small_model_2d, volume, monkeypatch
+):
+    from napari_bnadapt.blockwise import stream
+
+    out = tmp_path / "m.zarr"
+    calls = {"n": 0}
+    real = stream.predict_block
+
+    def failing(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise MemoryError("injected")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(stream, "predict_block", failing)
+    with pytest.raises(MemoryError):
+        predict_to_zarr(small_model_2d, volume, out, CPU, stream=StreamConfig(block=(2, 40, 40)))
+    assert not out.exists() and (tmp_path / "m.zarr.partial").exists()
+    with pytest.raises(Exception):  # noqa: B017 - the partial store is no image
+        read_volume(tmp_path / "m.zarr.partial")
+    monkeypatch.setattr(stream, "predict_block", real)
+    result = predict_to_zarr(
+        small_model_2d, volume, out, CPU, stream=StreamConfig(block=(2, 40, 40), resume=True)
+    )
+    assert result.resumed == 3
+    np.testing.assert_array_equal(
+        np.asarray(read_volume(out).data), predict(small_model_2d, volume, CPU).mask
+    )
+
+
+def test_cancel_leaves_the_previous_output_untouched(tmp_path, small_model_2d, volume):
+    out = tmp_path / "m.zarr"
+    predict_to_zarr(small_model_2d, volume, out, CPU, stream=StreamConfig(block=(2, 40, 40)))
+    before = np.asarray(read_volume(out).data).copy()
+    steps = predict_to_zarr_steps(
+        small_model_2d, 255 - volume, out, CPU, stream=StreamConfig(block=(2, 40, 40))
+    )
+    seen = []
+    with pytest.raises(CancelledError):
+        run_steps(steps, seen.append, should_stop=lambda: len(seen) > 2)
+    np.testing.assert_array_equal(np.asarray(read_volume(out).data), before)
+
+
+def test_output_names_are_checked(tmp_path, small_model_2d, volume):
+    (tmp_path / "taken.zarr").mkdir()
+    (tmp_path / "taken.zarr" / "notes.txt").write_text("mine")
+    from napari_bnadapt.errors import InputDataError
+
+    with pytest.raises(InputDataError, match="not a zarr store"):
+        predict_to_zarr(small_model_2d, volume, tmp_path / "taken.zarr", CPU)
+    assert (tmp_path / "taken.zarr" / "notes.txt").read_text() == "mine"
+
+
+def test_torchscript_models_travel_to_workers(small_model_2d):
+    import pickle
+
+    import torch
+
+    traced = small_model_2d.copy()
+    traced.module = torch.jit.trace(small_model_2d.module.eval(), torch.randn(1, 1, 32, 32))
+    copy = pickle.loads(pickle.dumps(ModelParcel(traced)))
+    x = torch.rand(1, 1, 32, 32)
+    assert isinstance(copy.model.module, torch.jit.ScriptModule)
+    assert torch.equal(copy.model.module(x), traced.module(x))
+
+
+@pytest.mark.slow
+def test_two_workers_give_the_single_process_result(tmp_path, small_model_2d, volume):
+    source = write_h5(tmp_path / "v.h5", volume)
+    block = StreamConfig(block=(2, 40, 40))
+    local = predict_to_zarr(small_model_2d, source, tmp_path / "a.zarr", CPU, stream=block)
+    spread = StreamConfig(block=(2, 40, 40), cluster=ClusterConfig(workers=2))
+    distributed = predict_to_zarr(small_model_2d, source, tmp_path / "b.zarr", CPU, stream=spread)
+    assert distributed.dashboard and distributed.dashboard.startswith("http")
+    np.testing.assert_array_equal(
+        np.asarray(read_volume(local.out).data), np.asarray(read_volume(distributed.out).data)
+    )
