@@ -240,3 +240,57 @@ def test_bad_cures_and_voxel_sizes_are_one_line_errors(tmp_path, target_tif, cap
     assert main(["adapt", *common, "--voxel-size", "1,2,3,4"]) == 2
     assert "one size per spatial axis" in capsys.readouterr().err
     assert not (tmp_path / "a.pt").exists()
+
+
+@pytest.fixture
+def target_h5(tmp_path):
+    import h5py
+
+    volume, _ = make_volume((3, 64, 64), TARGET, seed=4)
+    path = tmp_path / "target.h5"
+    with h5py.File(path, "w") as handle:
+        handle.create_dataset("raw", data=volume, chunks=(1, 32, 32)).attrs["resolution"] = [
+            5,
+            5,
+            5,
+        ]
+        handle["labels"] = np.zeros_like(volume)
+    return path
+
+
+def test_predict_streams_a_container_into_ome_zarr(tmp_path, target_h5, target_tif, capsys):
+    from napari_bnadapt.io.volumes import read_volume
+
+    out = tmp_path / "mask.zarr"
+    assert main(["predict", "--model", "demo", "--input", str(target_h5), "--key", "raw",
+                 "--out", str(out), "--block", "2,64,64", "--device", "cpu"]) == 0  # fmt: skip
+    assert "in 2 blocks" in capsys.readouterr().out
+    assert main(["predict", "--model", "demo", "--input", str(target_tif), "--out",
+                 str(tmp_path / "mask.tif"), "--device", "cpu"]) == 0  # fmt: skip
+    streamed = read_volume(out)
+    assert streamed.voxel_size == (5.0, 5.0, 5.0)
+    np.testing.assert_array_equal(np.asarray(streamed.data), tifffile.imread(tmp_path / "mask.tif"))
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ([], "several arrays (labels, raw): choose one with --key"),
+        (["--key", "raw", "--voxel-size", "10"], "differs from the model's"),
+        (["--key", "raw", "--block", "0"], "--block '0'"),
+        (["--key", "raw", "--workers", "2", "--scheduler", "tcp://x:1"], "not both"),
+    ],
+)
+def test_streaming_mistakes_exit_2_with_one_line(tmp_path, target_h5, capsys, extra, message):
+    out = tmp_path / "mask.zarr"
+    args = ["predict", "--model", "demo", "--input", str(target_h5), "--out", str(out)]
+    assert main(args + extra) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not out.exists() and not (tmp_path / "mask.zarr.partial").exists()
+
+
+def test_tiff_output_refuses_cluster_options(tmp_path, target_tif, capsys):
+    args = ["predict", "--model", "demo", "--input", str(target_tif), "--out",
+            str(tmp_path / "m.tif"), "--workers", "2"]  # fmt: skip
+    assert main(args) == 2 and "--out mask.zarr" in capsys.readouterr().err

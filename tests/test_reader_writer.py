@@ -88,3 +88,26 @@ def test_corrupt_tiff_gives_a_notification_not_a_traceback(tmp_path, volume, mon
     reader = get_reader(str(tmp_path / "bad.tif"))
     assert reader(str(tmp_path / "bad.tif")) == [(None,)]  # npe2: handled, nothing to add
     assert len(shown) == 1 and "bad.tif" in shown[0] and "re-export" in shown[0]
+
+
+def test_containers_open_lazily_multiscale_as_multiscale(tmp_path, volume):
+    import h5py
+    import zarr
+    from ome_zarr.io import parse_url
+    from ome_zarr.writer import write_image
+
+    root = zarr.group(store=parse_url(str(tmp_path / "v.ome.zarr"), mode="w").store)
+    write_image(volume, root, axes="zyx", scale_factors=(2,))
+    reader = get_reader(str(tmp_path / "v.ome.zarr"))
+    assert reader is not None
+    [(levels, meta, kind)] = reader(str(tmp_path / "v.ome.zarr"))
+    assert kind == "image" and meta["multiscale"] and len(levels) == 2
+    assert type(levels[0]).__module__.startswith("dask")
+
+    with h5py.File(tmp_path / "v.h5", "w") as handle:
+        handle["raw"] = volume
+        handle["mito"] = (volume > 128).astype(np.uint8)
+    layers = get_reader(str(tmp_path / "v.h5"))(str(tmp_path / "v.h5"))
+    assert [meta["name"] for _, meta, _ in layers] == ["v-mito", "v-raw"]
+    assert all(type(data).__module__.startswith("dask") for data, _, _ in layers)
+    assert get_reader(str(tmp_path / "missing.zarr")) is None

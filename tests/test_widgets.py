@@ -291,3 +291,35 @@ def test_several_cures_side_by_side_with_metrics_per_mask(workbench, qtbot):
     assert compare.table.shape[1] == 3
     compare.normal_view()
     assert not any("[compare" in layer.name for layer in viewer.layers)
+
+
+def test_a_lazy_layer_is_segmented_block_by_block_and_shown_lazily(workbench, qtbot, tmp_path):
+    import h5py
+
+    from napari_bnadapt._reader import get_reader
+
+    viewer, widgets = workbench
+    widget = widgets["Segment and adapt"]
+    volume = np.asarray(viewer.layers["target EM"].data)
+    with h5py.File(tmp_path / "big.h5", "w") as handle:
+        handle.create_dataset("raw", data=volume, chunks=(1, 64, 64)).attrs["resolution"] = [
+            5,
+            5,
+            5,
+        ]
+    for data, meta, kind in get_reader(str(tmp_path / "big.h5"))(str(tmp_path / "big.h5")):
+        viewer.add_layer(__import__("napari").layers.Layer.create(data, meta, kind))
+    layer = viewer.layers["big-raw"]
+    assert type(layer.data).__module__.startswith("dask")
+    widget.image.value = layer
+    widget.segment()
+    wait(qtbot, widget)
+    mask = viewer.layers["big-raw mask [source]"]
+    assert type(mask.data).__module__.startswith("dask")  # on disk, read as shown
+    widget.image.value = viewer.layers["target EM"]
+    widget.segment()
+    wait(qtbot, widget)
+    np.testing.assert_array_equal(
+        np.asarray(mask.data), np.asarray(viewer.layers["target EM mask [source]"].data)
+    )
+    np.testing.assert_allclose(mask.scale, layer.scale)

@@ -287,7 +287,7 @@ def _metadata(
         "voxel_size": list(voxel_size) if voxel_size else None,
         "patch_size": [patch] * cfg.dims,
         "provenance": {
-            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "software": f"napari-bnadapt {__version__}",
             "training_images": list(names or []),
         },

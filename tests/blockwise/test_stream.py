@@ -4,14 +4,15 @@ import h5py
 import numpy as np
 import pytest
 
-from napari_bnadapt.blockwise.cluster import ClusterConfig, ModelParcel
 from napari_bnadapt.blockwise.plan import make_plan
 from napari_bnadapt.blockwise.predict import predict_block
 from napari_bnadapt.blockwise.stream import StreamConfig, predict_to_zarr, predict_to_zarr_steps
+from napari_bnadapt.cluster import ClusterConfig
 from napari_bnadapt.errors import CancelledError
 from napari_bnadapt.inference import PredictConfig, predict
 from napari_bnadapt.io.volumes import read_volume
 from napari_bnadapt.jobs import run_steps
+from napari_bnadapt.model.parcel import Parcel
 from napari_bnadapt.synthetic import SOURCE, make_volume
 
 CPU = PredictConfig(device="cpu", tile_shape=32, batch_size=3)
@@ -56,7 +57,11 @@ def test_blocks_equal_the_in_memory_prediction_3d(small_model_3d):
 
 def write_h5(path, volume):
     with h5py.File(path, "w") as handle:
-        handle.create_dataset("raw", data=volume, chunks=(1, 32, 32)).attrs["resolution"] = [50, 5, 5]
+        handle.create_dataset("raw", data=volume, chunks=(1, 32, 32)).attrs["resolution"] = [
+            50,
+            5,
+            5,
+        ]
     return read_volume(path).source
 
 
@@ -142,7 +147,7 @@ def test_torchscript_models_travel_to_workers(small_model_2d):
 
     traced = small_model_2d.copy()
     traced.module = torch.jit.trace(small_model_2d.module.eval(), torch.randn(1, 1, 32, 32))
-    copy = pickle.loads(pickle.dumps(ModelParcel(traced)))
+    copy = pickle.loads(pickle.dumps(Parcel(traced)))
     x = torch.rand(1, 1, 32, 32)
     assert isinstance(copy.model.module, torch.jit.ScriptModule)
     assert torch.equal(copy.model.module(x), traced.module(x))

@@ -78,8 +78,16 @@ def test_n5_lists_its_resolution_x_first(tmp_path, volume):
 
 def test_hdf5_resolution_and_element_size_conventions(tmp_path, volume):
     with h5py.File(tmp_path / "v.h5", "w") as handle:
-        handle.create_dataset("raw", data=volume, chunks=(2, 16, 16)).attrs["resolution"] = [40, 4, 4]
-        handle.create_dataset("ilastik", data=volume).attrs["element_size_um"] = [0.04, 0.004, 0.004]
+        handle.create_dataset("raw", data=volume, chunks=(2, 16, 16)).attrs["resolution"] = [
+            40,
+            4,
+            4,
+        ]
+        handle.create_dataset("ilastik", data=volume).attrs["element_size_um"] = [
+            0.04,
+            0.004,
+            0.004,
+        ]
     assert_lazy_copy(read_volume(tmp_path / "v.h5", key="raw"), volume)
     assert_lazy_copy(read_volume(tmp_path / "v.h5", key="ilastik"), volume)
 

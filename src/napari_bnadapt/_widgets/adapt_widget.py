@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from magicgui.widgets import (
@@ -17,12 +20,15 @@ from magicgui.widgets import (
 
 from ..adabn.config import CURES, MODES, AdaptConfig
 from ..adapt.api import adapt_steps
+from ..blockwise.stream import predict_to_zarr_steps
 from ..errors import BnAdaptError
 from ..inference import PredictConfig, Prediction, predict_steps
+from ..io.volumes import read_volume
 from ..model.checkpoint import save_model
 from ..model.loaded import LoadedModel
 from .layers import (
     MaskOrigin,
+    is_lazy,
     layer_data,
     layer_voxel_size,
     layers_of,
@@ -106,10 +112,40 @@ class AdaptWidget(Container):
             return None
         config = PredictConfig(device=self.session.device)
         data, voxel_size = layer_data(layer), layer_voxel_size(layer)
+        if is_lazy(layer):
+            return self._segment_lazily(model, layer, config, voxel_size)
         return self.runner.start(
             lambda: predict_steps(model, data, config, voxel_size=voxel_size),
             lambda prediction: self._add_masks(prediction, layer, model),
             f"segmenting {layer.name}",
+        )
+
+    def _segment_lazily(
+        self, model: LoadedModel, layer: Any, config: PredictConfig, voxel_size: Any
+    ) -> Any:
+        """A lazy layer (a container, a huge file): predicted block by block into an
+        OME-Zarr store on disk, then shown lazily, so the mask never sits in RAM."""
+        data = layer_data(layer)
+        if model.zoom_for(tuple(data.shape), voxel_size, config.slice_axis) is not None:
+            notify(
+                "warning",
+                f"{layer.name} is segmented at its own pixel size: the model was trained at "
+                "another voxel size, and a lazy volume is not resampled (resample it first "
+                "for the model's scale)",
+            )
+        folder = Path(tempfile.mkdtemp(prefix="bnadapt-"))
+        out = folder / f"{_file_name(layer.name)}-mask.zarr"
+        unit = "nm" if voxel_size else None
+
+        def job() -> Any:
+            return predict_to_zarr_steps(
+                model, data, out, config, scale=voxel_size, unit=unit, name=f"{layer.name} mask"
+            )
+
+        return self.runner.start(
+            job,
+            lambda result: self._add_lazy_mask(result, layer, model),
+            f"segmenting {layer.name} block by block",
         )
 
     def adapt(self, *_: object) -> Any:
@@ -184,6 +220,15 @@ class AdaptWidget(Container):
                 layer, kind="image", colormap="magma", opacity=0.6, blending="additive",
             )  # fmt: skip
 
+    def _add_lazy_mask(self, result: Any, layer: Any, model: LoadedModel) -> None:
+        state = mask_state(model)
+        mask = read_volume(result.out).data
+        result_layer(
+            self.viewer, f"{layer.name} mask [{state}]", mask, layer,
+            metadata={"source_path": str(result.out), "lazy": True},
+        )  # fmt: skip
+        notify("info", f"{layer.name}: mask written block by block to {result.out}")
+
     # -- helpers -----------------------------------------------------------------------------
 
     def _model(self) -> LoadedModel | None:
@@ -211,3 +256,7 @@ class AdaptWidget(Container):
             target = f"{record.cure} on {record.target}" if record else "?"
             self.status.value = f"statistics: adapted ({target})"
         self.reset_button.enabled = adapted is not None and not self.runner.running
+
+
+def _file_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "layer"

@@ -98,6 +98,17 @@ def layer_data(layer: Any) -> Any:
     return layer.data[0] if getattr(layer, "multiscale", False) else layer.data
 
 
+def is_lazy(layer: Any) -> bool:
+    """Whether a layer's pixels stay on disk (a container, a multiscale image, a dask
+    array): such layers are segmented block by block, never loaded whole."""
+    if getattr(layer, "multiscale", False):
+        return True
+    data = layer_data(layer)
+    return type(data).__module__.startswith(("dask", "zarr")) or bool(
+        getattr(layer, "metadata", {}).get("lazy")
+    )
+
+
 def layers_of(viewer: Any, *kinds: str) -> list[tuple[str, Any]]:
     """(name, layer) choices of the given layer class names, for combo boxes."""
     return [(layer.name, layer) for layer in viewer.layers if type(layer).__name__ in kinds]

@@ -96,7 +96,8 @@ class JobRunner:
         bar = self._bar
         bar.total = step.total
         if step.message:
-            bar.set_description(f"{description}: {step.message}")
+            detail = f" ({step.detail})" if step.detail else ""
+            bar.set_description(f"{description}: {step.message}{detail}")
         bar.update(step.done - bar.n)
 
     def _returned(self, result: Any, on_done: Callable[[Any], None]) -> None:

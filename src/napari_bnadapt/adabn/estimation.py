@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -72,11 +73,13 @@ def estimate_steps(
     patches: list[Patch],
     config: AdaptConfig,
     device: torch.device,
+    client: Any = None,
 ) -> Steps[Estimate]:
     """Measure the chosen BatchNorm layers' input statistics on the sampled target patches.
 
     Works on a throw-away copy of ``model.module``, so nothing the user holds changes;
-    yields a :class:`Progress` after every batch.
+    yields a :class:`Progress` after every batch. With ``client`` (dask.distributed) the
+    batches run on the cluster's workers; the result is the same.
     """
     cfg = config
     names = list(batchnorm_modules(model.module))
@@ -85,7 +88,9 @@ def estimate_steps(
     selected = select_layers(names, cfg.layers)
     work = copy.deepcopy(model.module).to(device).eval()
     write_bn_stats(work, model.source_stats)
-    runner = PassRunner(work, targets, patches, cfg.batch_size, device, divisor=model.divisor)
+    runner = PassRunner(
+        work, targets, patches, cfg.batch_size, device, divisor=model.divisor, client=client
+    )
     passes_expected = {"standard": 1, "ema": 1, "consistent": cfg.max_passes}[cfg.mode]
     runner.total = passes_expected * runner.batch_count
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..adabn.config import AdaptConfig
+from ..cluster import ClusterConfig
+from ..errors import InputDataError
 from ..jobs import Steps, blocking
 from ..model.loaded import LoadedModel
 from .auto import auto_steps
@@ -19,22 +21,36 @@ def adapt_steps(
     roi: Any | None = None,
     target_name: str = "target",
     voxel_size: tuple[float, ...] | None = None,
+    cluster: ClusterConfig | None = None,
 ) -> Steps[AdaptResult]:
     """Adapt a copy of ``model`` to ``target`` with the configured cure; ``model`` is untouched.
 
     ``target`` is a 2D image, a 3D volume or stack, or a list of images (numpy or dask).
     ``roi`` (same shape as the target, nonzero = usable) restricts where patches are drawn.
     ``voxel_size`` (nm per spatial axis of the target) resamples the target to the model's
-    training voxel size. Yields a :class:`Progress` after every batch; returns an
+    training voxel size. ``cluster`` runs the statistics' forward passes on
+    dask.distributed workers (local processes or a running scheduler); the statistics are
+    the same as in one process. Yields a :class:`Progress` after every batch; returns an
     :class:`AdaptResult` whose model carries the cure (statistics, input steps, changed
     parameters) and its record; :func:`reset` undoes it bit for bit.
     """
     cfg = config or AdaptConfig()
     if cfg.cure == "auto":
+        if cluster is not None and cluster.distributed:
+            raise InputDataError(
+                "cure auto compares several cures in this process: choose one cure to run "
+                "its statistics on dask workers, or drop --workers/--scheduler"
+            )
         return (yield from auto_steps(model, target, cfg, roi, target_name, voxel_size))
     return (
         yield from cure_steps(
-            model, target, cfg, roi=roi, target_name=target_name, voxel_size=voxel_size
+            model,
+            target,
+            cfg,
+            roi=roi,
+            target_name=target_name,
+            voxel_size=voxel_size,
+            cluster=cluster,
         )
     )
 

@@ -26,6 +26,7 @@ from .. import __version__
 from ..adabn.config import AdaptConfig
 from ..adabn.estimation import Estimate, estimate_steps, prior_alpha
 from ..adabn.sampling import Patch, TargetSet, sample_target
+from ..cluster import ClusterConfig, dask_client
 from ..device import resolve_device
 from ..diagnostics.latents import LatentConfig
 from ..errors import NotAdaptableError
@@ -93,6 +94,7 @@ def cure_steps(
     roi: Any | None = None,
     target_name: str = "target",
     voxel_size: tuple[float, ...] | None = None,
+    cluster: ClusterConfig | None = None,
 ) -> Steps[AdaptResult]:
     """Apply one cure (not ``auto``) to a copy of ``model``: see
     :func:`napari_bnadapt.adapt.api.adapt_steps`."""
@@ -103,8 +105,9 @@ def cure_steps(
     targets, patches, patch = sample_target(
         adapted, target, cfg.patches, cfg.patch_size, cfg.seed, roi, cfg.slice_axis, voxel_size
     )
-    run = _CureRun(adapted, targets, patches, cfg)
-    yield from run.steps()
+    with dask_client(cluster or ClusterConfig()) as client:
+        run = _CureRun(adapted, targets, patches, cfg, client)
+        yield from run.steps()
     first = target[0] if isinstance(target, (list, tuple)) else target
     adapted.adaptation = AdaptationRecord(
         target=target_name,
@@ -121,7 +124,7 @@ def cure_steps(
         config=asdict(cfg),
         device=str(run.device),
         seconds=round(time.perf_counter() - started, 3),
-        created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        created=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         software=f"napari-bnadapt {__version__}",
         cure=cfg.cure,
         input_steps=tuple(step.describe() for step in adapted.input_steps),
@@ -138,9 +141,15 @@ class _CureRun:
     """One cure applied to ``model`` (a source-state copy) in place, stage by stage."""
 
     def __init__(
-        self, model: LoadedModel, targets: TargetSet, patches: list[Patch], cfg: AdaptConfig
+        self,
+        model: LoadedModel,
+        targets: TargetSet,
+        patches: list[Patch],
+        cfg: AdaptConfig,
+        client: Any = None,
     ) -> None:
         self.model, self.targets, self.patches, self.cfg = model, targets, patches, cfg
+        self.client = client  # dask.distributed: where the statistics' batches run
         self.plan = PLANS[cfg.cure]
         self.device = resolve_device(cfg.device)
         self.estimate: Estimate | None = None
@@ -213,7 +222,9 @@ class _CureRun:
         return steps
 
     def _estimate(self) -> Steps[Estimate]:
-        return estimate_steps(self.model, self.targets, self.patches, self.cfg, self.device)
+        return estimate_steps(
+            self.model, self.targets, self.patches, self.cfg, self.device, self.client
+        )
 
     def _statistics(self) -> Steps[None]:
         if self.estimate is None:

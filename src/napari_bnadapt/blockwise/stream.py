@@ -10,13 +10,14 @@ from typing import Any
 
 import numpy as np
 
+from ..cluster import ClusterConfig, dashboard_link, dask_client, run_tasks
 from ..errors import InputDataError
 from ..inference import PredictConfig
 from ..io.containers import StoredArray
 from ..io.ome_zarr_writer import BlockStore, check_output_name
 from ..jobs import Progress, Steps, blocking
 from ..model.loaded import LoadedModel
-from .cluster import ClusterConfig, ModelParcel, dashboard_link, dask_client, run_tasks
+from ..model.parcel import Parcel
 from .plan import BlockPlan, make_plan
 from .predict import predict_block
 
@@ -97,7 +98,7 @@ def predict_to_zarr_steps(
     foreground = voxels = 0
     with dask_client(opts.cluster) as client:
         dashboard = dashboard_link(client)
-        shared = (ModelParcel(model), plan, image, cfg, tuple(stores))
+        shared = (Parcel(model), plan, image, cfg, tuple(stores))
         yield Progress(
             len(done), total, "predicting blocks", _detail(0, 0.0, 0, total - len(done), dashboard)
         )
@@ -121,7 +122,7 @@ predict_to_zarr = blocking(predict_to_zarr_steps, "predict_to_zarr")
 
 
 def _predict_and_write(
-    parcel: ModelParcel,
+    parcel: Parcel,
     plan: BlockPlan,
     source: Any,
     config: PredictConfig,

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..adabn.config import AdaptConfig
 from ..adapt.api import adapt, reset
+from ..cluster import ClusterConfig
 from ..demo import run_demo
 from ..diagnostics.fingerprinting import compute_fingerprint
 from ..diagnostics.latents import LatentConfig
@@ -59,6 +60,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     model = load_model(args.model)
     if str(args.out).rstrip("/").endswith(".zarr"):
         return stream_prediction(args, model, config)
+    if args.workers or args.scheduler or args.resume:
+        raise InputDataError(
+            "--workers, --scheduler and --resume apply to block-by-block prediction: "
+            "write the mask as OME-Zarr (--out mask.zarr)"
+        )
     folder = Path(args.input).is_dir() and container_kind(args.input) is None
     images = read_image_set(args.input, args.key)
     out, probs = Path(args.out), Path(args.probabilities) if args.probabilities else None
@@ -101,9 +107,10 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     data = [t.data for t in targets] if len(targets) > 1 else targets[0].data
     roi = read_image(args.roi) if args.roi else None
     voxel_size = voxel_size_of(args, targets[0])
+    cluster = ClusterConfig(workers=args.workers, scheduler=args.scheduler)
     result = adapt(
         model, data, config, roi=roi, target_name=Path(args.target).name,
-        voxel_size=voxel_size, progress=printer(),
+        voxel_size=voxel_size, cluster=cluster, progress=printer(),
     )  # fmt: skip
     save_model(result.model, args.out)
     record = result.record

@@ -70,17 +70,22 @@ def add_stream_options(parser: argparse.ArgumentParser) -> None:
         "--resume", action="store_true",
         help="for .zarr output: continue an interrupted run, keeping the blocks it wrote",
     )  # fmt: skip
-    parser.add_argument(
-        "--workers", type=int,
-        help="for .zarr output: predict blocks on N local dask.distributed worker processes",
-    )  # fmt: skip
-    parser.add_argument(
-        "--scheduler",
-        help="for .zarr output: the address of a running dask scheduler (e.g. "
-        "tcp://10.0.0.1:8786, from dask-jobqueue on SLURM) whose workers predict the blocks",
-    )
+    add_cluster_options(parser, "for .zarr output: predict the blocks")
     parser.add_argument(
         "--ome-zarr-version", choices=OME_VERSIONS,
         help="OME-Zarr version written: 0.5 (zarr v3) or 0.4 (zarr v2, older readers) "
         "(default: 0.5)",
     )  # fmt: skip
+
+
+def add_cluster_options(parser: argparse.ArgumentParser, what: str) -> None:
+    """Where the work runs: ``--workers N`` local processes or a dask ``--scheduler``."""
+    parser.add_argument(
+        "--workers", type=int,
+        help=f"{what} on N local dask.distributed worker processes (default: this process)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--scheduler",
+        help=f"{what} on the workers of a running dask scheduler at this address (e.g. "
+        "tcp://10.0.0.1:8786, started by dask-jobqueue on SLURM, Kubernetes or Coiled)",
+    )

@@ -17,6 +17,7 @@ from ..diagnostics.latents import LatentConfig
 from ..training import TrainConfig
 from .options import (
     DEVICE_HELP,
+    add_cluster_options,
     add_key_option,
     add_predict_options,
     add_scale_options,
@@ -214,6 +215,7 @@ def _adapt(commands) -> argparse.ArgumentParser:
         "--seed", type=int, help=f"seed of the patch sampling (default: {ADAPT.seed})"
     )
     adapt.add_argument("--device", help=DEVICE_HELP)
+    add_cluster_options(adapt, "measure the statistics' batches")
     adapt.add_argument(
         "--reset", action="store_true", help="write the model back with its source statistics"
     )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..blockwise.cluster import ClusterConfig
 from ..blockwise.stream import StreamConfig, predict_to_zarr
+from ..cluster import ClusterConfig
 from ..errors import InputDataError
 from ..inference import PredictConfig
 from ..io.images import read_named_image

@@ -10,16 +10,12 @@ as they complete, and closing the iterator cancels what is left.
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
-import torch
-
-from ..errors import InputDataError
-from ..model.loaded import LoadedModel
+from .errors import InputDataError, require
 
 
 @dataclass(frozen=True)
@@ -29,32 +25,22 @@ class ClusterConfig:
 
     workers: int | None = None
     scheduler: str | None = None
+    #: Seconds to wait for ``scheduler`` to answer.
+    timeout: float = 20.0
+
+    def __post_init__(self) -> None:
+        require(
+            self.workers is None or self.workers >= 1,
+            f"--workers must be at least 1, got {self.workers}",
+        )
+        require(
+            not (self.workers and self.scheduler),
+            "give --workers (a local cluster) or --scheduler (a running one), not both",
+        )
 
     @property
     def distributed(self) -> bool:
         return bool(self.workers) or bool(self.scheduler)
-
-
-class ModelParcel:
-    """A :class:`LoadedModel` that pickles, TorchScript modules included (sent as the bytes
-    of ``torch.jit.save``, which plain pickling of a ScriptModule does not support)."""
-
-    def __init__(self, model: LoadedModel) -> None:
-        self.model = model
-
-    def __getstate__(self) -> dict[str, Any]:
-        if isinstance(self.model.module, torch.jit.ScriptModule):
-            buffer = io.BytesIO()
-            torch.jit.save(self.model.module, buffer)
-            return {"model": replace(self.model, module=None), "script": buffer.getvalue()}
-        return {"model": self.model, "script": None}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        model = state["model"]
-        if state["script"] is not None:
-            module = torch.jit.load(io.BytesIO(state["script"]), map_location="cpu")
-            model = replace(model, module=module)
-        self.model = model
 
 
 @contextlib.contextmanager
@@ -71,7 +57,7 @@ def dask_client(config: ClusterConfig) -> Iterator[Any]:
         ) from None
     if config.scheduler:
         try:
-            client = Client(config.scheduler, timeout="20s")
+            client = Client(config.scheduler, timeout=f"{config.timeout}s")
         except (OSError, TimeoutError) as exc:
             raise InputDataError(
                 f"no dask scheduler answered at {config.scheduler} ({exc}): start one "
@@ -88,7 +74,7 @@ def dask_client(config: ClusterConfig) -> Iterator[Any]:
     )  # fmt: skip
     with cluster, Client(cluster) as client:
         # Each worker's torch uses its share of the cores: no oversubscription.
-        client.run(torch.set_num_threads, threads)
+        client.run(_set_torch_threads, threads)
         yield client
 
 
@@ -107,8 +93,10 @@ def run_tasks(
     from distributed import as_completed
 
     # broadcast: each worker receives the model once, not once per task.
-    scattered = client.scatter(list(shared), broadcast=True)
-    futures = [client.submit(task, *scattered, index, pure=False) for index in indices]
+    scattered = client.scatter(list(shared), broadcast=True, hash=False)
+    futures = [
+        client.submit(_synchronously, task, *scattered, index, pure=False) for index in indices
+    ]
     try:
         for future in as_completed(futures):
             yield future.result()
@@ -118,3 +106,19 @@ def run_tasks(
 
 def dashboard_link(client: Any) -> str | None:
     return getattr(client, "dashboard_link", None) if client is not None else None
+
+
+def _synchronously(task: Callable[..., Any], *args: Any) -> Any:
+    """Run a task with dask's local synchronous scheduler: a dask array read inside a task
+    (a block, a patch) must not become a graph on the cluster, which would wait on the
+    very worker thread that runs this task."""
+    import dask
+
+    with dask.config.set(scheduler="synchronous"):
+        return task(*args)
+
+
+def _set_torch_threads(count: int) -> None:
+    import torch
+
+    torch.set_num_threads(count)

@@ -1,0 +1,63 @@
+"""AdaBN statistics measured on dask.distributed workers equal the single-process ones."""
+
+import h5py
+import pytest
+import torch
+
+from napari_bnadapt.adapt import AdaptConfig, adapt
+from napari_bnadapt.cluster import ClusterConfig
+from napari_bnadapt.errors import InputDataError
+from napari_bnadapt.io.volumes import read_volume
+from napari_bnadapt.synthetic import SHIFTS, make_volume
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def scheduler():
+    """A running two-worker cluster, reached by its address as a user's scheduler is."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+    ) as cluster:
+        yield cluster.scheduler_address
+
+
+@pytest.fixture
+def target(tmp_path):
+    volume, _ = make_volume((3, 96, 96), SHIFTS["brightness"], seed=2)
+    with h5py.File(tmp_path / "target.h5", "w") as handle:
+        handle.create_dataset("raw", data=volume, chunks=(1, 32, 32))
+    return read_volume(tmp_path / "target.h5").data
+
+
+@pytest.mark.parametrize("mode", ["standard", "consistent"])
+def test_statistics_on_workers_equal_one_process(small_model_2d, target, scheduler, mode):
+    config = AdaptConfig(device="cpu", patches=12, patch_size=32, batch_size=4, mode=mode)
+    here = adapt(small_model_2d, target, config)
+    there = adapt(small_model_2d, target, config, cluster=ClusterConfig(scheduler=scheduler))
+    assert here.stats.keys() == there.stats.keys()
+    for name, stats in here.stats.items():
+        for key in ("running_mean", "running_var"):
+            assert torch.equal(stats[key], there.stats[name][key]), (name, key)
+    # The user's model is untouched either way.
+    assert torch.equal(
+        small_model_2d.module.state_dict()["encoder.0.bn1.running_mean"],
+        small_model_2d.source_stats["encoder.0.bn1"]["running_mean"],
+    )
+
+
+def test_auto_refuses_workers_with_a_clear_message(small_model_2d, target):
+    with pytest.raises(InputDataError, match="choose one cure"):
+        adapt(small_model_2d, target, AdaptConfig(cure="auto"), cluster=ClusterConfig(workers=2))
+
+
+def test_an_unreachable_scheduler_is_one_line(small_model_2d, target):
+    config = AdaptConfig(device="cpu", patches=4, patch_size=32)
+    with pytest.raises(InputDataError, match="no dask scheduler answered"):
+        adapt(
+            small_model_2d,
+            target,
+            config,
+            cluster=ClusterConfig(scheduler="tcp://127.0.0.1:9", timeout=1),
+        )
