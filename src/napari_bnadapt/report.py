@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 
 from .adabn.config import AdaptConfig
 from .adapt.api import adapt_steps, reset
+from .cluster import ClusterConfig
 from .diagnostics.diagnosis import Diagnosis, diagnose_steps
 from .diagnostics.figures import (
     plot_channel_histogram,
@@ -59,13 +60,16 @@ def report_steps(
     predict_config: PredictConfig | None = None,
     latent_config: LatentConfig | None = None,
     voxel_size: tuple[float, ...] | None = None,
+    cluster: ClusterConfig | None = None,
 ) -> Steps[Report]:
     """Segment ``image`` before and after adaptation and diagnose the shift.
 
     Without ``adapted``, ``model`` is adapted to ``image`` with ``adapt_config`` first.
     ``labels`` (ground truth) adds Dice and IoU; ``source`` adds the empirical source
     reference. ``voxel_size`` (nm) resamples ``image`` to the model's scale wherever the model
-    runs. ``model`` is never modified. Every sub-job reports on one progress scale.
+    runs. ``cluster``: the adaptation's statistics and the latent captures run on
+    dask.distributed workers (same results). ``model`` is never modified. Every sub-job
+    reports on one progress scale.
     """
     started = time.perf_counter()
     if model.adaptation is not None:
@@ -75,8 +79,9 @@ def report_steps(
     stages = Stages(4 if adapted is None else 3)
     if adapted is None:
         adapting = adapt_steps(
-            model, image, adapt_config, target_name="input", voxel_size=voxel_size
-        )
+            model, image, adapt_config, target_name="input", voxel_size=voxel_size,
+            cluster=cluster,
+        )  # fmt: skip
         adapted = (yield from stages.run(adapting)).model
     before = yield from stages.run(
         predict_steps(model, image, predict_config, voxel_size=voxel_size)
@@ -87,7 +92,7 @@ def report_steps(
     quality = compare_masks(before, after, labels)
     diagnosing = diagnose_steps(
         model, image, adapted, source=source, config=latent_config, quality=quality,
-        voxel_size=voxel_size,
+        voxel_size=voxel_size, cluster=cluster,
     )  # fmt: skip
     diagnosis = yield from stages.run(diagnosing)
     numbers = {

@@ -61,3 +61,22 @@ def test_an_unreachable_scheduler_is_one_line(small_model_2d, target):
             config,
             cluster=ClusterConfig(scheduler="tcp://127.0.0.1:9", timeout=1),
         )
+
+
+def test_latent_histograms_on_workers_equal_one_process(small_model_2d, target, scheduler):
+    import numpy as np
+
+    from napari_bnadapt.diagnostics.diagnosis import diagnose
+    from napari_bnadapt.diagnostics.latents import LatentConfig
+
+    config = LatentConfig(device="cpu", patches=8, patch_size=32, batch_size=4)
+    here = diagnose(small_model_2d, target, config=config)
+    there = diagnose(
+        small_model_2d, target, config=config, cluster=ClusterConfig(scheduler=scheduler)
+    )
+    for name, layer in here.before.layers.items():
+        other = there.before.layers[name]
+        np.testing.assert_array_equal(layer.counts, other.counts)
+        assert torch.equal(layer.moments.mean, other.moments.mean)
+    np.testing.assert_array_equal(here.before.bottleneck_samples, there.before.bottleneck_samples)
+    assert here.verdict.to_dict() == there.verdict.to_dict()

@@ -132,6 +132,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         model, image.data, adapted, labels=labels, source=source, adapt_config=adapt_config,
         predict_config=PredictConfig(**given(args, "device")), latent_config=latent_config,
         voxel_size=voxel_size_of(args, image), progress=printer(),
+        cluster=ClusterConfig(workers=args.workers, scheduler=args.scheduler),
     )  # fmt: skip
     paths = write_report(report, args.out)
     quality = report.quality

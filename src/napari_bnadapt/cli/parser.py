@@ -243,6 +243,7 @@ def _report(commands) -> argparse.ArgumentParser:
     )  # fmt: skip
     report.add_argument("--device", help=DEVICE_HELP)
     add_scale_options(report)
+    add_cluster_options(report, "measure the statistics and latent histograms")
     return report
 
 

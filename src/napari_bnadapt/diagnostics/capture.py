@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,12 +20,14 @@ from torch import nn
 
 from ..adabn.moments import Moments, pool
 from ..adabn.sampling import Patch, TargetSet, batches, read_patches, sample_target
+from ..cluster import run_tasks
 from ..device import resolve_device
 from ..errors import NotAdaptableError
 from ..inference import segment_probabilities
 from ..jobs import Progress, Steps, blocking
 from ..model.bn_layers import batchnorm_modules
 from ..model.loaded import LoadedModel
+from ..model.parcel import Parcel
 from ..model.unet import ConvBlock, crop_to, pad_to_multiple
 from .latents import BOTTLENECK, LatentCapture, LatentConfig, LayerLatents
 
@@ -51,12 +54,14 @@ def capture_steps(
     roi: Any | None = None,
     on_input: Callable[[np.ndarray], None] | None = None,
     voxel_size: tuple[float, ...] | None = None,
+    client: Any = None,
 ) -> Steps[LatentCapture]:
     """One eval-mode forward pass over sampled patches of ``data``, measuring every layer.
 
     With the same sampling settings it sees exactly the patches adaptation sees.
     ``on_input`` is shown every batch of network input (e.g. to measure intensities in the
-    same pass). ``voxel_size``: the data's, to resample it to the model's scale. Yields a
+    same pass). ``voxel_size``: the data's, to resample it to the model's scale.
+    ``client``: a dask.distributed client whose workers measure the batches. Yields a
     :class:`Progress` after every batch; returns a :class:`LatentCapture`.
     """
     cfg = config or LatentConfig()
@@ -68,7 +73,7 @@ def capture_steps(
     targets, patches, _ = sample_target(
         model, data, cfg.patches, cfg.patch_size, cfg.seed, roi, cfg.slice_axis, voxel_size
     )
-    return (yield from capture_patches_steps(model, targets, patches, cfg, label, on_input))
+    return (yield from capture_patches_steps(model, targets, patches, cfg, label, on_input, client))
 
 
 def capture_patches_steps(
@@ -78,29 +83,41 @@ def capture_patches_steps(
     config: LatentConfig,
     label: str = "target",
     on_input: Callable[[np.ndarray], None] | None = None,
+    client: Any = None,
 ) -> Steps[LatentCapture]:
-    """:func:`capture_steps` on patches already sampled (e.g. read through a cure's steps)."""
+    """:func:`capture_steps` on patches already sampled (e.g. read through a cure's steps).
+
+    Each batch is measured on its own (:func:`_capture_batch`), here or with ``client``
+    on dask.distributed workers; histograms, moments and samples are merged in batch
+    order, so the capture is the same wherever the batches ran.
+    """
     cfg = config
     started = time.perf_counter()
     device = resolve_device(cfg.device)
     module = model.module.to(device).eval()
     groups = list(batches(patches, cfg.batch_size))
     recorders = _recorders(module, cfg, len(groups))
-    handles = [r.attach() for r in recorders]
+    shared = (
+        Parcel(module),
+        targets,
+        groups,
+        cfg,
+        model.divisor,
+        str(device),
+        on_input is not None,
+    )
+    measured: dict[int, _BatchLatents] = {}
+    for done, batch in enumerate(run_tasks(client, _capture_batch, shared, range(len(groups))), 1):
+        measured[batch.index] = batch
+        if on_input is not None:
+            on_input(batch.inputs)
+        yield Progress(done, len(groups), f"measuring latents ({label})")
     outputs = []
-    try:
-        for done, group in enumerate(groups, start=1):
-            batch = read_patches(targets, group)
-            if on_input is not None:
-                on_input(batch)
-            x = torch.from_numpy(batch).to(device)
-            with torch.inference_mode():
-                logits = crop_to(module(pad_to_multiple(x, model.divisor)), x.shape[2:])
-                outputs.append(_probabilities(logits.float()).cpu().numpy())
-            yield Progress(done, len(groups), f"measuring latents ({label})")
-    finally:
-        for handle in handles:
-            handle.remove()
+    for index in range(len(groups)):
+        batch = measured[index]
+        for recorder in recorders:
+            recorder.add(*batch.recorded[recorder.name])
+        outputs.append(batch.outputs)
     layers = {r.name: r.result(cfg) for r in recorders}
     samples = next((r.samples() for r in recorders if r.kind == BOTTLENECK), None)
     # Patches stacked on the first axis, classes first: (K, N, *patch).
@@ -109,6 +126,44 @@ def capture_patches_steps(
         label, layers, samples, len(patches), round(time.perf_counter() - started, 3),
         segment_probabilities(stacked) if stacked is not None else None,
     )  # fmt: skip
+
+
+@dataclass
+class _BatchLatents:
+    """What one batch contributes: per recorder (counts, moments, samples), the outputs."""
+
+    index: int
+    recorded: dict[str, tuple[torch.Tensor, Moments, np.ndarray | None]]
+    outputs: np.ndarray
+    inputs: np.ndarray | None
+
+
+def _capture_batch(
+    parcel: Parcel,
+    targets: TargetSet,
+    groups: list[list[Patch]],
+    cfg: LatentConfig,
+    divisor: int,
+    device: str,
+    keep_inputs: bool,
+    index: int,
+) -> _BatchLatents:
+    """One task: batch ``index`` through the network with recording hooks."""
+    target_device = torch.device(device)
+    module = parcel.module.to(target_device).eval()
+    recorders = _recorders(module, cfg, len(groups), seed=cfg.seed + index)
+    handles = [r.attach() for r in recorders]
+    batch = read_patches(targets, groups[index])
+    x = torch.from_numpy(batch).to(target_device)
+    try:
+        with torch.inference_mode():
+            logits = crop_to(module(pad_to_multiple(x, divisor)), x.shape[2:])
+            outputs = _probabilities(logits.float()).cpu().numpy()
+    finally:
+        for handle in handles:
+            handle.remove()
+    recorded = {r.name: (r.counts, r.moments[0], r.kept[0] if r.kept else None) for r in recorders}
+    return _BatchLatents(index, recorded, outputs, batch if keep_inputs else None)
 
 
 def _probabilities(logits: torch.Tensor) -> torch.Tensor:
@@ -131,6 +186,7 @@ class _Recorder:
         floor: torch.Tensor | None,
         cfg: LatentConfig,
         batch_count: int,
+        seed: int = 0,
     ) -> None:
         self.name, self.kind, self.module = name, kind, module
         self.offset, self.scale, self.floor = offset, scale, floor
@@ -138,7 +194,8 @@ class _Recorder:
         self.counts: torch.Tensor | None = None
         self.moments: list[Moments] = []
         self.sample_rows = -(-cfg.bottleneck_samples // max(batch_count, 1))
-        self.generator = torch.Generator().manual_seed(cfg.seed)
+        # Seeded per batch: the rows kept do not depend on where the batch ran.
+        self.generator = torch.Generator().manual_seed(seed)
         self.kept: list[np.ndarray] = []
 
     def attach(self):
@@ -159,6 +216,13 @@ class _Recorder:
             rows = z.transpose(0, 1).reshape(z.shape[1], -1).T
             pick = torch.randperm(rows.shape[0], generator=self.generator)[: self.sample_rows]
             self.kept.append(rows[pick.to(rows.device)].cpu().numpy())
+
+    def add(self, counts: torch.Tensor, moments: Moments, kept: np.ndarray | None) -> None:
+        """Merge one batch measured elsewhere (in batch order)."""
+        self.counts = counts if self.counts is None else self.counts + counts
+        self.moments.append(moments)
+        if kept is not None:
+            self.kept.append(kept)
 
     def result(self, cfg: LatentConfig) -> LayerLatents:
         if self.counts is None:
@@ -208,22 +272,24 @@ def histogram_channels(
     return flat.view(channels, bins + 2).to("cpu", torch.float64)
 
 
-def _recorders(module: nn.Module, cfg: LatentConfig, batch_count: int) -> list[_Recorder]:
+def _recorders(
+    module: nn.Module, cfg: LatentConfig, batch_count: int, seed: int = 0
+) -> list[_Recorder]:
     recorders = []
     for name, bn in batchnorm_modules(module).items():
         offset = bn.running_mean.detach().clone()
         scale = torch.sqrt(bn.running_var.detach() + bn.eps)
-        recorders.append(_Recorder(name, "batchnorm", bn, offset, scale, None, cfg, 0))
+        recorders.append(_Recorder(name, "batchnorm", bn, offset, scale, None, cfg, 0, seed))
     bottleneck = _bottleneck(module)
     if bottleneck is not None:
         last_bn = list(batchnorm_modules(bottleneck).values())[-1]
         gamma = last_bn.weight.detach().abs().clamp_min(1e-6)
         beta = last_bn.bias.detach().clone()
-        recorders.append(
-            _Recorder(
-                BOTTLENECK, BOTTLENECK, bottleneck, beta, gamma, -beta / gamma, cfg, batch_count
-            )
+        floor = -beta / gamma
+        recorder = _Recorder(
+            BOTTLENECK, BOTTLENECK, bottleneck, beta, gamma, floor, cfg, batch_count, seed
         )
+        recorders.append(recorder)
     return recorders
 
 

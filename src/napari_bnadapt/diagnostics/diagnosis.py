@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ..cluster import ClusterConfig, dask_client
 from ..errors import InputDataError
 from ..jobs import Progress, Stages, Steps, blocking
 from ..model.bn_layers import read_bn_stats
@@ -88,6 +89,7 @@ def diagnose_steps(
     config: LatentConfig | None = None,
     quality: MaskComparison | None = None,
     voxel_size: tuple[float, ...] | None = None,
+    cluster: ClusterConfig | None = None,
 ) -> Steps[Diagnosis]:
     """Measure latents of ``target`` under ``model`` (and ``adapted``), compare, judge.
 
@@ -95,7 +97,8 @@ def diagnose_steps(
     reference is the model's fingerprint (the source's stored latent distributions), and
     without one the Gaussian of the stored source statistics. ``quality`` (from
     :func:`napari_bnadapt.diagnostics.quality.compare_masks`) adds mask changes to the
-    reading. ``voxel_size`` (nm) resamples the target to the model's scale. Yields a
+    reading. ``voxel_size`` (nm) resamples the target to the model's scale; ``cluster``
+    runs the captures' batches on dask.distributed workers (same result). Yields a
     :class:`Progress` after every batch, all captures on one scale.
     """
     moved = stats_shift(model.source_stats, read_bn_stats(adapted.module)) if adapted else None
@@ -118,11 +121,14 @@ def diagnose_steps(
     stages = Stages(len(jobs))
     cfg = config or LatentConfig()
     inputs = InputStatistics(-(-cfg.patches // cfg.batch_size), cfg.seed)
-    for label, net, data, size in jobs:
-        watch = inputs if label == "target before" else None
-        captures[label] = yield from stages.run(
-            capture_steps(net, data, cfg, label=label, voxel_size=size, on_input=watch)
-        )
+    with dask_client(cluster or ClusterConfig()) as client:
+        for label, net, data, size in jobs:
+            watch = inputs if label == "target before" else None
+            captures[label] = yield from stages.run(
+                capture_steps(
+                    net, data, cfg, label=label, voxel_size=size, on_input=watch, client=client
+                )
+            )
     intensities = {"target": inputs.quantiles()}
     if model.fingerprint is not None:
         intensities["source"] = model.fingerprint.quantiles
