@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from ..blockwise.stream import StreamConfig, predict_to_zarr
 from ..cluster import ClusterConfig
 from ..errors import InputDataError
 from ..inference import PredictConfig
+from ..io.containers import container_kind
 from ..io.images import read_named_image
 from ..model.loaded import LoadedModel
 from .common import given, printer, voxel_size_of
@@ -15,6 +17,11 @@ from .common import given, printer, voxel_size_of
 
 def stream_prediction(args: argparse.Namespace, model: LoadedModel, config: PredictConfig) -> int:
     """Predict ``--input`` block by block into the OME-Zarr image ``--out``."""
+    if Path(args.input).is_dir() and container_kind(args.input) is None:
+        raise InputDataError(
+            "a folder of images is segmented image by image into TIFF masks: give --out a "
+            "folder name (not .zarr), or give one volume or container as --input"
+        )
     image = read_named_image(args.input, args.key)
     voxel_size = voxel_size_of(args, image)
     factors = model.zoom_for(tuple(image.data.shape), voxel_size, config.slice_axis)
