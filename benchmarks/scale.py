@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -130,7 +129,9 @@ def monai_seconds(model, volume: np.ndarray, roi: int, overlap: float, batch: in
     started = time.perf_counter()
     with torch.inference_mode():
         for z in range(volume.shape[0]):
-            x = torch.from_numpy((volume[z : z + 1, None].astype(np.float32) - spec.mean) / spec.std)
+            x = torch.from_numpy(
+                (volume[z : z + 1, None].astype(np.float32) - spec.mean) / spec.std
+            )
             logits = sliding_window_inference(
                 x, (roi, roi), batch, lambda t: module(pad_to_multiple(t, model.divisor)),
                 overlap=overlap, mode="gaussian",

@@ -26,8 +26,9 @@ from ..inference import PredictConfig, tile_shape_for
 from ..model.loaded import LoadedModel, Preprocessor
 
 #: Default output block (canonical Z, Y, X). Tiles that straddle a block border are
-#: computed by both blocks, so blocks are several tiles wide: 2048² planes recompute about
-#: 19 % of the tiles of a 2D model, 256³ blocks about 2.3× for a 3D model's 64³ tiles.
+#: computed by both blocks, so blocks are several tiles wide: with the default tiles and
+#: overlap, 2048² planes recompute 14 % of a 2D model's tiles (1024²: 35 %), 256³ blocks
+#: 49 % of a 3D model's 64³ tiles (512³: 15 %, at 8× the block memory). docs/scale.md.
 DEFAULT_BLOCK = {2: (4, 2048, 2048), 3: (256, 256, 256)}
 
 Region = tuple[slice, ...]
