@@ -1,8 +1,9 @@
 """Screenshots of the real napari window for the README (run under Xvfb).
 
-``xvfb-run -a -s "-screen 0 1600x1000x24" python scripts/screenshots.py docs/images``
-drives the whole workflow through the widgets, as a user would, and saves one PNG per
-widget.
+``xvfb-run -a -s "-screen 0 1920x1080x24" python scripts/screenshots.py docs/images``
+drives the whole workflow through the widgets, as a user would, at the two window sizes
+users have (1366×768, a laptop; 1920×1080), and saves one PNG per step and size
+(``1_model_1366x768.png`` …).
 """
 
 from __future__ import annotations
@@ -29,19 +30,29 @@ def shoot(bench, dock: str, path: Path) -> None:
     print(f"wrote {path}")
 
 
+SIZES = ((1366, 768), (1920, 1080))
+
+
 def main(out: Path) -> None:
     import napari
 
     out.mkdir(parents=True, exist_ok=True)
+    for width, height in SIZES:
+        walk(out, width, height)
+        napari.Viewer.close_all()
+
+
+def walk(out: Path, width: int, height: int) -> None:
+    size = f"{width}x{height}"
     bench = open_workbench()
     viewer = bench.viewer
-    viewer.window._qt_window.resize(1600, 1000)
+    viewer.window._qt_window.resize(width, height)
     viewer.window._qt_window.show()
     for _ in range(50):
         QApplication.processEvents()
     for name in ("source EM", "source ground truth", "target ground truth"):
         viewer.layers[name].visible = False
-    shoot(bench, "Model", out / "model_widget.png")
+    shoot(bench, "Model", out / f"1_model_{size}.png")
 
     adapt = bench.widgets["Segment and adapt"]
     adapt.image.value = viewer.layers["target EM"]
@@ -61,7 +72,7 @@ def main(out: Path) -> None:
     wait_for(adapt)
     viewer.layers["target EM mask [source]"].visible = False
     viewer.dims.set_point(0, viewer.dims.range[0].stop / 2)
-    shoot(bench, "Segment and adapt", out / "adapt_widget.png")
+    shoot(bench, "Segment and adapt", out / f"2_segment_and_adapt_{size}.png")
 
     compare = bench.widgets["Compare masks"]
     compare.reset_choices()
@@ -71,7 +82,7 @@ def main(out: Path) -> None:
     compare.metrics()
     wait_for(compare)
     compare.side_by_side()
-    shoot(bench, "Compare masks", out / "compare_widget.png")
+    shoot(bench, "Compare masks", out / f"3_compare_{size}.png")
     compare.normal_view()
 
     histograms = bench.widgets["Latent histograms"]
@@ -81,9 +92,8 @@ def main(out: Path) -> None:
     histograms.measure()
     wait_for(histograms)
     histograms.layer.value = "encoder.0.bn2"
-    shoot(bench, "Latent histograms", out / "histogram_widget.png")
+    shoot(bench, "Latent histograms", out / f"4_latent_histograms_{size}.png")
     viewer.close()
-    napari.Viewer.close_all()
 
 
 if __name__ == "__main__":

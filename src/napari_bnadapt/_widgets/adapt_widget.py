@@ -26,12 +26,14 @@ from ..inference import PredictConfig, Prediction, predict_steps
 from ..io.volumes import read_volume
 from ..model.checkpoint import save_model
 from ..model.loaded import LoadedModel
+from .help import NEXT_STEP, add_purpose, explain
 from .layers import (
     MaskOrigin,
     is_lazy,
     layer_data,
     layer_voxel_size,
     layers_of,
+    mask_colours,
     mask_state,
     result_layer,
     roi_mask,
@@ -83,14 +85,21 @@ class AdaptWidget(Container):
             [self.segment_button, self.adapt_button, self.reset_button, self.save_button],
             self.cancel_button,
         )
+        self.next_step = Label(value="")
+        self.next_step.native.setWordWrap(True)
         self.extend(
             [
                 self.image, self.probabilities, self.segment_button,
                 self.target, self.cure, self.mode, self.alpha, self.patches, self.bn_layers, self.roi,
                 self.segment_after, self.adapt_button, self.cancel_button, self.reset_button,
-                self.save_path, self.save_button, self.status,
+                self.save_path, self.save_button,
             ]
         )  # fmt: skip
+        add_purpose(self, "Segment and adapt")
+        for line in (self.status, self.next_step):  # full width, under the buttons
+            line.native.setWordWrap(True)
+            self.native.layout().addWidget(line.native)
+        explain(self, "Segment and adapt")
         self.segment_button.changed.connect(self.segment)
         self.adapt_button.changed.connect(self.adapt)
         self.reset_button.changed.connect(self.reset)
@@ -210,10 +219,16 @@ class AdaptWidget(Container):
     def _add_masks(self, prediction: Prediction, layer: Any, model: LoadedModel) -> None:
         state = mask_state(model)
         origin = MaskOrigin(prediction, state, layer.name, model.name)
-        result_layer(
+        mask = result_layer(
             self.viewer, f"{layer.name} mask [{state}]", prediction.segmentation, layer,
-            metadata={MaskOrigin.KEY: origin},
+            metadata={MaskOrigin.KEY: origin}, **mask_colours(state, prediction.multiclass),
         )  # fmt: skip
+        before = f"{layer.name} mask [source]"
+        if state != "source" and before in self.viewer.layers:
+            self.next_step.value = NEXT_STEP["adapted"]
+            self.session.masks_ready.emit(self.viewer.layers[before], mask)
+        else:
+            self.next_step.value = NEXT_STEP["segmented"]
         if self.probabilities.value:
             result_layer(
                 self.viewer, f"{layer.name} probability [{state}]", prediction.probabilities,
@@ -225,7 +240,7 @@ class AdaptWidget(Container):
         mask = read_volume(result.out).data
         result_layer(
             self.viewer, f"{layer.name} mask [{state}]", mask, layer,
-            metadata={"source_path": str(result.out), "lazy": True},
+            metadata={"source_path": str(result.out), "lazy": True}, **mask_colours(state),
         )  # fmt: skip
         notify("info", f"{layer.name}: mask written block by block to {result.out}")
 

@@ -8,10 +8,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from magicgui.widgets import ComboBox, Container, Label, PushButton, Select, Table
 from napari.utils.colormaps import DirectLabelColormap
+from qtpy.QtWidgets import QDockWidget
 
 from ..diagnostics.quality import MaskComparison, compare_many, compare_masks
+from .help import add_purpose, explain
 from .layers import MaskOrigin, layers_of, prediction_of, result_layer
 from .messages import notify
+from .session import session_for
 from .workers import JobRunner, one_step, stop_on_close
 
 if TYPE_CHECKING:
@@ -22,7 +25,12 @@ DIFFERENCE_COLOURS = {GAINED: "lime", LOST: "magenta", None: "transparent"}
 METRICS = (
     "entropy", "confident_fraction", "foreground_fraction", "object_count", "dice", "iou",
 )  # fmt: skip
-ROW_NAMES = {"agreement": "agreement with before"}
+ROW_NAMES = {
+    "entropy": "uncertainty (0–1)", "confident_fraction": "confident (%)",
+    "foreground_fraction": "foreground (%)", "object_count": "objects", "dice": "Dice",
+    "iou": "IoU", "agreement": "Dice with before",
+}  # fmt: skip
+PERCENT = ("confident_fraction", "foreground_fraction")
 
 
 class CompareWidget(Container):
@@ -48,11 +56,15 @@ class CompareWidget(Container):
         self._saved: dict[str, Any] | None = None
         self.extend(
             [
-                self.image, self.before, self.after, self.more, self.truth, self.side_button,
+                self.image, self.before, self.after, self.more, self.truth,
+                self.side_button,
                 self.normal_button, self.difference_button, self.metrics_button, self.table,
                 self.agreement,
             ]
         )  # fmt: skip
+        add_purpose(self, "Compare masks")
+        explain(self, "Compare masks")
+        session_for(viewer).masks_ready.connect(self.offer)
         self.side_button.changed.connect(self.side_by_side)
         self.normal_button.changed.connect(self.normal_view)
         self.difference_button.changed.connect(self.difference)
@@ -140,12 +152,26 @@ class CompareWidget(Container):
             "comparing masks",
         )
 
+    def offer(self, before: Any, after: Any) -> None:
+        """The next step after adapting: both masks chosen, this widget's tab in front."""
+        self.reset_choices()
+        if before in self.viewer.layers and after in self.viewer.layers:
+            self.before.value, self.after.value = before, after
+            origin = MaskOrigin.of(after)
+            if origin is not None and origin.image in self.viewer.layers:
+                self.image.value = self.viewer.layers[origin.image]
+        dock = self.native.parent()
+        while dock is not None and not isinstance(dock, QDockWidget):
+            dock = dock.parent()
+        if dock is not None:
+            dock.raise_()
+
     def _show_metrics(self, result: tuple[MaskComparison, list], names: list[str]) -> None:
         pair, table = result
         columns = [dict(quality.to_dict(), agreement=agreement) for quality, agreement in table]
         rows = [key for key in (*METRICS, "agreement") if key in columns[0]]
         self.table.value = {
-            "data": [[_fmt(column[k]) for column in columns] for k in rows],
+            "data": [[_fmt(column[k], k in PERCENT) for column in columns] for k in rows],
             "index": [ROW_NAMES.get(k, k) for k in rows],
             "columns": [_short(name) for name in names],
         }
@@ -217,10 +243,12 @@ def _reorder(layers: Any, order: list) -> None:
             layers.move(index, position)
 
 
-def _fmt(value: Any) -> str:
+def _fmt(value: Any, percent: bool = False) -> str:
     if value is None:
         return "—"
-    return str(value) if isinstance(value, int) else f"{value:.3f}"
+    if isinstance(value, int):
+        return str(value)
+    return f"{100 * value:.1f}" if percent else f"{value:.3f}"
 
 
 def _direct_colormap(colours: dict) -> Any:

@@ -7,14 +7,17 @@ from typing import TYPE_CHECKING, Any
 from magicgui.widgets import ComboBox, Container, FileEdit, Label, PushButton, SpinBox, Table
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
+from qtpy.QtWidgets import QSizePolicy
 
 from ..diagnostics.diagnosis import Diagnosis, diagnose_steps
 from ..diagnostics.figures import plot_channel_histogram, plot_intensities, plot_layer_overview
 from ..diagnostics.latents import LatentConfig
 from ..diagnostics.tables import channel_rows, write_shift_csv
+from .help import add_purpose, explain, set_headers
 from .layers import layer_data, layers_of
 from .messages import notify
 from .session import session_for
+from .theme import style_figure
 from .workers import JobRunner, stop_on_close
 
 if TYPE_CHECKING:
@@ -44,26 +47,34 @@ class HistogramWidget(Container):
         self.verdict = Label(value="")
         self.verdict.native.setWordWrap(True)
         self.table = Table(value={"data": [], "index": [], "columns": ["channel", *COLUMNS]})
-        self.table.native.setMinimumHeight(180)
+        self.table.native.setMinimumHeight(100)
+        set_headers(self.table, ["channel", *COLUMNS])
         self.export_path = FileEdit(label="export to", mode="w", filter="*.png *.csv")
         self.export_png = PushButton(text="Export PNG")
         self.export_csv = PushButton(text="Export CSV")
         self.runner = JobRunner([self.measure_button], self.cancel_button)
         self.figure, self.canvas, self.axes = _figure_canvas()
+        style_figure(self.figure, viewer)
         self.extend(
             [
-                self.target, self.source, self.patches, self.measure_button,
-                self.cancel_button, self.verdict, self.layer, self.channel,
+                self.target, self.source,
+                self.patches,
+                Container(widgets=[self.measure_button, self.cancel_button], layout="horizontal"),
+                self.verdict, self.layer, self.channel,
             ]
         )  # fmt: skip
+        add_purpose(self, "Latent histograms")
+        explain(self, "Latent histograms")
         self.native.layout().addWidget(self.canvas)
-        self.extend([self.table, self.export_path, self.export_png, self.export_csv])
+        exports = Container(widgets=[self.export_png, self.export_csv], layout="horizontal")
+        self.extend([self.table, self.export_path, exports])
         self.measure_button.changed.connect(self.measure)
         self.layer.changed.connect(self._layer_changed)
         self.channel.changed.connect(self._draw)
         self.export_png.changed.connect(self.save_png)
         self.export_csv.changed.connect(self.save_csv)
         self.session.diagnosis_changed.connect(self._show)
+        viewer.events.theme.connect(self._restyle)
         for event in ("inserted", "removed"):
             getattr(viewer.layers.events, event).connect(self._refresh)
         stop_on_close(self.native, self.runner)
@@ -130,6 +141,7 @@ class HistogramWidget(Container):
             "index": [str(r["channel"]) for r in rows],
             "columns": columns,
         }
+        set_headers(self.table, columns)
         self.table.native.setSortingEnabled(True)
 
     def _draw(self, *_: object) -> None:
@@ -139,6 +151,10 @@ class HistogramWidget(Container):
         plot_channel_histogram(self.axes[0], diagnosis, self.layer.value, int(self.channel.value))
         plot_layer_overview(self.axes[1], diagnosis)
         plot_intensities(self.axes[2], diagnosis)
+        self._restyle()
+
+    def _restyle(self, *_: object) -> None:
+        style_figure(self.figure, self.viewer)
         self.canvas.draw_idle()
 
     def _export_path(self, suffix: str) -> str | None:
@@ -163,5 +179,7 @@ def _figure_canvas() -> tuple[Any, Any, Any]:
         ax.set_axis_off()
         ax.text(0.5, 0.5, hint, ha="center", va="center", transform=ax.transAxes)
     canvas = FigureCanvasQTAgg(figure)
-    canvas.setMinimumHeight(560)
+    # Grows and shrinks with the dock (constrained layout re-fits the axes).
+    canvas.setMinimumHeight(180)
+    canvas.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
     return figure, canvas, axes

@@ -98,6 +98,26 @@ def layer_data(layer: Any) -> Any:
     return layer.data[0] if getattr(layer, "multiscale", False) else layer.data
 
 
+#: Mask colours by the statistics that made them: the same state, the same colour, in
+#: every widget and grid cell.
+STATE_COLOURS = {"source": "#ff8c1a", "adabn": "#1ac6ff"}
+CURE_COLOUR = "#b266ff"
+
+
+def mask_colours(state: str, multiclass: bool = False) -> dict[str, Any]:
+    """``colormap=`` for a binary mask layer of ``state`` (class labels keep napari's)."""
+    if multiclass:
+        return {}
+    from napari.utils.colormaps import DirectLabelColormap
+
+    colour = STATE_COLOURS.get(state, CURE_COLOUR)
+    return {
+        "colormap": DirectLabelColormap(
+            color_dict={None: "transparent", 0: "transparent", 1: colour}
+        )
+    }
+
+
 def is_lazy(layer: Any) -> bool:
     """Whether a layer's pixels stay on disk (a container, a multiscale image, a dask
     array): such layers are segmented block by block, never loaded whole."""

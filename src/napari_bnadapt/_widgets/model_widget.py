@@ -10,7 +10,8 @@ from ..device import available_devices
 from ..model.checkpoint import BUNDLED, DEMO_NAME, DEMO_PATH, load_model
 from ..model.description import describe
 from ..model.loaded import LoadedModel
-from .session import session_for
+from .help import add_purpose, explain
+from .session import live_statistics, session_for
 from .workers import JobRunner, one_step, stop_on_close
 
 if TYPE_CHECKING:
@@ -31,12 +32,14 @@ class ModelWidget(Container):
         self.bundled = ComboBox(label="bundled", choices=list(BUNDLED), value=DEMO_NAME)
         self.demo_button = PushButton(text="Use the bundled model")
         self.device = ComboBox(label="device", choices=["auto", *available_devices()])
+        self.live = Label(value="")
         self.summary = Label(value="no model loaded")
         self.summary.native.setWordWrap(True)
         self.summary.native.setStyleSheet("font-family: monospace")
         self.runner = JobRunner([self.load_button, self.demo_button])
         self.extend(
             [
+                self.live,
                 Label(value="Model file (native .pt or TorchScript)"),
                 self.path,
                 self.load_button,
@@ -51,6 +54,8 @@ class ModelWidget(Container):
         self.session.model_changed.connect(self._show)
         self.session.adapted_changed.connect(lambda _: self._show(self.session.model))
         stop_on_close(self.native, self.runner)
+        add_purpose(self, "Model")
+        explain(self, "Model")
         if self.session.model is None:
             self.session.set_model(load_model("demo"))
         else:
@@ -71,6 +76,7 @@ class ModelWidget(Container):
         self.session.device = value
 
     def _show(self, model: LoadedModel | None) -> None:
+        self.live.value = live_statistics(self.session)
         if model is None:
             self.summary.value = "no model loaded"
             return

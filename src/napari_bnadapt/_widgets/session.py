@@ -28,6 +28,8 @@ class Session:
     model_changed = Signal(object)
     adapted_changed = Signal(object)
     diagnosis_changed = Signal(object)
+    #: (mask before, mask after): an adapted mask was added next to a source one.
+    masks_ready = Signal(object, object)
 
     def __init__(self) -> None:
         self.model: LoadedModel | None = None
@@ -70,3 +72,16 @@ def session_for(viewer: Any) -> Session:
     if viewer not in _SESSIONS:
         _SESSIONS[viewer] = Session()
     return _SESSIONS[viewer]
+
+
+def live_statistics(session: Session) -> str:
+    """Which statistics segmentation uses now, in one line."""
+    if session.model is None:
+        return "Live statistics: no model loaded"
+    adapted = session.adapted
+    if adapted is None:
+        return "Live statistics: source (as trained)"
+    record = adapted.adaptation
+    if record is None:
+        return "Live statistics: adapted"
+    return f"Live statistics: adapted to {record.target} ({record.cure}, {record.patches} patches)"

@@ -8,6 +8,7 @@ one clear notification; anything else is relayed by napari with its traceback.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,7 @@ class JobRunner:
         self._bar: Any = None
         self._steps: Steps | None = None
         self._done: tuple[Callable[[Any], None], Any] | None = None
+        self._started = 0.0
         self.last_error: str | None = None
         if cancel_button is not None:
             cancel_button.enabled = False
@@ -93,10 +95,12 @@ class JobRunner:
             return  # a step delivered after the job finished
         if self._bar is None:
             self._bar = progress(total=step.total, desc=description)
+            self._started = time.perf_counter()
         bar = self._bar
         bar.total = step.total
         if step.message:
-            detail = f" ({step.detail})" if step.detail else ""
+            detail = step.detail or remaining(self._started, step)
+            detail = f" ({detail})" if detail else ""
             bar.set_description(f"{description}: {step.message}{detail}")
         bar.update(step.done - bar.n)
 
@@ -130,6 +134,15 @@ class JobRunner:
                 self.cancel_button.enabled = running
         except RuntimeError:
             pass  # the widget was closed while the job ran
+
+
+def remaining(started: float, step: Progress) -> str:
+    """``about 12 s left`` from the pace so far (nothing in the first seconds or steps)."""
+    elapsed = time.perf_counter() - started
+    if step.done < 2 or elapsed < 2 or not step.total or step.done >= step.total:
+        return ""
+    seconds = elapsed / step.done * (step.total - step.done)
+    return f"about {seconds:.0f} s left" if seconds < 120 else f"about {seconds / 60:.0f} min left"
 
 
 def one_step(function: Callable[..., Any], *args: Any) -> Callable[[], Steps]:

@@ -173,7 +173,11 @@ def cmd_gui(args: argparse.Namespace) -> int:
         raise InputDataError(
             f"the GUI needs napari with a Qt binding ({exc}): pip install 'napari[pyqt6]'"
         ) from None
-    run_gui(samples=not args.no_samples)
+    missing = [f for f in args.files if not Path(f).exists()]
+    if missing:
+        raise InputDataError(f"{missing[0]} not found: check the path")
+    model = load_model(args.model) if args.model else None  # a bad file fails before napari opens
+    run_gui(samples=not args.no_samples and not args.files, files=args.files, model=model)
     return 0
 
 

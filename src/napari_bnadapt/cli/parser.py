@@ -278,6 +278,12 @@ def _gui(commands) -> argparse.ArgumentParser:
     gui = commands.add_parser(
         "gui", help="open napari with the sample volumes and the plugin's widgets docked"
     )
+    gui.add_argument(
+        "files", nargs="*",
+        help="your images or volumes to open (TIFF, MRC, zarr/OME-Zarr, N5, HDF5); the "
+        "synthetic sample volumes are then not opened",
+    )  # fmt: skip
+    gui.add_argument("--model", help=f"{MODEL_HELP}, loaded at start (default: demo)")
     gui.add_argument("--no-samples", action="store_true", help="do not open the sample data")
     return gui
 

@@ -35,6 +35,15 @@ def container_kind(path: str | Path) -> str | None:
     return None
 
 
+def container_stem(path: str | Path) -> str:
+    """The container's name without its suffixes: ``cells.ome.zarr`` → ``cells``."""
+    name = Path(str(path).rstrip("/\\")).name
+    for suffix in (".ome.zarr", *CONTAINER_SUFFIXES):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)] or name
+    return name
+
+
 @dataclass
 class StoredArray:
     """One array in a container, read region by region (numpy indexing with slices).
@@ -133,7 +142,7 @@ def open_container(path: str | Path, key: str | None = None) -> Container:
         ) from None
     if array.ndim == 0 or 0 in array.shape:
         raise InputDataError(f"{path.name}:{chosen} holds no pixels: choose another --key")
-    name = path.name.split(".")[0] + (f"-{chosen.replace('/', '-')}" if chosen else "")
+    name = container_stem(path) + (f"-{chosen.replace('/', '-')}" if chosen else "")
     return Container(array, [array], scale, units, name)
 
 
@@ -205,7 +214,7 @@ def _ome_multiscale(path: Path, key: str | None) -> Container | None:
         prefix = f"{key.strip('/')}/" if key else ""
         levels = [StoredArray.open(path, prefix + p, "zarr") for p in paths]
         scale, units = ome_voxel_size(node.metadata, levels[0].ndim)
-        return Container(levels[0], levels, scale, units, path.name.split(".")[0])
+        return Container(levels[0], levels, scale, units, container_stem(path))
     return None
 
 

@@ -1,0 +1,151 @@
+"""What each widget is for and what each control does, in a microscopist's words.
+
+One place for the words the widgets show: a one-line purpose at the top of each widget,
+the next step after each action, and a tooltip for every control (the term explained, and
+its default). :func:`explain` attaches them; a test checks no control is left without one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..adabn.config import DEFAULT_PATCHES, AdaptConfig
+from ..diagnostics.latents import LatentConfig
+
+ADAPT = AdaptConfig()
+
+PURPOSE = {
+    "Model": "Step 1 · Choose the network that segments your data (a file or a bundled model).",
+    "Segment and adapt": "Step 2 · Segment an image; if the mask is poor, adapt the network "
+    "to an unlabeled image of the new data and segment again.",
+    "Compare masks": "Step 3 · Look at the masks before and after adaptation side by side, "
+    "and measure how they differ.",
+    "Latent histograms": "Step 4 · See why adaptation helped or not: how the network's "
+    "internal features of the new data differ from its training data.",
+}
+
+NEXT_STEP = {
+    "model loaded": "Next: Segment and adapt (step 2).",
+    "segmented": "Poor mask? Choose the unlabeled target and press Adapt (below).",
+    "adapted": "Next: Compare masks (step 3) shows the masks before and after side by side.",
+    "compared": "Next: Latent histograms (step 4) explains the change.",
+}
+
+TOOLTIPS: dict[str, dict[str, str]] = {
+    "Model": {
+        "path": "A model file: this plugin's .pt, or a TorchScript file (.pt/.ts). "
+        "Press Load model after choosing it.",
+        "load_button": "Load the chosen file (the current model stays until it loads).",
+        "bundled": "Models shipped with the plugin: demo (synthetic data) or membranes-fibsem "
+        "(cell membranes in FIB-SEM of neural tissue, 10 nm pixels).",
+        "demo_button": "Load the bundled model chosen on the left.",
+        "device": "Where the network runs: auto picks a CUDA GPU, then Apple MPS, then the CPU.",
+    },
+    "Segment and adapt": {
+        "image": "The image or volume to segment with the current statistics.",
+        "probabilities": "Also add the foreground probability (0–1) as an image layer.",
+        "segment_button": "Segment the image (shortcut Alt+S). The mask layer's name says "
+        "which statistics made it: [source] or the cure, e.g. [adabn].",
+        "target": "Unlabeled images of the new data. Adaptation only looks at their pixels: "
+        "no labels are needed. Usually the same image you segment.",
+        "cure": "What is changed to fit the new data. adabn (default): re-estimate the "
+        "BatchNorm statistics, seconds, reversible. histogram/fda: match the intensities / "
+        "illumination to the training data first. tent, self-training: also tune weights "
+        "(slower, guarded). auto: try several and keep one without labels.",
+        "mode": "How the statistics are measured: standard (default, AdaBN); consistent "
+        "(what each layer sees at inference, a few more passes); ema (PyTorch's moving "
+        "average, for reproducing papers).",
+        "alpha": "How much of the new statistics to use: 0 keeps the training statistics, "
+        f"1 (default {ADAPT.alpha:g}) uses only the new data's. Lower it when the target is "
+        "small or unlike the data you will segment.",
+        "patches": f"How many patches of the target are measured (default {DEFAULT_PATCHES}): "
+        "beyond about 64 the statistics move less than 1 % of σ; fewer is faster but noisier.",
+        "bn_layers": "Which BatchNorm layers get new statistics: all (default); encoder or "
+        "first:2 for intensity/contrast changes (they sit in the first layers); the "
+        "histogram widget shows where the shift sits.",
+        "roi": "Optional: a Shapes or Labels layer; patches are only drawn inside it (e.g. "
+        "to avoid resin or empty regions). Shapes on one slice apply to every slice.",
+        "segment_after": "After adapting, segment the image again with the new statistics.",
+        "adapt_button": "Adapt a copy of the network to the target (shortcut Alt+A); the "
+        "loaded model is not changed until this succeeds.",
+        "cancel_button": "Stop the running job; nothing changes.",
+        "reset_button": "Back to the statistics the network was trained with (shortcut Alt+R).",
+        "save_path": "Where to save the adapted model (.pt); it keeps the training statistics "
+        "inside, so it can always be reset.",
+        "save_button": "Save the adapted (or source) model to the file above.",
+    },
+    "Compare masks": {
+        "image": "The image under the masks.",
+        "before": "The mask made with the training statistics ([source]).",
+        "after": "The mask made after adaptation (e.g. [adabn]).",
+        "more": "Further masks to compare, e.g. of other cures (Ctrl+click to choose several).",
+        "truth": "Optional: a labels layer with the correct segmentation, for Dice and IoU.",
+        "side_button": "Show each mask over its image in its own grid cell, one shared camera "
+        "(shortcut Alt+C).",
+        "normal_button": "Back to the normal view: your layers as they were.",
+        "difference_button": "Add a labels layer: gained foreground in green, lost in magenta.",
+        "metrics_button": "Measure every mask: confidence, foreground, objects, agreement "
+        "(and Dice/IoU with a ground truth).",
+    },
+    "Latent histograms": {
+        "target": "The new data whose internal features are measured.",
+        "source": "Optional: images like the training data, the most faithful reference; "
+        "without it, the model's stored fingerprint (or its training statistics) is used.",
+        "patches": f"Patches measured per image (default {LatentConfig().patches}).",
+        "measure_button": "Measure the features under the training statistics (and the "
+        "adapted ones, if adapted).",
+        "cancel_button": "Stop the measurement; nothing changes.",
+        "layer": "A BatchNorm layer of the network (opens on the most shifted one).",
+        "channel": "A feature channel of that layer (opens on the most shifted one).",
+        "export_path": "A .png (the figure) or .csv (the table) file to export to.",
+        "export_png": "Save the figure as PNG.",
+        "export_csv": "Save the per-channel distances of every layer as CSV.",
+    },
+}
+
+#: Short table headers, and what they stand for (shown as the header's tooltip).
+COLUMN_HEADERS = {
+    "channel": ("ch", "feature channel of the layer"),
+    "wasserstein_standardised": ("W2 (σ)", "Wasserstein-2 distance between the target's and "
+                                 "the source's distribution, in units of the source σ"),
+    "wasserstein": ("W2", "Wasserstein-2 distance between the Gaussians of the statistics"),
+    "bhattacharyya": ("Bhatt.", "Bhattacharyya distance between the Gaussians (0 = identical)"),
+    "kl": ("KL", "Kullback–Leibler divergence of the target from the source Gaussian"),
+    "wasserstein_empirical": ("W1 hist.", "Wasserstein-1 distance between the measured "
+                              "histograms, before adaptation (σ)"),
+    "wasserstein_empirical_after": ("W1 hist. after", "the same after adaptation (σ)"),
+    "q50_before": ("median", "median of the standardised feature before adaptation (σ)"),
+    "q50_after": ("median after", "median after adaptation (σ)"),
+}  # fmt: skip
+
+
+def add_purpose(widget: Any, name: str) -> Any:
+    """Put widget ``name``'s one-line purpose at its top, across its full width."""
+    from magicgui.widgets import Label
+
+    label = Label(value=PURPOSE[name])
+    label.native.setWordWrap(True)
+    # Into the native layout: a Label among a labelled container's rows would sit in the
+    # value column only.
+    widget.native.layout().insertWidget(0, label.native)
+    widget.purpose = label
+    return label
+
+
+def explain(widget: Any, name: str) -> None:
+    """Attach the tooltips of widget ``name`` to its controls (attributes by name)."""
+    for attribute, text in TOOLTIPS[name].items():
+        control = getattr(widget, attribute, None)
+        if control is not None:
+            control.tooltip = text
+
+
+def set_headers(table: Any, columns: list[str]) -> None:
+    """Short headers with the full metric name as tooltip, on a magicgui Table."""
+    native = table.native
+    for index, column in enumerate(columns):
+        short, meaning = COLUMN_HEADERS.get(column, (column, column))
+        item = native.horizontalHeaderItem(index)
+        if item is not None:
+            item.setText(short)
+            item.setToolTip(f"{column}: {meaning}")
