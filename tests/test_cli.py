@@ -294,3 +294,11 @@ def test_tiff_output_refuses_cluster_options(tmp_path, target_tif, capsys):
     args = ["predict", "--model", "demo", "--input", str(target_tif), "--out",
             str(tmp_path / "m.tif"), "--workers", "2"]  # fmt: skip
     assert main(args) == 2 and "--out mask.zarr" in capsys.readouterr().err
+
+
+def test_gui_with_a_missing_file_or_model_exits_2_before_napari_opens(tmp_path, capsys):
+    assert main(["gui", str(tmp_path / "missing.tif")]) == 2
+    assert "missing.tif not found" in capsys.readouterr().err
+    (tmp_path / "stack.tif").write_bytes(b"")
+    assert main(["gui", str(tmp_path / "stack.tif"), "--model", str(tmp_path / "no.pt")]) == 2
+    assert "no.pt" in capsys.readouterr().err

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from magicgui.widgets import ComboBox, Container, FileEdit, Label, PushButton, SpinBox, Table
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
-from qtpy.QtWidgets import QSizePolicy
+from qtpy.QtWidgets import QScrollArea, QSizePolicy
 
 from ..diagnostics.diagnosis import Diagnosis, diagnose_steps
 from ..diagnostics.figures import plot_channel_histogram, plot_intensities, plot_layer_overview
@@ -63,11 +63,19 @@ class HistogramWidget(Container):
                 self.verdict, self.layer, self.channel,
             ]
         )  # fmt: skip
-        add_purpose(self, "Latent histograms")
-        explain(self, "Latent histograms")
-        self.native.layout().addWidget(self.canvas)
         exports = Container(widgets=[self.export_png, self.export_csv], layout="horizontal")
         self.extend([self.table, self.export_path, exports])
+        # The plots under the channel chooser, in a scroll area of their own: they keep a
+        # readable size on a 768-pixel-high screen and fill the dock on a larger one.
+        plots = QScrollArea()
+        plots.setWidgetResizable(True)
+        plots.setWidget(self.canvas)
+        plots.setMinimumHeight(180)
+        plots.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        layout = self.native.layout()
+        layout.insertWidget(layout.indexOf(self.channel.native.parent()) + 1, plots, stretch=1)
+        add_purpose(self, "Latent histograms")
+        explain(self, "Latent histograms")
         self.measure_button.changed.connect(self.measure)
         self.layer.changed.connect(self._layer_changed)
         self.channel.changed.connect(self._draw)
@@ -180,6 +188,6 @@ def _figure_canvas() -> tuple[Any, Any, Any]:
         ax.text(0.5, 0.5, hint, ha="center", va="center", transform=ax.transAxes)
     canvas = FigureCanvasQTAgg(figure)
     # Grows and shrinks with the dock (constrained layout re-fits the axes).
-    canvas.setMinimumHeight(180)
+    canvas.setMinimumHeight(520)
     canvas.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
     return figure, canvas, axes

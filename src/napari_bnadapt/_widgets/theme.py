@@ -35,7 +35,7 @@ def style_figure(figure: Any, viewer: Any) -> None:
         for label in (ax.title, ax.xaxis.label, ax.yaxis.label, *ax.texts):
             label.set_color(text)
         for line in ax.lines:
-            if (_luminance(line.get_color()) < 0.35) == dark:
+            if _neutral(line.get_color(), dark):
                 line.set_color(text)
         legend = ax.get_legend()
         if legend is not None:
@@ -45,8 +45,16 @@ def style_figure(figure: Any, viewer: Any) -> None:
                 entry.set_color(text)
             for handle in legend.legend_handles:
                 colour = getattr(handle, "get_color", lambda: None)()
-                if colour is not None and (_luminance(colour) < 0.35) == dark:
+                if colour is not None and _neutral(colour, dark):
                     handle.set_color(text)
+
+
+def _neutral(colour: Any, dark: bool) -> bool:
+    """A grey that would vanish on this background (near-black on dark, near-white on
+    light); coloured lines (before red, after blue) keep their colour."""
+    red, green, blue = to_rgb(colour)
+    grey = max(red, green, blue) - min(red, green, blue) < 0.05
+    return grey and (_luminance(colour) < 0.35) == dark
 
 
 def _luminance(colour: Any) -> float:
