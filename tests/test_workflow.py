@@ -72,6 +72,12 @@ def test_the_flow_in_order_from_model_to_comparison(bench, qtbot):
     assert compare.after.value.name == "target EM mask [adabn]"
     assert "Compare" in adapt.next_step.value
     assert "adapted to target EM (adabn" in bench.widgets["Model"].live.value
+    button(compare, "Compute metrics").native.click()
+    qtbot.waitUntil(lambda: not compare.runner.running, timeout=TIMEOUT)
+    table = compare.table.native
+    shown = [table.itemDelegate().displayText(table.item(r, 0).text(), table.locale())
+             for r in range(table.rowCount())]  # fmt: skip
+    assert shown and not any("e-0" in text for text in shown), shown
     # Masks are coloured by the statistics that made them.
     before, after = (bench.viewer.layers[f"target EM mask [{s}]"] for s in ("source", "adabn"))
     assert not np.allclose(before.colormap.map(1), after.colormap.map(1))

@@ -11,7 +11,7 @@ from napari.utils.colormaps import DirectLabelColormap
 from qtpy.QtWidgets import QDockWidget
 
 from ..diagnostics.quality import MaskComparison, compare_many, compare_masks
-from .help import add_purpose, explain
+from .help import add_purpose, explain, show_as_written
 from .layers import MaskOrigin, layers_of, prediction_of, result_layer
 from .messages import notify
 from .session import session_for
@@ -63,6 +63,7 @@ class CompareWidget(Container):
             ]
         )  # fmt: skip
         add_purpose(self, "Compare masks")
+        show_as_written(self.table)
         explain(self, "Compare masks")
         session_for(viewer).masks_ready.connect(self.offer)
         self.side_button.changed.connect(self.side_by_side)
@@ -175,6 +176,10 @@ class CompareWidget(Container):
             "index": [ROW_NAMES.get(k, k) for k in rows],
             "columns": [_short(name) for name in names],
         }
+        for index, name in enumerate(names):  # the full layer name on the short header
+            item = self.table.native.horizontalHeaderItem(index)
+            if item is not None:
+                item.setToolTip(name)
         self.agreement.value = f"agreement Dice before/after: {pair.agreement_dice:.3f}"
         self.last_metrics = pair
         self.last_table = dict(zip(names, columns))

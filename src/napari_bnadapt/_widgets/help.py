@@ -140,6 +140,16 @@ def explain(widget: Any, name: str) -> None:
             control.tooltip = text
 
 
+def show_as_written(table: Any) -> None:
+    """Cells show the text the widget wrote (``40.0``, ``0.093``), not magicgui's own
+    number format (``9.300e-02``), and columns fit their headers and values."""
+    from qtpy.QtWidgets import QHeaderView, QStyledItemDelegate
+
+    native = table.native
+    native.setItemDelegate(QStyledItemDelegate(native))
+    native.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+
+
 def set_headers(table: Any, columns: list[str]) -> None:
     """Short headers with the full metric name as tooltip, on a magicgui Table."""
     native = table.native

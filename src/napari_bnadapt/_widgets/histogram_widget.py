@@ -13,7 +13,7 @@ from ..diagnostics.diagnosis import Diagnosis, diagnose_steps
 from ..diagnostics.figures import plot_channel_histogram, plot_intensities, plot_layer_overview
 from ..diagnostics.latents import LatentConfig
 from ..diagnostics.tables import channel_rows, write_shift_csv
-from .help import add_purpose, explain, set_headers
+from .help import add_purpose, explain, set_headers, show_as_written
 from .layers import layer_data, layers_of
 from .messages import notify
 from .session import session_for
@@ -49,6 +49,7 @@ class HistogramWidget(Container):
         self.table = Table(value={"data": [], "index": [], "columns": ["channel", *COLUMNS]})
         self.table.native.setMinimumHeight(100)
         set_headers(self.table, ["channel", *COLUMNS])
+        show_as_written(self.table)
         self.export_path = FileEdit(label="export to", mode="w", filter="*.png *.csv")
         self.export_png = PushButton(text="Export PNG")
         self.export_csv = PushButton(text="Export CSV")
