@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._reader import get_reader
+from ..io.volumes import is_volume_path
 
 PLUGIN = "napari-bnadapt"
 DOCKED = ("Model", "Segment and adapt", "Compare masks", "Latent histograms")
@@ -46,7 +46,7 @@ def open_workbench(
             bench.viewer.open_sample(PLUGIN, key)
     for path in files:
         # Our reader where it applies (no "which plugin?" dialog), napari's elsewhere (PNG).
-        bench.viewer.open(path, plugin=PLUGIN if get_reader(str(path)) else None)
+        bench.viewer.open(path, plugin=PLUGIN if is_volume_path(path) else None)
     for name in DOCKED:
         dock, widget = bench.viewer.window.add_plugin_dock_widget(
             PLUGIN, name, tabify=name != DOCKED[0]
