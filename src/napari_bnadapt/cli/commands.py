@@ -21,12 +21,12 @@ from ..model.checkpoint import load_model, save_model
 from ..model.description import describe
 from ..report import build_report, write_report
 from ..training import TrainConfig, train
-from .common import given, parse_voxel_size, predict_config, printer, voxel_size_of
+from .common import given, model_from, parse_voxel_size, predict_config, printer, voxel_size_of
 from .streaming import stream_prediction
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    print(describe(load_model(args.model)).to_text())
+    print(describe(model_from(args)).to_text())
     return 0
 
 
@@ -57,7 +57,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     config = predict_config(args)
-    model = load_model(args.model)
+    model = model_from(args)
     if str(args.out).rstrip("/").endswith(".zarr"):
         return stream_prediction(args, model, config)
     if args.workers or args.scheduler or args.resume:
@@ -88,7 +88,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_adapt(args: argparse.Namespace) -> int:
     if args.reset:
-        model = load_model(args.model)
+        model = model_from(args)
         reset(model)
         save_model(model, args.out)
         print(f"wrote {args.out} with the source statistics restored")
@@ -102,7 +102,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
             "fda_beta", "tent_steps", "self_training_steps",
         )
     )  # fmt: skip
-    model = load_model(args.model)
+    model = model_from(args)
     targets = read_image_set(args.target, args.key)
     data = [t.data for t in targets] if len(targets) > 1 else targets[0].data
     roi = read_image(args.roi) if args.roi else None
@@ -123,7 +123,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     sampling = given(args, "patches", "device")
     adapt_config, latent_config = AdaptConfig(**sampling), LatentConfig(**sampling)
-    model = load_model(args.model)
+    model = model_from(args)
     adapted = load_model(args.adapted) if args.adapted else None
     image = read_named_image(args.input, args.key)
     labels = read_image(args.labels) if args.labels else None
@@ -151,7 +151,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_fingerprint(args: argparse.Namespace) -> int:
-    model = load_model(args.model)
+    model = model_from(args)
     source = read_named_image(args.source, args.key)
     labels = read_image(args.labels) if args.labels else None
     voxel_size = parse_voxel_size(args.voxel_size, source.data.ndim) or source.voxel_size
@@ -176,7 +176,7 @@ def cmd_gui(args: argparse.Namespace) -> int:
     missing = [f for f in args.files if not Path(f).exists()]
     if missing:
         raise InputDataError(f"{missing[0]} not found: check the path")
-    model = load_model(args.model) if args.model else None  # a bad file fails before napari opens
+    model = model_from(args) if args.model else None  # a bad file fails before napari opens
     run_gui(samples=not args.no_samples and not args.files, files=args.files, model=model)
     return 0
 

@@ -12,6 +12,9 @@ from ..errors import InputDataError
 from ..inference import PredictConfig
 from ..io.images import NamedImage
 from ..jobs import Progress, ProgressCallback
+from ..model.architecture import Architecture
+from ..model.checkpoint import load_model
+from ..model.loaded import LoadedModel
 
 
 def predict_config(args: argparse.Namespace) -> PredictConfig:
@@ -44,6 +47,16 @@ def parse_voxel_size(text: str | None, ndim: int) -> tuple[float, ...] | None:
     if not values or min(values) <= 0:
         raise InputDataError(f"--voxel-size {text!r}: sizes must be positive numbers in nm")
     return values * min(ndim, 3) if len(values) == 1 else values
+
+
+def model_from(args: argparse.Namespace) -> LoadedModel:
+    """``--model``, read as a state_dict of ``--architecture`` when one is named."""
+    target = getattr(args, "architecture", None)
+    if not target:
+        if getattr(args, "architecture_args", None):
+            raise InputDataError("--architecture-args needs --architecture (the network class)")
+        return load_model(args.model)
+    return load_model(args.model, Architecture.parse(target, args.architecture_args))
 
 
 def given(args: argparse.Namespace, *names: str) -> dict[str, Any]:

@@ -89,3 +89,18 @@ def add_cluster_options(parser: argparse.ArgumentParser, what: str) -> None:
         help=f"{what} on the workers of a running dask scheduler at this address (e.g. "
         "tcp://10.0.0.1:8786, started by dask-jobqueue on SLURM, Kubernetes or Coiled)",
     )
+
+
+def add_architecture_options(parser: argparse.ArgumentParser) -> None:
+    """A plain state_dict as --model: the network class that reads it."""
+    parser.add_argument(
+        "--architecture",
+        help="when the model file is a plain state_dict: the network's class in an installed "
+        "library, e.g. monai.networks.nets.UNet or segmentation_models_pytorch.Unet "
+        "(no code is read from the file)",
+    )
+    parser.add_argument(
+        "--architecture-args",
+        help="""the class's keyword arguments as JSON, e.g. '{"spatial_dims": 2, "in_channels": 1, """
+        """"out_channels": 1, "channels": [16, 32, 64], "strides": [2, 2]}'""",
+    )

@@ -17,6 +17,7 @@ from ..diagnostics.latents import LatentConfig
 from ..training import TrainConfig
 from .options import (
     DEVICE_HELP,
+    add_architecture_options,
     add_cluster_options,
     add_key_option,
     add_predict_options,
@@ -60,6 +61,7 @@ def _info(commands) -> argparse.ArgumentParser:
         "info", help="describe a model: dims, channels, normalisation layers, what can adapt"
     )
     info.add_argument("model", help=MODEL_HELP)
+    add_architecture_options(info)
     return info
 
 
@@ -121,6 +123,7 @@ def _train(commands) -> argparse.ArgumentParser:
 def _predict(commands) -> argparse.ArgumentParser:
     pred = commands.add_parser("predict", help="segment an image, stack or folder")
     pred.add_argument("--model", required=True, help=MODEL_HELP)
+    add_architecture_options(pred)
     pred.add_argument("--input", required=True, help=IMAGE_HELP)
     add_key_option(pred)
     pred.add_argument(
@@ -142,6 +145,7 @@ def _adapt(commands) -> argparse.ArgumentParser:
         "adapt", help="re-estimate BatchNorm statistics on unlabeled target data"
     )
     adapt.add_argument("--model", required=True, help=MODEL_HELP)
+    add_architecture_options(adapt)
     adapt.add_argument("--target", help=f"unlabeled target data: {IMAGE_HELP}")
     add_key_option(adapt)
     adapt.add_argument("--out", required=True, help="adapted model file to write")
@@ -227,6 +231,7 @@ def _report(commands) -> argparse.ArgumentParser:
         "report", help="diagnose a shift: latent distances, mask quality, figures, a reading"
     )
     report.add_argument("--model", required=True, help=f"{MODEL_HELP} (its source statistics)")
+    add_architecture_options(report)
     report.add_argument(
         "--adapted", help="the adapted model; without it the model is adapted with defaults first"
     )
@@ -254,6 +259,7 @@ def _fingerprint(commands) -> argparse.ArgumentParser:
         "distributions) to a model trained elsewhere",
     )
     fingerprint.add_argument("--model", required=True, help=MODEL_HELP)
+    add_architecture_options(fingerprint)
     fingerprint.add_argument(
         "--source", required=True, help=f"images like the model's training data: {IMAGE_HELP}"
     )

@@ -36,10 +36,11 @@ from torch import nn
 from ..arrays.normalization import NormalizationSpec
 from ..errors import ModelFileError
 from ..io.files import atomic_output
+from .architecture import Architecture, architecture_of, bare_unet, external_model
 from .bn_layers import list_norm_layers
 from .fingerprint import Fingerprint
 from .input_steps import step_from_dict, step_to_dict
-from .loaded import LoadedModel, wrap_unet
+from .loaded import LoadedModel
 from .record import AdaptationRecord
 from .unet import UNet, UNetConfig
 
@@ -81,10 +82,19 @@ def resolve_model_path(path: str | Path) -> Path:
     return resolved
 
 
-def load_model(path: str | Path) -> LoadedModel:
-    """Load a native checkpoint or a TorchScript file; refuse anything that runs code."""
+def load_model(path: str | Path, architecture: Architecture | None = None) -> LoadedModel:
+    """Load a native checkpoint or a TorchScript file; refuse anything that runs code.
+
+    With ``architecture`` (a class of an installed library and its arguments), ``path`` is
+    a plain state_dict of that network.
+    """
     resolved = resolve_model_path(path)
-    model = _load_torchscript(resolved) if _is_torchscript(resolved) else _load_native(resolved)
+    if architecture is not None:
+        model = external_model(resolved, architecture)
+    elif _is_torchscript(resolved):
+        model = _load_torchscript(resolved)
+    else:
+        model = _load_native(resolved)
     model.path = str(path) if str(path) in BUNDLED else str(resolved)
     model.module.eval()
     return model
@@ -99,7 +109,8 @@ def save_model(model: LoadedModel, path: str | Path) -> Path:
     path = Path(path)
     meta = _metadata_document(model)
     tensors = _tensor_document(model)
-    if model.format != "torchscript" and model.config is None:
+    external = model.metadata.get("architecture") if model.format == "external" else None
+    if model.format != "torchscript" and model.config is None and external is None:
         raise ModelFileError("only built-in U-Nets and TorchScript models can be saved")
     with atomic_output(path) as tmp:
         if model.format == "torchscript":
@@ -117,7 +128,7 @@ def save_model(model: LoadedModel, path: str | Path) -> Path:
             document = {
                 "format": FORMAT,
                 "format_version": 2 if _needs_version_2(model) else 1,
-                "architecture": {"name": "unet", "config": model.config.to_dict()},
+                "architecture": external or {"name": "unet", "config": model.config.to_dict()},
                 "state_dict": {k: v.detach().cpu() for k, v in model.module.state_dict().items()},
                 "source_bn_stats": model.source_stats,
                 "metadata_json": json.dumps(meta),
@@ -188,10 +199,11 @@ def _load_native(path: Path) -> LoadedModel:
     if document.get("format") == FORMAT:
         return _native_from_document(document, path)
     if document and all(isinstance(v, torch.Tensor) for v in document.values()):
-        return _from_bare_state_dict(document, path)
+        return bare_unet(document, path)
     raise ModelFileError(
         f"{path.name} is a PyTorch file but not a napari-bnadapt model or U-Net state_dict: "
-        "export the network as TorchScript (torch.jit.script/trace + save) to use it here"
+        "name its network with --architecture (and --architecture-args), or export it as "
+        "TorchScript (torch.jit.script + save)"
     )
 
 
@@ -201,6 +213,11 @@ def _native_from_document(document: dict[str, Any], path: Path) -> LoadedModel:
         raise ModelFileError(
             f"{path.name} was written by a newer napari-bnadapt (format {version}): upgrade"
         )
+    if (document.get("architecture") or {}).get("name") == "external":
+        meta = json.loads(document.get("metadata_json") or "{}")
+        model = external_model(path, architecture_of(document, path), document=document, meta=meta)
+        model.adaptation = _record(meta)
+        return model
     try:
         config = UNetConfig.from_dict(document["architecture"]["config"])
         meta = json.loads(document["metadata_json"])
@@ -223,33 +240,6 @@ def _native_from_document(document: dict[str, Any], path: Path) -> LoadedModel:
         metadata=meta.get("metadata", {}),
         adaptation=_record(meta),
         **_extras(meta, document, path),
-    )
-
-
-def _from_bare_state_dict(state: dict[str, torch.Tensor], path: Path) -> LoadedModel:
-    """A state_dict of the built-in U-Net saved without metadata: infer its config."""
-    try:
-        first = state["encoder.0.conv1.weight"]
-        depth = 1 + max(int(k.split(".")[1]) for k in state if k.startswith("encoder."))
-        config = UNetConfig(
-            dims=first.ndim - 2,
-            in_channels=int(first.shape[1]),
-            out_channels=int(state["head.weight"].shape[0]),
-            depth=depth,
-            base_channels=int(first.shape[0]),
-        )
-        module = UNet(config)
-        module.load_state_dict(state)
-    except (KeyError, ValueError, RuntimeError):
-        raise ModelFileError(
-            f"{path.name} is a state_dict of an unknown architecture: export the network "
-            "as TorchScript to use it here"
-        ) from None
-    # No normalisation was recorded: per-input percentiles are the safest guess.
-    return wrap_unet(
-        module,
-        NormalizationSpec(mode="percentile"),
-        metadata={"name": path.stem, "provenance": "bare state_dict (normalisation guessed)"},
     )
 
 
