@@ -94,7 +94,7 @@ def small_model(folder: Path) -> Path:
     return path
 
 
-def rss_sweep(folder: Path, sizes: list[float]) -> list[dict]:
+def rss_sweep(folder: Path, sizes: list[float], reference: bool = True) -> list[dict]:
     model = small_model(folder)
     rows = []
     for size in sizes:
@@ -107,7 +107,7 @@ def rss_sweep(folder: Path, sizes: list[float]) -> list[dict]:
         row = {"gigabytes": size, "shape": shape, "peak_rss_mb": round(rss, 1),
                "seconds": round(seconds, 1),
                "mvoxel_per_s": round(np.prod(shape) / seconds / 1e6, 2)}  # fmt: skip
-        if size <= 0.25:  # the in-memory path, for reference (it grows with the volume)
+        if size <= 0.25 and reference:  # the in-memory path (it grows with the volume)
             tif = folder / f"mask_{size:g}GB.tif"
             memory = ["bnadapt", "predict", "--model", str(model), "--input", str(volume),
                       "--out", str(tif), "--device", "cpu"]  # fmt: skip
@@ -214,13 +214,14 @@ def main() -> None:
     parser.add_argument("--throughput-slices", type=int, default=8)
     parser.add_argument("--skip-rss", action="store_true")
     parser.add_argument("--rss-only", action="store_true", help="only the peak-RSS sweep")
+    parser.add_argument("--no-reference", action="store_true", help="skip the in-memory runs")
     args = parser.parse_args()
     folder = Path(args.work or tempfile.mkdtemp(prefix="bnadapt-scale-"))
     folder.mkdir(parents=True, exist_ok=True)
     results: dict = {"cpu_threads": torch.get_num_threads()}
     if not args.skip_rss:
         print("peak RSS of bnadapt predict --out mask.zarr (small U-Net):")
-        results["rss"] = rss_sweep(folder, args.sizes)
+        results["rss"] = rss_sweep(folder, args.sizes, not args.no_reference)
         first, last = results["rss"][0], results["rss"][-1]
         results["rss_growth"] = round(last["peak_rss_mb"] / first["peak_rss_mb"] - 1, 4)
         print(f"  growth from {first['gigabytes']} to {last['gigabytes']} GB: "

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 from pathlib import Path
 
 from ..blockwise.stream import StreamConfig, predict_to_zarr
@@ -41,6 +43,7 @@ def stream_prediction(args: argparse.Namespace, model: LoadedModel, config: Pred
         **given(args, "ome_zarr_version") and {"ome_version": args.ome_zarr_version},
     )
     source = image.source if image.source is not None else image.data
+    serve_large_buffers_from_mmap()
     result = predict_to_zarr(
         model, source, args.out, config, probabilities=args.probabilities, stream=stream,
         scale=image.voxel_size, unit="nm" if image.voxel_size else None, name=image.name,
@@ -71,3 +74,17 @@ def parse_block(text: str | None) -> tuple[int, ...] | int | None:
 
 def _sizes(values: tuple[float, ...] | None) -> str:
     return "×".join(f"{v:g}" for v in values) if values else "unknown"
+
+
+def serve_large_buffers_from_mmap(threshold: int = 4 * 1024**2) -> None:
+    """In this process (the CLI's own), give buffers above ``threshold`` their own memory
+    maps, returned to the system when freed.
+
+    glibc otherwise raises its mmap threshold after the first large free and serves later
+    block buffers from its heap, whose freed pieces it keeps: over a 1 GB volume the peak
+    memory crept up by 12 %; with a fixed threshold it stays flat (docs/scale.md). The
+    same as ``MALLOC_MMAP_THRESHOLD_=4194304``; a no-op without glibc (macOS, Windows).
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        m_mmap_threshold = -3  # glibc's mallopt parameter number
+        ctypes.CDLL("libc.so.6").mallopt(m_mmap_threshold, threshold)
