@@ -72,6 +72,11 @@ def add_stream_options(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     add_cluster_options(parser, "for .zarr output: predict the blocks")
     parser.add_argument(
+        "--flat-memory", action="store_true",
+        help="for .zarr output: keep the peak memory flat over very long runs (large buffers "
+        "are returned to the system at once; slower: see docs/scale.md)",
+    )  # fmt: skip
+    parser.add_argument(
         "--ome-zarr-version", choices=OME_VERSIONS,
         help="OME-Zarr version written: 0.5 (zarr v3) or 0.4 (zarr v2, older readers) "
         "(default: 0.5)",

@@ -43,7 +43,8 @@ def stream_prediction(args: argparse.Namespace, model: LoadedModel, config: Pred
         **given(args, "ome_zarr_version") and {"ome_version": args.ome_zarr_version},
     )
     source = image.source if image.source is not None else image.data
-    serve_large_buffers_from_mmap()
+    if args.flat_memory:
+        serve_large_buffers_from_mmap()
     result = predict_to_zarr(
         model, source, args.out, config, probabilities=args.probabilities, stream=stream,
         scale=image.voxel_size, unit="nm" if image.voxel_size else None, name=image.name,
@@ -81,8 +82,10 @@ def serve_large_buffers_from_mmap(threshold: int = 4 * 1024**2) -> None:
     maps, returned to the system when freed.
 
     glibc otherwise raises its mmap threshold after the first large free and serves later
-    block buffers from its heap, whose freed pieces it keeps: over a 1 GB volume the peak
-    memory crept up by 12 %; with a fixed threshold it stays flat (docs/scale.md). The
+    buffers from its heap, whose freed pieces it keeps: over a 1 GB volume the peak memory
+    crept up by 12 %; with a fixed threshold it stays flat (+0.8 %), but every large
+    buffer (torch's activations too) is then mapped and zeroed afresh, which cost 60 % more
+    time with a small network (docs/scale.md): hence ``--flat-memory``, not a default. The
     same as ``MALLOC_MMAP_THRESHOLD_=4194304``; a no-op without glibc (macOS, Windows).
     """
     with contextlib.suppress(OSError, AttributeError):
