@@ -302,3 +302,14 @@ def test_gui_with_a_missing_file_or_model_exits_2_before_napari_opens(tmp_path, 
     (tmp_path / "stack.tif").write_bytes(b"")
     assert main(["gui", str(tmp_path / "stack.tif"), "--model", str(tmp_path / "no.pt")]) == 2
     assert "no.pt" in capsys.readouterr().err
+
+
+def test_flat_memory_sets_the_allocator_only_when_asked(tmp_path, target_h5, monkeypatch):
+    from napari_bnadapt.cli import streaming
+
+    calls = []
+    monkeypatch.setattr(streaming, "serve_large_buffers_from_mmap", lambda: calls.append(1))
+    base = ["predict", "--model", "demo", "--input", str(target_h5), "--key", "raw",
+            "--device", "cpu"]  # fmt: skip
+    assert main([*base, "--out", str(tmp_path / "a.zarr")]) == 0 and calls == []
+    assert main([*base, "--out", str(tmp_path / "b.zarr"), "--flat-memory"]) == 0 and calls == [1]
