@@ -29,13 +29,9 @@ def get_reader(path: str | list[str]) -> Callable[[Any], list[LayerData]] | None
         if len(path) != 1:
             return None
         path = path[0]
-    if not is_volume_path(path):
-        return None
-    if container_kind(path) is None and not Path(path).is_file():
-        return None
-    if container_kind(path) is not None and not Path(path).exists():
-        return None
-    return read_layers
+    # Containers may be folders (zarr, N5); every other volume is a file.
+    exists = Path(path).exists() if container_kind(path) else Path(path).is_file()
+    return read_layers if is_volume_path(path) and exists else None
 
 
 def read_layers(path: str | list[str], lazy_above: int = LAZY_ABOVE) -> list[LayerData]:

@@ -36,6 +36,11 @@ class Progress:
         return self.done / self.total if self.total else 1.0
 
 
+def remaining_seconds(elapsed: float, done: int, total: int) -> float:
+    """Time left at the pace so far: ``elapsed`` seconds for ``done`` of ``total`` units."""
+    return elapsed / done * (total - done) if done else float("nan")
+
+
 Steps = Generator[Progress, None, T]
 ProgressCallback = Callable[[Progress], None]
 StopFlag = Callable[[], bool]

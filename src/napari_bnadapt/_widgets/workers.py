@@ -18,7 +18,7 @@ from napari.utils import progress
 from qtpy.QtCore import QEvent, QObject
 
 from ..errors import BnAdaptError
-from ..jobs import Progress, Steps
+from ..jobs import Progress, Steps, remaining_seconds
 from .messages import notify
 
 
@@ -141,7 +141,7 @@ def remaining(started: float, step: Progress) -> str:
     elapsed = time.perf_counter() - started
     if step.done < 2 or elapsed < 2 or not step.total or step.done >= step.total:
         return ""
-    seconds = elapsed / step.done * (step.total - step.done)
+    seconds = remaining_seconds(elapsed, step.done, step.total)
     return f"about {seconds:.0f} s left" if seconds < 120 else f"about {seconds / 60:.0f} min left"
 
 

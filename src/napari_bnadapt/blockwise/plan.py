@@ -13,7 +13,6 @@ model Z indexes slices and tiles cover ``(Y, X)``; for a 3D model tiles cover al
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,11 +53,20 @@ class BlockPlan:
     @property
     def blocks(self) -> list[Region]:
         """Every output block, in C order, as canonical ``(Z, Y, X)`` slices."""
-        per_axis = [
-            [slice(s, min(s + b, n)) for s in range(0, n, b)]
-            for n, b in zip(self.canonical_shape, self.block)
-        ]
-        return list(itertools.product(*per_axis))
+        return [self.block_region(i) for i in range(self.block_count)]
+
+    @property
+    def block_count(self) -> int:
+        return int(np.prod(self.grid()))
+
+    def block_region(self, index: int) -> Region:
+        """Block ``index`` (C order) without listing the others: a task of a huge volume
+        must not pay for every block."""
+        position = np.unravel_index(index, self.grid())
+        return tuple(
+            slice(int(p) * b, min(int(p) * b + b, n))
+            for p, b, n in zip(position, self.block, self.canonical_shape)
+        )
 
     def grid(self) -> tuple[int, ...]:
         """Blocks per canonical axis."""

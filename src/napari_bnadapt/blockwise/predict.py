@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..arrays.axes import canonical_view, is_dask
+from ..arrays.axes import canonical_view, is_dask, restore_layout
 from ..arrays.normalization import check_finite
 from ..device import resolve_device
 from ..inference import PredictConfig, Prediction, forward_tiles, segment_probabilities
@@ -40,7 +40,7 @@ def predict_block(
     """Predict block ``index`` of ``plan`` from ``source`` (numpy, dask or a
     :class:`~napari_bnadapt.io.containers.StoredArray`)."""
     cfg = config or PredictConfig()
-    block = plan.blocks[index]
+    block = plan.block_region(index)
     view = _canonical(model, plan, source, cfg)
     jobs = plan.tiles_for(block)
     box = _bounding_box(plan, jobs)
@@ -61,16 +61,21 @@ def predict_block(
             _accumulate(plan, block, item, tile, tile_probs * window, accumulator, weights, window)
     assert accumulator is not None  # every block touches at least one tile
     accumulator /= weights[None]
-    probabilities = _to_output_axes(plan, accumulator)
+    probabilities = restore_layout(accumulator, plan.layout)
     prediction = segment_probabilities(probabilities, cfg.threshold)
     return BlockResult(index, plan.output_region(block), prediction)
 
 
 def _canonical(model: LoadedModel, plan: BlockPlan, source: Any, cfg: PredictConfig) -> Any:
-    array = source.to_dask() if isinstance(source, StoredArray) else source
+    array = as_array(source)
     axis = plan.layout.slice_axis if plan.layout.slice_axis is not None else 0
     view, _ = canonical_view(array, model.dims, model.in_channels, axis)
     return view
+
+
+def as_array(source: Any) -> Any:
+    """A numpy or dask array of ``source`` (a container array becomes dask over its chunks)."""
+    return source.to_dask() if isinstance(source, StoredArray) else source
 
 
 def _bounding_box(plan: BlockPlan, jobs: list[tuple[int | None, Region]]) -> Region:
@@ -125,13 +130,3 @@ def _accumulate(
 
 def _shift(region: Region, origin: Region) -> Region:
     return tuple(slice(r.start - o.start, r.stop - o.start) for r, o in zip(region, origin))
-
-
-def _to_output_axes(plan: BlockPlan, canonical: np.ndarray) -> np.ndarray:
-    """``(K, Z, Y, X)`` on the input's spatial axes, as :func:`restore_layout` does."""
-    layout = plan.layout
-    if layout.model_dims == 2 and layout.slice_axis is None:
-        return canonical[:, 0]
-    if layout.slice_axis is not None:
-        return np.moveaxis(canonical, 1, 1 + layout.slice_axis)
-    return canonical

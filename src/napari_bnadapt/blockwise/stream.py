@@ -13,13 +13,12 @@ import numpy as np
 from ..cluster import ClusterConfig, dashboard_link, dask_client, run_tasks
 from ..errors import InputDataError
 from ..inference import PredictConfig
-from ..io.containers import StoredArray
 from ..io.ome_zarr_writer import BlockStore, check_output_name
-from ..jobs import Progress, Steps, blocking
+from ..jobs import Progress, Steps, blocking, remaining_seconds
 from ..model.loaded import LoadedModel
 from ..model.parcel import Parcel
 from .plan import BlockPlan, make_plan
-from .predict import predict_block
+from .predict import as_array, predict_block
 
 
 @dataclass(frozen=True)
@@ -89,12 +88,11 @@ def predict_to_zarr_steps(
     for path in (out, probabilities):
         if path is not None:
             check_output_name(path)
-    data = image.to_dask() if isinstance(image, StoredArray) else image
-    plan = make_plan(model, data, cfg, opts.block)
+    plan = make_plan(model, as_array(image), cfg, opts.block)
     stores = _stores(model, plan, out, probabilities, scale, unit, opts.ome_version)
     done = set.intersection(*(s.create(opts.resume) for s in stores))
-    todo = [i for i in range(len(plan.blocks)) if i not in done]
-    total, started = len(plan.blocks), time.perf_counter()
+    total, started = plan.block_count, time.perf_counter()
+    todo = [i for i in range(total) if i not in done]
     foreground = voxels = 0
     with dask_client(opts.cluster) as client:
         dashboard = dashboard_link(client)
@@ -171,7 +169,7 @@ def _detail(voxels: int, elapsed: float, done: int, todo: int, dashboard: str | 
     parts = []
     if done and elapsed > 0:
         rate = voxels / elapsed
-        eta = elapsed / done * (todo - done)
+        eta = remaining_seconds(elapsed, done, todo)
         parts.append(f"{rate / 1e6:.2f} Mvoxel/s, ETA {_clock(eta)}")
     if dashboard:
         parts.append(f"dashboard {dashboard}")

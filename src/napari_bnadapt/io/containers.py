@@ -59,6 +59,7 @@ class StoredArray:
     chunks: tuple[int, ...] = ()
     _handle: Any = field(default=None, repr=False, compare=False)
     _lock: Any = field(default=None, repr=False, compare=False)
+    _dask: Any = field(default=None, repr=False, compare=False)
 
     @classmethod
     def open(cls, path: str | Path, key: str, kind: str) -> StoredArray:
@@ -91,13 +92,17 @@ class StoredArray:
         return np.asarray(handle[index])
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_handle": None, "_lock": None}
+        return {**self.__dict__, "_handle": None, "_lock": None, "_dask": None}
 
     def to_dask(self) -> Any:
         """A dask array over this array, one task per stored chunk (or a few chunks)."""
-        import dask.array as da
+        if self._dask is None:  # built once per process: every block reads through it
+            import dask.array as da
 
-        return da.from_array(self, chunks=self.chunks, asarray=True, fancy=False, name=False)
+            self._dask = da.from_array(
+                self, chunks=self.chunks, asarray=True, fancy=False, name=False
+            )
+        return self._dask
 
 
 @dataclass
@@ -208,22 +213,15 @@ def _ome_multiscale(path: Path, key: str | None) -> Container | None:
     if parsed is None:
         return None
     for node in Reader(parsed)():
-        if node.load(Multiscales) is None:
+        multiscales = node.load(Multiscales)
+        if multiscales is None:
             continue
-        paths = [d["path"] for d in node.metadata.get("datasets", [])] or _dataset_paths(location)
+        paths = list(multiscales.datasets)
         prefix = f"{key.strip('/')}/" if key else ""
         levels = [StoredArray.open(path, prefix + p, "zarr") for p in paths]
         scale, units = ome_voxel_size(node.metadata, levels[0].ndim)
         return Container(levels[0], levels, scale, units, container_stem(path))
     return None
-
-
-def _dataset_paths(location: Path) -> list[str]:
-    import zarr
-
-    attrs = dict(zarr.open_group(str(location), mode="r").attrs)
-    multiscales = attrs.get("ome", attrs).get("multiscales", [{}])
-    return [d["path"] for d in multiscales[0].get("datasets", [])]
 
 
 def _attributes(path: Path, key: str, kind: str) -> dict[str, Any]:
@@ -265,6 +263,11 @@ def _open_handle(path: str, key: str, kind: str) -> Any:
         spec = {"driver": "n5", "kvstore": {"driver": "file", "path": path}, "path": key}
         # N5 lists dimensions fastest first (x, y, z); present them as numpy does (z, y, x).
         return tensorstore.open(spec, read=True).result().T
+    return _open_zarr(path, key)
+
+
+def _open_zarr(path: str, key: str) -> Any:
+    """A zarr array by its key ('' for an array at the store's root)."""
     import zarr
 
     return zarr.open_array(path, path=key, mode="r") if key else zarr.open_array(path, mode="r")

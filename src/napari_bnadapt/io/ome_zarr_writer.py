@@ -111,11 +111,8 @@ class BlockStore:
             root.attrs["bnadapt"] = metadata
         shutil.rmtree(self.partial / MARKERS, ignore_errors=True)
         final = Path(self.path)
+        check_output_name(final)
         if final.exists():
-            if not _is_zarr(final):
-                raise InputDataError(
-                    f"{final} exists and is not a zarr store: choose another output name"
-                )
             shutil.rmtree(final)
         self.partial.rename(final)
         return final
