@@ -19,7 +19,7 @@ RANKS = {
     "inference": 4, "adabn": 4,
     "diagnostics": 5, "blockwise": 5,
     "adapt": 6,
-    "training": 7, "report": 7,
+    "training": 7, "report": 7, "export": 7,
     "demo": 8,
     "_widgets": 9, "_reader": 9, "_writer": 9, "_sample_data": 9,
     "cli": 10,

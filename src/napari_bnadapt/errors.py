@@ -20,6 +20,10 @@ class ModelFileError(BnAdaptError, ValueError):
     """A model file is missing, corrupt, unsafe, or not a model."""
 
 
+class UntrustedCodeError(ModelFileError):
+    """A model needs code shipped with it to be imported (run); the user has not agreed."""
+
+
 class NotAdaptableError(BnAdaptError, ValueError):
     """The model has no BatchNorm statistics that could be re-estimated."""
 

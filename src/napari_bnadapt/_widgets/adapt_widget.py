@@ -22,6 +22,7 @@ from ..adabn.config import CURES, MODES, AdaptConfig
 from ..adapt.api import adapt_steps
 from ..blockwise.stream import predict_to_zarr_steps
 from ..errors import BnAdaptError
+from ..export.formats import export_model
 from ..inference import PredictConfig, Prediction, predict_steps
 from ..io.volumes import read_volume
 from ..model.checkpoint import save_model
@@ -80,11 +81,10 @@ class AdaptWidget(Container):
         self.reset_button = PushButton(text="Reset to source statistics")
         self.save_path = FileEdit(label="save adapted model", mode="w", filter="*.pt")
         self.save_button = PushButton(text="Save model")
+        self.package_button = PushButton(text="Save as bioimage.io package")
         self.status = Label(value="")
-        self.runner = JobRunner(
-            [self.segment_button, self.adapt_button, self.reset_button, self.save_button],
-            self.cancel_button,
-        )
+        buttons = [self.segment_button, self.adapt_button, self.reset_button, self.save_button]
+        self.runner = JobRunner([*buttons, self.package_button], self.cancel_button)
         self.next_step = Label(value="")
         self.next_step.native.setWordWrap(True)
         self.extend(
@@ -92,7 +92,7 @@ class AdaptWidget(Container):
                 self.image, self.probabilities, self.segment_button,
                 self.target, self.cure, self.mode, self.alpha, self.patches, self.bn_layers, self.roi,
                 self.segment_after, self.adapt_button, self.cancel_button, self.reset_button,
-                self.save_path, self.save_button,
+                self.save_path, self.save_button, self.package_button,
             ]
         )  # fmt: skip
         add_purpose(self, "Segment and adapt")
@@ -104,6 +104,7 @@ class AdaptWidget(Container):
         self.adapt_button.changed.connect(self.adapt)
         self.reset_button.changed.connect(self.reset)
         self.save_button.changed.connect(self.save)
+        self.package_button.changed.connect(self.save_package)
         self.session.adapted_changed.connect(self._show_state)
         self.session.model_changed.connect(lambda _: self._show_state())
         for event in ("inserted", "removed", "reordered"):
@@ -204,6 +205,33 @@ class AdaptWidget(Container):
             lambda _: notify("info", f"saved the {model.state} model to {path}"),
             "saving",
         )
+
+    def save_package(self, *_: object) -> None:
+        """Export the current model as a bioimage.io package (.zip) beside the chosen file,
+        with test tensors and a cover cut from the adaptation's target layer."""
+        model = self.session.current
+        path = Path(str(self.save_path.value or ""))
+        if model is None:
+            notify("error", "load a model first (Model widget)")
+            return
+        if not path.name or str(path) == ".":
+            notify("error", "choose a file to save the package to (a .zip)")
+            return
+        path = path.with_suffix(".zip")
+        sample = self._sample_for(model)
+        self.runner.start(
+            one_step(export_model, model, path, "bioimageio", sample),
+            lambda result: notify("info", f"saved {path.name}: {result.test_message}"),
+            "exporting a bioimage.io package",
+        )
+
+    def _sample_for(self, model: LoadedModel) -> Any:
+        """The layer to cut a package's test input from: the adaptation's target, else
+        the image to segment (None: a synthetic image)."""
+        record = model.adaptation
+        if record is not None and record.target in self.viewer.layers:
+            return layer_data(self.viewer.layers[record.target])
+        return layer_data(self.image.value) if self.image.value is not None else None
 
     # -- results (main thread) ---------------------------------------------------------------
 

@@ -33,8 +33,9 @@ NEXT_STEP = {
 
 TOOLTIPS: dict[str, dict[str, str]] = {
     "Model": {
-        "path": "A model file: this plugin's .pt, or a TorchScript file (.pt/.ts). "
-        "Press Load model after choosing it.",
+        "path": "A model file: this plugin's .pt, a TorchScript file (.pt/.ts), or a "
+        "bioimage.io model-zoo package (.zip, or the rdf.yaml of an unpacked one). Press "
+        "Load model after choosing it.",
         "load_button": "Load the chosen file (the current model stays until it loads).",
         "bundled": "Models shipped with the plugin: demo (synthetic data) or membranes-fibsem "
         "(cell membranes in FIB-SEM of neural tissue, 10 nm pixels).",
@@ -73,6 +74,10 @@ TOOLTIPS: dict[str, dict[str, str]] = {
         "save_path": "Where to save the adapted model (.pt); it keeps the training statistics "
         "inside, so it can always be reset.",
         "save_button": "Save the adapted (or source) model to the file above.",
+        "package_button": "Save the current model as a bioimage.io package (.zip, next to "
+        "the file above) for deepImageJ, ilastik, bioimageio.core and the model zoo: the "
+        "adapted weights, test images cut from the target layer, a cover and a note on how "
+        "to undo the adaptation. It is checked with bioimageio.core's test_model.",
     },
     "Compare masks": {
         "image": "The image under the masks.",

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from magicgui.widgets import ComboBox, Container, FileEdit, Label, PushButton
 
 from ..device import available_devices
+from ..errors import UntrustedCodeError
 from ..model.checkpoint import BUNDLED, DEMO_NAME, DEMO_PATH, load_model
 from ..model.description import describe
 from ..model.loaded import LoadedModel
 from .help import add_purpose, explain
+from .messages import confirm, notify
 from .session import live_statistics, session_for
 from .workers import JobRunner, one_step, stop_on_close
 
 if TYPE_CHECKING:
     import napari
 
-MODEL_FILTER = "*.pt *.pth *.ts *.torchscript *.zip"
+MODEL_FILTER = "*.pt *.pth *.ts *.torchscript *.zip *.yaml"
 
 
 class ModelWidget(Container):
@@ -40,7 +43,9 @@ class ModelWidget(Container):
         self.extend(
             [
                 self.live,
-                Label(value="Model file (native .pt or TorchScript)"),
+                Label(
+                    value="Model file (.pt, TorchScript, or a bioimage.io package: .zip or rdf.yaml)"
+                ),
                 self.path,
                 self.load_button,
                 Container(widgets=[self.bundled, self.demo_button], layout="horizontal"),
@@ -62,9 +67,24 @@ class ModelWidget(Container):
             self._show(self.session.model)
 
     def load(self, *_: object) -> None:
-        """Load the chosen file in a worker; the current model stays until it succeeds."""
-        job = one_step(load_model, str(self.path.value))
-        self.runner.start(job, self.session.set_model, "loading model")
+        """Load the chosen file in a worker; the current model stays until it succeeds.
+
+        A bioimage.io package whose network is Python code in the package is loaded only
+        after the user confirms that they trust it (importing it runs that code).
+        """
+        path = str(self.path.value)
+        self.runner.start(one_step(load_or_ask, path), self._loaded, "loading model")
+
+    def _loaded(self, result: LoadedModel | NeedsTrust) -> None:
+        if not isinstance(result, NeedsTrust):
+            self.session.set_model(result)
+            return
+        question = f"{result.message}\n\nRun the code of {result.path} and load the model?"
+        if not confirm(self.native, "Run code from this package?", question):
+            notify("info", "not loaded: the package's code was not run")
+            return
+        job = one_step(load_model, result.path, None, True)
+        self.runner.start(job, self.session.set_model, "loading model (trusted code)")
 
     def load_demo(self, *_: object) -> None:
         """Load the bundled model chosen (the synthetic demo, or the FIB-SEM membranes)."""
@@ -88,3 +108,20 @@ class ModelWidget(Container):
                     f"\nAdapted copy: to {record.target} ({record.mode}, {record.patches} patches)"
                 )
         self.summary.value = text
+
+
+@dataclass(frozen=True)
+class NeedsTrust:
+    """A package that runs code when loaded, and what the refusal said."""
+
+    path: str
+    message: str
+
+
+def load_or_ask(path: str) -> LoadedModel | NeedsTrust:
+    """Load ``path`` without running its code; a package that needs its code to be run
+    comes back as :class:`NeedsTrust` for the user to decide."""
+    try:
+        return load_model(path)
+    except UntrustedCodeError as exc:
+        return NeedsTrust(path, str(exc))

@@ -9,6 +9,9 @@ Three modes, stored in every model file so inference uses what training used:
 ``percentile``
     ``(x - p_low) / (p_high - p_low)`` with percentiles of the input being processed
     (computed over the whole input, never per tile, so tiles agree).
+``zscore``
+    ``(x - mean) / std`` with the mean and std of the input being processed (whole input);
+    bioimage.io's ``zero_mean_unit_variance``.
 ``none``
     Cast to float32 only.
 """
@@ -26,7 +29,7 @@ from ..errors import InputDataError, ModelFileError
 #: array: a regular strided subsample, deterministic and cheap.
 SAMPLE_VOXELS = 4_000_000
 
-MODES = ("fixed", "percentile", "none")
+MODES = ("fixed", "percentile", "zscore", "none")
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,8 @@ class NormalizationSpec:
     def describe(self) -> str:
         if self.mode == "fixed":
             return f"fixed z-score (training mean {self.mean:.4g}, std {self.std:.4g})"
+        if self.mode == "zscore":
+            return "per-input mean and std → 0 ± 1"
         if self.mode == "percentile":
             return f"per-input percentiles {self.low_percentile:g}–{self.high_percentile:g} → 0–1"
         return "none (raw intensities as float)"
@@ -80,6 +85,9 @@ def fit_normalizer(spec: NormalizationSpec, data: Any) -> Normalizer:
     if spec.mode == "none":
         return Normalizer(0.0, 1.0)
     sample = sample_voxels(data)
+    if spec.mode == "zscore":
+        std = float(sample.std())
+        return Normalizer(float(sample.mean()), std if std > 0 else 1.0)
     low, high = np.percentile(sample, [spec.low_percentile, spec.high_percentile])
     if not high > low:
         # A constant image: keep intensities, avoid dividing by zero.

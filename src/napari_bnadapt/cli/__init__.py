@@ -1,4 +1,5 @@
-"""The ``bnadapt`` command line: info, train, predict, adapt, report, gui, demo.
+"""The ``bnadapt`` command line: info, train, predict, adapt, report, fingerprint, export,
+gui, demo.
 
 Expected problems (bad files, wrong shapes, unknown devices, bad option values) print one
 line that says what to do and exit with code 2; nothing half-written is left at an output
@@ -30,6 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return EXIT_USAGE
+    quiet_library_logs()
     try:
         return int(args.handler(args) or 0)
     except BnAdaptError as exc:
@@ -38,6 +40,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("bnadapt: interrupted; nothing was written", file=sys.stderr)
         return 130
+
+
+def quiet_library_logs() -> None:
+    """Keep bioimage.io's validation chatter (loguru, on stderr) out of the command's
+    output: its problems reach the user as this package's one-line errors."""
+    try:
+        from loguru import logger
+    except ImportError:  # bioimage.io (and loguru with it) is optional at run time
+        return
+    logger.disable("bioimageio")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,9 @@ from ..demo import run_demo
 from ..diagnostics.fingerprinting import compute_fingerprint
 from ..diagnostics.latents import LatentConfig
 from ..errors import InputDataError
+from ..export.bioimageio import ExportConfig
+from ..export.formats import export_model
+from ..export.test_tensors import check_test_tensors
 from ..inference import PredictConfig, predict
 from ..io.containers import container_kind
 from ..io.images import read_image, read_image_set, read_named_image, write_tiff
@@ -26,8 +29,28 @@ from .streaming import stream_prediction
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    print(describe(model_from(args)).to_text())
+    model = model_from(args)
+    print(describe(model).to_text())
+    check = check_test_tensors(model)
+    if check is not None:
+        print(check.summary())
     return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    model = model_from(args)
+    sample = read_named_image(args.sample, args.key).data if args.sample else None
+    config = ExportConfig(
+        name=args.name or "", authors=tuple(args.authors or ()), license=args.license or "",
+        test=not args.no_test,
+    )  # fmt: skip
+    result = export_model(
+        model, args.out, args.format, np.asarray(sample) if sample is not None else None, config
+    )
+    print(f"wrote {result.path} ({args.format}, {model.state} statistics)")
+    if result.test_passed is not None:
+        print(result.test_message)
+    return 0 if result.test_passed is not False else 1
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -194,5 +217,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 HANDLERS = {
     "info": cmd_info, "train": cmd_train, "predict": cmd_predict, "adapt": cmd_adapt,
-    "report": cmd_report, "fingerprint": cmd_fingerprint, "gui": cmd_gui, "demo": cmd_demo,
+    "report": cmd_report, "fingerprint": cmd_fingerprint, "export": cmd_export,
+    "gui": cmd_gui, "demo": cmd_demo,
 }  # fmt: skip

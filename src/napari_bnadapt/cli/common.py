@@ -50,12 +50,14 @@ def parse_voxel_size(text: str | None, ndim: int) -> tuple[float, ...] | None:
 
 
 def model_from(args: argparse.Namespace) -> LoadedModel:
-    """``--model``, read as a state_dict of ``--architecture`` when one is named."""
+    """``--model``, read as a state_dict of ``--architecture`` when one is named; a
+    bioimage.io package's own network code runs only with ``--trust-code``."""
     target = getattr(args, "architecture", None)
+    trust_code = bool(getattr(args, "trust_code", False))
     if not target:
         if getattr(args, "architecture_args", None):
             raise InputDataError("--architecture-args needs --architecture (the network class)")
-        return load_model(args.model)
+        return load_model(args.model, trust_code=trust_code)
     return load_model(args.model, Architecture.parse(target, args.architecture_args))
 
 

@@ -109,3 +109,8 @@ def add_architecture_options(parser: argparse.ArgumentParser) -> None:
         help="""the class's keyword arguments as JSON, e.g. '{"spatial_dims": 2, "in_channels": 1, """
         """"out_channels": 1, "channels": [16, 32, 64], "strides": [2, 2]}'""",
     )
+    parser.add_argument(
+        "--trust-code", action="store_true",
+        help="allow a bioimage.io package whose network is built by Python code shipped in "
+        "the package (importing it runs that code: only for packages whose authors you trust)",
+    )  # fmt: skip

@@ -14,6 +14,7 @@ from ..adabn.config import CURES, MODES, POLARITY, STATISTICS, AdaptConfig
 from ..adabn.layer_selection import GROUPS
 from ..arrays.normalization import MODES as NORMALIZATION_MODES
 from ..diagnostics.latents import LatentConfig
+from ..export.formats import EXPORT_FORMATS
 from ..training import TrainConfig
 from .options import (
     DEVICE_HELP,
@@ -29,8 +30,9 @@ Handler = Callable[[argparse.Namespace], int]
 
 ADAPT, TRAIN, LATENT = AdaptConfig(), TrainConfig(), LatentConfig()
 MODEL_HELP = (
-    "model file (native .pt or TorchScript), or a bundled model: 'demo' (synthetic) or "
-    "'membranes-fibsem' (2D membranes, FIB-SEM at 10 nm)"
+    "model file (native .pt or TorchScript), a bioimage.io package (.zip, or a folder with "
+    "rdf.yaml), or a bundled model: 'demo' (synthetic) or 'membranes-fibsem' (2D "
+    "membranes, FIB-SEM at 10 nm)"
 )
 IMAGE_HELP = (
     "TIFF/MRC file (2D image or 3D stack/volume), PNG, a folder of 2D images, or a zarr/"
@@ -49,7 +51,8 @@ def make_parser(handlers: dict[str, Handler]) -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     builders = {
         "info": _info, "train": _train, "predict": _predict, "adapt": _adapt,
-        "report": _report, "fingerprint": _fingerprint, "gui": _gui, "demo": _demo,
+        "report": _report, "fingerprint": _fingerprint, "export": _export, "gui": _gui,
+        "demo": _demo,
     }  # fmt: skip
     for name, build in builders.items():
         build(commands).set_defaults(handler=handlers[name])
@@ -63,6 +66,38 @@ def _info(commands) -> argparse.ArgumentParser:
     info.add_argument("model", help=MODEL_HELP)
     add_architecture_options(info)
     return info
+
+
+def _export(commands) -> argparse.ArgumentParser:
+    export = commands.add_parser(
+        "export", help="write a model for other tools: a bioimage.io package or TorchScript"
+    )
+    export.add_argument("--model", required=True, help=MODEL_HELP)
+    add_architecture_options(export)
+    export.add_argument(
+        "--format", choices=EXPORT_FORMATS, default="bioimageio",
+        help="bioimageio: a model-zoo package (.zip, spec 0.5) for deepImageJ, ilastik, "
+        "bioimageio.core...; torchscript: the network for torch.jit.load (default: bioimageio)",
+    )  # fmt: skip
+    export.add_argument("--out", required=True, help="file to write (.zip for bioimageio)")
+    export.add_argument(
+        "--sample", help=f"an image to cut the package's test input and cover from: {IMAGE_HELP} "
+        "(default: the adaptation's target is not stored, so a synthetic EM-like image)",
+    )  # fmt: skip
+    add_key_option(export)
+    export.add_argument("--name", help="the package's name (default: the model's)")
+    export.add_argument(
+        "--author", action="append", dest="authors",
+        help="a person to credit; repeat for several (default: the original package's authors)",
+    )  # fmt: skip
+    export.add_argument(
+        "--license", help="SPDX license id (default: the original package's, else CC-BY-4.0)"
+    )
+    export.add_argument(
+        "--no-test", action="store_true",
+        help="skip bioimageio.core's test_model on the written package (a few seconds)",
+    )  # fmt: skip
+    return export
 
 
 def _train(commands) -> argparse.ArgumentParser:

@@ -16,7 +16,7 @@ import importlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 from torch import nn
@@ -85,13 +85,17 @@ def is_trusted(target: str) -> bool:
     return any(target == p or target.startswith(f"{p}.") for p in TRUSTED_PACKAGES)
 
 
-def load_weights(module: nn.Module, path: Path, target: str) -> nn.Module:
-    """Read a state_dict (never code) from ``path`` into ``module``, strictly."""
+def load_weights(
+    module: nn.Module, path: Path | BinaryIO, target: str, name: str | None = None
+) -> nn.Module:
+    """Read a state_dict (never code) from ``path`` (a file, or an open binary stream
+    called ``name``) into ``module``, strictly."""
+    label = name or Path(getattr(path, "name", "weights")).name
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise ModelFileError(
-            f"{path.name} holds no readable weights ({type(exc).__name__}): save them with "
+            f"{label} holds no readable weights ({type(exc).__name__}): save them with "
             "torch.save(model.state_dict(), path)"
         ) from None
     if isinstance(state, dict):
@@ -100,7 +104,7 @@ def load_weights(module: nn.Module, path: Path, target: str) -> nn.Module:
                 state = state[key]
                 break
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ModelFileError(f"{path.name} is not a state_dict (a dict of tensors)")
+        raise ModelFileError(f"{label} is not a state_dict (a dict of tensors)")
     try:
         result = module.load_state_dict(
             _strip_prefix(state, set(module.state_dict())), strict=False
@@ -108,12 +112,12 @@ def load_weights(module: nn.Module, path: Path, target: str) -> nn.Module:
     except RuntimeError as exc:  # same names, other shapes
         detail = str(exc).splitlines()[1].strip() if "\n" in str(exc) else str(exc)
         raise ModelFileError(
-            f"the weights in {path.name} do not fit {target} with these arguments ({detail[:160]}): "
+            f"the weights in {label} do not fit {target} with these arguments ({detail[:160]}): "
             "give the --architecture-args the network was trained with"
         ) from None
     if result.missing_keys or result.unexpected_keys:
         raise ModelFileError(
-            f"the weights in {path.name} do not fit {target} with these arguments "
+            f"the weights in {label} do not fit {target} with these arguments "
             f"({len(result.missing_keys)} missing, {len(result.unexpected_keys)} unexpected, "
             f"e.g. {(result.missing_keys or result.unexpected_keys)[0]!r}): give the "
             "--architecture-args the network was trained with"

@@ -38,10 +38,17 @@ from ..errors import ModelFileError
 from ..io.files import atomic_output
 from .architecture import Architecture, architecture_of, bare_unet, external_model
 from .bn_layers import list_norm_layers
-from .fingerprint import Fingerprint
-from .input_steps import step_from_dict, step_to_dict
+from .documents import (
+    extras_from,
+    metadata_document,
+    read_tensor_bytes,
+    record_from,
+    stats_from_lists,
+    stats_to_lists,
+    tensor_document,
+)
 from .loaded import LoadedModel
-from .record import AdaptationRecord
+from .package import is_package, load_package
 from .unet import UNet, UNetConfig
 
 FORMAT = "napari-bnadapt-model"
@@ -82,12 +89,19 @@ def resolve_model_path(path: str | Path) -> Path:
     return resolved
 
 
-def load_model(path: str | Path, architecture: Architecture | None = None) -> LoadedModel:
-    """Load a native checkpoint or a TorchScript file; refuse anything that runs code.
+def load_model(
+    path: str | Path, architecture: Architecture | None = None, trust_code: bool = False
+) -> LoadedModel:
+    """Load a native checkpoint, a TorchScript file or a bioimage.io package; refuse
+    anything that runs code unless ``trust_code`` (a package's own network code).
 
     With ``architecture`` (a class of an installed library and its arguments), ``path`` is
     a plain state_dict of that network.
     """
+    if str(path) not in BUNDLED and architecture is None and is_package(path):
+        model = load_package(path, trust_code=trust_code)
+        model.path = str(Path(path).expanduser())
+        return model
     resolved = resolve_model_path(path)
     if architecture is not None:
         model = external_model(resolved, architecture)
@@ -107,23 +121,21 @@ def save_model(model: LoadedModel, path: str | Path) -> Path:
     built-in U-Nets as the native checkpoint.
     """
     path = Path(path)
-    meta = _metadata_document(model)
-    tensors = _tensor_document(model)
+    meta = metadata_document(model)
+    tensors = tensor_document(model)
     external = model.metadata.get("architecture") if model.format == "external" else None
-    if model.format != "torchscript" and model.config is None and external is None:
+    scripted = model.format in ("torchscript", "bioimageio")
+    if not scripted and model.config is None and external is None:
         raise ModelFileError("only built-in U-Nets and TorchScript models can be saved")
     with atomic_output(path) as tmp:
-        if model.format == "torchscript":
-            meta["source_bn_stats"] = {
-                name: {k: v.tolist() for k, v in stats.items()}
-                for name, stats in model.source_stats.items()
-            }
+        if scripted:
+            meta["source_bn_stats"] = stats_to_lists(model.source_stats)
             extra = {EXTRA_FILE: json.dumps(meta)}
             if tensors:
                 buffer = io.BytesIO()
                 torch.save(tensors, buffer)
                 extra[TENSORS_FILE] = buffer.getvalue()
-            torch.jit.save(model.module, str(tmp), _extra_files=extra)
+            torch.jit.save(script(model.module), str(tmp), _extra_files=extra)
         else:
             document = {
                 "format": FORMAT,
@@ -143,27 +155,18 @@ def _needs_version_2(model: LoadedModel) -> bool:
     return bool(model.input_steps) or bool(model.source_weights)
 
 
-def _tensor_document(model: LoadedModel) -> dict[str, Any]:
-    """The optional tensor parts: the fingerprint and the source weights."""
-    out: dict[str, Any] = {}
-    if model.fingerprint is not None:
-        out["fingerprint"] = model.fingerprint.to_document()
-    if model.source_weights:
-        out["source_weights"] = {k: v.detach().cpu() for k, v in model.source_weights.items()}
-    return out
-
-
-def _metadata_document(model: LoadedModel) -> dict[str, Any]:
-    return {
-        "dims": model.dims,
-        "in_channels": model.in_channels,
-        "out_channels": model.out_channels,
-        "normalization": model.normalization.to_dict(),
-        "classes": list(model.classes),
-        "metadata": model.metadata,
-        "adaptation": model.adaptation.to_dict() if model.adaptation else None,
-        "input_steps": [step_to_dict(step) for step in model.input_steps],
-    }
+def script(module: nn.Module) -> torch.jit.ScriptModule:
+    """``module`` compiled to TorchScript (itself when it already is)."""
+    if isinstance(module, torch.jit.ScriptModule):
+        return module
+    try:
+        return torch.jit.script(module)
+    except Exception as exc:  # TorchScript's compiler raises many kinds
+        raise ModelFileError(
+            f"the network {type(module).__name__} cannot be compiled to TorchScript "
+            f"({type(exc).__name__}: {str(exc).strip().splitlines()[0][:100]}): save it in "
+            "the native format, or export it from its own library"
+        ) from None
 
 
 def _is_torchscript(path: Path) -> bool:
@@ -216,7 +219,7 @@ def _native_from_document(document: dict[str, Any], path: Path) -> LoadedModel:
     if (document.get("architecture") or {}).get("name") == "external":
         meta = json.loads(document.get("metadata_json") or "{}")
         model = external_model(path, architecture_of(document, path), document=document, meta=meta)
-        model.adaptation = _record(meta)
+        model.adaptation = record_from(meta)
         return model
     try:
         config = UNetConfig.from_dict(document["architecture"]["config"])
@@ -238,8 +241,8 @@ def _native_from_document(document: dict[str, Any], path: Path) -> LoadedModel:
         source_stats=document.get("source_bn_stats"),
         classes=meta.get("classes"),
         metadata=meta.get("metadata", {}),
-        adaptation=_record(meta),
-        **_extras(meta, document, path),
+        adaptation=record_from(meta),
+        **extras_from(meta, document, path),
     )
 
 
@@ -253,14 +256,10 @@ def _load_torchscript(path: Path) -> LoadedModel:
             "re-export it with torch.jit.save"
         ) from None
     meta = json.loads(extra[EXTRA_FILE]) if extra[EXTRA_FILE] else {}
-    tensors = _read_tensors(extra[TENSORS_FILE], path) if extra[TENSORS_FILE] else {}
+    tensors = read_tensor_bytes(extra[TENSORS_FILE], path) if extra[TENSORS_FILE] else {}
     layers = list_norm_layers(module)
     dims, in_channels = _infer_dims_and_channels(module, layers)
-    source = meta.get("source_bn_stats")
-    source_stats = {
-        n: {k: torch.tensor(v, dtype=torch.float32) for k, v in s.items()}
-        for n, s in (source or {}).items()
-    }
+    source_stats = stats_from_lists(meta.get("source_bn_stats"))
     return LoadedModel.build(
         module,
         NormalizationSpec.from_dict(meta.get("normalization") or {"mode": "percentile"}),
@@ -271,48 +270,9 @@ def _load_torchscript(path: Path) -> LoadedModel:
         classes=meta.get("classes"),
         metadata=meta.get("metadata", {"name": path.stem, "provenance": "TorchScript file"}),
         format="torchscript",
-        adaptation=_record(meta),
-        **_extras(meta, tensors, path),
+        adaptation=record_from(meta),
+        **extras_from(meta, tensors, path),
     )
-
-
-def _record(meta: dict[str, Any]) -> AdaptationRecord | None:
-    """The adaptation record of a file's metadata (None: the statistics are the source)."""
-    record = meta.get("adaptation")
-    try:
-        return AdaptationRecord.from_dict(record) if record else None
-    except (AttributeError, KeyError, TypeError, ValueError) as exc:
-        raise ModelFileError(
-            f"the model's adaptation record is damaged ({type(exc).__name__}): re-save the "
-            "model from the tool that adapted it"
-        ) from None
-
-
-def _extras(meta: dict[str, Any], tensors: dict[str, Any], path: Path) -> dict[str, Any]:
-    """Fingerprint, input steps and source weights of a file (all optional)."""
-    try:
-        fingerprint = tensors.get("fingerprint")
-        return {
-            "fingerprint": Fingerprint.from_document(fingerprint) if fingerprint else None,
-            "input_steps": tuple(step_from_dict(s) for s in meta.get("input_steps") or ()),
-            "source_weights": tensors.get("source_weights") or None,
-        }
-    except (AttributeError, KeyError, TypeError, ValueError) as exc:
-        raise ModelFileError(
-            f"{path.name}: its fingerprint or cure is damaged or from a newer napari-bnadapt "
-            f"({type(exc).__name__}): upgrade, or re-save the model"
-        ) from None
-
-
-def _read_tensors(data: bytes | str, path: Path) -> dict[str, Any]:
-    raw = data.encode("latin-1") if isinstance(data, str) else data
-    try:
-        document = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many kinds on a corrupt archive
-        raise ModelFileError(
-            f"{path.name}: its fingerprint could not be read ({type(exc).__name__}): re-save it"
-        ) from None
-    return document if isinstance(document, dict) else {}
 
 
 def _infer_dims_and_channels(module: nn.Module, layers: list) -> tuple[int, int]:

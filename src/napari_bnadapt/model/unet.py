@@ -117,17 +117,20 @@ class UNet(nn.Module):
             self.upsamplers.append(up(widths[level + 1], widths[level], kernel_size=2, stride=2))
             self.decoder.append(ConvBlock(cfg.dims, 2 * widths[level], widths[level]))
         self.head = _conv(cfg.dims)(widths[0], cfg.out_channels, kernel_size=1)
+        # A plain int, so that the forward pass compiles with torch.jit.script (export).
+        self.divisor: int = cfg.divisor
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         spatial = x.shape[2:]
-        x = pad_to_multiple(x, self.config.divisor)
-        skips = []
+        x = pad_to_multiple(x, self.divisor)
+        skips: list[torch.Tensor] = []
         for block in self.encoder:
             x = block(x)
             skips.append(x)
             x = self.pool(x)
         x = self.bottleneck(x)
-        for upsample, block, skip in zip(self.upsamplers, self.decoder, reversed(skips)):
+        for level, (upsample, block) in enumerate(zip(self.upsamplers, self.decoder)):
+            skip = skips[len(skips) - 1 - level]
             x = block(torch.cat([skip, upsample(x)], dim=1))
         logits = self.head(x)
         return crop_to(logits, spatial)
@@ -135,20 +138,23 @@ class UNet(nn.Module):
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
     """Pad the spatial axes of ``x`` at their far end to a multiple of ``multiple``."""
+    # F.pad lists the last axis first; written with indices so that it compiles to TorchScript.
     pads: list[int] = []
-    for size in reversed(x.shape[2:]):
-        pads += [0, (-size) % multiple]
-    if not any(pads):
+    needed = 0
+    for axis in range(x.dim() - 1, 1, -1):
+        extra = (-x.shape[axis]) % multiple
+        pads += [0, extra]
+        needed += extra
+    if needed == 0:
         return x
     return F.pad(x, pads, mode="replicate")
 
 
-def crop_to(x: torch.Tensor, spatial: torch.Size | tuple[int, ...]) -> torch.Tensor:
+def crop_to(x: torch.Tensor, spatial: list[int]) -> torch.Tensor:
     """Crop the spatial axes of ``x`` back to ``spatial`` (undo :func:`pad_to_multiple`)."""
-    if tuple(x.shape[2:]) == tuple(spatial):
-        return x
-    index = (slice(None), slice(None), *(slice(0, s) for s in spatial))
-    return x[index]
+    for axis, size in enumerate(spatial):
+        x = x.narrow(axis + 2, 0, size)
+    return x
 
 
 def count_parameters(model: nn.Module) -> int:
