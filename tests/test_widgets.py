@@ -323,3 +323,40 @@ def test_a_lazy_layer_is_segmented_block_by_block_and_shown_lazily(workbench, qt
         np.asarray(mask.data), np.asarray(viewer.layers["target EM mask [source]"].data)
     )
     np.testing.assert_allclose(mask.scale, layer.scale)
+
+
+def test_a_package_with_code_loads_only_after_the_user_confirms(
+    workbench, qtbot, make_package, nets, monkeypatch
+):
+    from napari_bnadapt._widgets import model_widget as module
+
+    viewer, widgets = workbench
+    widget = widgets["Model"]
+    before = widget.session.model
+    path = make_package(nets.tiny(), weights="file")
+    asked = []
+    monkeypatch.setattr(module, "confirm", lambda parent, title, text: asked.append(text) or False)
+    widget.path.value = path
+    widget.load()
+    wait(qtbot, widget)
+    assert "tiny_net.py" in asked[0] and widget.session.model is before  # declined: unchanged
+    monkeypatch.setattr(module, "confirm", lambda parent, title, text: True)
+    widget.load()
+    qtbot.waitUntil(lambda: widget.session.model is not before, timeout=TIMEOUT)
+    wait(qtbot, widget)
+    assert widget.session.model.format == "bioimageio" and "tiny package" in widget.summary.value
+    assert not errors_shown()
+
+
+def test_save_as_bioimageio_package_from_the_widget(workbench, qtbot, tmp_path):
+    from napari_bnadapt.model import load_model
+
+    viewer, widgets = workbench
+    widget = widgets["Segment and adapt"]
+    adapt_and_segment(qtbot, viewer, widget)
+    widget.save_path.value = tmp_path / "adapted.pt"
+    widget.save_package()
+    wait(qtbot, widget)
+    package = load_model(tmp_path / "adapted.zip")
+    assert package.format == "bioimageio" and package.adaptation.target == "target EM"
+    assert not errors_shown()

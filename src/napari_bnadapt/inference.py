@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -15,12 +16,13 @@ from .arrays.axes import Layout, canonical_view, is_dask, read_normalized, resto
 from .arrays.resampling import resample, resample_to
 from .arrays.tiling import blend_window, tile_slices
 from .device import resolve_device
-from .errors import require
+from .errors import InputDataError, require
 from .jobs import Progress, Steps, blocking
 from .model.loaded import LoadedModel, Preprocessor
 from .model.unet import crop_to, pad_to_multiple
 
 DEFAULT_TILE = {2: 256, 3: 64}
+LOGGER = logging.getLogger("napari_bnadapt")
 AMP = (None, "bf16", "fp16")
 
 
@@ -152,21 +154,19 @@ def _probabilities(model: LoadedModel, image: Any, cfg: PredictConfig) -> Steps[
     window = blend_window([s.stop - s.start for s in tiles[0]], overlap)
     weights = _weight_sum(spatial, tiles, window)
     device = resolve_device(cfg.device)
-    module = model.module.to(device).eval()
+    forward = TileForward(model.module.to(device).eval(), model.divisor, device, cfg.amp)
     total = len(jobs)
     with _accumulators(view, is_dask(image)) as allocate:
         accumulator = None
         for first in range(0, total, cfg.batch_size):
             batch = jobs[first : first + cfg.batch_size]
-            probs = forward_tiles(
-                module, _read_tiles(view, batch, normalizer), model.divisor, device, cfg.amp
-            )
+            probs = forward(_read_tiles(view, batch, normalizer))
             if accumulator is None:
                 accumulator = allocate((probs.shape[1], *view.shape[1:]))
             for (item, region), tile_probs in zip(batch, probs):
                 target = (slice(None), *region) if item is None else (slice(None), item, *region)
                 accumulator[target] += tile_probs * window
-            yield Progress(min(first + cfg.batch_size, total), total, "segmenting")
+            yield Progress(min(first + cfg.batch_size, total), total, forward.message)
         return _normalise(accumulator, weights, layout, model.dims)
 
 
@@ -204,6 +204,70 @@ def _read_tiles(view: Any, batch: list, normalizer: Preprocessor) -> np.ndarray:
             for item, region in batch
         ]
     )
+
+
+@dataclass
+class TileForward:
+    """Batches of tiles through the network, surviving out-of-memory.
+
+    When a batch does not fit (CUDA, MPS or host memory), it is split in halves and the
+    smaller size is kept for the batches that follow; ``notes`` says so. One tile that
+    does not fit is an :class:`InputDataError` that asks for smaller tiles or the CPU.
+    """
+
+    module: torch.nn.Module
+    divisor: int
+    device: torch.device
+    amp: str | None = None
+    limit: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def __call__(self, tiles: np.ndarray) -> np.ndarray:
+        size, start, parts = self.limit or len(tiles), 0, []
+        while start < len(tiles):
+            chunk = tiles[start : start + size]
+            try:
+                parts.append(forward_tiles(self.module, chunk, self.divisor, self.device, self.amp))
+            except Exception as exc:
+                if not is_out_of_memory(exc):
+                    raise
+                size = self._smaller(size, tiles.shape[2:])
+                continue
+            start += len(chunk)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def _smaller(self, size: int, tile: tuple[int, ...]) -> int:
+        release_memory(self.device)
+        if size == 1:
+            raise InputDataError(
+                f"out of memory with a single {'×'.join(map(str, tile))} tile on "
+                f"{self.device}: use smaller tiles (--tile) or the CPU (--device cpu)"
+            )
+        self.limit = max(1, size // 2)
+        note = f"out of memory: {self.limit} tile(s) per pass from now on"
+        self.notes.append(note)
+        LOGGER.warning(note)
+        return self.limit
+
+    @property
+    def message(self) -> str:
+        """What the progress line says: segmenting, and the last retry if there was one."""
+        return f"segmenting ({self.notes[-1]})" if self.notes else "segmenting"
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is an allocation failure (CUDA/MPS report theirs as RuntimeError)."""
+    return isinstance(exc, MemoryError | torch.cuda.OutOfMemoryError) or (
+        isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+    )
+
+
+def release_memory(device: torch.device) -> None:
+    """Hand cached blocks back after an allocation failure, so a smaller retry can fit."""
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    elif device.type == "mps":
+        torch.mps.empty_cache()
 
 
 def forward_tiles(

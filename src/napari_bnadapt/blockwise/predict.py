@@ -15,7 +15,7 @@ import numpy as np
 from ..arrays.axes import canonical_view, is_dask, restore_layout
 from ..arrays.normalization import check_finite
 from ..device import resolve_device
-from ..inference import PredictConfig, Prediction, forward_tiles, segment_probabilities
+from ..inference import PredictConfig, Prediction, TileForward, segment_probabilities
 from ..io.containers import StoredArray
 from ..model.loaded import LoadedModel
 from .plan import BlockPlan, Region
@@ -47,14 +47,14 @@ def predict_block(
     raw = _read(view, box)
     window = plan.window
     device = resolve_device(cfg.device)
-    module = model.module.to(device).eval()
+    forward = TileForward(model.module.to(device).eval(), plan.divisor, device, cfg.amp)
     accumulator: np.ndarray | None = None
     weights = np.zeros(tuple(r.stop - r.start for r in block), dtype=np.float32)
     for first in range(0, len(jobs), cfg.batch_size):
         batch = jobs[first : first + cfg.batch_size]
         tiles = np.stack([plan.preprocessor(raw[_local(plan, box, job)]) for job in batch])
         check_finite(tiles)
-        probs = forward_tiles(module, tiles, plan.divisor, device, cfg.amp)
+        probs = forward(tiles)
         if accumulator is None:
             accumulator = np.zeros((probs.shape[1], *weights.shape), dtype=np.float32)
         for (item, tile), tile_probs in zip(batch, probs):

@@ -37,6 +37,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BnAdaptError as exc:
         print(f"bnadapt: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except MemoryError:
+        print(
+            "bnadapt: error: out of memory: use smaller pieces (--tile, --batch-size, "
+            "--block, --patches) or write the result block by block (--out mask.zarr); "
+            "nothing was written",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("bnadapt: interrupted; nothing was written", file=sys.stderr)
         return 130
