@@ -49,6 +49,7 @@ from .documents import (
 )
 from .loaded import LoadedModel
 from .package import is_package, load_package
+from .signature import probe_output_channels
 from .unet import UNet, UNetConfig
 
 FORMAT = "napari-bnadapt-model"
@@ -259,13 +260,16 @@ def _load_torchscript(path: Path) -> LoadedModel:
     tensors = read_tensor_bytes(extra[TENSORS_FILE], path) if extra[TENSORS_FILE] else {}
     layers = list_norm_layers(module)
     dims, in_channels = _infer_dims_and_channels(module, layers)
+    dims, in_channels = int(meta.get("dims", dims)), int(meta.get("in_channels", in_channels))
+    divisor = int((meta.get("metadata") or {}).get("divisor", 16))
+    out_channels = probe_output_channels(module, dims, in_channels, max(32, 2 * divisor), path.name)
     source_stats = stats_from_lists(meta.get("source_bn_stats"))
     return LoadedModel.build(
         module,
         NormalizationSpec.from_dict(meta.get("normalization") or {"mode": "percentile"}),
-        dims=int(meta.get("dims", dims)),
-        in_channels=int(meta.get("in_channels", in_channels)),
-        out_channels=int(meta.get("out_channels", 1)),
+        dims=dims,
+        in_channels=in_channels,
+        out_channels=out_channels,
         source_stats=source_stats,
         classes=meta.get("classes"),
         metadata=meta.get("metadata", {"name": path.stem, "provenance": "TorchScript file"}),

@@ -38,6 +38,7 @@ from .package_processing import (
     output_layout,
     voxel_size_nm,
 )
+from .signature import probe_output_channels
 
 #: File names of a package's description.
 DESCRIPTION_NAMES = ("rdf.yaml", "bioimageio.yaml")
@@ -82,6 +83,8 @@ def load_package(path: str | Path, trust_code: bool = False) -> LoadedModel:
     normalization = normalization_of(list(source.preprocessing))
     activation, threshold = activation_of(list(target.postprocessing), layout_out.channels)
     module = engine_network(_network(descr, path, trust_code), layout_in, layout_out, activation)
+    size = max(layout_in.min_size, layout_in.step)
+    probe_output_channels(module, len(layout_in.spatial), layout_in.channels, size, path.name)
     ours = _our_document(descr.config)
     meta = dict(ours or {})
     if meta.get("normalization"):  # ours, exact (the package's step adds an epsilon)
