@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 import torch
 from bioimageio.spec import ValidationContext, save_bioimageio_package
 from bioimageio.spec.model import v0_5 as spec
+from hypothesis import HealthCheck, settings
 from torch import nn
 
 from napari_bnadapt.arrays.normalization import NormalizationSpec
@@ -19,6 +21,14 @@ from napari_bnadapt.model import LoadedModel
 from napari_bnadapt.model.loaded import wrap_unet
 from napari_bnadapt.model.unet import UNet, UNetConfig
 from napari_bnadapt.synthetic import SOURCE, make_dataset
+
+# Fuzzing profiles (tests/fuzz): a short one in CI, a long one with BNADAPT_FUZZ=nightly.
+_QUIET = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large]
+settings.register_profile("ci", max_examples=30, deadline=None, suppress_health_check=_QUIET)
+settings.register_profile(
+    "nightly", max_examples=1000, deadline=None, suppress_health_check=_QUIET, print_blob=True
+)
+settings.load_profile(os.environ.get("BNADAPT_FUZZ", "ci"))
 
 
 def randomize_bn(module: torch.nn.Module, seed: int = 0) -> None:

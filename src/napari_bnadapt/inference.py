@@ -234,6 +234,11 @@ class TileForward:
                 size = self._smaller(size, tiles.shape[2:])
                 continue
             start += len(chunk)
+            if not np.isfinite(parts[-1]).all():
+                raise InputDataError(
+                    "the network's output is not finite: the input's intensities are far "
+                    "outside anything it was trained on; check the image's intensity scale"
+                )
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def _smaller(self, size: int, tile: tuple[int, ...]) -> int:

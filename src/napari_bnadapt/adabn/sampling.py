@@ -78,10 +78,24 @@ def prepare_target(
     for item in items:
         item = to_model_scale(model, item, voxel_size, slice_axis)
         view, layout = canonical_view(item, model.dims, model.in_channels, axis)
+        _require_patch_room(model, layout.spatial_shape)
         views.append(view)
         normalizers.append(model.preprocessor(view))
         shapes.append(layout.spatial_shape)
     return TargetSet(views, normalizers, shapes, layout.slice_axis)
+
+
+def _require_patch_room(model: LoadedModel, spatial: tuple[int, ...]) -> None:
+    """A target must hold patches the network can measure statistics on: at its deepest
+    BatchNorm a patch must keep more than one value per channel."""
+    least = 2 * model.divisor
+    plane = spatial[-model.dims :]
+    if min(plane) < least:
+        raise InputDataError(
+            f"the target ({'×'.join(map(str, plane))} px) is smaller than {least} px along an "
+            f"axis: statistics need patches of at least {least} px (twice the network's "
+            "down-sampling); choose a larger target"
+        )
 
 
 def sample_target(
@@ -115,6 +129,11 @@ def patch_shape(model: LoadedModel, requested: int | Sequence[int] | None) -> tu
     sizes = (requested,) * model.dims if isinstance(requested, int) else tuple(requested)
     if len(sizes) != model.dims or min(sizes) < 1:
         raise InputDataError(f"patch size needs {model.dims} positive sizes, got {requested}")
+    if min(sizes) < 2 * model.divisor:
+        raise InputDataError(
+            f"patch size {requested} is too small for this network: use at least "
+            f"{2 * model.divisor} px (twice its down-sampling), e.g. the default"
+        )
     return tuple(int(s) for s in sizes)
 
 

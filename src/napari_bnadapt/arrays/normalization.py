@@ -73,6 +73,9 @@ class Normalizer:
     scale: float
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x)
+        if x.dtype == np.float64:  # scaled first: its values may not fit in float32
+            return ((x - self.offset) / self.scale).astype(np.float32)
         out = np.asarray(x, dtype=np.float32) - np.float32(self.offset)
         out /= np.float32(self.scale)
         return out

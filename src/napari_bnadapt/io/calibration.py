@@ -15,6 +15,7 @@ Axes without a size (channels, time) get scale 1 and unit ``pixel``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,8 +41,11 @@ def ome_voxel_size(metadata: dict[str, Any], ndim: int) -> Calibration:
         # A space axis without a unit has no known size: it stays in pixels.
         units.append(_unit(axis.get("unit")) if axis.get("type") == "space" else None)
     units = [u or "pixel" for u in units]
-    values = tuple(float(s) if u != "pixel" else 1.0 for s, u in zip(scale, units))
-    if all(u == "pixel" for u in units):
+    try:
+        values = tuple(float(s) if u != "pixel" else 1.0 for s, u in zip(scale, units))
+    except (TypeError, ValueError):
+        return None, None
+    if all(u == "pixel" for u in units) or not all(math.isfinite(v) and v > 0 for v in values):
         return None, None
     return values, tuple(units)
 
@@ -74,7 +78,8 @@ def _per_axis(values: Any, unit: str | Sequence[str], ndim: int, reverse: bool) 
         units = ["nm"] * len(sizes)
     if reverse:
         sizes, units = sizes[::-1], units[::-1]
-    if not sizes or min(sizes) <= 0:
+    # Zero, negative, NaN or overflowing sizes are no calibration: the data stays in pixels.
+    if not sizes or not all(math.isfinite(s) and s > 0 for s in sizes):
         return None, None
     sizes, units = sizes[-ndim:], units[-ndim:]
     lead = ndim - len(sizes)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputDataError
+from ..errors import BnAdaptError, InputDataError
 from .calibration import attribute_voxel_size, ome_voxel_size
 
 ZARR_SUFFIXES = (".zarr",)
@@ -83,6 +83,18 @@ class StoredArray:
         return self._handle
 
     def __getitem__(self, index: Any) -> np.ndarray:
+        try:
+            return self._read(index)
+        except BnAdaptError:
+            raise
+        except Exception as exc:  # each format library raises its own kinds on damaged chunks
+            raise InputDataError(
+                f"{Path(self.path).name}: part of {self.key!r} could not be read "
+                f"({type(exc).__name__}: {str(exc).strip()[:100]}): the container is damaged "
+                "or incomplete; copy it again"
+            ) from None
+
+    def _read(self, index: Any) -> np.ndarray:
         handle = self.handle()
         if self.kind == "n5":
             return np.asarray(handle[index].read().result())

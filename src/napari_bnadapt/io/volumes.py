@@ -8,6 +8,7 @@ still be viewed and processed block by block.
 
 from __future__ import annotations
 
+import math
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,7 +66,8 @@ def voxel_size_nm(
         for s, u in zip(scale, units)
         if _clean_unit(str(u)) in _UNIT_TO_NM
     ]
-    return tuple(sizes) if sizes and min(sizes) > 0 else None
+    usable = sizes and all(math.isfinite(v) and v > 0 for v in sizes)
+    return tuple(sizes) if usable else None
 
 
 def is_volume_path(path: str | Path) -> bool:
