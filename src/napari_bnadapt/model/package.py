@@ -46,6 +46,11 @@ DESCRIPTION_NAMES = ("rdf.yaml", "bioimageio.yaml")
 TENSORS_ATTACHMENT = "bnadapt_tensors.pt"
 #: The key of ``config`` that holds napari-bnadapt's metadata document.
 CONFIG_KEY = "napari_bnadapt"
+#: Packages unpacking to more than this are refused before anything is read.
+MAX_UNPACKED_BYTES = 16 * 1024**3
+#: Above this size, a compression ratio above :data:`BOMB_RATIO` is a zip bomb (weights
+#: compress about 1.1×; even empty test images rarely reach 100×).
+BOMB_FLOOR, BOMB_RATIO = 256 * 1024**2, 100
 
 
 def is_package(path: str | Path) -> bool:
@@ -71,6 +76,7 @@ def load_package(path: str | Path, trust_code: bool = False) -> LoadedModel:
     """Open the bioimage.io package at ``path`` (see module); ``trust_code`` allows
     importing a network class shipped as code in the package."""
     path = Path(path)
+    check_archive(path)
     descr = read_description(path)
     if len(descr.inputs) != 1 or len(descr.outputs) != 1:
         raise ModelFileError(
@@ -115,6 +121,32 @@ def load_package(path: str | Path, trust_code: bool = False) -> LoadedModel:
         adaptation=record_from(meta),
         **extras_from(meta, tensors, path),
     )
+
+
+def check_archive(path: Path, limit: int | None = None) -> None:
+    """Refuse a zip whose members would unpack to more than ``limit`` bytes (default
+    :data:`MAX_UNPACKED_BYTES`), or that compresses suspiciously well (a zip bomb), or
+    that names files outside itself; read from the zip's directory, before any member."""
+    if path.is_dir() or not zipfile.is_zipfile(path):
+        return
+    limit = MAX_UNPACKED_BYTES if limit is None else limit
+    with zipfile.ZipFile(path) as archive:
+        members = archive.infolist()
+    unpacked = sum(m.file_size for m in members)
+    packed = max(1, sum(m.compress_size for m in members))
+    if unpacked > limit or (unpacked > BOMB_FLOOR and unpacked / packed > BOMB_RATIO):
+        raise ModelFileError(
+            f"{path.name} would unpack to {unpacked / 1024**3:.1f} GiB from "
+            f"{packed / 1024**2:.1f} MiB: refused as a possible zip bomb (a model package "
+            "holds at most a few GiB of weights)"
+        )
+    outside = [
+        m.filename for m in members if ".." in Path(m.filename).parts or m.filename.startswith("/")
+    ]
+    if outside:
+        raise ModelFileError(
+            f"{path.name} names a file outside the package ({outside[0]!r}): refused"
+        )
 
 
 def read_description(path: Path) -> Any:
@@ -199,6 +231,10 @@ def _architecture(arch: Any, path: Path, trust_code: bool) -> nn.Module:
 def _read_file(entry: Any, path: Path, what: str) -> bytes:
     """The bytes of a file a package references; remote files are refused (offline)."""
     source = str(entry.source)
+    if ".." in Path(source).parts:
+        raise ModelFileError(
+            f"{path.name} references its {what} outside the package ({source[:80]}): refused"
+        )
     if source.startswith(("http://", "https://")):
         raise ModelFileError(
             f"{path.name} references its {what} by URL ({source[:80]}): napari-bnadapt "

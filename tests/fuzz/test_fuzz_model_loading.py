@@ -1,0 +1,176 @@
+"""Model loading fuzzed: random bytes and archives, pickles that try to run code, zip
+bombs, path traversal, TorchScript programs with unexpected signatures. Every case is a
+:class:`ModelFileError` (one line) or a model; no code from a file ever runs."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import assume, given
+from hypothesis import strategies as st
+from torch import nn
+
+from napari_bnadapt.errors import ModelFileError
+from napari_bnadapt.model import load_model
+from napari_bnadapt.model import package as package_module
+
+
+def refused(path: Path) -> str:
+    with pytest.raises(ModelFileError) as error:
+        load_model(path)
+    message = str(error.value)
+    assert "\n" not in message and len(message) < 400
+    return message
+
+
+@given(data=st.binary(max_size=4096), suffix=st.sampled_from([".pt", ".pth", ".zip", ".ts"]))
+def test_random_bytes_are_refused(data, suffix, tmp_path_factory):
+    path = tmp_path_factory.mktemp("bytes") / f"model{suffix}"
+    path.write_bytes(data)
+    refused(path)
+
+
+names = st.one_of(
+    st.sampled_from(["rdf.yaml", "bioimageio.yaml", "data.pkl", "archive/data.pkl",
+                     "archive/constants.pkl", "weights.pt", "code/x.py", "version"]),
+    st.text(min_size=1, max_size=12),
+)  # fmt: skip
+
+
+@given(members=st.dictionaries(names, st.binary(max_size=256), min_size=1, max_size=5))
+def test_random_archives_are_refused(members, tmp_path_factory):
+    path = tmp_path_factory.mktemp("zips") / "model.zip"
+    try:
+        with zipfile.ZipFile(path, "w") as archive:
+            for name, data in members.items():
+                archive.writestr(name, data)
+    except (IndexError, ValueError):  # a name zipfile itself cannot write
+        assume(False)
+    refused(path)
+
+
+class RunsCode:
+    """An object whose unpickling would call ``Path.touch`` on a marker file."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+@given(
+    wrap=st.sampled_from(["bare", "dict", "list", "state_dict", "nested", "native"]),
+)
+def test_pickles_that_run_code_are_refused_and_never_run(wrap, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("pickles")
+    marker = folder / "code-ran"
+    evil = RunsCode(marker)
+    payload = {
+        "bare": evil,
+        "dict": {"weight": torch.zeros(2), "x": evil},
+        "list": [torch.zeros(1), evil],
+        "state_dict": {"state_dict": {"w": evil}},
+        "nested": {"a": {"b": [evil]}},
+        "native": {"format": "napari-bnadapt-model", "format_version": 1, "state_dict": evil},
+    }[wrap]
+    path = folder / "model.pt"
+    torch.save(payload, path)
+    refused(path)
+    assert not marker.exists()
+
+
+def test_a_package_whose_state_dict_is_a_pickle_never_runs_it(make_package, nets, tmp_path):
+    monai = pytest.importorskip("monai")
+    args = {"spatial_dims": 2, "in_channels": 1, "out_channels": 1, "channels": [4, 8],
+            "strides": [2], "num_res_units": 0, "norm": "batch"}  # fmt: skip
+    net = monai.networks.nets.UNet(**args).eval()
+    package = make_package(net, weights="library", library=("monai.networks.nets", "UNet", args))
+    marker = tmp_path / "code-ran"
+    evil = io.BytesIO()
+    torch.save({"model.0.conv.weight": RunsCode(marker)}, evil)
+    bad = tmp_path / "evil.zip"
+    with zipfile.ZipFile(package) as source, zipfile.ZipFile(bad, "w") as target:
+        for item in source.namelist():
+            target.writestr(item, evil.getvalue() if item == "weights.pt" else source.read(item))
+    assert "weights" in refused(bad)
+    assert not marker.exists()
+
+
+def test_a_zip_bomb_is_refused_before_it_is_read(make_package, nets, tmp_path, monkeypatch):
+    package = make_package(nets.tiny())
+    bomb = tmp_path / "bomb.zip"
+    with (
+        zipfile.ZipFile(package) as source,
+        zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as target,
+    ):
+        for item in source.namelist():
+            target.writestr(item, source.read(item))
+        target.writestr("padding.npy", bytes(64 * 1024**2))  # 64 MiB of zeros: 64 KiB packed
+    monkeypatch.setattr(package_module, "BOMB_FLOOR", 16 * 1024**2)
+    assert "zip bomb" in refused(bomb)
+    monkeypatch.setattr(package_module, "BOMB_FLOOR", 256 * 1024**2)
+    monkeypatch.setattr(package_module, "MAX_UNPACKED_BYTES", 32 * 1024**2)
+    assert "zip bomb" in refused(bomb)
+
+
+@pytest.mark.parametrize("where", ["member", "reference"])
+def test_path_traversal_in_a_package_is_refused(make_package, nets, tmp_path, where):
+    package = make_package(nets.tiny())
+    bad = tmp_path / "traversal.zip"
+    with zipfile.ZipFile(package) as source, zipfile.ZipFile(bad, "w") as target:
+        for item in source.namelist():
+            data = source.read(item)
+            if item == "rdf.yaml" and where == "reference":
+                data = data.replace(b"source: weights.pt", b"source: ../../weights.pt")
+            target.writestr(item, data)
+        if where == "member":
+            target.writestr("../../outside.txt", b"x")
+    before = set(tmp_path.parent.iterdir())
+    assert "outside the package" in refused(bad)
+    assert set(tmp_path.parent.iterdir()) == before
+
+
+class TwoInputs(nn.Module):
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return x + y
+
+
+class ReturnsTuple(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 1, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.conv(x), x
+
+
+class Shrinks(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 1, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+class Raises(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 1, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] > 0:
+            raise RuntimeError("this program refuses every input")
+        return self.conv(x)
+
+
+@pytest.mark.parametrize("program", [TwoInputs, ReturnsTuple, Shrinks, Raises])
+def test_torchscript_with_an_unexpected_signature_is_refused_on_load(program, tmp_path):
+    path = tmp_path / "program.pt"
+    torch.jit.save(torch.jit.script(program()), str(path))
+    assert "napari-bnadapt needs forward(x)" in refused(path)
