@@ -160,3 +160,36 @@ def test_wrong_voxel_size_metadata_never_gives_a_bad_voxel_size(
         return
     if image.voxel_size is not None:
         assert all(np.isfinite(v) and v > 0 for v in image.voxel_size)
+
+
+def test_a_decompression_bomb_is_read_lazily_or_refused(tmp_path, monkeypatch):
+    """A tiny compressed TIFF declaring a large image is opened lazily (by its declared
+    size, not the file's), and a single page too large to read in pieces is refused."""
+    from napari_bnadapt.io import volumes
+
+    path = tmp_path / "bomb.tif"
+    tifffile.imwrite(path, np.zeros((4, 1024, 1024), np.uint16), compression="zlib")
+    assert path.stat().st_size < 64 * 1024  # 8 MiB of pixels in a few KiB
+    volume = volumes.read_volume(path, lazy_above=1024**2)
+    assert volume.lazy and volume.data.shape == (4, 1024, 1024)
+    monkeypatch.setattr(volumes, "MAX_PAGE_BYTES", 1024**2)
+    try:
+        volumes.read_volume(path, lazy_above=1024**2)
+    except BnAdaptError as exc:
+        assert "OME-Zarr" in str(exc)
+    else:
+        raise AssertionError("a page beyond MAX_PAGE_BYTES must be refused")
+
+
+def test_a_png_bomb_is_refused_in_one_line(tmp_path, monkeypatch):
+    from PIL import Image
+
+    path = tmp_path / "bomb.png"
+    Image.fromarray(np.zeros((600, 600), np.uint8)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # PIL refuses beyond twice this
+    try:
+        read_named_image(path)
+    except BnAdaptError as exc:
+        assert "decompression bomb" in str(exc)
+    else:
+        raise AssertionError("a PNG beyond PIL's pixel limit must be refused")

@@ -181,7 +181,7 @@ class AdaptWidget(Container):
             lambda: adapt_steps(
                 model, data, config, roi=roi, target_name=layer.name, voxel_size=voxel_size
             ),
-            self._adapted,
+            lambda result: self._adapted(result, model),
             f"adapting to {layer.name}",
         )
 
@@ -235,7 +235,10 @@ class AdaptWidget(Container):
 
     # -- results (main thread) ---------------------------------------------------------------
 
-    def _adapted(self, result: Any) -> None:
+    def _adapted(self, result: Any, source: LoadedModel | None = None) -> None:
+        if source is not None and self.session.model is not source:
+            notify("warning", "another model was loaded while adapting: the result was discarded")
+            return
         self.session.set_adapted(result.model)
         record = result.record
         notify("info", record.summary())
@@ -245,6 +248,9 @@ class AdaptWidget(Container):
             self.segment()
 
     def _add_masks(self, prediction: Prediction, layer: Any, model: LoadedModel) -> None:
+        if layer not in self.viewer.layers:
+            notify("warning", f"{layer.name} was closed while it was segmented: no mask added")
+            return
         state = mask_state(model)
         origin = MaskOrigin(prediction, state, layer.name, model.name)
         mask = result_layer(

@@ -75,7 +75,14 @@ class Normalizer:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x)
         if x.dtype == np.float64:  # scaled first: its values may not fit in float32
-            return ((x - self.offset) / self.scale).astype(np.float32)
+            with np.errstate(over="ignore"):
+                out = ((x - self.offset) / self.scale).astype(np.float32)
+            if np.isinf(out).any() and np.isfinite(x).all():
+                raise InputDataError(
+                    "the input's intensities overflow the network's float32 range after "
+                    "normalisation: check the image's intensity scale (e.g. rescale it)"
+                )
+            return out
         out = np.asarray(x, dtype=np.float32) - np.float32(self.offset)
         out /= np.float32(self.scale)
         return out

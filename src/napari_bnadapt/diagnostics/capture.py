@@ -9,6 +9,7 @@ statistics can still be compared (:func:`napari_bnadapt.diagnostics.shift.stats_
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -94,7 +95,9 @@ def capture_patches_steps(
     cfg = config
     started = time.perf_counter()
     device = resolve_device(cfg.device)
-    module = model.module.to(device).eval()
+    # A private copy carries the recording hooks: a job segmenting with the same model at
+    # the same time (another widget) neither feeds them nor runs them.
+    module = copy.deepcopy(model.module).to(device).eval()
     groups = list(batches(patches, cfg.batch_size))
     recorders = _recorders(module, cfg, len(groups))
     shared = (

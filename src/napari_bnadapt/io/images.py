@@ -57,6 +57,11 @@ def read_named_image(path: str | Path, key: str | None = None) -> NamedImage:
     try:
         with Image.open(path) as handle:
             data = np.asarray(handle.convert("L") if handle.mode in ("P", "RGBA") else handle)
+    except Image.DecompressionBombError:
+        raise InputDataError(
+            f"{path.name} declares more than {Image.MAX_IMAGE_PIXELS:,} pixels: refused as a "
+            "possible decompression bomb; save a large image as TIFF or zarr instead"
+        ) from None
     except Exception as exc:
         raise InputDataError(
             f"{path.name} could not be read as an image ({type(exc).__name__}): the file may "

@@ -26,6 +26,8 @@ MRC_SUFFIXES = (".mrc", ".rec", ".st", ".ali", ".map", ".mrcs")
 VOLUME_SUFFIXES = TIFF_SUFFIXES + MRC_SUFFIXES + CONTAINER_SUFFIXES
 #: Files above this size open lazily by default (bytes).
 LAZY_ABOVE = 2 * 1024**3
+#: A compressed TIFF page is read whole; larger ones are refused rather than exhaust memory.
+MAX_PAGE_BYTES = 4 * 1024**3
 _UNIT_TO_NM = {
     "nm": 1.0, "nanometer": 1.0, "µm": 1e3, "um": 1e3, "micrometer": 1e3, "micron": 1e3,
     "mm": 1e6, "millimeter": 1e6, "Å": 0.1, "A": 0.1, "angstrom": 0.1,
@@ -87,8 +89,10 @@ def read_volume(path: str | Path, lazy_above: int = LAZY_ABOVE, key: str | None 
             f"{path.name}: unsupported type; use TIFF ({', '.join(TIFF_SUFFIXES)}), MRC "
             f"({', '.join(MRC_SUFFIXES)}), zarr/OME-Zarr, N5 or HDF5"
         )
-    lazy = path.stat().st_size > lazy_above
     try:
+        # By the size the pixels will take, not the file's: a small compressed file can
+        # declare a huge image (a decompression bomb), which is then only read lazily.
+        lazy = max(path.stat().st_size, _declared_bytes(path)) > lazy_above
         if path.suffix.lower() in MRC_SUFFIXES:
             return _read_mrc(path, lazy)
         return _read_tiff(path, lazy)
@@ -99,6 +103,16 @@ def read_volume(path: str | Path, lazy_above: int = LAZY_ABOVE, key: str | None 
             f"{path.name} could not be read ({type(exc).__name__}: {exc}): the file may be "
             "truncated or corrupt; re-export it"
         ) from None
+
+
+def _declared_bytes(path: Path) -> int:
+    """How many bytes the pixels of a TIFF or MRC file take once read (its header's claim)."""
+    if path.suffix.lower() in MRC_SUFFIXES:
+        with mrcfile.open(path, mode="r", header_only=True, permissive=True) as mrc:
+            header = mrc.header
+            return int(header.nx) * int(header.ny) * int(header.nz) * 4
+    with tifffile.TiffFile(path) as tif:
+        return int(tif.series[0].nbytes) if tif.series else 0
 
 
 def _read_container(path: Path, key: str | None) -> Volume:
@@ -206,6 +220,13 @@ def _lazy_tiff(path: Path) -> Any:
         shape, dtype = series.shape, series.dtype
         page_shape = series.pages[0].shape
         count = len(series.pages)
+    page_bytes = int(np.prod(page_shape)) * np.dtype(dtype).itemsize
+    if page_bytes > MAX_PAGE_BYTES:
+        raise InputDataError(
+            f"{path.name}: one compressed page holds {page_bytes / 1024**3:.1f} GiB, which "
+            "cannot be read piece by piece: convert the file to OME-Zarr (e.g. with "
+            "bioformats2raw) or to an uncompressed TIFF"
+        )
 
     def read_page(index: int) -> np.ndarray:
         with tifffile.TiffFile(path) as handle:
