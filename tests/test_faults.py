@@ -202,3 +202,15 @@ def test_a_process_killed_mid_write_leaves_no_complete_store(small_model_2d, tmp
     np.testing.assert_array_equal(
         np.asarray(read_volume(out).data), np.asarray(read_volume(reference).data)
     )
+
+
+def test_the_cli_reports_memory_errors_in_one_line(monkeypatch, capsys, tmp_path):
+    from napari_bnadapt.cli import commands
+
+    def exhausted(args):
+        raise MemoryError
+
+    monkeypatch.setitem(commands.HANDLERS, "info", exhausted)
+    assert main(["info", "demo"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "out of memory" in err and "Traceback" not in err

@@ -146,15 +146,16 @@ def _probabilities(model: LoadedModel, image: Any, cfg: PredictConfig) -> Steps[
     view, layout = canonical_view(image, model.dims, model.in_channels, axis)
     normalizer = model.preprocessor(view)
     spatial = view.shape[2:] if model.dims == 2 else view.shape[1:]
-    tile = tile_shape_for(cfg.tile_shape, model.dims, spatial)
-    overlap = tuple(round(t * cfg.overlap) if t < n else 0 for t, n in zip(tile, spatial))
+    tile, overlap = tile_geometry(model, cfg, spatial)
     tiles = tile_slices(spatial, tile, overlap)
     items = range(view.shape[1]) if model.dims == 2 else [None]
     jobs = [(item, t) for item in items for t in tiles]
     window = blend_window([s.stop - s.start for s in tiles[0]], overlap)
     weights = _weight_sum(spatial, tiles, window)
     device = resolve_device(cfg.device)
-    forward = TileForward(model.module.to(device).eval(), model.divisor, device, cfg.amp)
+    forward = TileForward(
+        model.module.to(device).eval(), model.divisor, device, cfg.amp, model.min_size
+    )
     total = len(jobs)
     with _accumulators(view, is_dask(image)) as allocate:
         accumulator = None
@@ -168,6 +169,21 @@ def _probabilities(model: LoadedModel, image: Any, cfg: PredictConfig) -> Steps[
                 accumulator[target] += tile_probs * window
             yield Progress(min(first + cfg.batch_size, total), total, forward.message)
         return _normalise(accumulator, weights, layout, model.dims)
+
+
+def tile_geometry(
+    model: LoadedModel, cfg: PredictConfig, spatial: tuple[int, ...]
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Tile and overlap per axis on ``spatial``: the configured tile clipped to the image,
+    overlapping by the configured fraction and by at least twice the halo a package
+    declares (the border its network gets wrong), so that blending hides it."""
+    tile = tile_shape_for(cfg.tile_shape, model.dims, spatial)
+    halo = int(model.metadata.get("halo") or 0)
+    overlap = tuple(
+        min(t - 1, max(round(t * cfg.overlap), 2 * halo)) if t < n else 0
+        for t, n in zip(tile, spatial)
+    )
+    return tile, overlap
 
 
 def tile_shape_for(
@@ -219,6 +235,7 @@ class TileForward:
     divisor: int
     device: torch.device
     amp: str | None = None
+    min_size: int = 0
     limit: int | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -227,7 +244,11 @@ class TileForward:
         while start < len(tiles):
             chunk = tiles[start : start + size]
             try:
-                parts.append(forward_tiles(self.module, chunk, self.divisor, self.device, self.amp))
+                parts.append(
+                    forward_tiles(
+                        self.module, chunk, self.divisor, self.device, self.amp, self.min_size
+                    )
+                )
             except Exception as exc:
                 if not is_out_of_memory(exc):
                     raise
@@ -276,13 +297,19 @@ def release_memory(device: torch.device) -> None:
 
 
 def forward_tiles(
-    module: torch.nn.Module, tiles: np.ndarray, divisor: int, device: torch.device, amp: str | None
+    module: torch.nn.Module,
+    tiles: np.ndarray,
+    divisor: int,
+    device: torch.device,
+    amp: str | None,
+    min_size: int = 0,
 ) -> np.ndarray:
-    """Probabilities (sigmoid for one output channel, softmax otherwise) for a batch."""
+    """Probabilities (sigmoid for one output channel, softmax otherwise) for a batch;
+    tiles are padded to the network's divisor (and smallest input) and cropped back."""
     x = torch.from_numpy(tiles).to(device)
     spatial = x.shape[2:]
     with torch.inference_mode(), _autocast(device, amp):
-        logits = crop_to(module(pad_to_multiple(x, divisor)), spatial).float()
+        logits = crop_to(module(pad_to_multiple(x, divisor, min_size)), spatial).float()
         probs = torch.sigmoid(logits) if logits.shape[1] == 1 else torch.softmax(logits, dim=1)
     return probs.cpu().numpy()
 

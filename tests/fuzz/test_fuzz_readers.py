@@ -15,7 +15,7 @@ import mrcfile
 import numpy as np
 import tifffile
 import zarr
-from hypothesis import assume, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -104,6 +104,8 @@ def valid_file(folder: Path, fmt: str) -> Path:
     return path
 
 
+# Found by fuzzing: an emptied zarr v3 chunk raised zstd's RuntimeError when read lazily.
+@example(fmt="zarr3", cut=0.0, flips=[])
 @given(
     fmt=st.sampled_from(["tif", "png", "mrc", "h5", "zarr2", "zarr3"]),
     cut=st.floats(0, 1),
@@ -123,6 +125,8 @@ def test_corrupt_and_truncated_files_are_refused_or_read(fmt, cut, flips, tmp_pa
     read_back(path)  # any outcome but an unexpected exception
 
 
+# Found by fuzzing: 1.8e305 µm overflowed to an infinite voxel size in nm.
+@example(resolution=[1.797693134862316e305], attribute="element_size_um", fmt="zarr2")
 @given(
     resolution=st.lists(
         st.one_of(

@@ -21,7 +21,7 @@ import numpy as np
 from ..arrays.axes import Layout, canonical_view
 from ..arrays.tiling import blend_window, tile_slices
 from ..errors import require
-from ..inference import PredictConfig, tile_shape_for
+from ..inference import PredictConfig, tile_geometry
 from ..model.loaded import LoadedModel, Preprocessor
 
 #: Default output block (canonical Z, Y, X). Tiles that straddle a block border are
@@ -114,8 +114,7 @@ def make_plan(
     view, layout = canonical_view(image, model.dims, model.in_channels, axis)
     canonical = tuple(int(s) for s in view.shape[1:])
     spatial = canonical[1:] if model.dims == 2 else canonical
-    tile = tile_shape_for(cfg.tile_shape, model.dims, spatial)
-    overlap = tuple(round(t * cfg.overlap) if t < n else 0 for t, n in zip(tile, spatial))
+    tile, overlap = tile_geometry(model, cfg, spatial)
     tiles = tuple(tile_slices(spatial, tile, overlap))
     sizes = _block_sizes(block, model.dims)
     require(all(b >= 1 for b in sizes), f"block sizes must be positive, got {block}")

@@ -47,7 +47,8 @@ def predict_block(
     raw = _read(view, box)
     window = plan.window
     device = resolve_device(cfg.device)
-    forward = TileForward(model.module.to(device).eval(), plan.divisor, device, cfg.amp)
+    module = model.module.to(device).eval()
+    forward = TileForward(module, plan.divisor, device, cfg.amp, model.min_size)
     accumulator: np.ndarray | None = None
     weights = np.zeros(tuple(r.stop - r.start for r in block), dtype=np.float32)
     for first in range(0, len(jobs), cfg.batch_size):

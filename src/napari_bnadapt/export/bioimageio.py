@@ -39,11 +39,11 @@ ADABN = (
     "Adaptation.",
     "https://arxiv.org/abs/1603.04779",
 )
-#: Smallest input per spatial axis of an exported package (pixels). No halo is declared:
-#: bioimage.io consumers pad a declared halo by mirroring the image, which changes the
-#: predictions near the border, while the package should predict exactly what
-#: napari-bnadapt predicts (the network sees the whole image, zero-padded by its layers).
-MIN_SIZE = 64
+#: No output halo is declared: bioimage.io consumers pad a declared halo by mirroring the
+#: image, which changes the predictions near the border, while the package should predict
+#: exactly what napari-bnadapt predicts (the network sees the whole image, zero-padded by
+#: its layers). The smallest input is the network's divisor, or what the package it came
+#: from declared.
 
 
 @dataclass(frozen=True)
@@ -256,7 +256,7 @@ def _provenance(model: LoadedModel) -> dict[str, Any]:
 def _min_size(model: LoadedModel) -> int:
     """Smallest input: a multiple of the network's step, at least what it was imported with."""
     step = model.divisor
-    least = max(MIN_SIZE, int(model.metadata.get("min_size", 0)), step)
+    least = max(model.min_size, step)
     return -(-least // step) * step
 
 

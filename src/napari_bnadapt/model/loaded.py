@@ -106,6 +106,11 @@ class LoadedModel:
         return int(self.metadata.get("divisor", 16))
 
     @property
+    def min_size(self) -> int:
+        """The smallest spatial input a network declares (bioimage.io packages; else 0)."""
+        return int(self.metadata.get("min_size") or 0)
+
+    @property
     def name(self) -> str:
         return str(self.metadata.get("name") or (Path(self.path).stem if self.path else "model"))
 

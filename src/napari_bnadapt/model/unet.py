@@ -136,13 +136,15 @@ class UNet(nn.Module):
         return crop_to(logits, spatial)
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Pad the spatial axes of ``x`` at their far end to a multiple of ``multiple``."""
+def pad_to_multiple(x: torch.Tensor, multiple: int, minimum: int = 0) -> torch.Tensor:
+    """Pad the spatial axes of ``x`` at their far end to a multiple of ``multiple`` (and to
+    at least ``minimum``, a multiple too, for networks that declare a smallest input)."""
     # F.pad lists the last axis first; written with indices so that it compiles to TorchScript.
     pads: list[int] = []
     needed = 0
     for axis in range(x.dim() - 1, 1, -1):
-        extra = (-x.shape[axis]) % multiple
+        size = x.shape[axis]
+        extra = max((-size) % multiple, minimum - size + (-minimum) % multiple)
         pads += [0, extra]
         needed += extra
     if needed == 0:
