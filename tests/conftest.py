@@ -134,7 +134,14 @@ def tiny_net(seed: int = 0, **kwargs: Any) -> nn.Module:
     return net
 
 
-def _axes(order: str, channels: int, kind: str, tensor: str = "raw") -> list[Any]:
+def _axes(
+    order: str,
+    channels: int,
+    kind: str,
+    tensor: str = "raw",
+    size: tuple[int, int] = (16, 8),
+    halo: int = 0,
+) -> list[Any]:
     axes = []
     for letter in order:
         if letter == "b":
@@ -150,14 +157,19 @@ def _axes(order: str, channels: int, kind: str, tensor: str = "raw") -> list[Any
         elif kind == "input":
             axes.append(
                 spec.SpaceInputAxis(
-                    id=spec.AxisId(letter), size=spec.ParameterizedSize(min=16, step=8)
+                    id=spec.AxisId(letter), size=spec.ParameterizedSize(min=size[0], step=size[1])
                 )
             )
         else:
             reference = spec.SizeReference(
                 tensor_id=spec.TensorId(tensor), axis_id=spec.AxisId(letter)
             )
-            axes.append(spec.SpaceOutputAxis(id=spec.AxisId(letter), size=reference))
+            if halo:
+                axes.append(
+                    spec.SpaceOutputAxisWithHalo(id=spec.AxisId(letter), size=reference, halo=halo)
+                )
+            else:
+                axes.append(spec.SpaceOutputAxis(id=spec.AxisId(letter), size=reference))
     return axes
 
 
@@ -190,6 +202,8 @@ def make_package(tmp_path: Path) -> Callable[..., Path]:
         inputs: int = 1,
         library: tuple[str, str, dict[str, Any]] | None = None,
         zoo_id: str | None = None,
+        size: tuple[int, int] = (16, 8),
+        halo: int = 0,
     ) -> Path:
         folder = tmp_path / f"build_{name.replace(' ', '_')}"
         folder.mkdir()
@@ -203,7 +217,8 @@ def make_package(tmp_path: Path) -> Callable[..., Path]:
             ]
         )
         post = postprocessing if postprocessing is not None else [spec.SigmoidDescr()]
-        shape = [1 if a in "bt" else (1 if a == "c" else 32) for a in axes]
+        side = max(32, size[0])
+        shape = [1 if a in "bt" else (1 if a == "c" else side) for a in axes]
         image = np.random.default_rng(0).normal(100, 40, shape).astype(np.float32)
         try:
             with torch.no_grad():
@@ -245,7 +260,7 @@ def make_package(tmp_path: Path) -> Callable[..., Path]:
         descr_inputs = [
             spec.InputTensorDescr(
                 id=spec.TensorId("raw" if i == 0 else f"raw{i}"),
-                axes=_axes(axes, 1, "input"),
+                axes=_axes(axes, 1, "input", size=size),
                 test_tensor=spec.FileDescr(source=folder / "in.npy"),
                 preprocessing=pre,
             )
@@ -253,7 +268,7 @@ def make_package(tmp_path: Path) -> Callable[..., Path]:
         ]
         descr_output = spec.OutputTensorDescr(
             id=spec.TensorId("prob"),
-            axes=_axes(axes, out_channels, "output"),
+            axes=_axes(axes, out_channels, "output", halo=halo),
             test_tensor=spec.FileDescr(source=folder / "out.npy"),
             postprocessing=post,
         )

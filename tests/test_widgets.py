@@ -330,7 +330,7 @@ def test_a_package_with_code_loads_only_after_the_user_confirms(
 ):
     from napari_bnadapt._widgets import model_widget as module
 
-    viewer, widgets = workbench
+    _viewer, widgets = workbench
     widget = widgets["Model"]
     before = widget.session.model
     path = make_package(nets.tiny(), weights="file")

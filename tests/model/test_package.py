@@ -257,3 +257,21 @@ def test_a_spec_0_4_package_opens(nets, tmp_path):
     np.testing.assert_allclose(
         predict(model, x, CONFIG).probabilities, expected(net, x, low, high - low), atol=1e-4
     )
+
+
+def test_size_hints_and_halo_are_honoured(make_package, nets):
+    from napari_bnadapt.inference import tile_geometry
+
+    net = nets.tiny()
+    model = load_model(make_package(net, name="hinted", size=(48, 16), halo=6))
+    assert (model.divisor, model.min_size, model.metadata["halo"]) == (16, 48, 6)
+    tile, overlap = tile_geometry(model, PredictConfig(tile_shape=32, overlap=0.1), (100, 100))
+    assert tile == (32, 32) and overlap == (12, 12)  # at least twice the halo
+    x = image(7, (20, 20))  # smaller than the smallest input: padded up to 48
+    result = predict(model, x, PredictConfig(device="cpu"))
+    padded = np.pad((x - 100.0) / (40.0 + 1e-6), ((0, 28), (0, 28)), mode="edge")
+    with torch.no_grad():
+        expected_p = torch.sigmoid(net(torch.from_numpy(padded)[None, None].float()))[
+            0, 0, :20, :20
+        ]
+    np.testing.assert_allclose(result.probabilities, expected_p.numpy(), atol=1e-5)
