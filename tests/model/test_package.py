@@ -171,6 +171,7 @@ def test_an_imported_package_adapts(make_package, nets):
         ("corrupt zip", "not a readable"),
         ("broken description", "bioimage.io"),
         ("onnx only", "only onnx weights"),
+        ("remote weights", "works offline"),
     ],
 )
 def test_unusable_packages_get_one_line(make_package, nets, tmp_path, capsys, kind, message):
@@ -197,6 +198,16 @@ def test_unusable_packages_get_one_line(make_package, nets, tmp_path, capsys, ki
             for item in source.namelist():
                 text = source.read(item)
                 target.writestr(item, b"inputs: [oops\n  - : :" if item == "rdf.yaml" else text)
+    elif kind == "remote weights":
+        full = make_package(net, name="remote")
+        path = tmp_path / "remote_weights.zip"
+        with zipfile.ZipFile(full) as source, zipfile.ZipFile(path, "w") as target:
+            for item in source.namelist():
+                data = source.read(item)
+                if item == "rdf.yaml":
+                    data = data.replace(b"source: weights.pt", b"source: https://example.org/w.pt")
+                if item != "weights.pt":
+                    target.writestr(item, data)
     else:
         path = make_package(net, name="onnx only", weights="onnx")
     with pytest.raises(ModelFileError, match=message):
