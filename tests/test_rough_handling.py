@@ -157,3 +157,20 @@ def test_many_adapt_reset_cycles_keep_memory_flat(workbench, qtbot):
     assert sizes[1] - sizes[0] < 40, f"resident memory grew {sizes[1] - sizes[0]:.0f} MB"
     assert widget.session.adapted is None and not errors_shown()
     assert np.isfinite(sizes).all()
+
+
+def test_out_of_memory_in_a_widget_job_is_one_notification(workbench, qtbot):
+    viewer, widgets = workbench
+    widget = widgets["Segment and adapt"]
+    model = widget.session.model
+    before = {k: v.clone() for k, v in model.module.state_dict().items()}
+    first = next(m for m in model.module.modules() if isinstance(m, torch.nn.Conv2d))
+    handle = first.register_forward_pre_hook(lambda *_: (_ for _ in ()).throw(MemoryError()))
+    widget.target.value = viewer.layers["target EM"]
+    widget.adapt()
+    wait(qtbot, widget)
+    handle.remove()
+    assert any("out of memory; nothing was changed" in m for m in errors_shown())
+    after = model.module.state_dict()
+    assert all(torch.equal(after[k], v) for k, v in before.items())
+    assert widget.session.adapted is None

@@ -14,6 +14,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from torch import nn
 
+from napari_bnadapt.cli import main
 from napari_bnadapt.errors import ModelFileError
 from napari_bnadapt.model import load_model
 from napari_bnadapt.model import package as package_module
@@ -28,10 +29,13 @@ def refused(path: Path) -> str:
 
 
 @given(data=st.binary(max_size=4096), suffix=st.sampled_from([".pt", ".pth", ".zip", ".ts"]))
-def test_random_bytes_are_refused(data, suffix, tmp_path_factory):
+def test_random_bytes_are_refused(data, suffix, tmp_path_factory, capsys):
     path = tmp_path_factory.mktemp("bytes") / f"model{suffix}"
     path.write_bytes(data)
     refused(path)
+    assert main(["info", str(path)]) == 2  # and the CLI says it in one line
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
 
 
 names = st.one_of(

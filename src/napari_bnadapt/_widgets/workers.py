@@ -18,6 +18,7 @@ from napari.utils import progress
 from qtpy.QtCore import QEvent, QObject
 
 from ..errors import BnAdaptError
+from ..inference import is_out_of_memory
 from ..jobs import Progress, Steps, remaining_seconds
 from .messages import notify
 
@@ -66,6 +67,14 @@ class JobRunner:
                 return (yield from self._steps)
             except BnAdaptError as exc:
                 return Failed(str(exc))
+            except Exception as exc:
+                if not is_out_of_memory(exc):
+                    raise
+                # Nothing was changed (every job works on copies): say what to do instead.
+                return Failed(
+                    f"{description}: out of memory; nothing was changed. Use fewer patches, "
+                    "a smaller batch, or the CPU (Model widget ▸ device)"
+                )
 
         worker = create_worker(job, _start_thread=False, _ignore_errors=True)
         worker.yielded.connect(lambda step: self._show(step, description))
