@@ -3,26 +3,23 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
 
 from .arrays.axes import Layout, canonical_view, is_dask, read_normalized, restore_layout
 from .arrays.resampling import resample, resample_to
 from .arrays.tiling import blend_window, tile_slices
 from .device import resolve_device
-from .errors import InputDataError, require
+from .errors import require
+from .forward import TileForward
 from .jobs import Progress, Steps, blocking
 from .model.loaded import LoadedModel, Preprocessor
-from .model.unet import crop_to, pad_to_multiple
 
 DEFAULT_TILE = {2: 256, 3: 64}
-LOGGER = logging.getLogger("napari_bnadapt")
 AMP = (None, "bf16", "fp16")
 
 
@@ -220,105 +217,6 @@ def _read_tiles(view: Any, batch: list, normalizer: Preprocessor) -> np.ndarray:
             for item, region in batch
         ]
     )
-
-
-@dataclass
-class TileForward:
-    """Batches of tiles through the network, surviving out-of-memory.
-
-    When a batch does not fit (CUDA, MPS or host memory), it is split in halves and the
-    smaller size is kept for the batches that follow; ``notes`` says so. One tile that
-    does not fit is an :class:`InputDataError` that asks for smaller tiles or the CPU.
-    """
-
-    module: torch.nn.Module
-    divisor: int
-    device: torch.device
-    amp: str | None = None
-    min_size: int = 0
-    limit: int | None = None
-    notes: list[str] = field(default_factory=list)
-
-    def __call__(self, tiles: np.ndarray) -> np.ndarray:
-        size, start, parts = self.limit or len(tiles), 0, []
-        while start < len(tiles):
-            chunk = tiles[start : start + size]
-            try:
-                parts.append(
-                    forward_tiles(
-                        self.module, chunk, self.divisor, self.device, self.amp, self.min_size
-                    )
-                )
-            except Exception as exc:
-                if not is_out_of_memory(exc):
-                    raise
-                size = self._smaller(size, tiles.shape[2:])
-                continue
-            start += len(chunk)
-            if not np.isfinite(parts[-1]).all():
-                raise InputDataError(
-                    "the network's output is not finite: the input's intensities are far "
-                    "outside anything it was trained on; check the image's intensity scale"
-                )
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
-
-    def _smaller(self, size: int, tile: tuple[int, ...]) -> int:
-        release_memory(self.device)
-        if size == 1:
-            raise InputDataError(
-                f"out of memory with a single {'×'.join(map(str, tile))} tile on "
-                f"{self.device}: use smaller tiles (--tile) or the CPU (--device cpu)"
-            )
-        self.limit = max(1, size // 2)
-        note = f"out of memory: {self.limit} tile(s) per pass from now on"
-        self.notes.append(note)
-        LOGGER.warning(note)
-        return self.limit
-
-    @property
-    def message(self) -> str:
-        """What the progress line says: segmenting, and the last retry if there was one."""
-        return f"segmenting ({self.notes[-1]})" if self.notes else "segmenting"
-
-
-def is_out_of_memory(exc: BaseException) -> bool:
-    """Whether ``exc`` is an allocation failure (CUDA/MPS report theirs as RuntimeError)."""
-    return isinstance(exc, MemoryError | torch.cuda.OutOfMemoryError) or (
-        isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
-    )
-
-
-def release_memory(device: torch.device) -> None:
-    """Hand cached blocks back after an allocation failure, so a smaller retry can fit."""
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-    elif device.type == "mps":
-        torch.mps.empty_cache()
-
-
-def forward_tiles(
-    module: torch.nn.Module,
-    tiles: np.ndarray,
-    divisor: int,
-    device: torch.device,
-    amp: str | None,
-    min_size: int = 0,
-) -> np.ndarray:
-    """Probabilities (sigmoid for one output channel, softmax otherwise) for a batch;
-    tiles are padded to the network's divisor (and smallest input) and cropped back."""
-    x = torch.from_numpy(tiles).to(device)
-    spatial = x.shape[2:]
-    with torch.inference_mode(), _autocast(device, amp):
-        logits = crop_to(module(pad_to_multiple(x, divisor, min_size)), spatial).float()
-        probs = torch.sigmoid(logits) if logits.shape[1] == 1 else torch.softmax(logits, dim=1)
-    return probs.cpu().numpy()
-
-
-def _autocast(device: torch.device, amp: str | None) -> contextlib.AbstractContextManager:
-    if not amp or device.type == "cpu":
-        return contextlib.nullcontext()
-    dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16}
-    return torch.autocast(device_type=device.type, dtype=dtypes[amp])
 
 
 @contextlib.contextmanager

@@ -18,7 +18,7 @@ from napari.utils import progress
 from qtpy.QtCore import QEvent, QObject
 
 from ..errors import BnAdaptError
-from ..inference import is_out_of_memory
+from ..forward import is_out_of_memory
 from ..jobs import Progress, Steps, remaining_seconds
 from .messages import notify
 

@@ -15,7 +15,8 @@ import numpy as np
 from ..arrays.axes import canonical_view, is_dask, restore_layout
 from ..arrays.normalization import check_finite
 from ..device import resolve_device
-from ..inference import PredictConfig, Prediction, TileForward, segment_probabilities
+from ..forward import TileForward
+from ..inference import PredictConfig, Prediction, segment_probabilities
 from ..io.containers import StoredArray
 from ..model.loaded import LoadedModel
 from .plan import BlockPlan, Region
