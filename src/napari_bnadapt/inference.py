@@ -41,7 +41,8 @@ class PredictConfig:
     amp
         ``None``, ``'bf16'`` or ``'fp16'``: autocast on GPU (ignored on the CPU).
     threshold
-        Foreground probability threshold of binary models.
+        Foreground probability threshold of binary models; None: the model's own (0.5,
+        unless a bioimage.io package binarises at another value).
     slice_axis
         Spatial axis a 2D model cuts a volume across; default: the model's training axis.
     """
@@ -51,7 +52,7 @@ class PredictConfig:
     batch_size: int = 8
     device: str = "auto"
     amp: str | None = None
-    threshold: float = 0.5
+    threshold: float | None = None
     slice_axis: int | None = None
 
     def __post_init__(self) -> None:
@@ -62,7 +63,10 @@ class PredictConfig:
         require(0 <= self.overlap < 1, f"overlap must be in [0, 1), got {self.overlap}")
         require(self.batch_size >= 1, f"batch size must be at least 1, got {self.batch_size}")
         require(self.amp in AMP, f"amp must be one of {', '.join(map(str, AMP))}, got {self.amp!r}")
-        require(0 <= self.threshold <= 1, f"threshold must be in [0, 1], got {self.threshold}")
+        require(
+            self.threshold is None or 0 <= self.threshold <= 1,
+            f"threshold must be in [0, 1], got {self.threshold}",
+        )
         require(
             self.slice_axis in (None, 0, 1, 2, -1, -2, -3),
             f"slice axis must be 0, 1 or 2 (z, y, x), got {self.slice_axis}",
@@ -131,7 +135,7 @@ def predict_steps(
         probabilities = yield from _probabilities(model, resample(image, factors), cfg)
         spatial = grid[len(grid) - (probabilities.ndim - 1) :]
         probabilities = np.stack([resample_to(p, spatial) for p in probabilities])
-    return segment_probabilities(probabilities, cfg.threshold)
+    return segment_probabilities(probabilities, model.threshold_for(cfg.threshold))
 
 
 predict = blocking(predict_steps, "predict")

@@ -286,3 +286,13 @@ def test_size_hints_and_halo_are_honoured(make_package, nets):
             0, 0, :20, :20
         ]
     np.testing.assert_allclose(result.probabilities, expected_p.numpy(), atol=1e-5)
+
+
+def test_a_binarize_step_sets_the_mask_threshold(make_package, nets):
+    spec = nets.spec
+    post = [spec.SigmoidDescr(), spec.BinarizeDescr(kwargs=spec.BinarizeKwargs(threshold=0.8))]
+    model = load_model(make_package(nets.tiny(), name="binarised", postprocessing=post))
+    result = predict(model, image(8), CONFIG)
+    np.testing.assert_array_equal(result.mask, (result.probabilities >= 0.8).astype(np.uint8))
+    explicit = predict(model, image(8), PredictConfig(device="cpu", threshold=0.3))
+    np.testing.assert_array_equal(explicit.mask, (explicit.probabilities >= 0.3).astype(np.uint8))

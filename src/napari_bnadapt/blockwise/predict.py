@@ -64,7 +64,7 @@ def predict_block(
     assert accumulator is not None  # every block touches at least one tile
     accumulator /= weights[None]
     probabilities = restore_layout(accumulator, plan.layout)
-    prediction = segment_probabilities(probabilities, cfg.threshold)
+    prediction = segment_probabilities(probabilities, model.threshold_for(cfg.threshold))
     return BlockResult(index, plan.output_region(block), prediction)
 
 

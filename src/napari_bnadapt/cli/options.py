@@ -47,7 +47,8 @@ def add_predict_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--threshold", type=float,
-        help=f"foreground probability threshold of binary models (default: {PREDICT.threshold:g})",
+        help="foreground probability threshold of binary models (default: the model's own: "
+        "0.5, unless a bioimage.io package binarises at another value)",
     )  # fmt: skip
     parser.add_argument(
         "--amp", choices=[a for a in AMP if a], help="mixed precision on a GPU (default: off)"

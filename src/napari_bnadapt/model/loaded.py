@@ -105,6 +105,14 @@ class LoadedModel:
             return self.config.divisor
         return int(self.metadata.get("divisor", 16))
 
+    def threshold_for(self, requested: float | None) -> float:
+        """The foreground threshold to use: ``requested``, else the model's own (a
+        package's ``binarize`` step), else 0.5."""
+        if requested is not None:
+            return float(requested)
+        own = (self.metadata.get("bioimageio") or {}).get("threshold")
+        return float(own) if own is not None else 0.5
+
     @property
     def min_size(self) -> int:
         """The smallest spatial input a network declares (bioimage.io packages; else 0)."""
