@@ -26,7 +26,7 @@ from napari_bnadapt.synthetic import SOURCE, make_dataset
 _QUIET = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large]
 settings.register_profile("ci", max_examples=30, deadline=None, suppress_health_check=_QUIET)
 settings.register_profile(
-    "nightly", max_examples=1000, deadline=None, suppress_health_check=_QUIET, print_blob=True
+    "nightly", max_examples=2000, deadline=None, suppress_health_check=_QUIET, print_blob=True
 )
 settings.load_profile(os.environ.get("BNADAPT_FUZZ", "ci"))
 

@@ -28,8 +28,10 @@ def write_cover(model: LoadedModel, crop: np.ndarray, path: Path) -> Path:
         middle = plane.shape[0] // 2
         plane, before, after = plane[middle], before[middle], after[middle]
     figure = Figure(figsize=(8, 4), constrained_layout=True)
-    plot_masks(figure.subplots(1, 2), plane, before > 0, after > 0)
-    if model.adaptation is None:
-        figure.axes[1].set_title("mask (source statistics)", fontsize=9)
+    axes = figure.subplots(1, 2)
+    plot_masks(axes, plane, before > 0, after > 0)
+    after_title = "adapted statistics" if model.adaptation is not None else "source statistics"
+    for ax, title, mask in zip(axes, ("source statistics", after_title), (before, after)):
+        ax.set_title(f"{title}: {np.mean(mask > 0):.0%} foreground", fontsize=9)
     figure.savefig(path, dpi=80, format="png")
     return path

@@ -15,7 +15,7 @@ statistics travel in `bnadapt_tensors.pt` (a plain tensor file, read with
 `torch.load(..., weights_only=True)`):
 
 - in napari-bnadapt, open this package (`bnadapt info package.zip`, or the Model widget)
-  and press **Reset to source**, or run
+  and press **Reset to source statistics**, or run
   `bnadapt adapt --model package.zip --reset --out source.pt`;
 - elsewhere, use the parent package{parent}.
 """
@@ -43,7 +43,8 @@ def write_documentation(model: LoadedModel, path: Path) -> Path:
             record.summary(),
             "",
             f"- cure: {record.cure}; estimator: {record.mode}; blend α: {record.alpha:g}",
-            f"- target: {record.target} ({record.patches} patches of {record.patch_size} px)",
+            f"- target: {record.target} ({record.patches} patches of "
+            f"{'×'.join(map(str, record.patch_size))} px)",
             f"- when: {record.created or 'unknown'}; software: {record.software or 'unknown'}",
             "",
             UNDO.format(
