@@ -43,6 +43,15 @@ def randomize_bn(module: torch.nn.Module, seed: int = 0) -> None:
                 m.bias.copy_(torch.randn(m.num_features, generator=gen) * 0.1)
 
 
+@pytest.fixture(autouse=True)
+def fresh_notifications(request):
+    """A Qt test sees only its own napari notifications (napari keeps them process-wide)."""
+    if request.node.get_closest_marker("qt") is not None:
+        from napari.utils.notifications import notification_manager
+
+        notification_manager.records.clear()
+
+
 @pytest.fixture
 def small_model_2d() -> LoadedModel:
     torch.manual_seed(0)

@@ -12,14 +12,6 @@ pytestmark = pytest.mark.qt
 TIMEOUT = 60_000
 
 
-@pytest.fixture(autouse=True)
-def fresh_notifications():
-    """Each test sees only its own notifications (napari keeps them process-wide)."""
-    from napari.utils.notifications import notification_manager
-
-    notification_manager.records.clear()
-
-
 @pytest.fixture
 def workbench(make_napari_viewer):
     from napari_bnadapt._widgets.launch import open_workbench

@@ -85,7 +85,8 @@ def resolve_model_path(path: str | Path) -> Path:
         )
     if resolved.is_dir():
         raise ModelFileError(
-            f"{str(path)!r} is a folder, not a model file: give a .pt native or TorchScript file"
+            f"{str(path)!r} is a folder without rdf.yaml or bioimageio.yaml: give a model "
+            "file (.pt, TorchScript) or a bioimage.io package (.zip, or its unpacked folder)"
         )
     return resolved
 
