@@ -122,6 +122,17 @@ class ChannelsLast(nn.Module):
         return self.net(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
 
 
+class Unbatched(nn.Module):
+    """A network that takes and gives one ``(c, y, x)`` sample (no batch axis)."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x[None])[0]
+
+
 class Probabilities(nn.Module):
     """A network that applies its own sigmoid."""
 
@@ -309,6 +320,6 @@ def nets() -> Any:
     from types import SimpleNamespace
 
     return SimpleNamespace(
-        tiny=tiny_net, TinyNet=TinyNet, ChannelsLast=ChannelsLast,
+        tiny=tiny_net, TinyNet=TinyNet, ChannelsLast=ChannelsLast, Unbatched=Unbatched,
         Probabilities=Probabilities, spec=spec, code=PACKAGE_CODE,
     )  # fmt: skip

@@ -125,12 +125,13 @@ def test_preprocessing_is_applied(make_package, nets, step, mode):
     )
 
 
-def test_channels_last_and_probability_outputs_are_adapted_to(make_package, nets):
+def test_channels_last_unbatched_and_probability_outputs_are_adapted_to(make_package, nets):
     inner = nets.tiny()
     last = make_package(nets.ChannelsLast(inner), name="channels last", axes="byxc")
     probs = make_package(nets.Probabilities(inner), name="own sigmoid", postprocessing=[])
+    unbatched = make_package(nets.Unbatched(inner), name="no batch axis", axes="cyx")
     x = image(3)
-    for path in (last, probs):
+    for path in (last, probs, unbatched):
         model = load_model(path)
         np.testing.assert_allclose(
             predict(model, x, CONFIG).probabilities, expected(inner, x), atol=1e-5
