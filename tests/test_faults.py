@@ -125,7 +125,27 @@ def test_one_tile_out_of_memory_says_what_to_do(small_model_2d, target, tmp_path
     finally:
         common.load_model = real
     assert code == 2 and not out.exists()
-    assert "out of memory with a single 32×32 tile" in capsys.readouterr().err
+    assert "out of memory with a single 8×8 tile" in capsys.readouterr().err  # after 32, 16
+
+
+def test_tiles_too_large_for_memory_are_halved_and_said(small_model_2d, target):
+    """One tile of 32² does not fit (simulated): prediction goes on with 16² tiles and
+    equals a run configured with 16² tiles from the start."""
+
+    def large_tiles_fail(_module, inputs):
+        if inputs[0].shape[-1] > 16:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (injected)")
+
+    first = next(m for m in small_model_2d.module.modules() if isinstance(m, torch.nn.Conv2d))
+    handle = first.register_forward_pre_hook(large_tiles_fail)
+    messages: list[str] = []
+    result = predict(small_model_2d, target, PREDICT, progress=lambda s: messages.append(s.message))
+    handle.remove()
+    small = predict(
+        small_model_2d, target, PredictConfig(device="cpu", tile_shape=16)
+    ).probabilities
+    np.testing.assert_allclose(result.probabilities, small, atol=1e-6)
+    assert any("tiles of 16×16 px now" in m for m in messages)
 
 
 @pytest.mark.parametrize("k", [0, 5])

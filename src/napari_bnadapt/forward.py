@@ -15,6 +15,17 @@ from .model.unet import crop_to, pad_to_multiple
 LOGGER = logging.getLogger("napari_bnadapt")
 
 
+class TileTooLarge(InputDataError):
+    """Out of memory with a single tile: only smaller tiles (or another device) can help."""
+
+    def __init__(self, tile: tuple[int, ...], device: torch.device) -> None:
+        self.tile = tuple(int(t) for t in tile)
+        super().__init__(
+            f"out of memory with a single {'×'.join(map(str, self.tile))} tile on {device}: "
+            "use smaller tiles (--tile) or the CPU (--device cpu)"
+        )
+
+
 @dataclass
 class TileForward:
     """Batches of tiles through the network, surviving out-of-memory.
@@ -58,10 +69,7 @@ class TileForward:
     def _smaller(self, size: int, tile: tuple[int, ...]) -> int:
         release_memory(self.device)
         if size == 1:
-            raise InputDataError(
-                f"out of memory with a single {'×'.join(map(str, tile))} tile on "
-                f"{self.device}: use smaller tiles (--tile) or the CPU (--device cpu)"
-            )
+            raise TileTooLarge(tile, self.device)
         self.limit = max(1, size // 2)
         note = f"out of memory: {self.limit} tile(s) per pass from now on"
         self.notes.append(note)

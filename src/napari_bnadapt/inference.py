@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -15,7 +15,7 @@ from .arrays.resampling import resample, resample_to
 from .arrays.tiling import blend_window, tile_slices
 from .device import resolve_device
 from .errors import require
-from .forward import TileForward
+from .forward import LOGGER, TileForward, TileTooLarge
 from .jobs import Progress, Steps, blocking
 from .model.loaded import LoadedModel, Preprocessor
 
@@ -128,14 +128,31 @@ def predict_steps(
     """
     cfg = config or PredictConfig()
     factors = model.zoom_for(tuple(image.shape), voxel_size, cfg.slice_axis)
-    if factors is None:
-        probabilities = yield from _probabilities(model, image, cfg)
-    else:
+    source = image if factors is None else resample(image, factors)
+    probabilities = yield from _probabilities_fitting_memory(model, source, cfg)
+    if factors is not None:
         grid = tuple(image.shape)
-        probabilities = yield from _probabilities(model, resample(image, factors), cfg)
         spatial = grid[len(grid) - (probabilities.ndim - 1) :]
         probabilities = np.stack([resample_to(p, spatial) for p in probabilities])
     return segment_probabilities(probabilities, model.threshold_for(cfg.threshold))
+
+
+def _probabilities_fitting_memory(
+    model: LoadedModel, image: Any, cfg: PredictConfig
+) -> Steps[np.ndarray]:
+    """:func:`_probabilities`, started again with tiles half as large each time one tile
+    alone does not fit in memory (down to twice the network's divisor), saying so."""
+    while True:
+        try:
+            return (yield from _probabilities(model, image, cfg))
+        except TileTooLarge as exc:
+            smaller = tuple(max(2 * model.divisor, t // 2) for t in exc.tile)
+            if smaller == exc.tile:
+                raise
+            cfg = replace(cfg, tile_shape=smaller)
+            note = f"out of memory with one tile: tiles of {'×'.join(map(str, smaller))} px now"
+            LOGGER.warning(note)
+            yield Progress(0, 1, f"segmenting ({note})")
 
 
 predict = blocking(predict_steps, "predict")
