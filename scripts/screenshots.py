@@ -9,6 +9,7 @@ users have (1366×768, a laptop; 1920×1080), and saves one PNG per step and siz
 from __future__ import annotations
 
 import sys
+import tempfile
 from pathlib import Path
 
 from qtpy.QtWidgets import QApplication
@@ -93,6 +94,22 @@ def walk(out: Path, width: int, height: int) -> None:
     wait_for(histograms)
     histograms.layer.value = "encoder.0.bn2"
     shoot(bench, "Latent histograms", out / f"4_latent_histograms_{size}.png")
+
+    # The AdaBN-adapted model saved as a bioimage.io package, then opened again.
+    adapt.reset()
+    adapt.cure.value = "adabn"
+    adapt.adapt()
+    wait_for(adapt)
+    wait_for(adapt)
+    package = Path(tempfile.mkdtemp(prefix="bnadapt-shots-")) / "demo_adapted.pt"
+    adapt.save_path.value = package
+    adapt.save_package()
+    wait_for(adapt)
+    model = bench.widgets["Model"]
+    model.path.value = package.with_suffix(".zip")
+    model.load()
+    wait_for(model)
+    shoot(bench, "Model", out / f"5_bioimageio_package_{size}.png")
     viewer.close()
 
 
