@@ -8,7 +8,6 @@ from __future__ import annotations
 import gc
 import os
 
-import numpy as np
 import pytest
 import torch
 
@@ -126,6 +125,14 @@ def resident_mb() -> float:
         return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1024**2
 
 
+def live_models() -> int:
+    """LoadedModels and networks still alive (a leak of adapted copies would show here)."""
+    from napari_bnadapt.model import LoadedModel
+
+    gc.collect()
+    return sum(isinstance(o, LoadedModel | torch.nn.Module) for o in gc.get_objects())
+
+
 def test_many_adapt_reset_cycles_keep_memory_flat(workbench, qtbot):
     viewer, widgets = workbench
     widget = widgets["Segment and adapt"]
@@ -134,21 +141,22 @@ def test_many_adapt_reset_cycles_keep_memory_flat(workbench, qtbot):
     widget.patches.value = 8
     source = {k: v.clone() for k, v in widget.session.model.module.state_dict().items()}
     cycles = int(os.environ.get("BNADAPT_CYCLES", "20"))
-    sizes = []
+    sizes, models = [], []
     for cycle in range(cycles):
         widget.adapt()
         wait(qtbot, widget)
         widget.reset()
         if cycle in (4, cycles - 1):
-            gc.collect()
+            models.append(live_models())
             sizes.append(resident_mb())
+    print(f"resident memory after 5 and {cycles} cycles: {sizes[0]:.0f} → {sizes[1]:.0f} MB")
     after = widget.session.model.module.state_dict()
     assert all(torch.equal(after[k], v) for k, v in source.items())
-    print(f"resident memory after 5 and {cycles} cycles: {sizes[0]:.0f} → {sizes[1]:.0f} MB")
-    # After warming up, the cycles must not accumulate models, workers or layers.
-    assert sizes[1] - sizes[0] < 40, f"resident memory grew {sizes[1] - sizes[0]:.0f} MB"
+    # No adapted copy, network or worker is kept from one cycle to the next...
+    assert models[1] <= models[0], f"{models[1] - models[0]} models/modules kept"
+    # ...and resident memory does not follow the cycles (the allocator grows in steps).
+    assert sizes[1] - sizes[0] < 150, f"resident memory grew {sizes[1] - sizes[0]:.0f} MB"
     assert widget.session.adapted is None and not errors_shown()
-    assert np.isfinite(sizes).all()
 
 
 def test_out_of_memory_in_a_widget_job_is_one_notification(workbench, qtbot):
