@@ -12,11 +12,10 @@ import yaml
 
 from napari_bnadapt.adapt import AdaptConfig, adapt
 from napari_bnadapt.cli import main
-from napari_bnadapt.errors import ModelFileError
 from napari_bnadapt.export import ExportConfig, export_model
 from napari_bnadapt.inference import PredictConfig, predict
 from napari_bnadapt.model import load_model
-from napari_bnadapt.model.input_steps import InvertContrast
+from napari_bnadapt.model.input_steps import InvertContrast, MatchHistogram, SwapAmplitude
 from napari_bnadapt.synthetic import SHIFTS, make_volume
 
 ADAPT = AdaptConfig(patches=16, patch_size=32)
@@ -96,13 +95,44 @@ def test_torchscript_export_loads_anywhere(small_model_2d, target, tmp_path):
     assert load_model(out).format == "torchscript"
 
 
-def test_a_cure_that_changes_the_input_is_refused_in_one_line(small_model_2d, tmp_path):
-    cured = small_model_2d.copy()
-    cured.input_steps = (InvertContrast(center=0.0),)  # as the polarity check adds it
+def test_a_cure_that_changes_the_input_is_compiled_into_the_exported_network(
+    small_model_2d, target, tmp_path
+):
+    """Histogram matching and an amplitude swap (as the cures add them) run inside the
+    package's network for other tools, and are input steps again in napari-bnadapt."""
+    from bioimageio.core import predict as core_predict
+    from bioimageio.spec import load_description
+
+    cured = adapt(small_model_2d, target, ADAPT, target_name="cured").model
+    rng = np.random.default_rng(0)
+    quantiles = np.sort(rng.normal(size=32))
+    cured.input_steps = (
+        InvertContrast(center=0.1),
+        MatchHistogram.between(quantiles, np.sort(rng.normal(size=32)) * 1.5),
+        SwapAmplitude(
+            0.05, tuple(np.abs(rng.normal(size=16)) * 3), tuple(np.linspace(0, 0.5, 16)), 0.0
+        ),
+    )
     out = tmp_path / "cured.zip"
-    with pytest.raises(ModelFileError, match=r"contrast inverted.*cannot carry"):
-        export_model(cured, out)
-    assert not out.exists()
+    result = export_model(cured, out, sample=target)
+    assert result.test_passed, result.test_message
+    reopened = load_model(out)
+    assert reopened.input_steps == cured.input_steps
+    assert set(reopened.module.state_dict()) == set(cured.module.state_dict())
+    one_tile = PredictConfig(device="cpu", tile_shape=96, overlap=0)
+    ours = predict(cured, target[2], one_tile).probabilities
+    np.testing.assert_allclose(
+        predict(reopened, target[2], one_tile).probabilities, ours, atol=1e-6
+    )
+    plane = target[2].astype(np.float32)[None, None]
+    sample = core_predict(model=load_description(out, perform_io_checks=False), inputs=plane)
+    theirs = next(iter(sample.members.values())).data.values[0, 0]
+    np.testing.assert_allclose(theirs, ours, atol=1e-4)
+    reopened.restore_source()
+    assert (
+        reopened.input_steps == ()
+        and "input steps" in zipfile.ZipFile(out).read("README.md").decode()
+    )
 
 
 def test_cli_export_writes_and_tests_the_package(small_model_2d, tmp_path, capsys):

@@ -1,6 +1,7 @@
 """An adapted model as a bioimage.io package (spec 0.5), made with ``bioimageio.spec``.
 
-The package holds the network as TorchScript (its current, possibly adapted, statistics),
+The package holds the network as TorchScript (its current, possibly adapted, statistics,
+and a cure's input steps compiled in front of it: :mod:`.baked_steps`),
 the model's normalisation as the input's preprocessing and its activation as the output's
 postprocessing, fresh test tensors, a cover of the masks before and after adaptation, and
 a documentation page that says what was adapted and how to undo it. The provenance is in
@@ -28,7 +29,8 @@ from ..io.files import atomic_output
 from ..model.checkpoint import script
 from ..model.documents import metadata_document, tensor_document
 from ..model.loaded import LoadedModel
-from ..model.package import CONFIG_KEY, TENSORS_ATTACHMENT
+from ..model.package import CONFIG_KEY, STEPS_IN_NETWORK, TENSORS_ATTACHMENT
+from .baked_steps import BakedSteps
 from .cover import write_cover
 from .documentation import write_documentation
 from .test_tensors import make_test_tensors, sample_crop
@@ -89,13 +91,6 @@ def export_bioimageio(
     out = Path(out)
     if out.suffix.lower() != ".zip":
         raise ModelFileError(f"{out.name}: a bioimage.io package is written as a .zip")
-    if model.input_steps:
-        raise ModelFileError(
-            "this model's cure changes the input ("
-            + "; ".join(step.describe() for step in model.input_steps)
-            + "), which a bioimage.io package cannot carry: export an AdaBN or TENT "
-            "adaptation, or save the model in napari-bnadapt's own format"
-        )
     from bioimageio.spec import ValidationContext, save_bioimageio_package
 
     crop = sample_crop(model, sample, _min_size(model), model.divisor)
@@ -140,7 +135,10 @@ def _write_files(model: LoadedModel, folder: Path, crop: np.ndarray) -> dict[str
         "documentation": folder / "README.md",
         "attachment": folder / TENSORS_ATTACHMENT,
     }
-    torch.jit.save(script(model.module.cpu().eval()), str(files["weights"]))
+    network = model.module.cpu().eval()
+    if model.input_steps:  # bioimage.io has no preprocessing for them: inside the network
+        network = BakedSteps(network, model.input_steps).eval()
+    torch.jit.save(script(network), str(files["weights"]))
     np.save(files["input"], tensors.input)
     np.save(files["output"], tensors.output)
     write_cover(model, crop, files["cover"])
@@ -238,6 +236,8 @@ def _preprocessing(model: LoadedModel, spec: Any) -> list[Any]:
 def _provenance(model: LoadedModel) -> dict[str, Any]:
     """napari-bnadapt's metadata document plus a readable summary of the adaptation."""
     document = metadata_document(model)
+    # napari-bnadapt takes the steps out of the network again when it opens the package.
+    document[STEPS_IN_NETWORK] = bool(model.input_steps)
     record = model.adaptation
     document["provenance"] = {
         "tool": f"napari-bnadapt {__version__}",

@@ -10,7 +10,7 @@ from ..model.loaded import LoadedModel
 UNDO = """## How to undo the adaptation
 
 The network's weights are those of the source model; only the BatchNorm statistics
-(running mean and variance){params} were re-estimated on the target data. The source
+(running mean and variance){params} were re-estimated on the target data{steps}. The source
 statistics travel in `bnadapt_tensors.pt` (a plain tensor file, read with
 `torch.load(..., weights_only=True)`):
 
@@ -34,6 +34,7 @@ def write_documentation(model: LoadedModel, path: Path) -> Path:
         f"Input normalisation: {model.normalization.describe()}.",
         "",
     ]
+    steps = "; ".join(step.describe() for step in model.input_steps)
     if record is None:
         lines += ["The network holds its source (training) BatchNorm statistics.", ""]
     else:
@@ -46,12 +47,16 @@ def write_documentation(model: LoadedModel, path: Path) -> Path:
             f"- target: {record.target} ({record.patches} patches of "
             f"{'×'.join(map(str, record.patch_size))} px)",
             f"- when: {record.created or 'unknown'}; software: {record.software or 'unknown'}",
+            f"- input steps, compiled into the network in front of it: {steps or 'none'}",
             "",
             UNDO.format(
                 params=" and, for TENT, the BatchNorm affine parameters"
                 if model.source_weights
                 else "",
                 parent=f" ({parent})" if parent else " it was adapted from, if you have it",
+                steps=", and the input steps above put in front of the network"
+                if model.input_steps
+                else "",
             ),
         ]
     path.write_text("\n".join(lines), encoding="utf-8")

@@ -46,6 +46,8 @@ DESCRIPTION_NAMES = ("rdf.yaml", "bioimageio.yaml")
 TENSORS_ATTACHMENT = "bnadapt_tensors.pt"
 #: The key of ``config`` that holds napari-bnadapt's metadata document.
 CONFIG_KEY = "napari_bnadapt"
+#: Set in that document when the cure's input steps were compiled into the network.
+STEPS_IN_NETWORK = "input_steps_in_network"
 #: Packages unpacking to more than this are refused before anything is read.
 MAX_UNPACKED_BYTES = 16 * 1024**3
 #: Above this size, a compression ratio above :data:`BOMB_RATIO` is a zip bomb (weights
@@ -95,6 +97,8 @@ def load_package(path: str | Path, trust_code: bool = False) -> LoadedModel:
     meta = dict(ours or {})
     if meta.get("normalization"):  # ours, exact (the package's step adds an epsilon)
         normalization = NormalizationSpec.from_dict(meta["normalization"])
+    if meta.get(STEPS_IN_NETWORK):  # the steps become reversible input steps again
+        module = module.net
     tensors = _attachment_tensors(descr, path) if ours else {}
     metadata = dict(meta.get("metadata") or {})
     metadata.update(
