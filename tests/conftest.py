@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import textwrap
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -323,3 +324,28 @@ def nets() -> Any:
         tiny=tiny_net, TinyNet=TinyNet, ChannelsLast=ChannelsLast, Unbatched=Unbatched,
         Probabilities=Probabilities, spec=spec, code=PACKAGE_CODE,
     )  # fmt: skip
+
+
+def copy_zip(
+    source: Path,
+    target: Path,
+    edit: Callable[[str, bytes], bytes | None] = lambda name, data: data,
+    extra: dict[str, bytes] | None = None,
+    compression: int = zipfile.ZIP_STORED,
+) -> Path:
+    """Copy a zip, each member through ``edit(name, data)`` (None drops it), plus ``extra``
+    members: how the tests damage a package."""
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w", compression) as new:
+        for name in old.namelist():
+            data = edit(name, old.read(name))
+            if data is not None:
+                new.writestr(name, data)
+        for name, data in (extra or {}).items():
+            new.writestr(name, data)
+    return target
+
+
+@pytest.fixture
+def damaged() -> Callable[..., Path]:
+    """:func:`copy_zip`, for tests."""
+    return copy_zip

@@ -88,7 +88,9 @@ def test_pickles_that_run_code_are_refused_and_never_run(wrap, tmp_path_factory)
     assert not marker.exists()
 
 
-def test_a_package_whose_state_dict_is_a_pickle_never_runs_it(make_package, nets, tmp_path):
+def test_a_package_whose_state_dict_is_a_pickle_never_runs_it(
+    make_package, nets, tmp_path, damaged
+):
     monai = pytest.importorskip("monai")
     args = {"spatial_dims": 2, "in_channels": 1, "out_channels": 1, "channels": [4, 8],
             "strides": [2], "num_res_units": 0, "norm": "batch"}  # fmt: skip
@@ -98,23 +100,20 @@ def test_a_package_whose_state_dict_is_a_pickle_never_runs_it(make_package, nets
     evil = io.BytesIO()
     torch.save({"model.0.conv.weight": RunsCode(marker)}, evil)
     bad = tmp_path / "evil.zip"
-    with zipfile.ZipFile(package) as source, zipfile.ZipFile(bad, "w") as target:
-        for item in source.namelist():
-            target.writestr(item, evil.getvalue() if item == "weights.pt" else source.read(item))
+    damaged(package, bad, lambda name, data: evil.getvalue() if name == "weights.pt" else data)
     assert "weights" in refused(bad)
     assert not marker.exists()
 
 
-def test_a_zip_bomb_is_refused_before_it_is_read(make_package, nets, tmp_path, monkeypatch):
+def test_a_zip_bomb_is_refused_before_it_is_read(
+    make_package, nets, tmp_path, monkeypatch, damaged
+):
     package = make_package(nets.tiny())
     bomb = tmp_path / "bomb.zip"
-    with (
-        zipfile.ZipFile(package) as source,
-        zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as target,
-    ):
-        for item in source.namelist():
-            target.writestr(item, source.read(item))
-        target.writestr("padding.npy", bytes(64 * 1024**2))  # 64 MiB of zeros: 64 KiB packed
+    # 64 MiB of zeros: 64 KiB packed.
+    damaged(
+        package, bomb, extra={"padding.npy": bytes(64 * 1024**2)}, compression=zipfile.ZIP_DEFLATED
+    )
     monkeypatch.setattr(package_module, "BOMB_FLOOR", 16 * 1024**2)
     assert "zip bomb" in refused(bomb)
     monkeypatch.setattr(package_module, "BOMB_FLOOR", 256 * 1024**2)
@@ -123,17 +122,17 @@ def test_a_zip_bomb_is_refused_before_it_is_read(make_package, nets, tmp_path, m
 
 
 @pytest.mark.parametrize("where", ["member", "reference"])
-def test_path_traversal_in_a_package_is_refused(make_package, nets, tmp_path, where):
+def test_path_traversal_in_a_package_is_refused(make_package, nets, tmp_path, damaged, where):
     package = make_package(nets.tiny())
     bad = tmp_path / "traversal.zip"
-    with zipfile.ZipFile(package) as source, zipfile.ZipFile(bad, "w") as target:
-        for item in source.namelist():
-            data = source.read(item)
-            if item == "rdf.yaml" and where == "reference":
-                data = data.replace(b"source: weights.pt", b"source: ../../weights.pt")
-            target.writestr(item, data)
-        if where == "member":
-            target.writestr("../../outside.txt", b"x")
+
+    def traverse(name: str, data: bytes) -> bytes:
+        if name == "rdf.yaml" and where == "reference":
+            return data.replace(b"source: weights.pt", b"source: ../../weights.pt")
+        return data
+
+    extra = {"../../outside.txt": b"x"} if where == "member" else {}
+    damaged(package, bad, traverse, extra)
     before = set(tmp_path.parent.iterdir())
     assert "outside the package" in refused(bad)
     assert set(tmp_path.parent.iterdir()) == before

@@ -175,40 +175,37 @@ def test_an_imported_package_adapts(make_package, nets):
         ("remote weights", "works offline"),
     ],
 )
-def test_unusable_packages_get_one_line(make_package, nets, tmp_path, capsys, kind, message):
+def test_unusable_packages_get_one_line(
+    make_package, nets, tmp_path, capsys, damaged, kind, message
+):
     net = nets.tiny()
     if kind == "two inputs":
         path = make_package(net, name="two inputs", inputs=2)
     elif kind == "time axis":
         path = make_package(net, name="with time", axes="btcyx")
     elif kind == "missing weights":
-        full = make_package(net, name="no weights")
-        path = tmp_path / "missing.zip"
-        with zipfile.ZipFile(full) as source, zipfile.ZipFile(path, "w") as target:
-            for item in source.namelist():
-                if item != "weights.pt":
-                    target.writestr(item, source.read(item))
+        path = damaged(
+            make_package(net, name="no weights"), tmp_path / "missing.zip",
+            lambda name, data: None if name == "weights.pt" else data,
+        )  # fmt: skip
     elif kind == "corrupt zip":
         data = make_package(net, name="corrupt").read_bytes()
         path = tmp_path / "corrupt.zip"
         path.write_bytes(data[: len(data) // 2])
     elif kind == "broken description":
-        full = make_package(net, name="broken")
-        path = tmp_path / "broken_rdf.zip"
-        with zipfile.ZipFile(full) as source, zipfile.ZipFile(path, "w") as target:
-            for item in source.namelist():
-                text = source.read(item)
-                target.writestr(item, b"inputs: [oops\n  - : :" if item == "rdf.yaml" else text)
+        path = damaged(
+            make_package(net, name="broken"), tmp_path / "broken_rdf.zip",
+            lambda name, data: b"inputs: [oops\n  - : :" if name == "rdf.yaml" else data,
+        )  # fmt: skip
     elif kind == "remote weights":
-        full = make_package(net, name="remote")
-        path = tmp_path / "remote_weights.zip"
-        with zipfile.ZipFile(full) as source, zipfile.ZipFile(path, "w") as target:
-            for item in source.namelist():
-                data = source.read(item)
-                if item == "rdf.yaml":
-                    data = data.replace(b"source: weights.pt", b"source: https://example.org/w.pt")
-                if item != "weights.pt":
-                    target.writestr(item, data)
+        url = b"source: https://example.org/w.pt"
+
+        def remote(name: str, data: bytes) -> bytes | None:
+            if name == "weights.pt":
+                return None
+            return data.replace(b"source: weights.pt", url) if name == "rdf.yaml" else data
+
+        path = damaged(make_package(net, name="remote"), tmp_path / "remote_weights.zip", remote)
     else:
         path = make_package(net, name="onnx only", weights="onnx")
     with pytest.raises(ModelFileError, match=message):
