@@ -164,3 +164,29 @@ def test_two_workers_give_the_single_process_result(tmp_path, small_model_2d, vo
     np.testing.assert_array_equal(
         np.asarray(read_volume(local.out).data), np.asarray(read_volume(distributed.out).data)
     )
+
+
+@pytest.mark.slow
+def test_a_damaged_chunk_read_on_a_worker_is_one_line_and_no_complete_store(
+    tmp_path, small_model_2d, volume
+):
+    """A chunk of the input damaged on disk, read by a dask.distributed worker: the run
+    stops with the project's one-line error (sent back from the worker) and leaves only
+    the ``.partial`` store."""
+    import zarr
+
+    from napari_bnadapt.errors import InputDataError
+
+    path = tmp_path / "damaged.zarr"
+    stored = zarr.create_array(
+        str(path), shape=volume.shape, dtype=volume.dtype, chunks=(2, 40, 40)
+    )
+    stored[...] = volume
+    chunk = sorted(p for p in (path / "c").rglob("*") if p.is_file())[-1]
+    chunk.write_bytes(b"not a chunk")
+    source = read_volume(path).source
+    spread = StreamConfig(block=(2, 40, 40), cluster=ClusterConfig(workers=2))
+    out = tmp_path / "mask.zarr"
+    with pytest.raises(InputDataError, match="could not be read"):
+        predict_to_zarr(small_model_2d, source, out, CPU, stream=spread)
+    assert not out.exists() and (tmp_path / "mask.zarr.partial").exists()

@@ -24,7 +24,22 @@ from napari_bnadapt.io.images import read_named_image
 
 DTYPES = ["bool", "int8", "uint8", "uint16", "int32", "float16", "float32", "float64",
           "complex64", ">u2", ">f4", "<i4"]  # fmt: skip
-FORMATS = ["tif", "zarr2", "zarr3", "h5", "mrc"]
+FORMATS = ["tif", "zarr2", "zarr3", "n5", "h5", "mrc"]
+N5_TYPES = {"uint8", "uint16", "int8", "int32", "float32", "float64"}
+
+
+def write_n5(array: np.ndarray, path: Path) -> None:
+    """``array`` as an N5 dataset written by tensorstore (N5 lists axes x first)."""
+    import tensorstore
+
+    if array.dtype.name not in N5_TYPES or array.dtype.byteorder == ">" or 0 in array.shape:
+        raise ValueError("not an N5 data type")
+    spec = {
+        "driver": "n5", "kvstore": {"driver": "file", "path": str(path)}, "create": True,
+        "metadata": {"dimensions": list(array.shape[::-1]), "blockSize": [4] * array.ndim,
+                     "dataType": array.dtype.name, "compression": {"type": "gzip"}},
+    }  # fmt: skip
+    tensorstore.open(spec).result().T[...] = array
 
 
 def arrays() -> st.SearchStrategy[np.ndarray]:
@@ -52,6 +67,9 @@ def write(array: np.ndarray, folder: Path, fmt: str) -> Path | None:
                     chunks=tuple(max(1, s) for s in array.shape),
                 )  # fmt: skip
                 stored[...] = array
+            elif fmt == "n5":
+                path = folder / "image.n5"
+                write_n5(array, path)
             elif fmt == "h5":
                 path = folder / "image.h5"
                 with h5py.File(path, "w") as handle:
@@ -107,7 +125,7 @@ def valid_file(folder: Path, fmt: str) -> Path:
 # Found by fuzzing: an emptied zarr v3 chunk raised zstd's RuntimeError when read lazily.
 @example(fmt="zarr3", cut=0.0, flips=[])
 @given(
-    fmt=st.sampled_from(["tif", "png", "mrc", "h5", "zarr2", "zarr3"]),
+    fmt=st.sampled_from(["tif", "png", "mrc", "h5", "zarr2", "zarr3", "n5"]),
     cut=st.floats(0, 1),
     flips=st.lists(st.tuples(st.floats(0, 1), st.integers(0, 255)), max_size=8),
 )
