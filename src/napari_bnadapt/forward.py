@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from .errors import InputDataError
-from .model.unet import crop_to, pad_to_multiple
+from .model.unet import run_padded, to_probabilities
 
 LOGGER = logging.getLogger("napari_bnadapt")
 
@@ -108,10 +108,8 @@ def forward_tiles(
     """Probabilities (sigmoid for one output channel, softmax otherwise) for a batch;
     tiles are padded to the network's divisor (and smallest input) and cropped back."""
     x = torch.from_numpy(tiles).to(device)
-    spatial = x.shape[2:]
     with torch.inference_mode(), _autocast(device, amp):
-        logits = crop_to(module(pad_to_multiple(x, divisor, min_size)), spatial).float()
-        probs = torch.sigmoid(logits) if logits.shape[1] == 1 else torch.softmax(logits, dim=1)
+        probs = to_probabilities(run_padded(module, x, divisor, min_size).float())
     return probs.cpu().numpy()
 
 

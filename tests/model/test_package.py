@@ -294,3 +294,12 @@ def test_a_binarize_step_sets_the_mask_threshold(make_package, nets):
     np.testing.assert_array_equal(result.mask, (result.probabilities >= 0.8).astype(np.uint8))
     explicit = predict(model, image(8), PredictConfig(device="cpu", threshold=0.3))
     np.testing.assert_array_equal(explicit.mask, (explicit.probabilities >= 0.3).astype(np.uint8))
+
+
+def test_adaptation_patches_reach_a_packages_smallest_input(make_package, nets):
+    from napari_bnadapt.errors import InputDataError
+
+    model = load_model(make_package(nets.tiny(), name="large minimum", size=(48, 16)))
+    with pytest.raises(InputDataError, match="at least 48 px"):
+        adapt(model, image(9, (96, 96)), AdaptConfig(patches=4, patch_size=32))
+    assert adapt(model, image(9, (96, 96)), AdaptConfig(patches=4, patch_size=48)).model.adaptation

@@ -85,10 +85,17 @@ def prepare_target(
     return TargetSet(views, normalizers, shapes, layout.slice_axis)
 
 
+def smallest_patch(model: LoadedModel) -> int:
+    """The smallest patch every forward pass of adaptation and capture can take: twice the
+    network's down-sampling, and at least the smallest input a package declares."""
+    return max(2 * model.divisor, model.min_size)
+
+
 def _require_patch_room(model: LoadedModel, spatial: tuple[int, ...]) -> None:
     """A target must hold patches the network can measure statistics on: at its deepest
-    BatchNorm a patch must keep more than one value per channel."""
-    least = 2 * model.divisor
+    BatchNorm a patch must keep more than one value per channel (and a package's network
+    must get at least its declared smallest input)."""
+    least = smallest_patch(model)
     plane = spatial[-model.dims :]
     if min(plane) < least:
         raise InputDataError(
@@ -129,10 +136,11 @@ def patch_shape(model: LoadedModel, requested: int | Sequence[int] | None) -> tu
     sizes = (requested,) * model.dims if isinstance(requested, int) else tuple(requested)
     if len(sizes) != model.dims or min(sizes) < 1:
         raise InputDataError(f"patch size needs {model.dims} positive sizes, got {requested}")
-    if min(sizes) < 2 * model.divisor:
+    if min(sizes) < smallest_patch(model):
         raise InputDataError(
             f"patch size {requested} is too small for this network: use at least "
-            f"{2 * model.divisor} px (twice its down-sampling), e.g. the default"
+            f"{smallest_patch(model)} px (twice its down-sampling, or its smallest input), "
+            "e.g. the default"
         )
     return tuple(int(s) for s in sizes)
 

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ..adabn.sampling import Patch, TargetSet, read_patches
-from ..model.unet import crop_to, pad_to_multiple
+from ..model.unet import run_padded, to_probabilities
 
 #: Patches in a probe: enough for stable fractions, few enough to cost one small pass.
 PROBE_PATCHES = 16
@@ -45,7 +45,7 @@ class Probe:
         with torch.no_grad():
             for start in range(0, len(self.inputs), self.batch_size):
                 x = self.inputs[start : start + self.batch_size].to(self.device)
-                logits = crop_to(module(pad_to_multiple(x, self.divisor)), x.shape[2:]).float()
+                logits = run_padded(module, x, self.divisor).float()
                 out.append(to_probabilities(logits).cpu())
         return torch.cat(out)
 
@@ -93,10 +93,6 @@ class TrainingData:
         chosen = rng.choice(len(self.patches), count, replace=False)
         batch = read_patches(self.targets, [self.patches[i] for i in chosen])
         return torch.from_numpy(batch).to(self.device)
-
-
-def to_probabilities(logits: torch.Tensor) -> torch.Tensor:
-    return torch.sigmoid(logits) if logits.shape[1] == 1 else torch.softmax(logits, dim=1)
 
 
 def segmentation_of(probabilities: torch.Tensor) -> torch.Tensor:

@@ -21,9 +21,9 @@ import torch.nn.functional as F
 
 from ..jobs import Progress, Steps
 from ..model.loaded import LoadedModel
-from ..model.unet import crop_to, pad_to_multiple
+from ..model.unet import run_padded, to_probabilities
 from .guard import check
-from .probe import TrainingData, segmentation_of, to_probabilities
+from .probe import TrainingData, segmentation_of
 
 #: Teacher probability beyond which a pixel's pseudo-label is trusted (either class).
 CONFIDENCE = 0.9
@@ -53,10 +53,8 @@ def self_training_steps(
         for step in range(1, steps + 1):
             x = _weak_augment(data.random_batch(rng), rng)
             with torch.no_grad():
-                teacher_probs = _probabilities(teacher, x, model.divisor)
-            loss = _pseudo_label_loss(
-                _probabilities_logits(student, _strong(x), model.divisor), teacher_probs
-            )
+                teacher_probs = to_probabilities(run_padded(teacher, x, model.divisor))
+            loss = _pseudo_label_loss(run_padded(student, _strong(x), model.divisor), teacher_probs)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -97,14 +95,6 @@ def _strong(x: torch.Tensor) -> torch.Tensor:
     gain = 1.0 + 0.1 * torch.randn(shape, device=x.device)
     offset = 0.1 * spread * torch.randn(shape, device=x.device)
     return x * gain + offset + 0.1 * spread * torch.randn_like(x)
-
-
-def _probabilities_logits(module: torch.nn.Module, x: torch.Tensor, divisor: int) -> torch.Tensor:
-    return crop_to(module(pad_to_multiple(x, divisor)), x.shape[2:])
-
-
-def _probabilities(module: torch.nn.Module, x: torch.Tensor, divisor: int) -> torch.Tensor:
-    return to_probabilities(_probabilities_logits(module, x, divisor))
 
 
 def _pseudo_label_loss(logits: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:

@@ -19,9 +19,9 @@ import torch
 from ..jobs import Progress, Steps
 from ..model.bn_layers import batchnorm_modules
 from ..model.loaded import LoadedModel
-from ..model.unet import crop_to, pad_to_multiple
+from ..model.unet import run_padded, to_probabilities
 from .guard import check
-from .probe import TrainingData, entropy_loss, to_probabilities
+from .probe import TrainingData, entropy_loss
 
 #: Weight of the class-balance term: the squared relative deviation of the mean foreground
 #: probability from AdaBN's (relative, so that thin structures are held as firmly as large).
@@ -58,9 +58,7 @@ def tent_steps(
     try:
         for step in range(1, steps + 1):
             x = data.random_batch(rng)
-            probabilities = to_probabilities(
-                crop_to(module(pad_to_multiple(x, model.divisor)), x.shape[2:])
-            )
+            probabilities = to_probabilities(run_padded(module, x, model.divisor))
             deviation = _mean_foreground(probabilities) / target_foreground.clamp_min(1e-3) - 1
             balance = deviation**2
             loss = entropy_loss(probabilities) + BALANCE * balance

@@ -29,7 +29,7 @@ from ..jobs import Progress, Steps, blocking
 from ..model.bn_layers import batchnorm_modules
 from ..model.loaded import LoadedModel
 from ..model.parcel import Parcel
-from ..model.unet import ConvBlock, crop_to, pad_to_multiple
+from ..model.unet import ConvBlock, run_padded, to_probabilities
 from .latents import BOTTLENECK, LatentCapture, LatentConfig, LayerLatents
 
 
@@ -160,17 +160,12 @@ def _capture_batch(
     x = torch.from_numpy(batch).to(target_device)
     try:
         with torch.inference_mode():
-            logits = crop_to(module(pad_to_multiple(x, divisor)), x.shape[2:])
-            outputs = _probabilities(logits.float()).cpu().numpy()
+            outputs = to_probabilities(run_padded(module, x, divisor).float()).cpu().numpy()
     finally:
         for handle in handles:
             handle.remove()
     recorded = {r.name: (r.counts, r.moments[0], r.kept[0] if r.kept else None) for r in recorders}
     return _BatchLatents(index, recorded, outputs, batch if keep_inputs else None)
-
-
-def _probabilities(logits: torch.Tensor) -> torch.Tensor:
-    return torch.sigmoid(logits) if logits.shape[1] == 1 else torch.softmax(logits, dim=1)
 
 
 capture_latents = blocking(capture_steps, "capture_latents")

@@ -152,6 +152,19 @@ def pad_to_multiple(x: torch.Tensor, multiple: int, minimum: int = 0) -> torch.T
     return F.pad(x, pads, mode="replicate")
 
 
+def run_padded(module: nn.Module, x: torch.Tensor, divisor: int, minimum: int = 0) -> torch.Tensor:
+    """``module`` on ``x`` padded to what the network takes (a multiple of ``divisor``, at
+    least ``minimum``), its output cropped back to ``x``'s spatial size: every forward pass
+    of the engine (prediction, AdaBN, TENT, self-training, latent capture) goes through it."""
+    return crop_to(module(pad_to_multiple(x, divisor, minimum)), list(x.shape[2:]))
+
+
+def to_probabilities(logits: torch.Tensor) -> torch.Tensor:
+    """Foreground probability (sigmoid) of one output channel, class probabilities
+    (softmax over channels) of several: how the engine reads every network's logits."""
+    return torch.sigmoid(logits) if logits.shape[1] == 1 else torch.softmax(logits, dim=1)
+
+
 def crop_to(x: torch.Tensor, spatial: list[int]) -> torch.Tensor:
     """Crop the spatial axes of ``x`` back to ``spatial`` (undo :func:`pad_to_multiple`)."""
     for axis, size in enumerate(spatial):
