@@ -44,9 +44,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         name=args.name or "", authors=tuple(args.authors or ()), license=args.license or "",
         test=not args.no_test,
     )  # fmt: skip
-    result = export_model(
-        model, args.out, args.format, np.asarray(sample) if sample is not None else None, config
-    )
+    # The image stays lazy: only the crop that becomes the test input is read.
+    result = export_model(model, args.out, args.format, sample, config)
     print(f"wrote {result.path} ({args.format}, {model.state} statistics)")
     if result.test_passed is not None:
         print(result.test_message)

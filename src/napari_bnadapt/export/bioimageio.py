@@ -141,7 +141,7 @@ def _write_files(model: LoadedModel, folder: Path, crop: np.ndarray) -> dict[str
     torch.jit.save(script(network), str(files["weights"]))
     np.save(files["input"], tensors.input)
     np.save(files["output"], tensors.output)
-    write_cover(model, crop, files["cover"])
+    write_cover(model, tensors, files["cover"])
     write_documentation(model, files["documentation"])
     document = tensor_document(model)
     document["source_bn_stats"] = model.source_stats

@@ -8,21 +8,21 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..diagnostics.figures import plot_masks
-from ..inference import PredictConfig, predict
+from ..inference import predict, segment_probabilities
 from ..model.loaded import LoadedModel
+from .test_tensors import TestTensors, image_of, one_tile
 
 
-def write_cover(model: LoadedModel, crop: np.ndarray, path: Path) -> Path:
-    """Draw ``crop`` (``(1, C, *spatial)``) with the source model's mask and this model's
-    (the adapted one's) side by side, 2:1 as bioimage.io recommends, into ``path``."""
-    image = crop[0] if model.in_channels > 1 else crop[0, 0]
-    config = PredictConfig(tile_shape=tuple(crop.shape[2:]), overlap=0.0, device="cpu")
-    after = predict(model, image, config).segmentation
+def write_cover(model: LoadedModel, tensors: TestTensors, path: Path) -> Path:
+    """Draw the test input with the source model's mask and this model's (the adapted
+    one's, from the test output) side by side, 2:1 as bioimage.io recommends."""
+    crop = tensors.input
+    after = segment_probabilities(tensors.output[0], model.threshold_for(None)).segmentation
     before = after
     if model.adaptation is not None:
         source = model.copy()
         source.restore_source()
-        before = predict(source, image, config).segmentation
+        before = predict(source, image_of(model, crop), one_tile(crop)).segmentation
     plane = crop[0, 0]
     if model.dims == 3:  # the middle slice of a volume
         middle = plane.shape[0] // 2

@@ -90,13 +90,21 @@ def sample_crop(model: LoadedModel, image: Any | None, min_size: int, step: int)
 
 def make_test_tensors(model: LoadedModel, crop: np.ndarray) -> TestTensors:
     """``crop`` (``(1, C, *spatial)``) and the model's probabilities for it, as one tile."""
-    image = crop[0] if model.in_channels > 1 else crop[0, 0]
     spatial = crop.shape[2:]
-    config = PredictConfig(tile_shape=tuple(spatial), overlap=0.0, batch_size=1, device="cpu")
-    probabilities = predict(model, image, config).probabilities
+    probabilities = predict(model, image_of(model, crop), one_tile(crop)).probabilities
     if probabilities.ndim == len(spatial):
         probabilities = probabilities[None]
     return TestTensors(crop, probabilities[None].astype(np.float32))
+
+
+def one_tile(crop: np.ndarray) -> PredictConfig:
+    """Prediction of ``crop`` as one tile: exactly the network's answer, no blending."""
+    return PredictConfig(tile_shape=tuple(crop.shape[2:]), overlap=0.0, batch_size=1, device="cpu")
+
+
+def image_of(model: LoadedModel, crop: np.ndarray) -> np.ndarray:
+    """A ``(1, C, *spatial)`` test tensor as the image the engine takes (``(C,)`` spatial)."""
+    return crop[0] if model.in_channels > 1 else crop[0, 0]
 
 
 def check_test_tensors(model: LoadedModel, tolerance: float = 1e-3) -> TestTensorCheck | None:
