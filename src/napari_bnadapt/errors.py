@@ -32,6 +32,13 @@ class CancelledError(BnAdaptError):
     """The user cancelled a long run; nothing was changed."""
 
 
+def first_line(exc: BaseException, limit: int = 120) -> str:
+    """The first line of a library's error message, shortened: what a one-line error
+    quotes of the cause."""
+    lines = str(exc).strip().splitlines()
+    return lines[0][:limit] if lines else "no detail"
+
+
 def require(condition: bool, message: str) -> None:
     """Raise :class:`InputDataError` with ``message`` (what is wrong, what to do) unless
     ``condition`` holds: the one-line check every config validates its options with."""

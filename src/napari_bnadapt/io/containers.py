@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import BnAdaptError, InputDataError
+from ..errors import BnAdaptError, InputDataError, first_line
 from .calibration import attribute_voxel_size, ome_voxel_size
 
 ZARR_SUFFIXES = (".zarr",)
@@ -90,7 +90,7 @@ class StoredArray:
         except Exception as exc:  # each format library raises its own kinds on damaged chunks
             raise InputDataError(
                 f"{Path(self.path).name}: part of {self.key!r} could not be read "
-                f"({type(exc).__name__}: {str(exc).strip()[:100]}): the container is damaged "
+                f"({type(exc).__name__}: {first_line(exc, 100)}): the container is damaged "
                 "or incomplete; copy it again"
             ) from None
 

@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from ..arrays.normalization import NormalizationSpec
-from ..errors import ModelFileError
+from ..errors import ModelFileError, first_line
 from ..io.files import atomic_output
 from .architecture import Architecture, architecture_of, bare_unet, external_model
 from .bn_layers import list_norm_layers
@@ -166,7 +166,7 @@ def script(module: nn.Module) -> torch.jit.ScriptModule:
     except Exception as exc:  # TorchScript's compiler raises many kinds
         raise ModelFileError(
             f"the network {type(module).__name__} cannot be compiled to TorchScript "
-            f"({type(exc).__name__}: {str(exc).strip().splitlines()[0][:100]}): save it in "
+            f"({type(exc).__name__}: {first_line(exc, 100)}): save it in "
             "the native format, or export it from its own library"
         ) from None
 
@@ -234,7 +234,7 @@ def _native_from_document(document: dict[str, Any], path: Path) -> LoadedModel:
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise ModelFileError(
             f"{path.name} is a damaged napari-bnadapt model ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0][:120]}): retrain or re-save it"
+            f"{first_line(exc)}): retrain or re-save it"
         ) from None
     return LoadedModel.build(
         module,

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from ..arrays.normalization import NormalizationSpec
-from ..errors import ModelFileError, UntrustedCodeError
+from ..errors import ModelFileError, UntrustedCodeError, first_line
 from .architecture import Architecture, is_trusted, load_weights
 from .documents import extras_from, read_tensor_bytes, record_from
 from .loaded import LoadedModel
@@ -165,7 +165,7 @@ def read_description(path: Path) -> Any:
     except Exception as exc:  # the spec's readers raise many kinds on damaged input
         raise ModelFileError(
             f"{path.name} is not a readable bioimage.io package ({type(exc).__name__}: "
-            f"{_first_line(exc)}): check the file, or download it again"
+            f"{first_line(exc, 160)}): check the file, or download it again"
         ) from None
     if isinstance(descr, InvalidDescr):
         raise ModelFileError(
@@ -225,7 +225,7 @@ def _architecture(arch: Any, path: Path, trust_code: bool) -> nn.Module:
     except Exception as exc:  # the package's own code may raise anything
         raise ModelFileError(
             f"{path.name}: the package's network code failed ({type(exc).__name__}: "
-            f"{_first_line(exc)})"
+            f"{first_line(exc, 160)})"
         ) from None
     if not isinstance(network, nn.Module):
         raise ModelFileError(f"{path.name}: {name} did not build a torch.nn.Module")
@@ -313,8 +313,3 @@ def _first_error(descr: Any) -> str:
         return "invalid description"
     error = errors[0]
     return f"{'.'.join(map(str, error.loc))}: {error.msg}"[:200]
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:160] if text else "no detail"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..errors import ModelFileError
+from ..errors import ModelFileError, first_line
 
 
 def probe_output_channels(
@@ -24,10 +24,9 @@ def probe_output_channels(
         with torch.no_grad():
             out = module.eval()(torch.zeros(shape))
     except Exception as exc:  # the file's program may raise anything
-        first = (str(exc).strip().splitlines() or [""])[0][:120]
         raise ModelFileError(
             f"{name}: its network does not run on a {tuple(shape)} tensor "
-            f"({type(exc).__name__}: {first}): napari-bnadapt needs {expected}"
+            f"({type(exc).__name__}: {first_line(exc)}): napari-bnadapt needs {expected}"
         ) from None
     if not isinstance(out, torch.Tensor) or out.dim() != dims + 2 or out.shape[2:] != shape[2:]:
         found = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
