@@ -55,7 +55,12 @@ def test_predict_on_a_folder_writes_one_mask_per_image(tmp_path):
     [
         (lambda p: p.write_bytes(b"II*\x00 truncated"), "truncated or corrupt"),
         (lambda p: p.write_bytes(b"\x89PNG broken"), "could not be read"),
-        (lambda p: tifffile.imwrite(p, np.zeros((2, 3, 4, 16, 16), np.uint8)), "spatial axes"),
+        (
+            lambda p: tifffile.imwrite(
+                p, np.zeros((2, 3, 4, 16, 16), np.uint8), photometric="minisblack"
+            ),
+            "spatial axes",
+        ),
         (lambda p: tifffile.imwrite(p, np.full((16, 16), np.nan, np.float32)), "NaN"),
     ],
 )

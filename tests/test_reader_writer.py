@@ -33,6 +33,20 @@ def test_labels_and_images_round_trip_with_their_scale(tmp_path, volume):
     np.testing.assert_array_equal(read_volume(path).data, volume)
 
 
+@pytest.mark.parametrize("dtype", [np.int8, np.int16, np.int32, np.uint32, np.float64, bool])
+@pytest.mark.parametrize("slices", [3, 4])
+def test_any_type_keeps_its_slices_and_voxel_size(tmp_path, dtype, slices):
+    # 3 or 4 slices of a type ImageJ cannot hold were once stored as one RGB image without
+    # a voxel size (int16 EM, labels beyond 65,535, float64 images).
+    data = np.random.default_rng(1).integers(0, 2, (slices, 16, 24)).astype(dtype)
+    meta = {"scale": VOXEL, "units": ("nm", "nm", "nm")}
+    with tifffile.TiffFile(write_image(str(tmp_path / "x.tif"), data, meta)[0]) as tif:
+        assert len(tif.pages) == slices and tif.pages[0].photometric != 2  # not RGB
+    volume = read_volume(tmp_path / "x.tif")
+    np.testing.assert_array_equal(volume.data, data)
+    assert volume.scale == VOXEL and volume.units == ("nm",) * 3
+
+
 def test_ome_imagej_bigtiff_and_mrc_voxel_sizes(tmp_path, volume):
     import mrcfile
 

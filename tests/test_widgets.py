@@ -198,7 +198,7 @@ def test_drag_and_drop_opens_volumes_with_their_voxel_size(make_napari_viewer, t
     [layer] = viewer.open(str(tmp_path / "stack.tif"), plugin="napari-bnadapt")
     np.testing.assert_allclose(layer.scale, (10.0, 5.0, 5.0))
     np.testing.assert_array_equal(layer.data, volume)
-    tifffile.imwrite(tmp_path / "good.tif", volume)
+    tifffile.imwrite(tmp_path / "good.tif", volume, photometric="minisblack")
     (tmp_path / "bad.tif").write_bytes((tmp_path / "good.tif").read_bytes()[:200])
     assert viewer.open(str(tmp_path / "bad.tif"), plugin="napari-bnadapt") == []
     assert any("bad.tif" in message for message in errors_shown())

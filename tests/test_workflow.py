@@ -124,7 +124,9 @@ def test_gui_opens_the_users_files_and_model(make_napari_viewer, tmp_path, small
 
     from napari_bnadapt._widgets.launch import open_workbench
 
-    tifffile.imwrite(tmp_path / "stack.tif", np.zeros((3, 32, 32), np.uint8))
+    tifffile.imwrite(
+        tmp_path / "stack.tif", np.zeros((3, 32, 32), np.uint8), photometric="minisblack"
+    )
     bench = open_workbench(
         make_napari_viewer(), samples=False, files=[str(tmp_path / "stack.tif")],
         model=small_model_2d,

@@ -190,7 +190,9 @@ def test_a_decompression_bomb_is_read_lazily_or_refused(tmp_path, monkeypatch):
     from napari_bnadapt.io import volumes
 
     path = tmp_path / "bomb.tif"
-    tifffile.imwrite(path, np.zeros((4, 1024, 1024), np.uint16), compression="zlib")
+    tifffile.imwrite(
+        path, np.zeros((4, 1024, 1024), np.uint16), compression="zlib", photometric="minisblack"
+    )
     assert path.stat().st_size < 64 * 1024  # 8 MiB of pixels in a few KiB
     volume = volumes.read_volume(path, lazy_above=1024**2)
     assert volume.lazy and volume.data.shape == (4, 1024, 1024)

@@ -94,23 +94,45 @@ def write_tiff(
     scale: tuple[float, ...] | None = None,
     unit: str | None = None,
 ) -> Path:
-    """Write ``data`` as an ImageJ-compatible TIFF atomically.
+    """Write ``data`` as a grey-value TIFF atomically, keeping its voxel size.
 
-    ``scale`` is the (z,) y, x voxel size in ``unit`` (e.g. ``'nm'``); ImageJ, Fiji and
-    :func:`napari_bnadapt.volume_io.read_volume` read both back.
+    ``scale`` is the (z,) y, x voxel size in ``unit`` (e.g. ``'nm'``). uint8, uint16 and
+    float32 images of 2 or 3 dimensions are written as ImageJ TIFF; other types (int16 EM,
+    uint32 labels, float64, ...) as OME-TIFF, which can hold them; Fiji and
+    :func:`napari_bnadapt.io.read_volume` read the voxel size back from both. Arrays of more
+    than 3 dimensions keep their shape but no voxel size (their leading axes have no known
+    meaning). Slices are always pages: 3 or 4 of them are never stored as the colour planes
+    of one RGB image.
     """
     path = Path(path)
     data = np.asarray(data)
-    imagej = data.dtype in (np.uint8, np.uint16, np.float32) and data.ndim in (2, 3)
-    kwargs: dict = {"imagej": imagej} if imagej else {}
-    if scale is not None and imagej:
-        y, x = scale[-2], scale[-1]
-        kwargs["resolution"] = (1.0 / x, 1.0 / y)
-        kwargs["metadata"] = {"axes": "ZYX" if data.ndim == 3 else "YX", "unit": unit or "pixel"}
-        if data.ndim == 3 and len(scale) == 3:
-            kwargs["metadata"]["spacing"] = scale[0]
-    elif imagej:
-        kwargs["metadata"] = {"axes": "ZYX" if data.ndim == 3 else "YX"}
+    if data.dtype == bool:
+        data = data.astype(np.uint8)
+    axes = "ZYX"[-data.ndim :] if data.ndim in (2, 3) else None
+    imagej = data.dtype in (np.uint8, np.uint16, np.float32) and axes is not None
+    kwargs: dict = {"photometric": "minisblack"}
+    if imagej:
+        kwargs["imagej"] = True
+        kwargs["metadata"] = {"axes": axes}
+        if scale is not None:
+            kwargs["resolution"] = (1.0 / scale[-1], 1.0 / scale[-2])
+            kwargs["metadata"]["unit"] = unit or "pixel"
+            if data.ndim == 3 and len(scale) == 3:
+                kwargs["metadata"]["spacing"] = scale[0]
+    elif axes is not None:
+        kwargs["ome"] = True
+        kwargs["metadata"] = _ome_metadata(axes, scale, unit)
     with atomic_output(path) as tmp:
         tifffile.imwrite(tmp, data, **kwargs)
     return path
+
+
+def _ome_metadata(axes: str, scale: tuple[float, ...] | None, unit: str | None) -> dict:
+    """OME-TIFF metadata: the axes and, in ``unit``, the physical size of each one."""
+    metadata: dict = {"axes": axes}
+    if scale is not None:
+        for axis, size in zip(axes[::-1], scale[::-1], strict=False):
+            metadata[f"PhysicalSize{axis}"] = float(size)
+            # Without a unit OME would read micrometres; "pixel" is what ImageJ files say.
+            metadata[f"PhysicalSize{axis}Unit"] = unit or "pixel"
+    return metadata
