@@ -21,6 +21,12 @@ def test_info_describes_the_demo_model(capsys):
     assert main(["info", "demo"]) == 0
     out = capsys.readouterr().out
     assert "14× BatchNorm2d" in out and "adaptable BN:   14" in out
+    assert main(["info", "--model", "demo"]) == 0  # as every other command names it
+    assert capsys.readouterr().out == out
+    for both_or_none in (["info"], ["info", "demo", "--model", "demo"]):
+        with pytest.raises(SystemExit) as exit_:
+            main(both_or_none)
+        assert exit_.value.code == 2
 
 
 def test_predict_writes_a_mask_with_the_input_shape(tmp_path, target_tif):

@@ -29,6 +29,7 @@ from .streaming import stream_prediction
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    args.model = args.model or args.model_option
     model = model_from(args)
     print(describe(model).to_text())
     check = check_test_tensors(model)

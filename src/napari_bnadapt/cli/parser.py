@@ -63,7 +63,10 @@ def _info(commands) -> argparse.ArgumentParser:
     info = commands.add_parser(
         "info", help="describe a model: dims, channels, normalisation layers, what can adapt"
     )
-    info.add_argument("model", help=MODEL_HELP)
+    which = info.add_mutually_exclusive_group(required=True)
+    which.add_argument("model", nargs="?", help=MODEL_HELP)
+    # Every other command names its model with --model: accept it here too.
+    which.add_argument("--model", dest="model_option", metavar="MODEL", help="same as MODEL")
     add_architecture_options(info)
     return info
 
