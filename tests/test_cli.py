@@ -324,3 +324,18 @@ def test_flat_memory_sets_the_allocator_only_when_asked(tmp_path, target_h5, mon
             "--device", "cpu"]  # fmt: skip
     assert main([*base, "--out", str(tmp_path / "a.zarr")]) == 0 and calls == []
     assert main([*base, "--out", str(tmp_path / "b.zarr"), "--flat-memory"]) == 0 and calls == [1]
+
+
+def test_the_scale_of_the_input_is_said(tmp_path, target_tif, capsys):
+    from napari_bnadapt.io.images import write_tiff
+
+    run = ["predict", "--model", "demo", "--out", str(tmp_path / "m.tif"), "--device", "cpu"]
+    assert main([*run, "--input", str(target_tif)]) == 0
+    err = capsys.readouterr().err
+    assert "no voxel size" in err and "5×5 nm" in err and "--voxel-size" in err
+    write_tiff(tmp_path / "fine.tif", tifffile.imread(target_tif), (50.0, 2.5, 2.5), "nm")
+    assert main([*run, "--input", str(tmp_path / "fine.tif")]) == 0
+    err = capsys.readouterr().err
+    assert "(2.5×2.5 nm in plane) is resampled to the model's 5×5 nm" in err
+    assert main([*run, "--input", str(tmp_path / "fine.tif"), "--no-rescale"]) == 0
+    assert capsys.readouterr().err == ""

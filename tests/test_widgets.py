@@ -360,3 +360,37 @@ def test_save_as_bioimageio_package_from_the_widget(workbench, qtbot, tmp_path):
     package = load_model(tmp_path / "adapted.zip")
     assert package.format == "bioimageio" and package.adaptation.target == "target EM"
     assert not errors_shown()
+
+
+def test_the_voxel_size_is_taken_from_the_field_and_what_happened_is_said(workbench, qtbot):
+    from napari.utils.notifications import notification_manager
+
+    viewer, widgets = workbench
+    widget = widgets["Segment and adapt"]  # the demo model: trained at 5 nm
+    viewer.add_image(viewer.layers["target EM"].data[:2], name="no metadata")
+    widget.reset_choices()
+    widget.image.value = viewer.layers["no metadata"]
+
+    def said() -> str:
+        text = " | ".join(str(n.message) for n in notification_manager.records)
+        notification_manager.records.clear()
+        return text
+
+    widget.segment()
+    wait(qtbot, widget)
+    assert "no metadata has no voxel size" in said()
+    widget.voxel_size.value = "50, 2.5, 2.5"
+    widget.segment()
+    wait(qtbot, widget)
+    assert "(2.5×2.5 nm in plane) is resampled to the model's 5×5 nm" in said()
+    mask = viewer.layers["no metadata mask [source]"]
+    assert mask.data.shape == viewer.layers["no metadata"].data.shape
+    widget.voxel_size.value = "fifty"
+    worker = widget.runner.worker
+    widget.segment()
+    assert widget.runner.worker is worker  # a message, no job
+    assert "voxel size (nm) 'fifty'" in said()
+    widget.voxel_size.value = "5"  # the model's own: nothing to say
+    widget.segment()
+    wait(qtbot, widget)
+    assert "voxel size" not in said()

@@ -14,12 +14,14 @@ from magicgui.widgets import (
     FileEdit,
     FloatSlider,
     Label,
+    LineEdit,
     PushButton,
     SpinBox,
 )
 
 from ..adabn.config import CURES, MODES, AdaptConfig
 from ..adapt.api import adapt_steps
+from ..arrays.resampling import parse_voxel_size
 from ..blockwise.stream import predict_to_zarr_steps
 from ..errors import BnAdaptError
 from ..export.formats import export_model
@@ -27,7 +29,7 @@ from ..inference import PredictConfig, Prediction, predict_steps
 from ..io.volumes import read_volume
 from ..model.checkpoint import save_model
 from ..model.loaded import LoadedModel
-from .help import NEXT_STEP, add_purpose, explain
+from .help import NEXT_STEP, add_purpose, explain, wrapping
 from .layers import (
     MaskOrigin,
     is_lazy,
@@ -58,6 +60,8 @@ class AdaptWidget(Container):
         self.session = session_for(viewer)
         images = lambda _w=None: layers_of(viewer, "Image")  # noqa: E731
         self.image = ComboBox(label="image to segment", choices=images)
+        self.voxel_size = LineEdit(label="voxel size (nm)", value="")
+        self.voxel_size.native.setPlaceholderText("the layer's (e.g. 50,4.6,4.6)")
         self.probabilities = CheckBox(text="also add the probability map", value=False)
         self.segment_button = PushButton(text="Segment")
         self.target = ComboBox(label="unlabeled target", choices=images)
@@ -86,10 +90,9 @@ class AdaptWidget(Container):
         buttons = [self.segment_button, self.adapt_button, self.reset_button, self.save_button]
         self.runner = JobRunner([*buttons, self.package_button], self.cancel_button)
         self.next_step = Label(value="")
-        self.next_step.native.setWordWrap(True)
         self.extend(
             [
-                self.image, self.probabilities, self.segment_button,
+                self.image, self.voxel_size, self.probabilities, self.segment_button,
                 self.target, self.cure, self.mode, self.alpha, self.patches, self.bn_layers, self.roi,
                 self.segment_after, self.adapt_button, self.cancel_button, self.reset_button,
                 self.save_path, self.save_button, self.package_button,
@@ -97,8 +100,7 @@ class AdaptWidget(Container):
         )  # fmt: skip
         add_purpose(self, "Segment and adapt")
         for line in (self.status, self.next_step):  # full width, under the buttons
-            line.native.setWordWrap(True)
-            self.native.layout().addWidget(line.native)
+            self.native.layout().addWidget(wrapping(line).native)
         explain(self, "Segment and adapt")
         self.segment_button.changed.connect(self.segment)
         self.adapt_button.changed.connect(self.adapt)
@@ -121,12 +123,18 @@ class AdaptWidget(Container):
         if model is None or layer is None:
             return None
         config = PredictConfig(device=self.session.device)
-        data, voxel_size = layer_data(layer), layer_voxel_size(layer)
+        data = layer_data(layer)
+        try:
+            voxel_size = self._voxel_size_of(layer)
+        except BnAdaptError as exc:
+            notify("error", str(exc))
+            return None
         if is_lazy(layer):
             return self._segment_lazily(model, layer, config, voxel_size)
+        note = model.scale_note(layer.name, tuple(data.shape), voxel_size, config.slice_axis)
         return self.runner.start(
             lambda: predict_steps(model, data, config, voxel_size=voxel_size),
-            lambda prediction: self._add_masks(prediction, layer, model),
+            lambda prediction: self._add_masks(prediction, layer, model, note),
             f"segmenting {layer.name}",
         )
 
@@ -143,6 +151,8 @@ class AdaptWidget(Container):
                 "another voxel size, and a lazy volume is not resampled (resample it first "
                 "for the model's scale)",
             )
+        elif voxel_size is None and model.voxel_size is not None:
+            notify("info", model.scale_note(layer.name, tuple(data.shape), None))
         folder = Path(tempfile.mkdtemp(prefix="bnadapt-"))
         out = folder / f"{_file_name(layer.name)}-mask.zarr"
         unit = "nm" if voxel_size else None
@@ -167,6 +177,7 @@ class AdaptWidget(Container):
             return None
         data = layer_data(layer)
         try:
+            voxel_size = self._voxel_size_of(layer)
             roi = roi_mask(self.roi.value, tuple(data.shape))
             config = AdaptConfig(
                 cure=self.cure.value, mode=self.mode.value, alpha=float(self.alpha.value),
@@ -176,7 +187,6 @@ class AdaptWidget(Container):
         except BnAdaptError as exc:  # invalid ROI or option: say what to do, change nothing
             notify("error", str(exc))
             return None
-        voxel_size = layer_voxel_size(layer)
         return self.runner.start(
             lambda: adapt_steps(
                 model, data, config, roi=roi, target_name=layer.name, voxel_size=voxel_size
@@ -247,10 +257,14 @@ class AdaptWidget(Container):
                 self.image.value = self.viewer.layers[record.target]
             self.segment()
 
-    def _add_masks(self, prediction: Prediction, layer: Any, model: LoadedModel) -> None:
+    def _add_masks(
+        self, prediction: Prediction, layer: Any, model: LoadedModel, note: str | None = None
+    ) -> None:
         if layer not in self.viewer.layers:
             notify("warning", f"{layer.name} was closed while it was segmented: no mask added")
             return
+        if note is not None:  # what happened to the scale matters more than any cure
+            notify("info", f"{note} (voxel size field, Segment and adapt)")
         state = mask_state(model)
         origin = MaskOrigin(prediction, state, layer.name, model.name)
         mask = result_layer(
@@ -284,6 +298,12 @@ class AdaptWidget(Container):
         if self.session.current is None:
             notify("error", "load a model first (Model widget)")
         return self.session.current
+
+    def _voxel_size_of(self, layer: Any) -> tuple[float, ...] | None:
+        """The voxel size typed in (nm), else the layer's own scale when it is physical."""
+        text = str(self.voxel_size.value or "")
+        typed = parse_voxel_size(text, layer_data(layer).ndim, "voxel size (nm)")
+        return typed or layer_voxel_size(layer)
 
     @staticmethod
     def _layer(layer: Any, what: str) -> Any:

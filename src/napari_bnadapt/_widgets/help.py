@@ -44,6 +44,11 @@ TOOLTIPS: dict[str, dict[str, str]] = {
     },
     "Segment and adapt": {
         "image": "The image or volume to segment with the current statistics.",
+        "voxel_size": "The voxel size of the image and target in nm (z, y, x, or one value "
+        "for all), e.g. 50,4.6,4.6. Empty (default): the layer's own scale when its unit is "
+        "physical (read from the file's metadata). When it differs from the model's training "
+        "voxel size (Model widget) the input is resampled to the model's scale and the mask "
+        "back: on real data this matters more than any cure.",
         "probabilities": "Also add the foreground probability (0–1) as an image layer.",
         "segment_button": "Segment the image (shortcut Alt+S). The mask layer's name says "
         "which statistics made it: [source] or the cure, e.g. [adabn].",
@@ -124,12 +129,24 @@ COLUMN_HEADERS = {
 }  # fmt: skip
 
 
+def wrapping(label: Any) -> Any:
+    """Let a magicgui Label wrap its words over the whole width it is given.
+
+    A word-wrapped QLabel keeps a fixed width of about 280 px by default, so a sentence
+    took four lines in a 640 px dock and pushed the last controls off a 768 px screen.
+    """
+    from qtpy.QtWidgets import QSizePolicy
+
+    label.native.setWordWrap(True)
+    label.native.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+    return label
+
+
 def add_purpose(widget: Any, name: str) -> Any:
     """Put widget ``name``'s one-line purpose at its top, across its full width."""
     from magicgui.widgets import Label
 
-    label = Label(value=PURPOSE[name])
-    label.native.setWordWrap(True)
+    label = wrapping(Label(value=PURPOSE[name]))
     # Into the native layout: a Label among a labelled container's rows would sit in the
     # value column only.
     widget.native.layout().insertWidget(0, label.native)

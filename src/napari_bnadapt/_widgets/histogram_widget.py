@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING, Any
 from magicgui.widgets import ComboBox, Container, FileEdit, Label, PushButton, SpinBox, Table
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
-from qtpy.QtWidgets import QScrollArea, QSizePolicy
+from qtpy.QtWidgets import QScrollArea, QSizePolicy, QVBoxLayout, QWidget
 
 from ..diagnostics.diagnosis import Diagnosis, diagnose_steps
 from ..diagnostics.figures import plot_channel_histogram, plot_intensities, plot_layer_overview
 from ..diagnostics.latents import LatentConfig
 from ..diagnostics.tables import channel_rows, write_shift_csv
-from .help import add_purpose, explain, set_headers, show_as_written
+from .help import add_purpose, explain, set_headers, show_as_written, wrapping
 from .layers import layer_data, layers_of
 from .messages import notify
 from .session import session_for
@@ -44,8 +44,7 @@ class HistogramWidget(Container):
         self.cancel_button = PushButton(text="Cancel")
         self.layer = ComboBox(label="layer", choices=[])
         self.channel = SpinBox(label="channel", min=0, max=0)
-        self.verdict = Label(value="")
-        self.verdict.native.setWordWrap(True)
+        self.verdict = wrapping(Label(value=""))
         self.table = Table(value={"data": [], "index": [], "columns": ["channel", *COLUMNS]})
         self.table.native.setMinimumHeight(100)
         set_headers(self.table, ["channel", *COLUMNS])
@@ -61,16 +60,22 @@ class HistogramWidget(Container):
                 self.target, self.source,
                 self.patches,
                 Container(widgets=[self.measure_button, self.cancel_button], layout="horizontal"),
-                self.verdict, self.layer, self.channel,
+                self.layer, self.channel,
             ]
         )  # fmt: skip
         exports = Container(widgets=[self.export_png, self.export_csv], layout="horizontal")
         self.extend([self.table, self.export_path, exports])
-        # The plots under the channel chooser, in a scroll area of their own: they keep a
-        # readable size on a 768-pixel-high screen and fill the dock on a larger one.
+        # The reading and the plots under the channel chooser, in a scroll area of their
+        # own: they keep a readable size on a 768-pixel-high screen (the reading first, at
+        # full width) and fill the dock on a larger one.
+        content = QWidget()
+        column = QVBoxLayout(content)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.verdict.native)
+        column.addWidget(self.canvas, stretch=1)
         plots = QScrollArea()
         plots.setWidgetResizable(True)
-        plots.setWidget(self.canvas)
+        plots.setWidget(content)
         plots.setMinimumHeight(180)
         plots.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         layout = self.native.layout()

@@ -12,7 +12,7 @@ from ..errors import UntrustedCodeError
 from ..model.checkpoint import BUNDLED, DEMO_NAME, DEMO_PATH, load_model
 from ..model.description import describe
 from ..model.loaded import LoadedModel
-from .help import add_purpose, explain
+from .help import add_purpose, explain, wrapping
 from .messages import confirm, notify
 from .session import live_statistics, session_for
 from .workers import JobRunner, one_step, stop_on_close
@@ -36,8 +36,7 @@ class ModelWidget(Container):
         self.demo_button = PushButton(text="Use the bundled model")
         self.device = ComboBox(label="device", choices=["auto", *available_devices()])
         self.live = Label(value="")
-        self.summary = Label(value="no model loaded")
-        self.summary.native.setWordWrap(True)
+        self.summary = wrapping(Label(value="no model loaded"))
         self.summary.native.setStyleSheet("font-family: monospace")
         self.runner = JobRunner([self.load_button, self.demo_button])
         self.extend(

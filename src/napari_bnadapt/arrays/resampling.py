@@ -21,6 +21,31 @@ from ..errors import InputDataError
 TOLERANCE = 0.05
 
 
+def parse_voxel_size(
+    text: str | None, ndim: int, what: str = "voxel size"
+) -> tuple[float, ...] | None:
+    """``"50,4.6,4.6"`` (or ``50x4.6x4.6``) → (50.0, 4.6, 4.6) nm; one value stands for every
+    spatial axis of an ``ndim``-dimensional image; None for an empty text. ``what`` names
+    the field in the error message (``--voxel-size`` on the command line)."""
+    if not text or not text.strip():
+        return None
+    parts = text.replace("×", ",").replace("x", ",").split(",")
+    try:
+        values = tuple(float(v) for v in parts if v.strip())
+    except ValueError:
+        raise InputDataError(
+            f"{what} {text!r}: give numbers in nm separated by commas, e.g. 50,4.6,4.6"
+        ) from None
+    if not values or not all(np.isfinite(v) and v > 0 for v in values):
+        raise InputDataError(f"{what} {text!r}: sizes must be positive numbers in nm")
+    return values * min(ndim, 3) if len(values) == 1 else values
+
+
+def format_sizes(values: Sequence[float] | None) -> str:
+    """``(50.0, 4.6, 4.6)`` → ``'50×4.6×4.6'``."""
+    return "×".join(f"{v:g}" for v in values) if values else "unknown"
+
+
 def zoom_factors(
     input_voxel: Sequence[float] | None,
     model_voxel: Sequence[float] | None,

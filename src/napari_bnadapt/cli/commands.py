@@ -9,6 +9,7 @@ import numpy as np
 
 from ..adabn.config import AdaptConfig
 from ..adapt.api import adapt, reset
+from ..arrays.resampling import parse_voxel_size
 from ..cluster import ClusterConfig
 from ..demo import run_demo
 from ..diagnostics.fingerprinting import compute_fingerprint
@@ -24,7 +25,14 @@ from ..model.checkpoint import load_model, save_model
 from ..model.description import describe
 from ..report import build_report, write_report
 from ..training import TrainConfig, train
-from .common import given, model_from, parse_voxel_size, predict_config, printer, voxel_size_of
+from .common import (
+    given,
+    model_from,
+    predict_config,
+    printer,
+    say_scale,
+    voxel_size_of,
+)
 from .streaming import stream_prediction
 
 
@@ -65,7 +73,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise InputDataError(
             f"{len(images)} images but {len(labels)} label files: give one label file per image"
         )
-    voxel_size = parse_voxel_size(args.voxel_size, np.ndim(images[0].data)) or images[0].voxel_size
+    voxel_size = (
+        parse_voxel_size(args.voxel_size, np.ndim(images[0].data), "--voxel-size")
+        or images[0].voxel_size
+    )
     result = train(
         [i.data for i in images], [lbl.data for lbl in labels], config,
         names=[i.name for i in images], voxel_size=voxel_size, progress=printer(),
@@ -106,6 +117,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             )
         fraction = float(np.mean(prediction.mask))
         print(f"{image.name}: {prediction.mask.shape} foreground {fraction:.1%} → {mask_path}")
+    say_scale(args, images[0], model)  # the images of a folder share one scale
     return 0
 
 
@@ -140,6 +152,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     print(f"{record.summary()} → {args.out}")
     if record.last_change is not None:
         print(f"statistics still moved {record.last_change:.4f} σ with the last batch")
+    say_scale(args, targets[0], model)
     return 0
 
 
@@ -170,6 +183,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         )
     print(f"agreement Dice before/after: {quality.agreement_dice:.3f}")
     print(f"wrote {', '.join(p.name for p in paths)} to {args.out}")
+    say_scale(args, image, model)
     return 0
 
 
@@ -177,7 +191,9 @@ def cmd_fingerprint(args: argparse.Namespace) -> int:
     model = model_from(args)
     source = read_named_image(args.source, args.key)
     labels = read_image(args.labels) if args.labels else None
-    voxel_size = parse_voxel_size(args.voxel_size, source.data.ndim) or source.voxel_size
+    voxel_size = (
+        parse_voxel_size(args.voxel_size, source.data.ndim, "--voxel-size") or source.voxel_size
+    )
     model.fingerprint = compute_fingerprint(
         model, source.data, voxel_size=voxel_size, labels=labels, source_name=source.name,
         config=LatentConfig(**given(args, "patches", "device")), progress=printer(),

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ..arrays.resampling import parse_voxel_size
 from ..errors import InputDataError
 from ..inference import PredictConfig
 from ..io.images import NamedImage
@@ -30,23 +31,27 @@ def voxel_size_of(args: argparse.Namespace, image: NamedImage) -> tuple[float, .
     ``--no-rescale`` (the model then runs at the input's own pixel size)."""
     if getattr(args, "no_rescale", False):
         return None
-    given_size = parse_voxel_size(getattr(args, "voxel_size", None), np.ndim(image.data))
+    text = getattr(args, "voxel_size", None)
+    given_size = parse_voxel_size(text, np.ndim(image.data), "--voxel-size")
     return given_size or image.voxel_size
 
 
-def parse_voxel_size(text: str | None, ndim: int) -> tuple[float, ...] | None:
-    """``"50,4.6,4.6"`` → (50.0, 4.6, 4.6); one value stands for every axis of the image."""
-    if not text:
-        return None
-    try:
-        values = tuple(float(v) for v in text.replace("x", ",").split(",") if v.strip())
-    except ValueError:
-        raise InputDataError(
-            f"--voxel-size {text!r}: give numbers in nm separated by commas, e.g. 50,4.6,4.6"
-        ) from None
-    if not values or min(values) <= 0:
-        raise InputDataError(f"--voxel-size {text!r}: sizes must be positive numbers in nm")
-    return values * min(ndim, 3) if len(values) == 1 else values
+def say_scale(args: argparse.Namespace, image: NamedImage, model: LoadedModel) -> None:
+    """Say on stderr what happened to the input's scale, once the command has succeeded
+    (nothing with ``--no-rescale``): see :meth:`LoadedModel.scale_note`."""
+    if getattr(args, "no_rescale", False):
+        return
+    shape, axis = tuple(np.shape(image.data)), getattr(args, "slice_axis", None)
+    size = voxel_size_of(args, image)
+    text = model.scale_note(image.name, shape, size, axis)
+    if text is not None:
+        how = "--voxel-size, e.g. 50,4.6,4.6" if size is None else "--no-rescale turns this off"
+        note(f"{text} ({how})")
+
+
+def note(message: str) -> None:
+    """One line on stderr that the user should read, apart from the command's results."""
+    print(f"bnadapt: note: {message}", file=sys.stderr)
 
 
 def model_from(args: argparse.Namespace) -> LoadedModel:

@@ -7,6 +7,7 @@ import contextlib
 import ctypes
 from pathlib import Path
 
+from ..arrays.resampling import format_sizes
 from ..blockwise.stream import StreamConfig, predict_to_zarr
 from ..cluster import ClusterConfig
 from ..errors import InputDataError
@@ -14,7 +15,7 @@ from ..inference import PredictConfig
 from ..io.containers import container_kind
 from ..io.images import read_named_image
 from ..model.loaded import LoadedModel
-from .common import given, printer, voxel_size_of
+from .common import given, printer, say_scale, voxel_size_of
 
 
 def stream_prediction(args: argparse.Namespace, model: LoadedModel, config: PredictConfig) -> int:
@@ -29,8 +30,8 @@ def stream_prediction(args: argparse.Namespace, model: LoadedModel, config: Pred
     factors = model.zoom_for(tuple(image.data.shape), voxel_size, config.slice_axis)
     if factors is not None:
         raise InputDataError(
-            f"the input's voxel size {_sizes(voxel_size)} nm differs from the model's "
-            f"{_sizes(model.voxel_size)} nm, and .zarr output is predicted at the input's own "
+            f"the input's voxel size {format_sizes(voxel_size)} nm differs from the model's "
+            f"{format_sizes(model.voxel_size)} nm, and .zarr output is predicted at the input's own "
             "pixel size: write a copy resampled to the model's voxel size first, or pass "
             "--no-rescale to predict at the input's pixel size"
         )
@@ -55,6 +56,7 @@ def stream_prediction(args: argparse.Namespace, model: LoadedModel, config: Pred
         f"{image.name}: {result.shape} foreground {result.foreground_fraction:.1%} in "
         f"{result.blocks} blocks{resumed}, {result.seconds:.1f} s → {result.out}"
     )
+    say_scale(args, image, model)
     return 0
 
 
@@ -71,10 +73,6 @@ def parse_block(text: str | None) -> tuple[int, ...] | int | None:
     if len(values) not in (1, 3) or min(values) < 1:
         raise InputDataError(f"--block {text!r}: give one positive size or three (z,y,x)")
     return values[0] if len(values) == 1 else values
-
-
-def _sizes(values: tuple[float, ...] | None) -> str:
-    return "×".join(f"{v:g}" for v in values) if values else "unknown"
 
 
 def serve_large_buffers_from_mmap(threshold: int = 4 * 1024**2) -> None:

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ..arrays.normalization import NormalizationSpec, fit_normalizer
-from ..arrays.resampling import zoom_factors
+from ..arrays.resampling import format_sizes, zoom_factors
 from .bn_layers import BNStats, read_bn_stats, restore_parameters, write_bn_stats
 from .fingerprint import Fingerprint
 from .input_steps import InputStep, compose
@@ -145,6 +145,38 @@ class LoadedModel:
         model's voxel size; None when no resampling is needed or either size is unknown."""
         axis = self.training_axis if slice_axis is None else slice_axis
         return zoom_factors(voxel_size, self.voxel_size, shape, self.dims, axis)
+
+    def scale_note(
+        self,
+        name: str,
+        shape: tuple[int, ...],
+        voxel_size: tuple[float, ...] | None,
+        slice_axis: int | None = None,
+    ) -> str | None:
+        """What happens to the scale of input ``name`` (one sentence), or None.
+
+        On real data the scale matters more than any cure, so it is said: the input is
+        resampled to this model's voxel size, or, having none, runs at its own pixel size
+        although the model was trained at a known one.
+        """
+        trained = self.voxel_size
+        if trained is None:
+            return None
+        if voxel_size is None:
+            return (
+                f"{name} has no voxel size: it runs at its own pixel size, while the model "
+                f"was trained at {format_sizes(trained)} nm; give its voxel size in nm to "
+                "resample it to the model's scale"
+            )
+        if self.zoom_for(shape, voxel_size, slice_axis) is None:
+            return None
+        # A 2D model resamples each slice in plane; the slices themselves stay as they are.
+        shown = slice(-2, None) if self.dims == 2 else slice(None)
+        plane = " in plane" if self.dims == 2 else ""
+        return (
+            f"{name} ({format_sizes(voxel_size[shown])} nm{plane}) is resampled to the "
+            f"model's {format_sizes(trained[shown])} nm, and the result back"
+        )
 
     def preprocessor(self, data: Any) -> Preprocessor:
         """Raw regions of ``data`` → network input: the normalisation fitted once over all
