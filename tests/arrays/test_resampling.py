@@ -3,7 +3,12 @@
 import numpy as np
 import pytest
 
-from napari_bnadapt.arrays.resampling import resample, resample_to, zoom_factors
+from napari_bnadapt.arrays.resampling import (
+    parse_voxel_size,
+    resample,
+    resample_to,
+    zoom_factors,
+)
 from napari_bnadapt.errors import InputDataError
 from napari_bnadapt.inference import PredictConfig, predict
 
@@ -29,6 +34,19 @@ def test_bad_voxel_sizes_are_clear_errors():
         zoom_factors((0, 5), (5, 5), (10, 10), 2)
     with pytest.raises(InputDataError, match="does not fit"):
         zoom_factors((5, 5, 5, 5), (5, 5), (10, 10), 2)
+
+
+def test_typed_voxel_sizes():
+    assert parse_voxel_size("50,4.6,4.6", 3) == (50.0, 4.6, 4.6)
+    assert parse_voxel_size("50x4.6×4.6", 3) == (50.0, 4.6, 4.6)
+    assert parse_voxel_size(" 10 ", 2) == (10.0, 10.0)
+    assert parse_voxel_size("10", 4) == (10.0, 10.0, 10.0)  # spatial axes only
+    assert parse_voxel_size("  ", 3) is None and parse_voxel_size(None, 3) is None
+    for bad, words in (("ten", "give numbers"), ("0,5", "positive"), ("nan", "positive"),
+                       ("inf,1", "positive"), (",", "positive")):  # fmt: skip
+        with pytest.raises(InputDataError, match=words) as error:
+            parse_voxel_size(bad, 3, "--voxel-size")
+        assert str(error.value).startswith(f"--voxel-size {bad!r}")
 
 
 def test_round_trip_keeps_shape_and_registration():
