@@ -132,6 +132,8 @@ class AdaptWidget(Container):
         if is_lazy(layer):
             return self._segment_lazily(model, layer, config, voxel_size)
         note = model.scale_note(layer.name, tuple(data.shape), voxel_size, config.slice_axis)
+        if note is not None and voxel_size is None:
+            note += " (the voxel size (nm) field above)"
         return self.runner.start(
             lambda: predict_steps(model, data, config, voxel_size=voxel_size),
             lambda prediction: self._add_masks(prediction, layer, model, note),
@@ -264,7 +266,7 @@ class AdaptWidget(Container):
             notify("warning", f"{layer.name} was closed while it was segmented: no mask added")
             return
         if note is not None:  # what happened to the scale matters more than any cure
-            notify("info", f"{note} (voxel size field, Segment and adapt)")
+            notify("info", note)
         state = mask_state(model)
         origin = MaskOrigin(prediction, state, layer.name, model.name)
         mask = result_layer(
