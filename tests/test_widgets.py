@@ -394,3 +394,35 @@ def test_the_voxel_size_is_taken_from_the_field_and_what_happened_is_said(workbe
     widget.segment()
     wait(qtbot, widget)
     assert "voxel size" not in said()
+
+
+def test_latents_are_measured_at_the_scale_the_target_was_adapted_at(workbench, qtbot, monkeypatch):
+    from napari_bnadapt._widgets import histogram_widget
+
+    viewer, widgets = workbench
+    adapt, histograms = widgets["Segment and adapt"], widgets["Latent histograms"]
+    viewer.add_image(viewer.layers["target EM"].data[:2], name="no metadata")
+    for widget in (adapt, histograms):
+        widget.reset_choices()
+    adapt.target.value = histograms.target.value = viewer.layers["no metadata"]
+    adapt.voxel_size.value = "50,2.5,2.5"
+    adapt.segment_after.value = False
+    adapt.patches.value = 8
+    adapt.adapt()
+    wait(qtbot, adapt)
+    assert adapt.session.adapted.adaptation.voxel_size == (50.0, 2.5, 2.5)
+    sizes = []
+
+    def spy(*args, **kwargs):
+        sizes.append(kwargs["voxel_size"])
+        return (yield from diagnose_steps(*args, **kwargs))
+
+    diagnose_steps = histogram_widget.diagnose_steps
+    monkeypatch.setattr(histogram_widget, "diagnose_steps", spy)
+    histograms.patches.value = 8
+    histograms.measure()
+    wait(qtbot, histograms)
+    histograms.target.value = viewer.layers["target EM"]  # its own scale, from the file
+    histograms.measure()
+    wait(qtbot, histograms)
+    assert sizes == [(50.0, 2.5, 2.5), (10.0, 5.0, 5.0)] and not errors_shown()

@@ -13,8 +13,9 @@ from ..diagnostics.diagnosis import Diagnosis, diagnose_steps
 from ..diagnostics.figures import plot_channel_histogram, plot_intensities, plot_layer_overview
 from ..diagnostics.latents import LatentConfig
 from ..diagnostics.tables import channel_rows, write_shift_csv
+from ..model.loaded import LoadedModel
 from .help import add_purpose, explain, set_headers, show_as_written, wrapping
-from .layers import layer_data, layers_of
+from .layers import layer_data, layer_voxel_size, layers_of
 from .messages import notify
 from .session import session_for
 from .theme import style_figure
@@ -106,11 +107,27 @@ class HistogramWidget(Container):
         data = layer_data(target)
         source = None if self.source.value is None else layer_data(self.source.value)
         config = LatentConfig(patches=int(self.patches.value), device=self.session.device)
+        voxel_size = self._voxel_size_of(target, adapted)
+        note = model.scale_note(target.name, tuple(data.shape), voxel_size)
+        if note is not None:
+            notify("info", note)
         self.runner.start(
-            lambda: diagnose_steps(model, data, adapted, source=source, config=config),
+            lambda: diagnose_steps(
+                model, data, adapted, source=source, config=config, voxel_size=voxel_size
+            ),
             self.session.set_diagnosis,
             f"measuring latents of {target.name}",
         )
+
+    @staticmethod
+    def _voxel_size_of(layer: Any, adapted: LoadedModel | None) -> tuple[float, ...] | None:
+        """The layer's voxel size; for a layer without one, the size it was adapted at
+        (typed in Segment and adapt), so latents are measured at the adaptation's scale."""
+        size = layer_voxel_size(layer)
+        record = adapted.adaptation if adapted is not None else None
+        if size is None and record is not None and record.target == layer.name:
+            return record.voxel_size
+        return size
 
     def save_png(self, *_: object) -> None:
         path = self._export_path(".png")
