@@ -31,8 +31,9 @@ def stream_prediction(args: argparse.Namespace, model: LoadedModel, config: Pred
     if factors is not None:
         raise InputDataError(
             f"the input's voxel size {format_sizes(voxel_size)} nm differs from the model's "
-            f"{format_sizes(model.voxel_size)} nm, and .zarr output is predicted at the input's own "
-            "pixel size: write a copy resampled to the model's voxel size first, or pass "
+            f"{format_sizes(model.voxel_size)} nm, and .zarr output is predicted at the "
+            "input's own pixel size: write a copy resampled to the model's voxel size first, "
+            "or pass "
             "--no-rescale to predict at the input's pixel size"
         )
     if args.probabilities and not str(args.probabilities).rstrip("/").endswith(".zarr"):
