@@ -47,6 +47,19 @@ def test_any_type_keeps_its_slices_and_voxel_size(tmp_path, dtype, slices):
     assert volume.scale == VOXEL and volume.units == ("nm",) * 3
 
 
+def test_rgb_layers_are_saved_as_colour_images(tmp_path):
+    # An RGB layer was once written as a stack of H slices of W x 3 pixels.
+    rgb = np.random.default_rng(2).integers(0, 255, (20, 30, 3)).astype(np.uint8)
+    meta = {"rgb": True, "scale": (5.0, 5.0), "units": ("nm", "nm")}
+    [path] = write_image(str(tmp_path / "photo.tif"), rgb, meta)
+    [(data, layer_meta, kind)] = get_reader(path)(path)
+    np.testing.assert_array_equal(data, rgb)
+    assert layer_meta["rgb"] and layer_meta["scale"] == (5.0, 5.0) and kind == "image"
+    with pytest.raises(InputDataError, match="colour samples"):
+        write_image(str(tmp_path / "bad.tif"), rgb[..., :2], meta)
+    assert not (tmp_path / "bad.tif").exists()
+
+
 def test_ome_imagej_bigtiff_and_mrc_voxel_sizes(tmp_path, volume):
     import mrcfile
 

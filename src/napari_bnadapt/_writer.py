@@ -19,13 +19,14 @@ def write_labels(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
 
 
 def write_image(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
-    """Write a single-scale image layer with its scale."""
+    """Write an image layer (the full-resolution level of a multiscale one) with its scale;
+    an RGB layer as a colour TIFF."""
     if meta.get("multiscale"):
         data = data[0]
-    return [_write(path, np.asarray(data), meta)]
+    return [_write(path, np.asarray(data), meta, rgb=bool(meta.get("rgb")))]
 
 
-def _write(path: str, array: np.ndarray, meta: dict[str, Any]) -> str:
+def _write(path: str, array: np.ndarray, meta: dict[str, Any], rgb: bool = False) -> str:
     target = Path(path)
     if target.suffix.lower() not in (".tif", ".tiff"):
         target = target.with_suffix(".tif")
@@ -34,5 +35,6 @@ def _write(path: str, array: np.ndarray, meta: dict[str, Any]) -> str:
     unit = str(units[-1]) if units is not None and len(units) else None
     if unit in ("pixel", "None"):
         unit = None
-    write_tiff(target, array, tuple(float(s) for s in scale) if scale is not None else None, unit)
+    sizes = tuple(float(s) for s in scale) if scale is not None else None
+    write_tiff(target, array, sizes, unit, rgb=rgb)
     return str(target)

@@ -93,8 +93,9 @@ def write_tiff(
     data: np.ndarray,
     scale: tuple[float, ...] | None = None,
     unit: str | None = None,
+    rgb: bool = False,
 ) -> Path:
-    """Write ``data`` as a grey-value TIFF atomically, keeping its voxel size.
+    """Write ``data`` as a TIFF atomically, keeping its voxel size.
 
     ``scale`` is the (z,) y, x voxel size in ``unit`` (e.g. ``'nm'``). uint8, uint16 and
     float32 images of 2 or 3 dimensions are written as ImageJ TIFF; other types (int16 EM,
@@ -102,12 +103,15 @@ def write_tiff(
     :func:`napari_bnadapt.io.read_volume` read the voxel size back from both. Arrays of more
     than 3 dimensions keep their shape but no voxel size (their leading axes have no known
     meaning). Slices are always pages: 3 or 4 of them are never stored as the colour planes
-    of one RGB image.
+    of one RGB image. ``rgb`` data (a last axis of 3 or 4 colour samples, as in napari's RGB
+    layers) is written as an OME-TIFF colour image.
     """
     path = Path(path)
     data = np.asarray(data)
     if data.dtype == bool:
         data = data.astype(np.uint8)
+    if rgb:
+        return _write_rgb(path, data, scale, unit)
     axes = "ZYX"[-data.ndim :] if data.ndim in (2, 3) else None
     imagej = data.dtype in (np.uint8, np.uint16, np.float32) and axes is not None
     kwargs: dict = {"photometric": "minisblack"}
@@ -127,8 +131,24 @@ def write_tiff(
     return path
 
 
+def _write_rgb(
+    path: Path, data: np.ndarray, scale: tuple[float, ...] | None, unit: str | None
+) -> Path:
+    spatial = data.ndim - 1
+    if spatial not in (2, 3) or data.shape[-1] not in (3, 4):
+        raise InputDataError(
+            f"an RGB image needs 2 or 3 spatial axes and 3 or 4 colour samples last, got shape "
+            f"{data.shape}: save it as a grey-value image instead"
+        )
+    axes = "ZYX"[-spatial:]
+    metadata = _ome_metadata(axes, scale, unit) | {"axes": axes + "S"}
+    with atomic_output(path) as tmp:
+        tifffile.imwrite(tmp, data, photometric="rgb", ome=True, metadata=metadata)
+    return path
+
+
 def _ome_metadata(axes: str, scale: tuple[float, ...] | None, unit: str | None) -> dict:
-    """OME-TIFF metadata: the axes and, in ``unit``, the physical size of each one."""
+    """OME-TIFF metadata: the axes and, in ``unit``, the physical size of each spatial one."""
     metadata: dict = {"axes": axes}
     if scale is not None:
         for axis, size in zip(axes[::-1], scale[::-1], strict=False):
