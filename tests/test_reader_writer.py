@@ -60,6 +60,40 @@ def test_rgb_layers_are_saved_as_colour_images(tmp_path):
     assert not (tmp_path / "bad.tif").exists()
 
 
+class Tracked:
+    """An on-disk-like volume that records how many voxels each read asks for."""
+
+    def __init__(self, array):
+        self.array, self.shape, self.dtype, self.ndim, self.reads = (
+            array,
+            array.shape,
+            array.dtype,
+            3,
+            [],
+        )
+
+    def __getitem__(self, index):
+        part = self.array[index]
+        self.reads.append(part.size)
+        return part
+
+
+def test_a_lazy_layer_is_saved_slice_by_slice(tmp_path, monkeypatch, volume):
+    from napari_bnadapt.io import images
+
+    monkeypatch.setattr(images, "WRITE_PAGEWISE_ABOVE", 1000)
+    meta = {"scale": VOXEL, "units": ("nm", "nm", "nm")}
+    source = Tracked(volume.astype(np.int32) * 300)
+    [path] = write_labels(str(tmp_path / "mask.tif"), source, meta)
+    saved = read_volume(path)
+    np.testing.assert_array_equal(saved.data, source.array)
+    assert saved.data.dtype == np.uint32 and saved.scale == VOXEL
+    source.reads.clear()
+    [path] = write_image(str(tmp_path / "image.tif"), source, meta)
+    np.testing.assert_array_equal(read_volume(path).data, source.array)
+    assert max(source.reads) <= volume[0].size  # never more than one slice at a time
+
+
 def test_ome_imagej_bigtiff_and_mrc_voxel_sizes(tmp_path, volume):
     import mrcfile
 

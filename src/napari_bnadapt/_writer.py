@@ -1,4 +1,8 @@
-"""npe2 writers: labels and images to ImageJ TIFF, keeping the layer's voxel size."""
+"""npe2 writers: labels and images to TIFF, keeping the layer's voxel size.
+
+A lazy layer (a container, or a mask streamed to disk) stays lazy: its labels' maximum is a
+streamed reduction and :func:`~napari_bnadapt.io.images.write_tiff` writes it slice by slice.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +16,12 @@ from .io.images import write_tiff
 
 def write_labels(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
     """Write a labels layer (uint8/uint16 when the labels fit) with its scale."""
-    array = np.asarray(data)
-    top = int(array.max()) if array.size else 0
+    array = _as_array(data)
+    top = int(np.asarray(array.max())) if array.size else 0
     dtype = np.uint8 if top < 256 else np.uint16 if top < 65536 else np.uint32
-    return [_write(path, array.astype(dtype, copy=False), meta)]
+    if array.dtype != dtype:
+        array = array.astype(dtype)  # lazy for a dask array
+    return [_write(path, array, meta)]
 
 
 def write_image(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
@@ -23,10 +29,22 @@ def write_image(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
     an RGB layer as a colour TIFF."""
     if meta.get("multiscale"):
         data = data[0]
-    return [_write(path, np.asarray(data), meta, rgb=bool(meta.get("rgb")))]
+    return [_write(path, _as_array(data), meta, rgb=bool(meta.get("rgb")))]
 
 
-def _write(path: str, array: np.ndarray, meta: dict[str, Any], rgb: bool = False) -> str:
+def _as_array(data: Any) -> Any:
+    """numpy stays numpy; anything lazy (dask, zarr, a memory map's wrapper) becomes dask,
+    so reductions and type changes stream instead of loading the layer."""
+    if isinstance(data, np.ndarray):
+        return data
+    if hasattr(data, "shape") and hasattr(data, "dtype"):
+        import dask.array as da
+
+        return da.asarray(data)
+    return np.asarray(data)
+
+
+def _write(path: str, array: Any, meta: dict[str, Any], rgb: bool = False) -> str:
     target = Path(path)
     if target.suffix.lower() not in (".tif", ".tiff"):
         target = target.with_suffix(".tif")

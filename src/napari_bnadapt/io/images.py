@@ -88,12 +88,17 @@ def read_image_set(path: str | Path, key: str | None = None) -> list[NamedImage]
     return [read_named_image(path, key)]
 
 
+#: Lazy arrays (dask, zarr) larger than this are written slice by slice, never whole in RAM.
+WRITE_PAGEWISE_ABOVE = 1 << 30
+
+
 def write_tiff(
     path: str | Path,
-    data: np.ndarray,
+    data: Any,
     scale: tuple[float, ...] | None = None,
     unit: str | None = None,
     rgb: bool = False,
+    pagewise_above: int | None = None,
 ) -> Path:
     """Write ``data`` as a TIFF atomically, keeping its voxel size.
 
@@ -104,9 +109,15 @@ def write_tiff(
     than 3 dimensions keep their shape but no voxel size (their leading axes have no known
     meaning). Slices are always pages: 3 or 4 of them are never stored as the colour planes
     of one RGB image. ``rgb`` data (a last axis of 3 or 4 colour samples, as in napari's RGB
-    layers) is written as an OME-TIFF colour image.
+    layers) is written as an OME-TIFF colour image. A lazy volume (dask, zarr) larger than
+    ``pagewise_above`` bytes (default :data:`WRITE_PAGEWISE_ABOVE`) is read and written one
+    slice at a time, as an OME BigTIFF.
     """
     path = Path(path)
+    limit = WRITE_PAGEWISE_ABOVE if pagewise_above is None else pagewise_above
+    lazy = not isinstance(data, np.ndarray) and hasattr(data, "dtype")
+    if lazy and not rgb and len(data.shape) == 3 and _nbytes(data) > limit:
+        return _write_pages(path, data, scale, unit)
     data = np.asarray(data)
     if data.dtype == bool:
         data = data.astype(np.uint8)
@@ -128,6 +139,27 @@ def write_tiff(
         kwargs["metadata"] = _ome_metadata(axes, scale, unit)
     with atomic_output(path) as tmp:
         tifffile.imwrite(tmp, data, **kwargs)
+    return path
+
+
+def _nbytes(data: Any) -> int:
+    return int(np.prod(data.shape, dtype=np.int64)) * np.dtype(data.dtype).itemsize
+
+
+def _write_pages(path: Path, data: Any, scale: tuple[float, ...] | None, unit: str | None) -> Path:
+    """A lazy 3D volume, one slice in memory at a time (BigTIFF: it may pass 4 GiB)."""
+    dtype = np.dtype(np.uint8) if data.dtype == bool else np.dtype(data.dtype)
+
+    def pages() -> Any:
+        for index in range(data.shape[0]):
+            yield np.asarray(data[index]).astype(dtype, copy=False)
+
+    metadata = _ome_metadata("ZYX", scale, unit)
+    with atomic_output(path) as tmp:
+        tifffile.imwrite(
+            tmp, pages(), shape=tuple(data.shape), dtype=dtype, bigtiff=True, ome=True,
+            photometric="minisblack", metadata=metadata,
+        )  # fmt: skip
     return path
 
 
