@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dask.array as da
 import numpy as np
 import pytest
 import tifffile
@@ -92,6 +93,27 @@ def test_a_lazy_layer_is_saved_slice_by_slice(tmp_path, monkeypatch, volume):
     [path] = write_image(str(tmp_path / "image.tif"), source, meta)
     np.testing.assert_array_equal(read_volume(path).data, source.array)
     assert max(source.reads) <= volume[0].size  # never more than one slice at a time
+
+
+def test_grey_saved_as_colour_is_read_as_grey(tmp_path, volume):
+    from PIL import Image
+
+    from napari_bnadapt.io.images import read_named_image, to_grey
+
+    grey = volume[0]
+    rgb = np.stack([grey] * 3, axis=-1)
+    tifffile.imwrite(tmp_path / "em.tif", rgb, photometric="rgb")
+    Image.fromarray(rgb).save(tmp_path / "em.png")
+    Image.fromarray(np.dstack([rgb, np.full_like(grey, 255)])).save(tmp_path / "rgba.png")
+    Image.fromarray(np.dstack([grey, np.full_like(grey, 255)]), mode="LA").save(tmp_path / "la.png")
+    for name in ("em.tif", "em.png", "rgba.png", "la.png"):
+        read = read_named_image(tmp_path / name).data
+        assert read.dtype == np.uint8, name
+        np.testing.assert_array_equal(read, grey, err_msg=name)
+    colour = rgb.astype(np.float32) * np.array([1.0, 0.5, 0.0], np.float32)
+    np.testing.assert_allclose(to_grey(colour), grey * 0.5, rtol=1e-6)
+    np.testing.assert_allclose(to_grey(da.from_array(colour)).compute(), grey * 0.5, rtol=1e-6)
+    assert to_grey(volume) is volume  # 5 slices of 40 pixels: not colour
 
 
 def test_ome_imagej_bigtiff_and_mrc_voxel_sizes(tmp_path, volume):

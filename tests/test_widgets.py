@@ -426,3 +426,20 @@ def test_latents_are_measured_at_the_scale_the_target_was_adapted_at(workbench, 
     histograms.measure()
     wait(qtbot, histograms)
     assert sizes == [(50.0, 2.5, 2.5), (10.0, 5.0, 5.0)] and not errors_shown()
+
+
+def test_an_rgb_layer_is_segmented_as_grey(workbench, qtbot):
+    viewer, widgets = workbench
+    widget = widgets["Segment and adapt"]
+    grey = np.asarray(viewer.layers["target EM"].data[3])
+    viewer.add_image(np.stack([grey] * 3, axis=-1), name="screenshot", rgb=True)
+    viewer.add_image(grey, name="grey slice")
+    widget.reset_choices()
+    for name in ("screenshot", "grey slice"):
+        widget.image.value = viewer.layers[name]
+        widget.segment()
+        wait(qtbot, widget)
+    colour, plain = (viewer.layers[f"{n} mask [source]"].data for n in ("screenshot", "grey slice"))
+    assert colour.shape == grey.shape
+    np.testing.assert_array_equal(colour, plain)
+    assert not errors_shown()

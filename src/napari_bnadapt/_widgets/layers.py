@@ -9,6 +9,7 @@ import numpy as np
 
 from ..errors import InputDataError
 from ..inference import Prediction
+from ..io.images import to_grey
 from ..io.volumes import voxel_size_nm
 
 
@@ -94,8 +95,10 @@ def roi_mask(layer: Any, shape: tuple[int, ...]) -> np.ndarray | None:
 
 
 def layer_data(layer: Any) -> Any:
-    """The array of an image layer (the full-resolution level of a multiscale one)."""
-    return layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+    """The array of an image layer (the full-resolution level of a multiscale one); an RGB
+    layer as grey (EM is often saved as colour)."""
+    data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+    return to_grey(data) if getattr(layer, "rgb", False) else data
 
 
 #: Mask colours by the statistics that made them: the same state, the same colour, in

@@ -49,14 +49,15 @@ def read_named_image(path: str | Path, key: str | None = None) -> NamedImage:
     suffix = path.suffix.lower()
     if is_volume_path(path):
         volume = read_volume(path)
-        return NamedImage(path.stem, volume.data, volume.voxel_size)
+        data = to_grey(volume.data) if volume.rgb else volume.data
+        return NamedImage(path.stem, data, volume.voxel_size)
     if suffix != ".png":
         raise InputDataError(
             f"{path.name}: unsupported file type {suffix!r}; use TIFF (.tif/.tiff), MRC or PNG"
         )
     try:
         with Image.open(path) as handle:
-            data = np.asarray(handle.convert("L") if handle.mode in ("P", "RGBA") else handle)
+            data = np.asarray(handle.convert("L") if handle.mode in ("P", "LA", "PA") else handle)
     except Image.DecompressionBombError:
         raise InputDataError(
             f"{path.name} declares more than {Image.MAX_IMAGE_PIXELS:,} pixels: refused as a "
@@ -71,7 +72,24 @@ def read_named_image(path: str | Path, key: str | None = None) -> NamedImage:
         raise InputDataError(
             f"{path.name} holds no pixels: the file may be truncated or corrupt; re-export it"
         )
-    return NamedImage(path.stem, data)
+    return NamedImage(path.stem, to_grey(data) if data.ndim == 3 else data)
+
+
+def to_grey(data: Any) -> Any:
+    """An image with colour samples last (RGB or RGBA, as screenshots and some EM software
+    save grey images) → one grey channel.
+
+    Grey pixels stored as colour (R = G = B) come back exactly, in their own type; real
+    colour becomes the mean of R, G and B (float32). A lazy (dask) image stays lazy.
+    """
+    if data.ndim < 3 or data.shape[-1] not in (3, 4):
+        return data
+    colours = data[..., :3]
+    if isinstance(data, np.ndarray) and all(
+        np.array_equal(colours[..., 0], colours[..., c]) for c in (1, 2)
+    ):
+        return colours[..., 0]
+    return colours.mean(axis=-1, dtype=np.float32)
 
 
 def read_image_set(path: str | Path, key: str | None = None) -> list[NamedImage]:
