@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..diagnostics.figures import CURE_COLOUR, STATE_COLOURS
 from ..errors import InputDataError
 from ..inference import Prediction
 from ..io.images import to_grey
@@ -99,12 +100,6 @@ def layer_data(layer: Any) -> Any:
     layer as grey (EM is often saved as colour)."""
     data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
     return to_grey(data) if getattr(layer, "rgb", False) else data
-
-
-#: Mask colours by the statistics that made them: the same state, the same colour, in
-#: every widget and grid cell.
-STATE_COLOURS = {"source": "#ff8c1a", "adabn": "#1ac6ff"}
-CURE_COLOUR = "#b266ff"
 
 
 def mask_colours(state: str, multiclass: bool = False) -> dict[str, Any]:

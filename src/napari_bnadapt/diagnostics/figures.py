@@ -15,6 +15,11 @@ from .tables import layer_overview
 
 COLOURS = {"source": "0.2", "before": "tab:red", "after": "tab:blue", "gaussian": "0.55"}
 
+#: Mask colours by the statistics that made them: the same state, the same colour, in every
+#: widget, grid cell, report and package cover (bright, to stand out on grey EM).
+STATE_COLOURS = {"source": "#ff8c1a", "adabn": "#1ac6ff"}
+CURE_COLOUR = "#b266ff"
+
 
 def plot_channel_histogram(ax, diagnosis: Diagnosis, layer: str, channel: int) -> None:
     """Source Gaussian, source images (if any), target before and after, overlaid."""
@@ -148,14 +153,18 @@ def _density(quantiles: np.ndarray, bins: int = 40) -> tuple[np.ndarray, np.ndar
 
 
 def plot_masks(axes, image: np.ndarray, before: np.ndarray, after: np.ndarray | None) -> None:
-    """Image with the mask before (red) and after (blue) adaptation, one axis each."""
-    panels = [("before adaptation", before, "Reds")]
+    """Image with the mask before (source, orange) and after (adapted, blue) adaptation, one
+    axis each, in the colours of the napari mask layers."""
+    from matplotlib.colors import ListedColormap
+
+    panels = [("before adaptation", before, STATE_COLOURS["source"])]
     if after is not None:
-        panels.append(("after adaptation", after, "Blues"))
-    for ax, (title, mask, cmap) in zip(axes, panels):
+        panels.append(("after adaptation", after, STATE_COLOURS["adabn"]))
+    for ax, (title, mask, colour) in zip(axes, panels):
         ax.clear()
         ax.imshow(image, cmap="gray")
-        ax.imshow(np.ma.masked_equal(mask, 0), cmap=cmap, alpha=0.45, vmin=0, vmax=1)
+        overlay = np.ma.masked_equal(np.asarray(mask) > 0, False)
+        ax.imshow(overlay, cmap=ListedColormap([colour]), alpha=0.6, interpolation="nearest")
         ax.set_title(f"mask {title}", fontsize=9)
         ax.set_axis_off()
 
