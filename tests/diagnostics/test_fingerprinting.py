@@ -59,6 +59,15 @@ def test_the_fingerprint_is_the_reference_without_source_images(small_model_2d, 
     small_model_2d.fingerprint = compute_fingerprint(small_model_2d, source[0], config=CONFIG)
     diagnosis = diagnose(small_model_2d, target, config=CONFIG)
     assert diagnosis.reference_label == "source fingerprint"
+    # The plot names it so: no source images were given.
+    from matplotlib.figure import Figure
+
+    from napari_bnadapt.diagnostics.figures import plot_channel_histogram
+
+    ax = Figure().subplots()
+    plot_channel_histogram(ax, diagnosis, next(iter(diagnosis.shift_before)), 0)
+    legend = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert "source (fingerprint)" in legend and "source images" not in legend
 
 
 def test_cli_fingerprint_and_info(tmp_path, capsys, source):

@@ -39,7 +39,11 @@ def plot_channel_histogram(ax, diagnosis: Diagnosis, layer: str, channel: int) -
         linestyle="--",
         label="source statistics (Gaussian)",
     )
-    entries = [("source", diagnosis.source, "source images"), ("before", diagnosis.before, None)]
+    # The source reference is measured on source images, or stored in the model (fingerprint).
+    source_name = {"source": "source images", "source fingerprint": "source (fingerprint)"}
+    source = diagnosis.source
+    entries = [("source", source, source_name.get(source.label) if source else None)]
+    entries.append(("before", diagnosis.before, None))
     entries.append(("after", diagnosis.after, None))
     for key, capture, name in entries:
         latents = _layer(capture, layer)
