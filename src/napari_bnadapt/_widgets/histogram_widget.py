@@ -121,13 +121,13 @@ class HistogramWidget(Container):
 
     @staticmethod
     def _voxel_size_of(layer: Any, adapted: LoadedModel | None) -> tuple[float, ...] | None:
-        """The layer's voxel size; for a layer without one, the size it was adapted at
-        (typed in Segment and adapt), so latents are measured at the adaptation's scale."""
-        size = layer_voxel_size(layer)
+        """The voxel size the layer was adapted at (its own, or the one typed in Segment and
+        adapt), so before and after are measured at the adaptation's scale; else the
+        layer's own."""
         record = adapted.adaptation if adapted is not None else None
-        if size is None and record is not None and record.target == layer.name:
+        if record is not None and record.target == layer.name and record.voxel_size:
             return record.voxel_size
-        return size
+        return layer_voxel_size(layer)
 
     def save_png(self, *_: object) -> None:
         path = self._export_path(".png")
