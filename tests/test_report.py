@@ -75,6 +75,11 @@ def test_report_files_exist_and_parse(small_model_2d, target, tmp_path):
         assert np.isfinite(layer[key]["mean"])
     for key in ("entropy", "confident_fraction", "foreground_fraction", "object_count", "dice"):
         assert key in numbers["quality"]["before"] and key in numbers["quality"]["after"]
+    # The field's scores beside Dice, for the structure the ground truth shows.
+    after = numbers["quality"]["after"]
+    assert after["structure"] in ("boundaries", "objects")
+    family = ("rand_f", "vi_split", "vi_merge") if after["structure"] == "boundaries" else ()
+    assert all(key in after for key in family or ("object_f1",))
     assert 0 <= numbers["quality"]["agreement_dice"] <= 1
     assert numbers["adaptation"]["mode"] == "standard"
     assert numbers["verdict"]["reading"] and numbers["verdict"]["reasons"]

@@ -27,7 +27,7 @@ from .diagnostics.figures import (
     plot_shift_heatmap,
 )
 from .diagnostics.latents import LatentConfig
-from .diagnostics.quality import MaskComparison, compare_masks
+from .diagnostics.quality import MaskComparison, compare_masks, structure_of
 from .diagnostics.tables import layer_overview, write_shift_csv
 from .inference import PredictConfig, Prediction, predict_steps
 from .io.files import atomic_output, write_json
@@ -65,11 +65,12 @@ def report_steps(
     """Segment ``image`` before and after adaptation and diagnose the shift.
 
     Without ``adapted``, ``model`` is adapted to ``image`` with ``adapt_config`` first.
-    ``labels`` (ground truth) adds Dice and IoU; ``source`` adds the empirical source
-    reference. ``voxel_size`` (nm) resamples ``image`` to the model's scale wherever the model
-    runs. ``cluster``: the adaptation's statistics and the latent captures run on
-    dask.distributed workers (same results). ``model`` is never modified. Every sub-job
-    reports on one progress scale.
+    ``labels`` (ground truth) adds Dice, IoU and the field's scores (for what the model
+    segments: :func:`~napari_bnadapt.diagnostics.quality.structure_of`); ``source`` adds
+    the empirical source reference. ``voxel_size`` (nm) resamples ``image`` to the model's
+    scale wherever the model runs. ``cluster``: the adaptation's statistics and the latent
+    captures run on dask.distributed workers (same results). ``model`` is never modified.
+    Every sub-job reports on one progress scale.
     """
     started = time.perf_counter()
     if model.adaptation is not None:
@@ -89,7 +90,7 @@ def report_steps(
     after = yield from stages.run(
         predict_steps(adapted, image, predict_config, voxel_size=voxel_size)
     )
-    quality = compare_masks(before, after, labels)
+    quality = compare_masks(before, after, labels, structure_of(model))
     diagnosing = diagnose_steps(
         model, image, adapted, source=source, config=latent_config, quality=quality,
         voxel_size=voxel_size, cluster=cluster,

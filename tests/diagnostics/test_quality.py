@@ -8,6 +8,7 @@ from napari_bnadapt.diagnostics.quality import (
     confident_fraction,
     mean_entropy,
     object_count,
+    structure_of,
 )
 from napari_bnadapt.errors import InputDataError
 from napari_bnadapt.inference import Prediction
@@ -48,5 +49,20 @@ def test_compare_masks_with_and_without_truth():
     assert out.after.entropy < out.before.entropy
     assert out.after.object_count == 1 and out.before.object_count == 0
     assert "after" not in compare_masks(before).to_dict()
+    # The field's scores join Dice: halves are two objects' worth of "objects" here.
+    scores = out.to_dict()["after"]
+    assert scores["structure"] == "objects" and scores["object_f1"] == 1.0
+    assert "object_f1" not in compare_masks(before, after).to_dict()["after"]
     with pytest.raises(InputDataError, match="ground truth"):
         compare_masks(before, after, truth[:5])
+
+
+def test_a_model_says_what_it_segments_by_metadata_or_its_words(small_model_2d):
+    from napari_bnadapt.model import load_model
+
+    assert structure_of(load_model("membranes-fibsem")) == "boundaries"
+    assert structure_of(small_model_2d) is None  # the ground truth will decide
+    small_model_2d.classes = ("mitochondria",)
+    assert structure_of(small_model_2d) == "objects"
+    small_model_2d.metadata["structure"] = "boundaries"
+    assert structure_of(small_model_2d) == "boundaries"

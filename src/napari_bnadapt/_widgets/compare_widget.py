@@ -24,11 +24,14 @@ GAINED, LOST = 1, 2
 DIFFERENCE_COLOURS = {GAINED: "lime", LOST: "magenta", None: "transparent"}
 METRICS = (
     "entropy", "confident_fraction", "foreground_fraction", "object_count", "dice", "iou",
+    "rand_f", "vi_split", "vi_merge", "boundary_f1", "object_f1",
 )  # fmt: skip
 ROW_NAMES = {
     "entropy": "uncertainty (0–1)", "confident_fraction": "confident (%)",
     "foreground_fraction": "foreground (%)", "object_count": "objects", "dice": "Dice",
-    "iou": "IoU", "agreement": "Dice with before",
+    "iou": "IoU", "agreement": "Dice with before", "rand_f": "Rand F (ISBI)",
+    "vi_split": "VI split", "vi_merge": "VI merge", "boundary_f1": "boundary F1",
+    "object_f1": "object F1 (IoU ≥ 0.5)",
 }  # fmt: skip
 PERCENT = ("confident_fraction", "foreground_fraction")
 

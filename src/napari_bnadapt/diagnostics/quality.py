@@ -1,7 +1,13 @@
-"""Label-free quality proxies of a prediction, and Dice/IoU when ground truth is given.
+"""Label-free quality proxies of a prediction, and Dice/IoU and the field's scores when
+ground truth is given.
 
-None of these proves a mask right: an entropy drop alone proves nothing (a network can be
-confidently wrong). They tell what changed between two masks, cheaply and without labels.
+None of the label-free figures proves a mask right: an entropy drop alone proves nothing (a
+network can be confidently wrong). They tell what changed between two masks, cheaply and
+without labels. With ground truth, Dice is joined by the scores the field reports
+(:mod:`napari_bnadapt.arrays.scores`): for boundary models the ISBI 2012 Rand F-score, VI
+split/merge and boundary F1, which a thickness convention does not punish; for object
+models object F1 at IoU ≥ 0.5. Which family applies is :func:`structure_of` the model, or
+read from the ground truth when the model does not say.
 """
 
 from __future__ import annotations
@@ -13,10 +19,34 @@ import numpy as np
 from scipy import ndimage
 
 from ..arrays.metrics import dice, iou
+from ..arrays.scores import STRUCTURES, field_scores
 from ..errors import InputDataError
 from ..inference import Prediction
+from ..model.loaded import LoadedModel
 
 CONFIDENT = 0.9
+#: Words in a model's name, classes or description that say what it segments.
+STRUCTURE_WORDS = {
+    "boundaries": ("membrane", "boundar", "contour"),
+    "objects": ("mitochond", "nucle", "vesicle", "synap", "organelle", "granule", "object"),
+}
+
+
+def structure_of(model: LoadedModel) -> str | None:
+    """What ``model`` segments: ``boundaries`` or ``objects``, for choosing its scores.
+
+    Its metadata's ``structure`` when set; else the words of its name, class names and
+    description (membranes, boundaries → boundaries; mitochondria, nuclei, vesicles, … →
+    objects); None when they do not say (the ground truth then decides).
+    """
+    declared = model.metadata.get("structure")
+    if declared in STRUCTURES:
+        return declared
+    words = " ".join(
+        [model.name, *model.classes, str(model.metadata.get("description") or "")]
+    ).lower()
+    found = [kind for kind, stems in STRUCTURE_WORDS.items() if any(s in words for s in stems)]
+    return found[0] if len(found) == 1 else None
 
 
 def mean_entropy(probabilities: np.ndarray, classes_axis: int | None = None) -> float:
@@ -55,9 +85,14 @@ def object_count(mask: np.ndarray) -> int:
 
 @dataclass(frozen=True)
 class MaskQuality:
-    """Label-free figures of one prediction; Dice and IoU when ground truth was given.
+    """Label-free figures of one prediction; Dice, IoU and the field's scores when ground
+    truth was given.
 
     ``entropy`` and ``confident_fraction`` need probabilities (None without them).
+    ``scores`` holds the field's scores (:func:`napari_bnadapt.arrays.scores.field_scores`:
+    ``structure`` and, for boundaries, ``rand_f``, ``rand_split``, ``rand_merge``,
+    ``vi_split``, ``vi_merge``, ``boundary_f1``; for objects ``object_f1``,
+    ``object_precision``, ``object_recall``).
     """
 
     entropy: float | None
@@ -66,11 +101,15 @@ class MaskQuality:
     object_count: int
     dice: float | None = None
     iou: float | None = None
+    scores: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain numbers for report.json (Dice/IoU only when measured)."""
+        """Plain numbers for report.json (Dice, IoU and the field's scores only when
+        measured, the scores beside Dice)."""
         out = asdict(self)
-        return {k: v for k, v in out.items() if v is not None or k not in ("dice", "iou")}
+        scores = out.pop("scores") or {}
+        out = {k: v for k, v in out.items() if v is not None or k not in ("dice", "iou")}
+        return {**out, **scores}
 
 
 @dataclass(frozen=True)
@@ -89,12 +128,16 @@ class MaskComparison:
         return out
 
 
-def mask_quality(prediction: Prediction, truth: np.ndarray | None = None) -> MaskQuality:
-    """All label-free figures of one prediction, and Dice/IoU against ``truth``."""
+def mask_quality(
+    prediction: Prediction, truth: np.ndarray | None = None, structure: str | None = None
+) -> MaskQuality:
+    """All label-free figures of one prediction, and Dice/IoU and the field's scores for
+    ``structure`` (:func:`structure_of` the model; None: read from ``truth``) against
+    ``truth``."""
     axis = 0 if prediction.multiclass else None
     probabilities, mask = prediction.probabilities, prediction.segmentation
     has_probs = probabilities is not None
-    overlap: dict[str, float] = {}
+    overlap: dict[str, Any] = {}
     if truth is not None:
         truth = np.asarray(truth)
         if mask.shape != truth.shape:
@@ -102,7 +145,11 @@ def mask_quality(prediction: Prediction, truth: np.ndarray | None = None) -> Mas
                 f"ground truth has shape {truth.shape} but the mask {mask.shape}: "
                 "choose the labels of the image that was segmented"
             )
-        overlap = {"dice": dice(mask, truth), "iou": iou(mask, truth)}
+        overlap = {
+            "dice": dice(mask, truth),
+            "iou": iou(mask, truth),
+            "scores": field_scores(mask, truth, structure),
+        }
     return MaskQuality(
         entropy=mean_entropy(probabilities, axis) if has_probs else None,
         confident_fraction=confident_fraction(probabilities, classes_axis=axis)
@@ -115,24 +162,31 @@ def mask_quality(prediction: Prediction, truth: np.ndarray | None = None) -> Mas
 
 
 def compare_masks(
-    before: Prediction, after: Prediction | None = None, truth: np.ndarray | None = None
+    before: Prediction,
+    after: Prediction | None = None,
+    truth: np.ndarray | None = None,
+    structure: str | None = None,
 ) -> MaskComparison:
-    """Quality before (and after) adaptation; their agreement; Dice/IoU against ``truth``."""
+    """Quality before (and after) adaptation; their agreement; Dice/IoU and the field's
+    scores (for ``structure``, see :func:`mask_quality`) against ``truth``."""
     if after is None:
-        return MaskComparison(mask_quality(before, truth))
+        return MaskComparison(mask_quality(before, truth, structure))
     return MaskComparison(
-        mask_quality(before, truth),
-        mask_quality(after, truth),
+        mask_quality(before, truth, structure),
+        mask_quality(after, truth, structure),
         dice(before.segmentation, after.segmentation),
     )
 
 
 def compare_many(
-    predictions: list[Prediction], truth: np.ndarray | None = None
+    predictions: list[Prediction], truth: np.ndarray | None = None, structure: str | None = None
 ) -> list[tuple[MaskQuality, float]]:
-    """Every prediction's figures (Dice/IoU with ``truth``) and its agreement Dice with the
-    first (the reference, e.g. the source model's mask): the N-way comparison of cures."""
+    """Every prediction's figures (Dice/IoU and the field's scores with ``truth``) and its
+    agreement Dice with the first (the reference, e.g. the source model's mask): the N-way
+    comparison of cures."""
     if not predictions:
         return []
     reference = predictions[0].segmentation
-    return [(mask_quality(p, truth), dice(reference, p.segmentation)) for p in predictions]
+    return [
+        (mask_quality(p, truth, structure), dice(reference, p.segmentation)) for p in predictions
+    ]
