@@ -12,6 +12,11 @@ CURES = (
     "adabn", "histogram", "histogram+adabn", "fda", "fda+adabn", "alpha-entropy", "tent",
     "self-training", "auto",
 )  # fmt: skip
+#: Cures that learn from painted strokes (``adapt(..., strokes=...)``): fine-tuning from
+#: the source model, or after AdaBN (docs/strokes.md).
+STROKE_CURES = ("strokes", "adabn+strokes")
+#: Which parameters the stroke cure trains.
+STROKE_PARAMETERS = ("all", "decoder", "affine")
 POLARITY = ("auto", "keep", "invert")
 STATISTICS = ("both", "mean", "variance")
 #: Default number of patches: see docs/adaptation.md (statistics move < 1% of σ beyond it).
@@ -48,7 +53,9 @@ class AdaptConfig:
         (alone, or followed by AdaBN); ``alpha-entropy`` blends source and target
         statistics with the α of least prediction entropy; ``tent`` then tunes the
         BatchNorm affine terms to confident predictions; ``self-training`` fine-tunes on
-        confident pseudo-labels (minutes); ``auto`` chooses without labels.
+        confident pseudo-labels (minutes); ``auto`` chooses without labels. With painted
+        strokes (:data:`STROKE_CURES`): ``strokes`` fine-tunes the source model on them,
+        ``adabn+strokes`` does so after AdaBN (docs/strokes.md).
     polarity
         ``auto``: invert the input when its contrast reads as inverted against the
         fingerprint; ``keep``; ``invert``.
@@ -58,6 +65,14 @@ class AdaptConfig:
         Entropy-minimisation steps on the BatchNorm affine terms, and their step size.
     self_training_steps, self_training_learning_rate
         Fine-tuning steps on pseudo-labels (at most: a label-free criterion stops earlier).
+    stroke_steps, stroke_learning_rate
+        Fine-tuning steps on the strokes (at most: the held-out strokes stop it earlier),
+        and their step size.
+    stroke_parameters
+        What the strokes train: ``all`` parameters, the ``decoder`` or the BatchNorm
+        ``affine`` terms.
+    stroke_consistency
+        Weight of the pull towards the label-free model's predictions on unlabelled pixels.
     """
 
     mode: str = "standard"
@@ -81,9 +96,24 @@ class AdaptConfig:
     tent_learning_rate: float = 1e-3
     self_training_steps: int = 200
     self_training_learning_rate: float = 1e-4
+    stroke_steps: int = 200
+    stroke_learning_rate: float = 1e-3
+    stroke_parameters: str = "all"
+    stroke_consistency: float = 0.3
 
     def __post_init__(self) -> None:
-        require(self.cure in CURES, f"unknown cure {self.cure!r}: use one of {', '.join(CURES)}")
+        cures = (*CURES, *STROKE_CURES)
+        require(self.cure in cures, f"unknown cure {self.cure!r}: use one of {', '.join(cures)}")
+        require(
+            self.stroke_parameters in STROKE_PARAMETERS,
+            f"stroke parameters must be one of {', '.join(STROKE_PARAMETERS)}, "
+            f"got {self.stroke_parameters!r}",
+        )
+        require(
+            self.stroke_steps >= 1 and self.stroke_learning_rate > 0,
+            "stroke steps must be at least 1 and their learning rate positive",
+        )
+        require(self.stroke_consistency >= 0, "the stroke consistency weight must be ≥ 0")
         require(
             self.polarity in POLARITY,
             f"polarity must be one of {', '.join(POLARITY)}, got {self.polarity!r}",

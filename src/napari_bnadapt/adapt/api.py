@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..adabn.config import AdaptConfig
+from ..adabn.config import STROKE_CURES, AdaptConfig
 from ..cluster import ClusterConfig
 from ..errors import InputDataError
 from ..jobs import Steps, blocking
@@ -22,6 +22,7 @@ def adapt_steps(
     target_name: str = "target",
     voxel_size: tuple[float, ...] | None = None,
     cluster: ClusterConfig | None = None,
+    strokes: Any | None = None,
 ) -> Steps[AdaptResult]:
     """Adapt a copy of ``model`` to ``target`` with the configured cure; ``model`` is untouched.
 
@@ -33,8 +34,16 @@ def adapt_steps(
     the same as in one process. Yields a :class:`Progress` after every batch; returns an
     :class:`AdaptResult` whose model carries the cure (statistics, input steps, changed
     parameters) and its record; :func:`reset` undoes it bit for bit.
+
+    ``strokes`` (the stroke cures, :data:`STROKE_CURES`) is a label array on the target's
+    grid: 0 = not labelled; for a one-channel model 1 = background and 2 = foreground; for a
+    multi-class model the class index + 1; any number of slices. It is resampled with the
+    target (nearest neighbour); the loss is on the painted pixels only, a share of them held
+    out to stop the training and to undo it unless it beats the label-free model there
+    (docs/strokes.md).
     """
     cfg = config or AdaptConfig()
+    _check_strokes_fit_cure(cfg.cure, strokes)
     if cfg.cure == "auto":
         if cluster is not None and cluster.distributed:
             raise InputDataError(
@@ -51,11 +60,25 @@ def adapt_steps(
             target_name=target_name,
             voxel_size=voxel_size,
             cluster=cluster,
+            strokes=strokes,
         )
     )
 
 
 adapt = blocking(adapt_steps, "adapt")
+
+
+def _check_strokes_fit_cure(cure: str, strokes: Any | None) -> None:
+    if cure in STROKE_CURES and strokes is None:
+        raise InputDataError(
+            f"cure {cure} learns from painted strokes: give them (a labels image on the "
+            "target's grid, 1 = background, 2 = foreground; --strokes strokes.tif)"
+        )
+    if cure not in STROKE_CURES and strokes is not None:
+        raise InputDataError(
+            f"strokes were given but cure {cure} is label-free: choose cure strokes or "
+            "adabn+strokes to learn from them"
+        )
 
 
 def reset(model: LoadedModel) -> None:

@@ -8,8 +8,9 @@ source (so adapting an adapted model starts afresh, and the user's model never c
 2. statistics: AdaBN (``mode``: standard, consistent or ema) on the target as the input
    steps present it, blended with the source statistics by α (or by the α of least
    prediction entropy);
-3. parameters: TENT on the BatchNorm affine terms, or self-training of every weight, each
-   guarded against collapse, their source values kept for ``reset``;
+3. parameters: TENT on the BatchNorm affine terms, self-training of every weight, or
+   fine-tuning on painted strokes (:mod:`.stroke_cure`), each guarded, their source values
+   kept for ``reset``;
 4. the record: what was done, chosen and measured.
 
 ``auto`` (:mod:`.auto`) runs several plans and keeps one by a label-free rule.
@@ -47,6 +48,9 @@ from .input_cures import invert_contrast, match_histogram, swap_amplitude
 from .polarity import check_polarity_steps
 from .probe import PROBE_PATCHES, Probe, TrainingData
 from .self_training import self_training_steps
+from .stroke_cure import stroke_cure_steps
+from .stroke_training import trainable_names
+from .strokes import StrokeSet, prepare_strokes
 from .tent import affine_names, tent_steps
 
 
@@ -59,10 +63,11 @@ class CurePlan:
     alpha_entropy: bool = False
     tent: bool = False
     self_training: bool = False
+    strokes: bool = False
 
     @property
     def changes_parameters(self) -> bool:
-        return self.tent or self.self_training
+        return self.tent or self.self_training or self.strokes
 
 
 PLANS = {
@@ -74,6 +79,8 @@ PLANS = {
     "alpha-entropy": CurePlan(alpha_entropy=True),
     "tent": CurePlan(tent=True),
     "self-training": CurePlan(self_training=True),
+    "strokes": CurePlan(statistics=False, strokes=True),
+    "adabn+strokes": CurePlan(strokes=True),
 }
 
 
@@ -95,6 +102,7 @@ def cure_steps(
     target_name: str = "target",
     voxel_size: tuple[float, ...] | None = None,
     cluster: ClusterConfig | None = None,
+    strokes: Any | None = None,
 ) -> Steps[AdaptResult]:
     """Apply one cure (not ``auto``) to a copy of ``model``: see
     :func:`napari_bnadapt.adapt.api.adapt_steps`."""
@@ -102,11 +110,14 @@ def cure_steps(
     started = time.perf_counter()
     adapted = model.copy()
     adapted.restore_source()
+    painted = None
+    if PLANS[cfg.cure].strokes:
+        painted = prepare_strokes(adapted, strokes, target, voxel_size, cfg.slice_axis, cfg.seed)
     targets, patches, patch = sample_target(
         adapted, target, cfg.patches, cfg.patch_size, cfg.seed, roi, cfg.slice_axis, voxel_size
     )
     with dask_client(cluster or ClusterConfig()) as client:
-        run = _CureRun(adapted, targets, patches, cfg, client)
+        run = _CureRun(adapted, targets, patches, cfg, client, painted)
         yield from run.steps()
     first = target[0] if isinstance(target, (list, tuple)) else target
     adapted.adaptation = AdaptationRecord(
@@ -147,9 +158,11 @@ class _CureRun:
         patches: list[Patch],
         cfg: AdaptConfig,
         client: Any = None,
+        strokes: StrokeSet | None = None,
     ) -> None:
         self.model, self.targets, self.patches, self.cfg = model, targets, patches, cfg
         self.client = client  # dask.distributed: where the statistics' batches run
+        self.strokes = strokes
         self.plan = PLANS[cfg.cure]
         self.device = resolve_device(cfg.device)
         self.estimate: Estimate | None = None
@@ -174,6 +187,7 @@ class _CureRun:
                 3 * cfg.tent_steps if self.plan.tent else 0,
                 4 * cfg.self_training_steps if self.plan.self_training else 0,
                 passes * batches if self.plan.self_training else 0,  # statistics again
+                2 * cfg.stroke_steps if self.plan.strokes else 0,
             ]
         )
 
@@ -247,8 +261,22 @@ class _CureRun:
     def _parameters(self) -> Steps[None]:
         cfg = self.cfg
         parameters = dict(self.model.module.named_parameters())
-        names = affine_names(self.model) if self.plan.tent else list(parameters)
+        if self.plan.strokes:
+            names = trainable_names(self.model, cfg.stroke_parameters)
+        else:
+            names = affine_names(self.model) if self.plan.tent else list(parameters)
         source = {n: parameters[n].detach().clone() for n in names}
+        if self.plan.strokes:
+            yield self.stages.skip()  # tent
+            yield self.stages.skip()  # self-training
+            yield self.stages.skip()  # its statistics
+            outcome = yield from self.stages.run(
+                stroke_cure_steps(self.model, self.targets, self.strokes, cfg, self.device)
+            )
+            self.details["strokes"] = outcome
+            if outcome["guard"]["kept"]:
+                self.model.source_weights = {n: v.cpu() for n, v in source.items()}
+            return
         data = TrainingData(
             self.targets, self.patches, self._probe(), self.device, cfg.batch_size, cfg.seed
         )

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..adabn.config import AdaptConfig
 from ..adapt.api import adapt, reset
+from ..adapt.stroke_cure import stroke_summary
 from ..arrays.resampling import parse_voxel_size
 from ..cluster import ClusterConfig
 from ..demo import run_demo
@@ -134,24 +135,27 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         **given(
             args, "mode", "alpha", "prior_strength", "layers", "statistics", "patches",
             "patch_size", "batch_size", "momentum", "seed", "device", "cure", "polarity",
-            "fda_beta", "tent_steps", "self_training_steps",
+            "fda_beta", "tent_steps", "self_training_steps", "stroke_steps",
         )
     )  # fmt: skip
     model = model_from(args)
     targets = read_image_set(args.target, args.key)
     data = [t.data for t in targets] if len(targets) > 1 else targets[0].data
     roi = read_image(args.roi) if args.roi else None
+    strokes = np.asarray(read_image(args.strokes)) if args.strokes else None
     voxel_size = voxel_size_of(args, targets[0])
     cluster = ClusterConfig(workers=args.workers, scheduler=args.scheduler)
     result = adapt(
         model, data, config, roi=roi, target_name=Path(args.target).name,
-        voxel_size=voxel_size, cluster=cluster, progress=printer(),
+        voxel_size=voxel_size, cluster=cluster, progress=printer(), strokes=strokes,
     )  # fmt: skip
     save_model(result.model, args.out)
     record = result.record
     print(f"{record.summary()} → {args.out}")
     if record.last_change is not None:
         print(f"statistics still moved {record.last_change:.4f} σ with the last batch")
+    if "strokes" in record.details:
+        print(stroke_summary(record.details["strokes"]))
     say_scale(args, targets[0], model)
     return 0
 

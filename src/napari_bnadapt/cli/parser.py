@@ -10,7 +10,7 @@ import argparse
 from collections.abc import Callable
 
 from .. import __version__
-from ..adabn.config import CURES, MODES, POLARITY, STATISTICS, AdaptConfig
+from ..adabn.config import CURES, MODES, POLARITY, STATISTICS, STROKE_CURES, AdaptConfig
 from ..adabn.layer_selection import GROUPS
 from ..arrays.normalization import MODES as NORMALIZATION_MODES
 from ..diagnostics.latents import LatentConfig
@@ -188,12 +188,22 @@ def _adapt(commands) -> argparse.ArgumentParser:
     add_key_option(adapt)
     adapt.add_argument("--out", required=True, help="adapted model file to write")
     adapt.add_argument(
-        "--cure", choices=CURES,
+        "--cure", choices=(*CURES, *STROKE_CURES),
         help="what to change: adabn = re-estimate the BatchNorm statistics; histogram, fda = "
         "bring the input's intensities / low frequencies to the source fingerprint's (alone or "
         "+adabn); alpha-entropy = the source/target blend of least prediction entropy; tent = "
         "then tune the BatchNorm affine terms (guarded); self-training = fine-tune on confident "
-        f"pseudo-labels (minutes); auto = choose without labels (default: {ADAPT.cure})",
+        "pseudo-labels (minutes); auto = choose without labels; strokes, adabn+strokes = "
+        f"fine-tune on painted --strokes (after AdaBN) (default: {ADAPT.cure})",
+    )  # fmt: skip
+    adapt.add_argument(
+        "--strokes",
+        help="for the stroke cures: a labels TIFF of the target's shape, 0 = not labelled, "
+        "1 = background, 2 = foreground (multi-class models: class index + 1)",
+    )
+    adapt.add_argument(
+        "--stroke-steps", type=int,
+        help=f"for the stroke cures: at most this many steps (default: {ADAPT.stroke_steps})",
     )  # fmt: skip
     adapt.add_argument(
         "--polarity", choices=POLARITY,

@@ -1,0 +1,213 @@
+"""The stroke cure: its contract (labels, shapes, classes), what it learns, its guard, its
+record, its reset, its cancel, resampling, 2D/3D and multi-class models, the CLI."""
+
+import numpy as np
+import pytest
+import torch
+
+from napari_bnadapt.adapt import AdaptConfig, adapt, reset
+from napari_bnadapt.adapt.strokes import BACKGROUND, FOREGROUND, split_blocks
+from napari_bnadapt.arrays.metrics import dice
+from napari_bnadapt.arrays.normalization import NormalizationSpec
+from napari_bnadapt.cli import main
+from napari_bnadapt.errors import CancelledError, InputDataError
+from napari_bnadapt.inference import PredictConfig, predict
+from napari_bnadapt.io.images import write_tiff
+from napari_bnadapt.model import load_model, save_model
+from napari_bnadapt.model.loaded import wrap_unet
+from napari_bnadapt.model.unet import UNet, UNetConfig
+from napari_bnadapt.synthetic import SHIFTS, make_volume
+
+CPU = {"device": "cpu"}
+SHAPE = (3, 96, 96)
+QUICK = AdaptConfig(cure="adabn+strokes", stroke_steps=3, **CPU)
+
+
+def state(model) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in model.module.state_dict().items()}
+
+
+def same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def paint(truth: np.ndarray, count: int = 40, slices=(1,), seed: int = 0) -> np.ndarray:
+    """Dots of 3×3 pixels on the truth's classes (1 = background, 2 = foreground)."""
+    rng = np.random.default_rng(seed)
+    strokes = np.zeros(truth.shape, np.uint8)
+    for z in slices:
+        for label, where in ((FOREGROUND, truth[z] > 0), (BACKGROUND, truth[z] == 0)):
+            inner = where.copy()
+            inner[[0, -1]] = inner[:, [0, -1]] = False
+            points = np.argwhere(inner)
+            for y, x in points[rng.choice(len(points), count // 2, replace=False)]:
+                strokes[z, y - 1 : y + 2, x - 1 : x + 2][where[y - 1 : y + 2, x - 1 : x + 2]] = (
+                    label
+                )
+    return strokes
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return load_model("demo")
+
+
+@pytest.fixture(scope="module")
+def shifted():
+    return make_volume(SHAPE, SHIFTS["brightness"], seed=5)
+
+
+def one_line(error: pytest.ExceptionInfo) -> str:
+    text = str(error.value)
+    assert "\n" not in text
+    return text
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda s: s[:, :50], "shape"),
+        (lambda s: np.where(s == 2, 5, s), "stroke labels must be 0"),
+        (lambda s: np.where(s == 2, 0, s), "no foreground strokes"),
+        (lambda s: np.zeros_like(s), "no background and no foreground"),
+        (lambda s: s.astype(np.float32) + 0.5, "non-integer"),
+    ],
+)
+def test_strokes_that_do_not_fit_say_what_to_do_in_one_line(demo, shifted, change, expected):
+    volume, truth = shifted
+    with pytest.raises(InputDataError) as error:
+        adapt(demo, volume, QUICK, strokes=change(paint(truth)))
+    assert expected in one_line(error)
+
+
+def test_the_cure_and_the_strokes_must_go_together(demo, shifted):
+    volume, truth = shifted
+    with pytest.raises(InputDataError, match="learns from painted strokes"):
+        adapt(demo, volume, QUICK)
+    with pytest.raises(InputDataError, match="label-free"):
+        adapt(demo, volume, AdaptConfig(**CPU), strokes=paint(truth))
+    with pytest.raises(InputDataError, match="single target"):
+        adapt(demo, [volume[0], volume[1]], QUICK, strokes=paint(truth)[:2])
+    with pytest.raises(InputDataError, match="stroke parameters"):
+        AdaptConfig(cure="strokes", stroke_parameters="encoder")
+
+
+@pytest.mark.slow
+def test_strokes_repair_what_adabn_cannot_and_reset_is_bit_exact(demo, tmp_path):
+    # Inverted contrast: AdaBN alone keeps the wrong polarity; strokes on one slice say
+    # which structures are foreground.
+    volume, truth = make_volume(SHAPE, SHIFTS["inverted"], seed=5)
+    source = state(demo)
+    adabn = dice(predict(adapt(demo, volume, AdaptConfig(**CPU)).model, volume).mask, truth)
+    config = AdaptConfig(cure="adabn+strokes", stroke_steps=30, **CPU)
+    result = adapt(demo, volume, config, strokes=paint(truth, 60))
+    cured = dice(predict(result.model, volume, PredictConfig(**CPU)).mask, truth)
+    assert cured > adabn + 0.3, (adabn, cured)
+    details = result.record.details["strokes"]
+    assert details["guard"]["kept"] and result.record.cure == "adabn+strokes"
+    assert details["slices"] == [1] and details["labelled_pixels"] == int(
+        (paint(truth, 60) > 0).sum()
+    )
+    assert details["held_out_after"]["accuracy"] > details["held_out_before"]["accuracy"]
+    assert 0 < details["steps"] <= 30 and details["seconds"] > 0
+    assert same(state(demo), source)  # the user's model never changes
+    save_model(result.model, tmp_path / "cured.pt")
+    for again in (result.model, load_model(tmp_path / "cured.pt")):
+        reset(again)
+        assert again.adaptation is None and same(state(again), source)
+
+
+def test_the_guard_undoes_training_that_makes_held_out_strokes_worse(demo, shifted):
+    volume, truth = shifted
+    adabn = adapt(demo, volume, AdaptConfig(**CPU)).model
+    # A step size ten thousand times too large wrecks the network at the first step.
+    config = AdaptConfig(cure="adabn+strokes", stroke_steps=2, stroke_learning_rate=10.0, **CPU)
+    result = adapt(demo, volume, config, strokes=paint(truth))
+    assert result.record.details["strokes"]["guard"]["kept"] is False
+    assert result.model.source_weights is None
+    assert same(state(result.model), state(adabn))
+
+
+def test_cancel_leaves_the_model_as_it_was(demo, shifted):
+    volume, truth = shifted
+    source = state(demo)
+    seen = []
+
+    def stop() -> bool:
+        return any("strokes" in step.message for step in seen)
+
+    with pytest.raises(CancelledError):
+        adapt(demo, volume, QUICK, strokes=paint(truth), progress=seen.append, should_stop=stop)
+    assert same(state(demo), source) and demo.adaptation is None
+
+
+def test_progress_rises_once_to_the_end(demo, shifted):
+    volume, truth = shifted
+    steps = []
+    adapt(demo, volume, AdaptConfig(cure="strokes", stroke_steps=3, **CPU),
+          strokes=paint(truth), progress=steps.append)  # fmt: skip
+    done = [s.done for s in steps]
+    assert done == sorted(done) and len({s.total for s in steps}) == 1
+    assert done[-1] == steps[-1].total
+
+
+def test_strokes_are_resampled_with_the_target(demo, shifted):
+    volume, truth = shifted
+    # Pixels twice the model's size: the target (and the strokes) are zoomed ×2.
+    size = tuple(2 * v for v in demo.voxel_size)
+    strokes = paint(truth)
+    details = adapt(demo, volume, QUICK, strokes=strokes, voxel_size=(50.0, *size)).record.details
+    scaled = details["strokes"]["labelled_pixels_at_model_scale"]
+    assert scaled == pytest.approx(4 * details["strokes"]["labelled_pixels"], rel=0.05)
+
+
+def test_held_out_blocks_leave_every_class_something_to_learn():
+    labels = np.zeros((1, 64, 64), np.uint8)
+    labels[0, 5, :] = FOREGROUND  # four blocks of 16 px
+    labels[0, 40, 3:10] = BACKGROUND  # one block: nothing held out
+    held = split_blocks(labels, 2, 2, seed=0)
+    assert held[labels == FOREGROUND].sum() == 16
+    assert not held[labels == BACKGROUND].any()
+
+
+def test_a_3d_model_learns_from_strokes_on_a_few_slices(small_model_3d):
+    volume, truth = make_volume((16, 32, 32), SHIFTS["brightness"], seed=2)
+    config = AdaptConfig(cure="adabn+strokes", stroke_steps=2, patches=4, **CPU)
+    result = adapt(small_model_3d, volume, config, strokes=paint(truth, 20, slices=(3, 9)))
+    details = result.record.details["strokes"]
+    assert details["slices"] == [3, 9] and details["patch_size"] == [
+        16,
+        32,
+        32,
+    ]  # clipped to the volume
+    reset(result.model)
+    assert same(state(result.model), state(small_model_3d))
+
+
+def test_a_multiclass_model_takes_class_index_plus_one():
+    torch.manual_seed(0)
+    unet = UNet(UNetConfig(dims=2, depth=2, base_channels=4, out_channels=3)).eval()
+    model = wrap_unet(unet, NormalizationSpec(mode="fixed", mean=100.0, std=40.0))
+    volume, truth = make_volume((2, 64, 64), SHIFTS["brightness"], seed=2)
+    strokes = paint(truth, 20)
+    strokes[1, 30:33, 30:33] = 3  # "class 2"
+    config = AdaptConfig(cure="strokes", stroke_steps=2, **CPU)
+    details = adapt(model, volume, config, strokes=strokes).record.details["strokes"]
+    assert details["pixels_per_class"]["class 2"] == 9
+    with pytest.raises(InputDataError, match="3 = class 2"):
+        adapt(model, volume, config, strokes=np.where(strokes == 3, 4, strokes))
+
+
+def test_cli_adapts_with_strokes_and_says_what_they_did(demo, shifted, tmp_path, capsys):
+    volume, truth = shifted
+    save_model(demo, tmp_path / "m.pt")
+    write_tiff(tmp_path / "t.tif", volume)
+    write_tiff(tmp_path / "s.tif", paint(truth))
+    common = ["adapt", "--model", str(tmp_path / "m.pt"), "--target", str(tmp_path / "t.tif")]
+    common += ["--out", str(tmp_path / "a.pt"), "--device", "cpu", "--stroke-steps", "2"]
+    assert main([*common, "--cure", "adabn+strokes", "--strokes", str(tmp_path / "s.tif")]) == 0
+    out = capsys.readouterr().out
+    assert "strokes:" in out and "held-out stroke accuracy" in out
+    assert load_model(tmp_path / "a.pt").adaptation.cure == "adabn+strokes"
+    assert main([*common, "--cure", "strokes"]) == 2
+    assert "--strokes strokes.tif" in capsys.readouterr().err
