@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from real_em import CPU, Volume, load_volumes, trained
+from scipy import ndimage
 from stroke_baselines import forest, scratch
 from stroke_user import simulate
 
@@ -218,6 +219,105 @@ def explore(volumes, args) -> list[dict]:
     return rows
 
 
+def rounds(volumes, args) -> list[dict]:
+    """Paint more and run again: K = 10, then the same 10 and 10 more. The second run
+    restarts from the source (what ``adapt`` does) or continues from the first run's
+    network (anchored to the same label-free predictions, guarded against the first run)."""
+    rows = []
+    for seed in args.seeds:
+        for src, tgt in DIRECTIONS:
+            pair = make_pair(volumes, src, tgt, seed, args.steps, args.cache)
+            slices = painted_slices(pair.target, seed, 1)
+            first, second = (draw(pair, k, slices, "random", USER) for k in (10, 20))
+            base = {"seed": seed, "direction": f"{src}->{tgt}", "references": pair.references}
+            started = time.perf_counter()
+            result = adapt(pair.source, pair.target.train,
+                           AdaptConfig(cure="adabn+strokes", **CPU),
+                           voxel_size=pair.target.voxel_size, strokes=first)  # fmt: skip
+            one = {**scores_of(test_mask(result.model, pair.target), pair.target.test_labels),
+                   "seconds": round(time.perf_counter() - started, 2)}  # fmt: skip
+            rows.append({**base, "run": "first (10 strokes)", **one})
+            rows.append({**base, "run": "restart (20 strokes)", **run_cure(pair, second)})
+            rows.append({**base, "run": "continue (20 strokes)",
+                         **continue_from(pair, result.model, second)})  # fmt: skip
+            for row in rows[-3:]:
+                print(json.dumps({k: v for k, v in row.items() if k != "references"}), flush=True)
+    return rows
+
+
+def continue_from(pair: Pair, previous, strokes: np.ndarray) -> dict:
+    """Fine-tune ``previous`` (a stroke-cured model) further on ``strokes``."""
+    from napari_bnadapt.adabn.sampling import sample_target
+    from napari_bnadapt.adapt.stroke_cure import read_stroke_batch
+    from napari_bnadapt.adapt.stroke_training import anchor_of, stroke_training_steps
+    from napari_bnadapt.adapt.strokes import prepare_strokes
+    from napari_bnadapt.jobs import run_steps
+
+    started = time.perf_counter()
+    model, config, cpu = previous.copy(), AdaptConfig(**CPU), torch.device("cpu")
+    target, voxel = pair.target.train, pair.target.voxel_size
+    painted = prepare_strokes(model, strokes, target, voxel, None, config.seed)
+    targets = sample_target(model, target, 8, None, config.seed, None, None, voxel)[0]
+    batch = read_stroke_batch(model, targets, painted, config, cpu)
+    batch.anchor = anchor_of(pair.adabn.module, batch.inputs, pair.adabn, cpu)
+    outcome = run_steps(stroke_training_steps(
+        model, batch, steps=config.stroke_steps, learning_rate=config.stroke_learning_rate,
+        parameters=config.stroke_parameters, consistency=config.stroke_consistency,
+        batch_size=config.batch_size, device=cpu, seed=config.seed,
+    ))  # fmt: skip
+    row = scores_of(test_mask(model, pair.target), pair.target.test_labels)
+    return {**row, "seconds": round(time.perf_counter() - started, 2), "steps": outcome["steps"],
+            "guard": outcome["guard"]}  # fmt: skip
+
+
+def masks_figure(volumes, args) -> Path:
+    """Seed 0, K = 20 random strokes: the painted slice, and a held-out slice's masks."""
+    from matplotlib.figure import Figure
+
+    panels = ("painted slice", "held-out image", "ground truth", "source only", "AdaBN",
+              "forest", "AdaBN + strokes", "target-trained")  # fmt: skip
+    figure = Figure(figsize=(2.1 * len(panels), 4.8), constrained_layout=True)
+    axes = figure.subplots(2, len(panels))
+    for row, (src, tgt) in enumerate(DIRECTIONS):
+        pair = make_pair(volumes, src, tgt, 0, args.steps, args.cache)
+        target, slices = pair.target, painted_slices(pair.target, 0, 1)
+        strokes = draw(pair, 20, slices, "random", USER)
+        cured = adapt(pair.source, target.train, AdaptConfig(cure="adabn+strokes", **CPU),
+                      voxel_size=target.voxel_size, strokes=strokes).model  # fmt: skip
+        masks = [test_mask(pair.source, target, rescale=False), test_mask(pair.adabn, target),
+                 forest(target, strokes, 0), test_mask(cured, target),
+                 test_mask(pair.target_model, target)]  # fmt: skip
+        z = 0 if tgt == "vnc" else 10
+        crop = (slice(0, 512), slice(0, 512)) if tgt == "vnc" else (slice(None), slice(None))
+        painted = _overlay(target.train[slices[0]][crop], strokes[slices[0]][crop])
+        pictures = [painted, target.test[z][crop], target.test_labels[z][crop],
+                    *(m[z][crop] for m in masks)]  # fmt: skip
+        for col, (ax, picture, title) in enumerate(zip(axes[row], pictures, panels)):
+            ax.imshow(picture, cmap="gray", interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            extra = ""
+            if col >= 3:
+                found = scores_of(masks[col - 3], target.test_labels)
+                extra = f"\nDice {found['dice']:.2f}, Rand F {found['rand_f']:.2f}"
+            ax.set_title(f"{title}{extra}", fontsize=7)
+        axes[row][0].set_ylabel(f"{src} → {tgt}", fontsize=8)
+    path = (args.out or Path(".")) / "strokes_masks.png"
+    figure.savefig(path, dpi=110)
+    return path
+
+
+def _overlay(image: np.ndarray, strokes: np.ndarray) -> np.ndarray:
+    """The grey image in RGB with foreground strokes red and background strokes blue."""
+    from napari_bnadapt.adapt.strokes import BACKGROUND, FOREGROUND
+
+    rgb = np.repeat((image.astype(np.float32) / 255.0)[..., None], 3, axis=-1)
+    grown = {c: ndimage.binary_dilation(strokes == c, iterations=2) for c in (1, 2)}
+    rgb[grown[FOREGROUND]] = (1.0, 0.1, 0.1)
+    rgb[grown[BACKGROUND]] = (0.1, 0.5, 1.0)
+    return rgb
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data/real_em"))
@@ -227,17 +327,23 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=800)
     parser.add_argument("--counts", type=int, nargs="+", default=list(COUNTS))
     parser.add_argument("--explore", action="store_true", help="run the recipe variants")
+    parser.add_argument("--rounds", action="store_true", help="paint more: restart or continue")
+    parser.add_argument("--figure-only", action="store_true", help="only draw the masks figure")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS))
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     args.cache.mkdir(parents=True, exist_ok=True)
     volumes = load_volumes(args.data)
-    rows = explore(volumes, args) if args.explore else main_grid(volumes, args)
+    if args.figure_only:
+        print(f"wrote {masks_figure(volumes, args)}")
+        return
+    mode = "explore" if args.explore else "rounds" if args.rounds else "results"
+    job = {"explore": explore, "rounds": rounds, "results": main_grid}[mode]
+    rows = job(volumes, args)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
-        name = "strokes_explore.json" if args.explore else "strokes_results.json"
-        (args.out / name).write_text(json.dumps(rows, indent=1, default=float))
+        (args.out / f"strokes_{mode}.json").write_text(json.dumps(rows, indent=1, default=float))
 
 
 if __name__ == "__main__":

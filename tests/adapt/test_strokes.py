@@ -163,11 +163,13 @@ def test_strokes_are_resampled_with_the_target(demo, shifted):
 
 def test_held_out_blocks_leave_every_class_something_to_learn():
     labels = np.zeros((1, 64, 64), np.uint8)
-    labels[0, 5, :] = FOREGROUND  # four blocks of 16 px
-    labels[0, 40, 3:10] = BACKGROUND  # one block: nothing held out
-    held = split_blocks(labels, 2, 2, seed=0)
+    labels[0, 5, :] = FOREGROUND  # four blocks of 16 px: one held out
+    labels[0, 40, 3:12] = BACKGROUND  # one block of 16 px: split into blocks of 8
+    labels[0, 60, 60] = 3  # a single pixel: nothing to hold out
+    held = split_blocks(labels, 3, 2, seed=0)
     assert held[labels == FOREGROUND].sum() == 16
-    assert not held[labels == BACKGROUND].any()
+    assert 0 < held[labels == BACKGROUND].sum() < 9
+    assert not held[labels == 3].any()
 
 
 def test_a_3d_model_learns_from_strokes_on_a_few_slices(small_model_3d):

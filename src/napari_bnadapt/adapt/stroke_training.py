@@ -12,7 +12,9 @@ term pulling every unlabelled pixel towards the label-free model's prediction (i
 Every ``CHECK_EVERY`` steps the held-out strokes are scored (class-balanced accuracy and
 loss); the best state is kept, training stops when it has not improved for ``PATIENCE``
 checks, and the result is kept only when it beats the label-free model on the held-out
-strokes: otherwise everything is undone.
+strokes: otherwise everything is undone. (When no stroke pixel could be held out, as with a
+single dot per class, nothing can judge: the step limit stops and the result stays, and
+the record says so.)
 """
 
 from __future__ import annotations
@@ -108,7 +110,7 @@ def stroke_training_steps(
             optimizer.step()
             taken = step
             yield Progress(step, steps, f"learning from strokes, step {step}/{steps}")
-            if step % CHECK_EVERY and step != steps:
+            if before.accuracy is None or (step % CHECK_EVERY and step != steps):
                 continue
             score = held_out_score(module, batch, model, device)
             history.append({"step": step, **score.to_dict()})
@@ -130,8 +132,16 @@ def stroke_training_steps(
     finally:
         for name, parameter in named.items():
             parameter.requires_grad_(flags[name])
-    kept = best_state is not None
-    module.load_state_dict(best_state if kept else start)
+    if before.accuracy is None:  # nothing held out: nothing can judge, the last state stays
+        kept, reason = True, "kept unchecked: no stroke could be held out (paint a few more)"
+    else:
+        kept = best_state is not None
+        reason = (
+            "kept: better on the held-out strokes"
+            if kept
+            else "no state beat the label-free model on the held-out strokes: undone"
+        )
+        module.load_state_dict(best_state if kept else start)
     return {
         "steps": taken,
         "best_step": best_step,
@@ -140,12 +150,7 @@ def stroke_training_steps(
         "held_out_before": before.to_dict(),
         "held_out_after": best.to_dict(),
         "history": history,
-        "guard": {
-            "kept": kept,
-            "reason": "kept: better on the held-out strokes"
-            if kept
-            else "no state beat the label-free model on the held-out strokes: undone",
-        },
+        "guard": {"kept": kept, "reason": reason},
     }
 
 

@@ -165,25 +165,28 @@ def _require_after_resampling(
 
 
 def split_blocks(labels: np.ndarray, classes: int, dims: int, seed: int) -> np.ndarray:
-    """Held-out labelled pixels: per class, a seeded share (:data:`HELD_OUT`) of the
-    :data:`BLOCK`-sized blocks that hold its strokes (at least one block when the class
-    has two or more, none when it has one)."""
+    """Held-out labelled pixels: per class, a seeded share (:data:`HELD_OUT`, at least one)
+    of the blocks that hold its strokes. Blocks are :data:`BLOCK` pixels wide, halved for a
+    class whose strokes fit in one block (down to 4 px), so that a single short stroke
+    still lends part of itself; a class with one block of 4 px holds nothing out."""
     rng = np.random.default_rng(seed + 4242)
     held = np.zeros(labels.shape, bool)
     coords = np.argwhere(labels > 0)
-    # 2D models: blocks in the plane of each slice; 3D models: cubes.
-    scale = np.array([1] + [BLOCK] * 2) if dims == 2 else np.full(3, BLOCK)
-    blocks = coords // scale
     values = labels[tuple(coords.T)]
     for c in range(1, classes + 1):
-        mine = values == c
-        unique, inverse = np.unique(blocks[mine], axis=0, return_inverse=True)
+        mine = coords[values == c]
+        for edge in (BLOCK, BLOCK // 2, BLOCK // 4):
+            # 2D models: blocks in the plane of each slice; 3D models: cubes.
+            scale = np.array([1, edge, edge]) if dims == 2 else np.full(3, edge)
+            unique, inverse = np.unique(mine // scale, axis=0, return_inverse=True)
+            if len(unique) >= 2:
+                break
         if len(unique) < 2:
             continue
         count = max(1, round(HELD_OUT * len(unique)))
         chosen = np.zeros(len(unique), bool)
         chosen[rng.choice(len(unique), count, replace=False)] = True
-        picked = coords[mine][chosen[inverse.ravel()]]
+        picked = mine[chosen[inverse.ravel()]]
         held[tuple(picked.T)] = True
     return held
 
