@@ -40,6 +40,7 @@ from napari_bnadapt.arrays.metrics import dice
 from napari_bnadapt.arrays.scores import boundary_scores
 from napari_bnadapt.diagnostics.uncertainty import uncertainty_map
 from napari_bnadapt.inference import PredictConfig, predict
+from napari_bnadapt.model import load_model, save_model
 
 DIRECTIONS = (("vnc", "neuroproof"), ("neuroproof", "vnc"))
 COUNTS = (2, 5, 10, 20, 50)
@@ -74,17 +75,23 @@ def test_mask(model, target: Volume, rescale: bool = True) -> np.ndarray:
 
 
 def make_pair(volumes, src: str, tgt: str, seed: int, steps: int, cache: Path) -> Pair:
-    source, target_model = (
-        trained(volumes[src], seed, steps, cache),
-        trained(volumes[tgt], seed, steps, cache),
-    )
-    target = volumes[tgt]
-    adabn = adapt(source, target.train, AdaptConfig(**CPU), voxel_size=target.voxel_size).model
-    references = {
-        "source_only": scores_of(test_mask(source, target, rescale=False), target.test_labels),
-        "adabn": scores_of(test_mask(adabn, target), target.test_labels),
-        "target_trained": scores_of(test_mask(target_model, target), target.test_labels),
-    }
+    """The models of one seed and direction, the AdaBN model and the references' scores
+    (AdaBN and the scores cached beside the models: every mode of this script needs them)."""
+    source = trained(volumes[src], seed, steps, cache)
+    target_model, target = trained(volumes[tgt], seed, steps, cache), volumes[tgt]
+    stem = cache / f"strokes_{src}_to_{tgt}_seed{seed}_steps{steps}"
+    if stem.with_suffix(".pt").exists():
+        adabn = load_model(stem.with_suffix(".pt"))
+        references = json.loads(stem.with_suffix(".json").read_text())
+    else:
+        adabn = adapt(source, target.train, AdaptConfig(**CPU), voxel_size=target.voxel_size).model
+        references = {
+            "source_only": scores_of(test_mask(source, target, rescale=False), target.test_labels),
+            "adabn": scores_of(test_mask(adabn, target), target.test_labels),
+            "target_trained": scores_of(test_mask(target_model, target), target.test_labels),
+        }
+        save_model(adabn, stem.with_suffix(".pt"))
+        stem.with_suffix(".json").write_text(json.dumps(references))
     return Pair(seed, src, target, source, target_model, adabn, references)
 
 
@@ -113,16 +120,39 @@ def draw(pair: Pair, count: int, slices: list[int], placement: str, user: dict) 
     )  # fmt: skip
 
 
-def run_cure(pair: Pair, strokes: np.ndarray, cure: str = "adabn+strokes", **options) -> dict:
+def run_cure(
+    pair: Pair,
+    strokes: np.ndarray,
+    cure: str = "adabn+strokes",
+    reestimate: bool = False,
+    **options,
+) -> dict:
     started = time.perf_counter()
     result = adapt(pair.source, pair.target.train, AdaptConfig(cure=cure, **CPU, **options),
                    voxel_size=pair.target.voxel_size, strokes=strokes)  # fmt: skip
+    if reestimate:
+        statistics_again(result.model, pair.target)
     seconds = time.perf_counter() - started
     details = result.record.details["strokes"]
     row = scores_of(test_mask(result.model, pair.target), pair.target.test_labels)
     brief = {k: details[k] for k in ("steps", "best_step", "stopped", "patches", "guard")}
     brief["held_out"] = [details["held_out_before"], details["held_out_after"]]
     return {**row, "seconds": round(seconds, 2), "cure_seconds": details["seconds"], **brief}
+
+
+def statistics_again(model, target: Volume) -> None:
+    """AdaBN once more, on the fine-tuned weights (as self-training does)."""
+    from napari_bnadapt.adabn.estimation import estimate_steps
+    from napari_bnadapt.adabn.sampling import sample_target
+    from napari_bnadapt.jobs import run_steps
+    from napari_bnadapt.model.bn_layers import write_bn_stats
+
+    config = AdaptConfig(**CPU)
+    targets, patches, _ = sample_target(
+        model, target.train, config.patches, None, 0, None, None, target.voxel_size
+    )
+    found = run_steps(estimate_steps(model, targets, patches, config, torch.device("cpu")))
+    write_bn_stats(model.module, found.stats(model.source_stats))
 
 
 def run_method(pair: Pair, method: str, strokes: np.ndarray, options: dict) -> dict:
@@ -180,18 +210,39 @@ def main_grid(volumes, args) -> list[dict]:
     return rows
 
 
-#: Recipe variants: AdaptConfig options and simulated-user changes.
+def nothing_held_out(labels, *_args) -> np.ndarray:
+    return np.zeros(labels.shape, bool)
+
+
+#: Recipe variants: AdaptConfig options, simulated-user changes, and module attributes
+#: replaced for the run (to measure what is not an option: the stop rule, augmentation).
 VARIANTS = {
-    "default": ({}, {}),
-    "no consistency": ({"stroke_consistency": 0.0}, {}),
-    "consistency 1": ({"stroke_consistency": 1.0}, {}),
-    "decoder": ({"stroke_parameters": "decoder"}, {}),
-    "affine": ({"stroke_parameters": "affine", "stroke_learning_rate": 1e-2}, {}),
-    "lr 3e-4": ({"stroke_learning_rate": 3e-4}, {}),
-    "lr 3e-3": ({"stroke_learning_rate": 3e-3}, {}),
-    "brush 1": ({}, {"width": 1}),
-    "brush 7": ({}, {"width": 7}),
+    "default": ({}, {}, {}),
+    "no consistency": ({"stroke_consistency": 0.0}, {}, {}),
+    "consistency 1": ({"stroke_consistency": 1.0}, {}, {}),
+    "decoder": ({"stroke_parameters": "decoder"}, {}, {}),
+    "affine": ({"stroke_parameters": "affine", "stroke_learning_rate": 1e-2}, {}, {}),
+    "lr 3e-4": ({"stroke_learning_rate": 3e-4}, {}, {}),
+    "lr 3e-3": ({"stroke_learning_rate": 3e-3}, {}, {}),
+    "brush 1": ({}, {"width": 1}, {}),
+    "brush 7": ({}, {"width": 7}, {}),
+    "fixed 100 steps": ({"stroke_steps": 100}, {}, {"strokes.split_blocks": nothing_held_out}),
+    "fixed 30 steps": ({"stroke_steps": 30}, {}, {"strokes.split_blocks": nothing_held_out}),
+    "statistics again": ({"reestimate": True}, {}, {}),
 }
+
+
+def patched(replacements: dict) -> list:
+    """Replace ``module.attr`` of napari_bnadapt.adapt; returns what to put back."""
+    import importlib
+
+    undo = []
+    for key, value in replacements.items():
+        module, name = key.rsplit(".", 1)
+        target = importlib.import_module(f"napari_bnadapt.adapt.{module}")
+        undo.append((target, name, getattr(target, name)))
+        setattr(target, name, value)
+    return undo
 
 
 def explore(volumes, args) -> list[dict]:
@@ -204,13 +255,18 @@ def explore(volumes, args) -> list[dict]:
                 flush=True,
             )
             for name in args.variants:
-                options, user = VARIANTS[name]
+                options, user, replacements = VARIANTS[name]
                 for count in args.counts:
                     slices = painted_slices(pair.target, seed, 1)
                     strokes = draw(pair, count, slices, "random", {**USER, **user})
+                    undo = patched(replacements)
+                    try:
+                        result = run_cure(pair, strokes, **options)
+                    finally:
+                        for target, attribute, value in undo:
+                            setattr(target, attribute, value)
                     row = {"seed": seed, "direction": f"{src}->{tgt}", "variant": name,
-                           "strokes": count, **labelled(strokes, pair),
-                           **run_cure(pair, strokes, **options)}  # fmt: skip
+                           "strokes": count, **labelled(strokes, pair), **result}  # fmt: skip
                     row["references"] = pair.references
                     rows.append(row)
                     print(

@@ -289,6 +289,9 @@ def test_several_cures_side_by_side_with_metrics_per_mask(workbench, qtbot):
     assert set(table) == {f"target EM mask [{s}]" for s in ("source", "histogram+adabn", "adabn")}
     assert table["target EM mask [adabn]"]["dice"] > table["target EM mask [source]"]["dice"] + 0.3
     assert compare.table.shape[1] == 3
+    # The field's scores beside Dice, as rows of the table (the structure the truth shows).
+    shown = {"Rand F (ISBI)", "object F1 (IoU ≥ 0.5)"} & set(compare.table.value["index"])
+    assert len(shown) == 1
     compare.normal_view()
     assert not any("[compare" in layer.name for layer in viewer.layers)
 
