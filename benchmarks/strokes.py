@@ -33,6 +33,7 @@ import torch
 from real_em import CPU, Volume, load_volumes, trained
 from scipy import ndimage
 from stroke_baselines import forest, scratch
+from stroke_tables import DIRECTIONS, KEYS, print_exploration, print_tables
 from stroke_user import simulate
 
 from napari_bnadapt.adapt import AdaptConfig, adapt
@@ -42,13 +43,11 @@ from napari_bnadapt.diagnostics.uncertainty import uncertainty_map
 from napari_bnadapt.inference import PredictConfig, predict
 from napari_bnadapt.model import load_model, save_model
 
-DIRECTIONS = (("vnc", "neuroproof"), ("neuroproof", "vnc"))
 COUNTS = (2, 5, 10, 20, 50)
 #: The simulated user's stroke length (target pixels) and brush width (target pixels).
 USER = {"length": 30, "width": 3}
 #: Window of the "next most uncertain region" (target pixels, about 0.6 µm on either volume).
 WINDOW = {"vnc": 128, "neuroproof": 64}
-KEYS = ("dice", "rand_f", "vi_split", "vi_merge", "boundary_f1")
 
 
 @dataclass
@@ -178,7 +177,8 @@ def labelled(strokes: np.ndarray, pair: Pair) -> dict:
 def plan(counts) -> list[tuple[int, int, str, tuple[str, ...]]]:
     runs = []
     for k in counts:
-        methods = ("adabn+strokes", "forest") + (("strokes", "scratch") if k in (20, 50) else ())
+        # Fine-tuning without AdaBN and the U-Net from scratch at K = 20 only (CPU time).
+        methods = ("adabn+strokes", "forest") + (("strokes", "scratch") if k == 20 else ())
         runs.append((k, 1, "random", methods))
         runs.append((k, 1, "uncertain", ("adabn+strokes",)))
     runs += [(k, 3, "random", ("adabn+strokes", "forest")) for k in (20, 50) if k in counts]
@@ -385,9 +385,14 @@ def main() -> None:
     parser.add_argument("--explore", action="store_true", help="run the recipe variants")
     parser.add_argument("--rounds", action="store_true", help="paint more: restart or continue")
     parser.add_argument("--figure-only", action="store_true", help="only draw the masks figure")
+    parser.add_argument("--tables", type=Path, help="print the tables of a results JSON")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS))
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
+    if args.tables:
+        rows = json.loads(args.tables.read_text())
+        (print_exploration if "variant" in rows[0] else print_tables)(rows)
+        return
     torch.set_num_threads(args.threads)
     args.cache.mkdir(parents=True, exist_ok=True)
     volumes = load_volumes(args.data)
