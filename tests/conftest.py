@@ -349,3 +349,17 @@ def copy_zip(
 def damaged() -> Callable[..., Path]:
     """:func:`copy_zip`, for tests."""
     return copy_zip
+
+
+@pytest.fixture(autouse=True, scope="session")
+def private_cache(tmp_path_factory):
+    """Speed measurements (receptive fields, calibrations) go to a folder of this test
+    session: tests neither read nor change the user's cache."""
+    folder = tmp_path_factory.mktemp("bnadapt-cache")
+    previous = os.environ.get("BNADAPT_CACHE_DIR")
+    os.environ["BNADAPT_CACHE_DIR"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("BNADAPT_CACHE_DIR", None)
+    else:
+        os.environ["BNADAPT_CACHE_DIR"] = previous

@@ -16,7 +16,7 @@ RANKS = {
     "jobs": 1, "device": 1, "synthetic": 1, "cluster": 1,
     "arrays": 2, "io": 2,
     "model": 3,
-    "forward": 3.5,
+    "speed": 3.4, "forward": 3.5,
     "inference": 4, "adabn": 4,
     "diagnostics": 5, "blockwise": 5,
     "adapt": 6,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from dataclasses import dataclass, field
 
@@ -11,6 +10,7 @@ import torch
 
 from .errors import InputDataError
 from .model.unet import run_padded, to_probabilities
+from .speed.precision import autocast, memory_format
 
 LOGGER = logging.getLogger("napari_bnadapt")
 
@@ -38,8 +38,9 @@ class TileForward:
     module: torch.nn.Module
     divisor: int
     device: torch.device
-    amp: str | None = None
+    precision: str = "fp32"
     min_size: int = 0
+    channels_last: bool = False
     limit: int | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -48,11 +49,7 @@ class TileForward:
         while start < len(tiles):
             chunk = tiles[start : start + size]
             try:
-                parts.append(
-                    forward_tiles(
-                        self.module, chunk, self.divisor, self.device, self.amp, self.min_size
-                    )
-                )
+                parts.append(self._forward(chunk))
             except Exception as exc:
                 if not is_out_of_memory(exc):
                     raise
@@ -65,6 +62,12 @@ class TileForward:
                     "outside anything it was trained on; check the image's intensity scale"
                 )
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def _forward(self, tiles: np.ndarray) -> np.ndarray:
+        return forward_tiles(
+            self.module, tiles, self.divisor, self.device, self.precision, self.min_size,
+            self.channels_last,
+        )  # fmt: skip
 
     def _smaller(self, size: int, tile: tuple[int, ...]) -> int:
         release_memory(self.device)
@@ -102,19 +105,17 @@ def forward_tiles(
     tiles: np.ndarray,
     divisor: int,
     device: torch.device,
-    amp: str | None,
+    precision: str = "fp32",
     min_size: int = 0,
+    channels_last: bool = False,
 ) -> np.ndarray:
     """Probabilities (sigmoid for one output channel, softmax otherwise) for a batch;
-    tiles are padded to the network's divisor (and smallest input) and cropped back."""
+    tiles are padded to the network's divisor (and smallest input) and cropped back.
+    ``precision`` ``fp32``, ``bf16`` or ``fp16`` (autocast); ``channels_last`` hands the
+    network channels-last input (for a network converted to that memory format)."""
     x = torch.from_numpy(tiles).to(device)
-    with torch.inference_mode(), _autocast(device, amp):
+    if channels_last:
+        x = x.contiguous(memory_format=memory_format(x.dim() - 2))
+    with torch.inference_mode(), autocast(device, precision):
         probs = to_probabilities(run_padded(module, x, divisor, min_size).float())
     return probs.cpu().numpy()
-
-
-def _autocast(device: torch.device, amp: str | None) -> contextlib.AbstractContextManager:
-    if not amp or device.type == "cpu":
-        return contextlib.nullcontext()
-    dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16}
-    return torch.autocast(device_type=device.type, dtype=dtypes[amp])

@@ -146,23 +146,18 @@ class AdaptWidget(Container):
         """A lazy layer (a container, a huge file): predicted block by block into an
         OME-Zarr store on disk, then shown lazily, so the mask never sits in RAM."""
         data = layer_data(layer)
-        if model.zoom_for(tuple(data.shape), voxel_size, config.slice_axis) is not None:
-            notify(
-                "warning",
-                f"{layer.name} is segmented at its own pixel size: the model was trained at "
-                "another voxel size, and a lazy volume is not resampled (resample it first "
-                "for the model's scale)",
-            )
-        elif voxel_size is None and model.voxel_size is not None:
-            notify("info", model.scale_note(layer.name, tuple(data.shape), None))
+        note = model.scale_note(layer.name, tuple(data.shape), voxel_size, config.slice_axis)
+        if note is not None:  # resampled block by block, or run at its own pixel size
+            notify("info", note)
         folder = Path(tempfile.mkdtemp(prefix="bnadapt-"))
         out = folder / f"{_file_name(layer.name)}-mask.zarr"
         unit = "nm" if voxel_size else None
 
         def job() -> Any:
             return predict_to_zarr_steps(
-                model, data, out, config, scale=voxel_size, unit=unit, name=f"{layer.name} mask"
-            )
+                model, data, out, config, scale=voxel_size, unit=unit,
+                name=f"{layer.name} mask", voxel_size=voxel_size,
+            )  # fmt: skip
 
         return self.runner.start(
             job,

@@ -17,6 +17,7 @@ from ..io.ome_zarr_writer import BlockStore, check_output_name
 from ..jobs import Progress, Steps, blocking, remaining_seconds
 from ..model.loaded import LoadedModel
 from ..model.parcel import Parcel
+from ..speed.execution import Execution
 from .plan import BlockPlan, make_plan
 from .predict import as_array, predict_block
 
@@ -56,6 +57,10 @@ class StreamResult:
     foreground_fraction: float
     seconds: float
     dashboard: str | None = None
+    #: How the blocks were predicted (tiles, precision, layout).
+    execution: Execution | None = None
+    #: Model-scale voxels per input voxel along canonical (z, y, x); all 1 unless resampled.
+    zoom: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -76,19 +81,22 @@ def predict_to_zarr_steps(
     scale: tuple[float, ...] | None = None,
     unit: str | None = None,
     name: str = "",
+    voxel_size: tuple[float, ...] | None = None,
 ) -> Steps[StreamResult]:
     """Segment ``image`` (numpy, dask or a container's :class:`StoredArray`) into the
     OME-Zarr image ``out`` (and the probabilities into ``probabilities``), block by block.
 
     ``scale`` and ``unit`` give the input's spatial voxel size for the output metadata.
-    Prediction runs at the input's own pixel size: resample first when the model was
-    trained at another. Yields a :class:`Progress` per block (rate and ETA in ``detail``).
+    With ``voxel_size`` (nm) differing from the model's, each block is resampled to the
+    model's voxel size (with its halo) and its probabilities back onto the input's grid,
+    as :func:`~napari_bnadapt.inference.predict` does for the whole volume. Yields a
+    :class:`Progress` per block (rate and ETA in ``detail``).
     """
     cfg, opts = config or PredictConfig(), stream or StreamConfig()
     for path in (out, probabilities):
         if path is not None:
             check_output_name(path)
-    plan = make_plan(model, as_array(image), cfg, opts.block)
+    plan = make_plan(model, as_array(image), cfg, opts.block, voxel_size)
     stores = _stores(model, plan, out, probabilities, scale, unit, opts.ome_version)
     done = set.intersection(*(s.create(opts.resume) for s in stores))
     total, started = plan.block_count, time.perf_counter()
@@ -112,7 +120,7 @@ def predict_to_zarr_steps(
     return StreamResult(
         paths[0], paths[1] if len(paths) > 1 else None, plan.layout.spatial_shape, total,
         len(done), foreground / voxels if voxels else float("nan"),
-        time.perf_counter() - started, dashboard,
+        time.perf_counter() - started, dashboard, plan.execution, plan.zoom,
     )  # fmt: skip
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 
 from ..blockwise.plan import DEFAULT_BLOCK
-from ..inference import AMP, PredictConfig
+from ..inference import AMP, DEFAULT_TILE, PredictConfig
 from ..io.ome_zarr_writer import OME_VERSIONS
+from ..speed.precision import PRECISIONS
 
 PREDICT = PredictConfig()
 DEVICE_HELP = "auto (CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:N or mps (default: auto)"
@@ -39,20 +40,30 @@ def add_predict_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", help=DEVICE_HELP)
     parser.add_argument(
         "--tile", type=int,
-        help="tile edge in pixels; larger tiles are faster and need more memory "
-        "(default: 256 for 2D, 64 for 3D models)",
+        help="tile edge in pixels at the model's voxel size, fitted to the image; tiles "
+        "overlap by what the network needs (default: "
+        f"{DEFAULT_TILE[2]} for 2D, {DEFAULT_TILE[3]} for 3D models)",
     )  # fmt: skip
     parser.add_argument(
-        "--batch-size", type=int, help=f"tiles per forward pass (default: {PREDICT.batch_size})"
-    )
+        "--batch-size", type=int,
+        help="tiles per forward pass (default: about a million voxels, four on a GPU)",
+    )  # fmt: skip
     parser.add_argument(
         "--threshold", type=float,
         help="foreground probability threshold of binary models (default: the model's own: "
         "0.5, unless a bioimage.io package binarises at another value)",
     )  # fmt: skip
     parser.add_argument(
-        "--amp", choices=[a for a in AMP if a], help="mixed precision on a GPU (default: off)"
-    )
+        "--precision", choices=PRECISIONS,
+        help="arithmetic of the network: auto (the fastest measured here whose masks agree "
+        "with fp32's on sample tiles of the input; fp32 for small inputs), fp32, bf16 "
+        "(bfloat16: CPUs with AVX-512-BF16 or AMX, recent GPUs) or fp16 (CUDA only) "
+        f"(default: {PREDICT.precision})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--amp", choices=[a for a in AMP if a],
+        help="the same as --precision bf16 or fp16 (kept for older scripts)",
+    )  # fmt: skip
     parser.add_argument(
         "--slice-axis", type=int, choices=(0, 1, 2),
         help="axis a 2D model cuts a volume across: 0 = z (default: the model's training axis)",
