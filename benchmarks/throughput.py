@@ -1,0 +1,301 @@
+"""Throughput against MONAI and against the bare forward pass, 2D and 3D, in one run.
+
+``python benchmarks/throughput.py --out docs [--repeats 3]`` predicts one synthetic volume
+per model (2D: the bundled ``membranes-fibsem`` U-Net on slices of 1024²; 3D: a U-Net of the
+same width trained here on the real FIB-SEM volume, cached in the work folder) along
+these paths, in interleaved rounds so that a busy machine slows all of them alike:
+
+- ``monai``: MONAI's ``sliding_window_inference`` with its defaults (overlap 0.25) and a
+  Gaussian blend, roi 256² (2D) or 96³ (3D), float32;
+- ``ours``: :func:`napari_bnadapt.inference.predict` with the defaults (tiles fitted to the
+  volume with the overlap the network needs, precision and layout chosen by measurement);
+- ``ours_blocks``: the same, block by block into OME-Zarr (``bnadapt predict --out x.zarr``);
+- ``ours_fp32_old_tiling``: float32, the former fixed grid (256² / 64³ tiles overlapping by
+  25 %), no BatchNorm folding, default memory layout: the program before this benchmark;
+- ``bare``: the network alone over the volume computed once (non-overlapping tiles of the
+  size ``ours`` chose, the precision and layout it chose, no reading, blending or
+  writing): the limit.
+
+Printed per model: Mvoxel/s (median and range over the rounds), every path's ratio to
+MONAI and ours' to the bare pass (per round, median and range), how ``ours`` ran, and the
+masks' agreement (fraction of voxels, Dice) between the paths. Then the adaptation time
+(AdaBN, default settings) against one forward pass over the same patches. Figures go to
+``throughput_results.json``; nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from napari_bnadapt.adabn.sampling import read_patches, sample_target
+from napari_bnadapt.adapt import AdaptConfig, adapt
+from napari_bnadapt.blockwise.stream import predict_to_zarr
+from napari_bnadapt.inference import PredictConfig, predict
+from napari_bnadapt.model import load_model, save_model
+from napari_bnadapt.model.unet import run_padded, to_probabilities
+from napari_bnadapt.speed.network import inference_module
+from napari_bnadapt.speed.precision import autocast, memory_format
+
+sys.path.insert(0, str(Path(__file__).parent))
+from scale import write_volume
+
+REAL = Path("/work/shared/data/real_em")
+OLD = {
+    2: PredictConfig(device="cpu", tile_shape=256, overlap=0.25, batch_size=8, precision="fp32",
+                     channels_last=False, fold_batchnorm=False),
+    3: PredictConfig(device="cpu", tile_shape=64, overlap=0.25, batch_size=8, precision="fp32",
+                     channels_last=False, fold_batchnorm=False),
+}  # fmt: skip
+MONAI_ROI = {2: 256, 3: 96}
+MONAI_BATCH = {2: 8, 3: 1}
+
+
+def model_3d(work: Path, steps: int) -> Path:
+    """A 3D U-Net (depth 3, 16 base channels: the bundled 2D model's width) trained on the
+    real FIB-SEM volume for ``steps`` steps; made once per work folder."""
+    path = work / f"membranes3d_{steps}.pt"
+    if path.exists():
+        return path
+    import tifffile
+
+    from napari_bnadapt.training import TrainConfig, train
+
+    image = tifffile.imread(REAL / "neuroproof_img.tif")
+    labels = tifffile.imread(REAL / "neuroproof_membranes.tif")
+    config = TrainConfig(dims=3, steps=steps, batch_size=2, patch_size=64, device="cpu",
+                         validate_every=max(1, steps // 3))  # fmt: skip
+    print(f"training the 3D model ({steps} steps, once) ...", flush=True)
+    result = train([image], [labels], config, names=["neuroproof"], voxel_size=(10.0,) * 3)
+    save_model(result.model, path)
+    return path
+
+
+def volume_for(dims: int, work: Path, slices: int) -> tuple[np.ndarray, Path]:
+    """The benchmark volume (uint8 membranes) in memory and as a zarr store."""
+    if dims == 2:
+        path = work / f"volume2d_{slices}.zarr"
+        write_volume(path, slices * 1024 * 1024 / 1e9, seed=1)
+    else:
+        path = work / f"volume3d_{slices}.zarr"
+        write_volume_3d(path, (slices, 256, 256))
+    import zarr
+
+    return np.asarray(zarr.open_array(str(path), mode="r")[:]), path
+
+
+def write_volume_3d(path: Path, shape: tuple[int, int, int]) -> None:
+    """Membrane-like cells in 3D (walls where a smooth field crosses zero)."""
+    import zarr
+
+    if (path / "zarr.json").exists():
+        return
+    zz, yy, xx = np.mgrid[: shape[0], : shape[1], : shape[2]].astype(np.float32)
+    field = np.sin(xx / 11.0) * np.cos(yy / 9.0) + np.sin(zz / 10.0 + xx / 17.0)
+    noise = np.random.default_rng(2).normal(0, 12, shape)
+    data = np.clip(170 - 110 * (np.abs(field) < 0.15) + noise, 0, 255).astype(np.uint8)
+    stored = zarr.open_array(str(path), mode="w", shape=shape, chunks=(64, 128, 128),
+                             dtype="uint8")  # fmt: skip
+    stored[...] = data
+
+
+def monai_probabilities(model, volume: np.ndarray) -> np.ndarray:
+    """MONAI's sliding window with its default overlap and a Gaussian blend, float32: slice
+    by slice for a 2D model (as our slices), the whole volume for a 3D one."""
+    from monai.inferers import sliding_window_inference
+
+    spec, dims = model.normalization, model.dims
+    module = model.module.eval()
+    roi = (MONAI_ROI[dims],) * dims
+
+    def net(t: torch.Tensor) -> torch.Tensor:
+        return run_padded(module, t, model.divisor)
+
+    out = np.empty(volume.shape, np.float32)
+    with torch.inference_mode():
+        items = range(volume.shape[0]) if dims == 2 else [None]
+        for z in items:
+            part = volume[z : z + 1] if z is not None else volume[None]
+            x = torch.from_numpy((part[None].astype(np.float32) - spec.mean) / spec.std)
+            logits = sliding_window_inference(
+                x, roi, MONAI_BATCH[dims], net, overlap=0.25, mode="gaussian"
+            )
+            probs = torch.sigmoid(logits)[0, 0].numpy()
+            out[z if z is not None else slice(None)] = probs
+    return out
+
+
+def bare_seconds(model, volume: np.ndarray, execution) -> float:
+    """The network alone over every voxel once, as ``execution`` runs it."""
+    dims, tile = model.dims, execution.tile
+    device = torch.device("cpu")
+    net = inference_module(model.module, device, dims, execution.channels_last,
+                           execution.fold_batchnorm)  # fmt: skip
+    spec = model.normalization
+    x = torch.from_numpy((volume.astype(np.float32) - spec.mean) / spec.std)
+    planes = x[:, None] if dims == 2 else x[None, None]  # (items, 1, *spatial)
+    spatial = planes.shape[2:]
+    starts = [range(0, n, t) for n, t in zip(spatial, tile)]
+    regions = [tuple(slice(s, s + t) for s, t in zip(origin, tile))
+               for origin in np.stack(np.meshgrid(*starts, indexing="ij"), -1).reshape(-1, dims)]  # fmt: skip
+    tiles = []
+    for item in range(planes.shape[0]):
+        for region in regions:
+            piece = planes[(item, slice(None), *region)]
+            pad = [p for n, t in zip(reversed(piece.shape[1:]), reversed(tile)) for p in (0, t - n)]
+            tiles.append(
+                torch.nn.functional.pad(piece, pad, mode="replicate") if any(pad) else piece
+            )
+    batch = execution.batch_size
+    started = time.perf_counter()
+    with torch.inference_mode(), autocast(device, execution.precision):
+        for first in range(0, len(tiles), batch):
+            x = torch.stack(tiles[first : first + batch])
+            if execution.channels_last:
+                x = x.contiguous(memory_format=memory_format(dims))
+            to_probabilities(run_padded(net, x, model.divisor).float()).cpu().numpy()
+    return time.perf_counter() - started
+
+
+def agreement(a: np.ndarray, b: np.ndarray) -> dict:
+    a, b = a >= 0.5, b >= 0.5
+    total = int(a.sum()) + int(b.sum())
+    dice = 2 * float(np.logical_and(a, b).sum()) / total if total else 1.0
+    return {"agreement": round(float(np.mean(a == b)), 6), "dice": round(dice, 5),
+            "foreground": round(float(a.mean()), 4)}  # fmt: skip
+
+
+def timed(run: Callable[[], object]) -> tuple[float, object]:
+    started = time.perf_counter()
+    result = run()
+    return time.perf_counter() - started, result
+
+
+def benchmark_model(model, volume: np.ndarray, zarr_path: Path, work: Path, repeats: int) -> dict:
+    dims = model.dims
+    voxels = float(volume.size)
+    cpu = PredictConfig(device="cpu")
+    started = time.perf_counter()
+    warm = predict(model, volume, cpu)  # the first run measures and caches the calibration
+    first = time.perf_counter() - started
+    execution = warm.execution
+    print(f"  ours runs with {execution.describe()} (first run, calibration included: "
+          f"{first:.1f} s)", flush=True)  # fmt: skip
+    paths: dict[str, Callable[[], object]] = {
+        "monai": lambda: monai_probabilities(model, volume),
+        "ours": lambda: predict(model, volume, cpu).probabilities,
+        "ours_blocks": lambda: predict_to_zarr(
+            model, zarr_path_source(zarr_path), work / f"out{dims}d.zarr", cpu
+        ),
+        "ours_fp32_old_tiling": lambda: predict(model, volume, OLD[dims]).probabilities,
+        "bare": lambda: bare_seconds(model, volume, execution),
+    }
+    seconds: dict[str, list[float]] = {k: [] for k in paths}
+    outputs: dict[str, np.ndarray] = {}
+    for round_ in range(repeats):
+        for name, run in paths.items():
+            if name == "ours_blocks":
+                import shutil
+
+                shutil.rmtree(work / f"out{dims}d.zarr", ignore_errors=True)
+            elapsed, out = timed(run)
+            if name == "bare":
+                elapsed = float(out)
+            elif isinstance(out, np.ndarray):
+                outputs[name] = out
+            seconds[name].append(elapsed)
+        line = ", ".join(f"{k} {v[-1]:.1f} s" for k, v in seconds.items())
+        print(f"  round {round_ + 1}: {line}", flush=True)
+    rates = {k: [voxels / s / 1e6 for s in v] for k, v in seconds.items()}
+    ratios = {
+        f"{k}_vs_monai": [m / s for m, s in zip(seconds["monai"], v)]
+        for k, v in seconds.items() if k != "monai"
+    }  # fmt: skip
+    ratios["ours_vs_bare"] = [b / s for b, s in zip(seconds["bare"], seconds["ours"])]
+    ratios["ours_blocks_vs_bare"] = [b / s for b, s in zip(seconds["bare"], seconds["ours_blocks"])]
+    result = {
+        "shape": list(volume.shape),
+        "execution": {"tile": list(execution.tile), "overlap": list(execution.overlap),
+                      "batch_size": execution.batch_size, "precision": execution.precision,
+                      "channels_last": execution.channels_last,
+                      "fold_batchnorm": execution.fold_batchnorm, "note": execution.note},
+        "first_run_seconds": round(first, 2),
+        "mvoxel_per_s": {k: summary(v) for k, v in rates.items()},
+        "ratios": {k: summary(v) for k, v in ratios.items()},
+        "agreement": {
+            "ours_vs_ours_fp32_old_tiling": agreement(outputs["ours"], outputs["ours_fp32_old_tiling"]),
+            "ours_vs_monai": agreement(outputs["ours"], outputs["monai"]),
+            "ours_fp32_old_tiling_vs_monai": agreement(outputs["ours_fp32_old_tiling"], outputs["monai"]),
+        },
+    }  # fmt: skip
+    return result
+
+
+def zarr_path_source(path: Path):
+    from napari_bnadapt.io.volumes import read_volume
+
+    return read_volume(path).source
+
+
+def adaptation_cost(model, volume: np.ndarray) -> dict:
+    """AdaBN with the default settings against one forward pass over the same patches."""
+    config = AdaptConfig(device="cpu")
+    elapsed, _ = timed(lambda: adapt(model, volume, config))
+    targets, patches, _ = sample_target(
+        model, volume, config.patches, config.patch_size, config.seed
+    )
+    batch = read_patches(targets, patches)
+    module = model.module.eval()
+    started = time.perf_counter()
+    with torch.inference_mode():
+        for first in range(0, len(batch), config.batch_size):
+            run_padded(module, torch.from_numpy(batch[first : first + config.batch_size]),
+                       model.divisor)  # fmt: skip
+    forward = time.perf_counter() - started
+    return {"patches": len(patches), "patch_shape": list(batch.shape[2:]),
+            "adapt_seconds": round(elapsed, 3), "forward_seconds": round(forward, 3),
+            "adapt_over_forward": round(elapsed / forward, 2)}  # fmt: skip
+
+
+def summary(values: list[float]) -> dict:
+    return {"median": round(statistics.median(values), 3), "min": round(min(values), 3),
+            "max": round(max(values), 3), "runs": [round(v, 3) for v in values]}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="docs", help="folder for throughput_results.json")
+    parser.add_argument("--work", help="folder for volumes and the 3D model (default: temporary)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--slices-2d", type=int, default=8, help="slices of 1024² (2D volume)")
+    parser.add_argument("--slices-3d", type=int, default=96, help="z of the 256² 3D volume")
+    parser.add_argument("--train-steps-3d", type=int, default=300)
+    parser.add_argument("--dims", type=int, nargs="+", default=[2, 3])
+    args = parser.parse_args()
+    work = Path(args.work or tempfile.mkdtemp(prefix="bnadapt-throughput-"))
+    work.mkdir(parents=True, exist_ok=True)
+    results: dict = {"cpu_threads": torch.get_num_threads(), "repeats": args.repeats}
+    for dims in args.dims:
+        model = load_model("membranes-fibsem" if dims == 2 else model_3d(work, args.train_steps_3d))
+        volume, path = volume_for(dims, work, args.slices_2d if dims == 2 else args.slices_3d)
+        print(f"{dims}D model on {volume.shape}:", flush=True)
+        results[f"{dims}d"] = benchmark_model(model, volume, path, work, args.repeats)
+        results[f"{dims}d"]["adaptation"] = adaptation_cost(model, volume)
+        print(json.dumps(results[f"{dims}d"], indent=1), flush=True)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "throughput_results.json").write_text(json.dumps(results, indent=2))
+    print(f"wrote {out / 'throughput_results.json'}")
+
+
+if __name__ == "__main__":
+    main()
