@@ -9,7 +9,10 @@ import numpy as np
 import torch
 
 from .errors import InputDataError
+from .model.loaded import LoadedModel
 from .model.unet import run_padded, to_probabilities
+from .speed.execution import Execution
+from .speed.network import inference_module
 from .speed.precision import autocast, memory_format
 
 LOGGER = logging.getLogger("napari_bnadapt")
@@ -119,3 +122,15 @@ def forward_tiles(
     with torch.inference_mode(), autocast(device, precision):
         probs = to_probabilities(run_padded(module, x, divisor, min_size).float())
     return probs.cpu().numpy()
+
+
+def tile_forward(model: LoadedModel, execution: Execution, device: torch.device) -> TileForward:
+    """Batches of tiles through ``model`` as ``execution`` says (a prepared copy of the
+    network when BatchNorm is folded or memory is channels-last)."""
+    module = inference_module(
+        model.module, device, model.dims, execution.channels_last, execution.fold_batchnorm
+    )
+    return TileForward(
+        module, model.divisor, device, execution.precision, model.min_size,
+        execution.channels_last,
+    )  # fmt: skip

@@ -12,21 +12,17 @@ import numpy as np
 
 from .arrays.axes import Layout, canonical_view, is_dask, read_normalized, restore_layout
 from .arrays.resampling import resample, resample_to
-from .arrays.tiling import blend_window, fitted_tile, tile_slices
+from .arrays.tiling import blend_window, tile_slices
 from .device import resolve_device
 from .errors import require
-from .forward import LOGGER, TileForward, TileTooLarge
+from .forward import LOGGER, TileTooLarge, tile_forward
 from .jobs import Progress, Steps, blocking
 from .model.loaded import LoadedModel, Preprocessor
 from .speed.execution import Execution, SpeedRequest, choose_speed, sample_jobs
-from .speed.network import foldable, inference_module
+from .speed.geometry import geometry_for
+from .speed.network import foldable
 from .speed.precision import PRECISIONS
-from .speed.receptive import overlap_for, receptive_radius
 
-#: Tile edge asked for by default (fitted to the image, see :func:`tile_geometry`): with
-#: the overlap the network needs, the largest tiles that still run at full speed here
-#: (docs/scale.md).
-DEFAULT_TILE = {2: 512, 3: 128}
 #: Voxels per forward pass when no batch size is given (CPU; four times that on a GPU).
 BATCH_VOXELS = 2**20
 AMP = (None, "bf16", "fp16")
@@ -280,61 +276,12 @@ def plan_execution(
     return execution
 
 
-def tile_forward(model: LoadedModel, execution: Execution, device: Any) -> TileForward:
-    """Batches of tiles through ``model`` as ``execution`` says (a prepared copy of the
-    network when BatchNorm is folded or memory is channels-last)."""
-    module = inference_module(
-        model.module, device, model.dims, execution.channels_last, execution.fold_batchnorm
-    )
-    return TileForward(
-        module, model.divisor, device, execution.precision, model.min_size,
-        execution.channels_last,
-    )  # fmt: skip
-
-
 def tile_geometry(
     model: LoadedModel, cfg: PredictConfig, spatial: tuple[int, ...]
 ) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Tile and overlap per axis on ``spatial``.
-
-    With ``cfg.overlap`` None (the default): the overlap the network needs (half its
-    receptive-field radius, rounded up to its down-sampling) and tiles fitted to the image
-    (:func:`~napari_bnadapt.arrays.tiling.fitted_tile`). With a fraction: the configured
-    tile clipped to the image, overlapping by that fraction. Either way at least twice the
-    halo a package declares (the border its network gets wrong), so that blending hides it.
-    """
-    tile = tile_shape_for(cfg.tile_shape, model.dims, spatial)
-    halo = int(model.metadata.get("halo") or 0)
-    if cfg.overlap is not None:
-        overlap = tuple(
-            min(t - 1, max(round(t * cfg.overlap), 2 * halo)) if t < n else 0
-            for t, n in zip(tile, spatial)
-        )
-        return tile, overlap
-    if all(t >= n for t, n in zip(tile, spatial)):
-        return tile, (0,) * len(tile)
-    radius = receptive_radius(
-        model.module, model.dims, model.in_channels, model.divisor, model.min_size
-    )
-    tiles, overlaps = [], []
-    for t, n, r in zip(tile, spatial, radius):
-        needed = max(overlap_for(r, t, model.divisor), min(2 * halo, t // 2))
-        length, stride = fitted_tile(n, t, needed, model.divisor)
-        tiles.append(length)
-        overlaps.append(length - stride if length < n else 0)
-    return tuple(tiles), tuple(overlaps)
-
-
-def tile_shape_for(
-    tile: int | tuple[int, ...] | None, dims: int, spatial: tuple[int, ...]
-) -> tuple[int, ...]:
-    """The tile of a ``dims``-D model on ``spatial``: the configured size (or the default),
-    clipped to the image."""
-    if tile is None:
-        tile = DEFAULT_TILE[dims]
-    sizes = (tile,) * dims if isinstance(tile, int) else tuple(int(t) for t in tile)
-    require(len(sizes) == dims, f"a {dims}D model needs {dims} tile sizes, got {tile}")
-    return tuple(min(t, n) for t, n in zip(sizes, spatial))
+    """Tile and overlap per axis on ``spatial`` (see
+    :func:`~napari_bnadapt.speed.geometry.geometry_for`)."""
+    return geometry_for(model, cfg.tile_shape, cfg.overlap, spatial)
 
 
 def _weight_sum(

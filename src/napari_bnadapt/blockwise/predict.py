@@ -17,7 +17,8 @@ from ..arrays.axes import canonical_view, restore_layout
 from ..arrays.normalization import check_finite
 from ..arrays.resampling import resample_region
 from ..device import resolve_device
-from ..inference import PredictConfig, Prediction, segment_probabilities, tile_forward
+from ..forward import tile_forward
+from ..inference import PredictConfig, Prediction, segment_probabilities
 from ..io.containers import StoredArray
 from ..model.loaded import LoadedModel
 from .plan import BlockPlan, Region

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 
 from ..blockwise.plan import DEFAULT_BLOCK
-from ..inference import AMP, DEFAULT_TILE, PredictConfig
+from ..inference import AMP, PredictConfig
 from ..io.ome_zarr_writer import OME_VERSIONS
+from ..speed.geometry import DEFAULT_TILE
 from ..speed.precision import PRECISIONS
 
 PREDICT = PredictConfig()
