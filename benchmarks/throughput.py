@@ -266,6 +266,46 @@ def adaptation_cost(model, volume: np.ndarray) -> dict:
             "adapt_over_forward": round(elapsed / forward, 2)}  # fmt: skip
 
 
+def real_pair_agreement(model, label: str) -> list[dict]:
+    """Masks on the real EM pair (resampled to the model's voxel size, as the CLI does):
+    the defaults against the program before this change (float32, the fixed 25 % grid),
+    and each change alone, for the source model and the model adapted (AdaBN) to each
+    volume. ``whole`` is float32 on whole slices (2D) or the whole volume (3D): no tiles."""
+    import tifffile
+
+    rows = []
+    volumes = {"vnc": ((50.0, 4.6, 4.6), slice(None)),
+               "neuroproof": ((10.0, 10.0, 10.0), slice(None))}  # fmt: skip
+    for name, (size, part) in volumes.items():
+        image = tifffile.imread(REAL / f"{name}_img.tif")[part]
+        if model.dims == 3:  # a crop: the whole-volume reference must fit in memory
+            image = image[:6] if name == "vnc" else image[:96]
+        adapted = adapt(model, image, AdaptConfig(device="cpu"), voxel_size=size).model
+        for state, net in (("source", model), ("adabn", adapted)):
+            whole_tile = 4096 if model.dims == 2 else 512
+            configs = {
+                "auto": PredictConfig(device="cpu"),
+                "old": OLD[model.dims],
+                "whole": PredictConfig(device="cpu", tile_shape=whole_tile, precision="fp32"),
+                "new_fp32": PredictConfig(device="cpu", precision="fp32"),
+                "new_bf16": PredictConfig(device="cpu", precision="bf16"),
+            }
+            runs = {k: predict(net, image, c, voxel_size=size) for k, c in configs.items()}
+            auto = runs["auto"]
+            old, whole = runs["old"].probabilities, runs["whole"].probabilities
+            new_fp32, new_bf16 = runs["new_fp32"].probabilities, runs["new_bf16"].probabilities
+            rows.append({
+                "model": label, "volume": name, "state": state,
+                "auto": auto.execution.describe(),
+                "defaults_vs_old": agreement(auto.probabilities, old),
+                "bf16_vs_fp32_new_tiling": agreement(new_bf16, new_fp32),
+                "new_tiling_fp32_vs_whole": agreement(new_fp32, whole),
+                "old_vs_whole": agreement(old, whole),
+            })  # fmt: skip
+            print(f"  {label} {name} {state}: {json.dumps(rows[-1])}", flush=True)
+    return rows
+
+
 def summary(values: list[float]) -> dict:
     return {"median": round(statistics.median(values), 3), "min": round(min(values), 3),
             "max": round(max(values), 3), "runs": [round(v, 3) for v in values]}  # fmt: skip
@@ -280,12 +320,19 @@ def main() -> None:
     parser.add_argument("--slices-3d", type=int, default=96, help="z of the 256² 3D volume")
     parser.add_argument("--train-steps-3d", type=int, default=300)
     parser.add_argument("--dims", type=int, nargs="+", default=[2, 3])
+    parser.add_argument("--agreement-only", action="store_true",
+                        help="only the masks on the real EM pair (no timings)")  # fmt: skip
     args = parser.parse_args()
     work = Path(args.work or tempfile.mkdtemp(prefix="bnadapt-throughput-"))
     work.mkdir(parents=True, exist_ok=True)
     results: dict = {"cpu_threads": torch.get_num_threads(), "repeats": args.repeats}
     for dims in args.dims:
         model = load_model("membranes-fibsem" if dims == 2 else model_3d(work, args.train_steps_3d))
+        if args.agreement_only or REAL.exists():
+            print(f"{dims}D model on the real EM pair (masks):", flush=True)
+            results[f"{dims}d_real_pair"] = real_pair_agreement(model, f"{dims}D")
+        if args.agreement_only:
+            continue
         volume, path = volume_for(dims, work, args.slices_2d if dims == 2 else args.slices_3d)
         print(f"{dims}D model on {volume.shape}:", flush=True)
         results[f"{dims}d"] = benchmark_model(model, volume, path, work, args.repeats)
@@ -293,8 +340,9 @@ def main() -> None:
         print(json.dumps(results[f"{dims}d"], indent=1), flush=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "throughput_results.json").write_text(json.dumps(results, indent=2))
-    print(f"wrote {out / 'throughput_results.json'}")
+    name = "throughput_agreement.json" if args.agreement_only else "throughput_results.json"
+    (out / name).write_text(json.dumps(results, indent=2))
+    print(f"wrote {out / name}")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from .precision import usable
 #: and checking would cost more than they save (a few seconds on a CPU).
 MIN_VOXELS = 4 * 2**20
 #: Voxels of input checked in both precisions, in crops of up to this many tiles.
-SAMPLE_VOXELS = 2**18
+SAMPLE_VOXELS = 2**17
 SAMPLE_TILES = 4
 
 
