@@ -266,6 +266,36 @@ def adaptation_cost(model, volume: np.ndarray) -> dict:
             "adapt_over_forward": round(elapsed / forward, 2)}  # fmt: skip
 
 
+def forward_variants(model, tile: tuple[int, ...], rounds: int) -> dict:
+    """The network alone on one tile in each precision and layout, BatchNorm folded or not,
+    in interleaved rounds: each variant's speed relative to float32 (folded, default
+    layout) in the same round, median and range over the rounds (the evidence behind
+    ``napari_bnadapt.speed.execution.CPU_RULE``)."""
+    device = torch.device("cpu")
+    x = torch.randn((1, model.in_channels, *tile), generator=torch.Generator().manual_seed(0))
+    variants = [(p, cl, fold) for fold in (True, False) for p in ("fp32", "bf16")
+                for cl in (False, True)]  # fmt: skip
+    nets = {(cl, fold): inference_module(model.module, device, model.dims, cl, fold)
+            for cl in (False, True) for fold in (True, False)}  # fmt: skip
+    inputs = {False: x, True: x.contiguous(memory_format=memory_format(model.dims))}
+    times: dict[tuple, list[float]] = {v: [] for v in variants}
+    with torch.inference_mode():
+        for round_ in range(rounds + 1):
+            for precision, cl, fold in variants:
+                with autocast(device, precision):
+                    started = time.perf_counter()
+                    run_padded(nets[(cl, fold)], inputs[cl], model.divisor).float().sum().item()
+                    elapsed = time.perf_counter() - started
+                if round_:
+                    times[(precision, cl, fold)].append(elapsed)
+    base = times[("fp32", False, True)]
+    name = lambda p, cl, fold: f"{p}{'+channels_last' if cl else ''}{'' if fold else ' (no fold)'}"  # noqa: E731
+    return {
+        name(*v): summary([b / t for b, t in zip(base, ts)]) for v, ts in times.items()
+    } | {"tile": list(tile), "fp32_folded_mvoxel_per_s": summary(
+        [float(np.prod(tile)) / t / 1e6 for t in base])}  # fmt: skip
+
+
 def real_pair_agreement(model, label: str) -> list[dict]:
     """Masks on the real EM pair (resampled to the model's voxel size, as the CLI does):
     the defaults against the program before this change (float32, the fixed 25 % grid),
@@ -274,10 +304,13 @@ def real_pair_agreement(model, label: str) -> list[dict]:
     import tifffile
 
     rows = []
-    volumes = {"vnc": ((50.0, 4.6, 4.6), slice(None)),
-               "neuroproof": ((10.0, 10.0, 10.0), slice(None))}  # fmt: skip
-    for name, (size, part) in volumes.items():
-        image = tifffile.imread(REAL / f"{name}_img.tif")[part]
+    # At the model's scale the pair's slices fit one tile (471², 250²): "vnc, own pixels"
+    # (1024², not resampled) is cut into tiles, to compare the tilings on real data.
+    volumes = {"vnc": (50.0, 4.6, 4.6), "neuroproof": (10.0, 10.0, 10.0), "vnc, own pixels": None}
+    for name, size in volumes.items():
+        if model.dims == 3 and size is None:
+            continue
+        image = tifffile.imread(REAL / f"{name.split(',')[0]}_img.tif")
         if model.dims == 3:  # a crop: the whole-volume reference must fit in memory
             image = image[:6] if name == "vnc" else image[:96]
         adapted = adapt(model, image, AdaptConfig(device="cpu"), voxel_size=size).model
@@ -336,6 +369,8 @@ def main() -> None:
         volume, path = volume_for(dims, work, args.slices_2d if dims == 2 else args.slices_3d)
         print(f"{dims}D model on {volume.shape}:", flush=True)
         results[f"{dims}d"] = benchmark_model(model, volume, path, work, args.repeats)
+        tile = tuple(results[f"{dims}d"]["execution"]["tile"])
+        results[f"{dims}d"]["forward_variants"] = forward_variants(model, tile, 5)
         results[f"{dims}d"]["adaptation"] = adaptation_cost(model, volume)
         print(json.dumps(results[f"{dims}d"], indent=1), flush=True)
     out = Path(args.out)

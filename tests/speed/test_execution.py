@@ -62,13 +62,26 @@ def fake_calibration(monkeypatch, fastest: str) -> None:
 
 def test_auto_falls_back_to_float32_when_bfloat16_moves_the_masks(monkeypatch, small_model_2d):
     fake_calibration(monkeypatch, "bf16")
+    monkeypatch.setattr(execution, "runs_natively", lambda device, precision: True)
     big = execution.MIN_VOXELS
     args = (2, 1, 1, CPU, SpeedRequest("auto"), big, sample, 0.5)
     precision, channels_last, note = choose_speed(Cancelling().eval(), *args)
     assert (precision, channels_last) == ("fp32", True) and "bf16 moved the masks" in note
     args = (2, 1, 4, CPU, SpeedRequest("auto"), big, sample, 0.5)
-    precision, _, note = choose_speed(small_model_2d.module, *args)
-    assert precision == "bf16" and "Dice" in note
+    precision, channels_last, note = choose_speed(small_model_2d.module, *args)
+    assert (precision, channels_last) == ("bf16", True) and "Dice" in note
+    assert "rule measured for the built-in U-Net" in note
+
+
+def test_the_built_in_unet_on_a_cpu_follows_the_measured_rule(monkeypatch, small_model_2d):
+    def refuse(*args, **kwargs):
+        raise AssertionError("a calibration on a shared CPU is noise: the rule decides")
+
+    monkeypatch.setattr(execution, "calibrate", refuse)
+    monkeypatch.setattr(execution, "runs_natively", lambda device, precision: False)
+    request = SpeedRequest("auto")
+    args = (2, 1, 4, CPU, request, execution.MIN_VOXELS, sample, 0.5)
+    assert choose_speed(small_model_2d.module, *args)[:2] == ("fp32", True)
 
 
 def test_small_jobs_and_explicit_choices_are_not_measured(monkeypatch, small_model_2d):

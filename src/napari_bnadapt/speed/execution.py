@@ -2,8 +2,9 @@
 
 :class:`Execution` holds the effective values (plain numbers and names, so that a record of
 the run can keep them); :func:`choose_speed` picks precision and layout: as asked, or, for
-``auto``, the fastest candidate measured on this machine (:mod:`.calibration`) whose masks
-agree with float32's on sample tiles of the input (:mod:`.agreement`), else float32.
+``auto``, the fastest candidate (:func:`speeds`: a rule measured for the built-in U-Net on
+CPUs, a cached calibration elsewhere) whose masks agree with float32's on sample tiles of
+the input (:mod:`.agreement`), else float32.
 """
 
 from __future__ import annotations
@@ -18,13 +19,17 @@ import torch
 from torch import nn
 
 from .agreement import check_precision
-from .calibration import calibrate
-from .network import inference_module
-from .precision import usable
+from .calibration import Calibration, calibrate
+from .network import foldable, inference_module
+from .precision import runs_natively, usable
 
 #: Jobs smaller than this run in float32 with the default layout, unmeasured: measuring
 #: and checking would cost more than they save (a few seconds on a CPU).
 MIN_VOXELS = 4 * 2**20
+#: Speeds of the built-in U-Net on a CPU relative to float32 (median of the measurements in
+#: docs/scale.md, AMD EPYC with AVX-512-BF16, two threads): channels-last memory is faster in
+#: both precisions, bfloat16 in channels-last fastest (on CPUs that compute it natively).
+CPU_RULE = {("fp32", False): 1.0, ("fp32", True): 1.6, ("bf16", False): 1.4, ("bf16", True): 2.7}
 #: Voxels of input checked in both precisions, in crops of up to this many tiles.
 SAMPLE_VOXELS = 2**17
 SAMPLE_TILES = 4
@@ -60,8 +65,8 @@ class Execution:
 
 @dataclass(frozen=True)
 class SpeedRequest:
-    """What the user asked: ``precision`` (``auto`` measures), ``channels_last`` (None
-    measures), ``fold_batchnorm``."""
+    """What the user asked: ``precision`` (``auto``: the fastest, see :func:`speeds`),
+    ``channels_last`` (None: the faster), ``fold_batchnorm``."""
 
     precision: str = "auto"
     channels_last: bool | None = None
@@ -87,23 +92,45 @@ def choose_speed(
     if not measure or (precision != "auto" and request.channels_last is not None):
         fixed = "fp32" if precision == "auto" else precision
         return fixed, bool(request.channels_last), ""
-    calibration = calibrate(
-        module, dims, in_channels, divisor, device, request.fold_batchnorm, min_size
-    )
+    calibration, how = speeds(module, dims, in_channels, divisor, device, request, min_size)
     if precision != "auto":
         return precision, _layout(calibration, precision, request), ""
     fastest, layout = calibration.fastest()
     if fastest == "fp32":
-        return "fp32", _layout(calibration, "fp32", request), "measured fastest here"
+        return "fp32", _layout(calibration, "fp32", request), how
     layout = _layout(calibration, fastest, request)
     net = inference_module(module, device, dims, layout, request.fold_batchnorm)
     agreement = check_precision(
         net, sample(), divisor, device, fastest, threshold, layout, min_size
     )
     if agreement.passed:
-        return fastest, layout, f"measured fastest here; {agreement.describe()} with fp32"
+        return fastest, layout, f"{how}; {agreement.describe()} with fp32"
     fallback = _layout(calibration, "fp32", request)
     return "fp32", fallback, f"{fastest} moved the masks ({agreement.describe()}): fp32"
+
+
+def speeds(
+    module: nn.Module,
+    dims: int,
+    in_channels: int,
+    divisor: int,
+    device: torch.device,
+    request: SpeedRequest,
+    min_size: int = 0,
+) -> tuple[Calibration, str]:
+    """How fast each precision and layout runs ``module`` on ``device``, and how that is
+    known: for the built-in U-Net on a CPU, the rule measured here (:data:`CPU_RULE`: a
+    calibration on a CPU shared with other work is noise, docs/scale.md); for anything
+    else, a calibration (measured once, cached)."""
+    if device.type == "cpu" and foldable(module):
+        native = runs_natively(device, "bf16")
+        precisions = ("fp32", "bf16") if native else ("fp32",)
+        rates = tuple((p, cl, CPU_RULE[(p, cl)]) for p in precisions for cl in (False, True))
+        return Calibration(rates), "the rule measured for the built-in U-Net on CPUs"
+    calibration = calibrate(
+        module, dims, in_channels, divisor, device, request.fold_batchnorm, min_size
+    )
+    return calibration, "measured fastest here"
 
 
 def _layout(calibration, precision: str, request: SpeedRequest) -> bool:
