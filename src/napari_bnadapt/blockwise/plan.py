@@ -19,6 +19,7 @@ model-scale region its voxels are interpolated from, and resamples that back ont
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -74,8 +75,9 @@ class BlockPlan:
         shape = self.model_shape or self.canonical_shape
         return tuple(m / n for m, n in zip(shape, self.canonical_shape))
 
-    @property
+    @functools.cached_property
     def window(self) -> np.ndarray:
+        """The blending window of every tile (made once per process)."""
         return blend_window([s.stop - s.start for s in self.tiles[0]], self.overlap)
 
     def model_region(self, block: Region) -> Region:

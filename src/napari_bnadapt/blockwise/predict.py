@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..arrays.axes import canonical_view, restore_layout
+from ..arrays.buffers import mapped_zeros
 from ..arrays.normalization import check_finite
 from ..arrays.resampling import resample_region
 from ..device import resolve_device
@@ -49,11 +50,11 @@ def predict_block(
     view = _canonical(model, plan, source)
     jobs = plan.tiles_for(block)
     box = _bounding_box(plan, jobs)
-    raw = plan.read_box(view, box)
+    raw = _off_heap(plan.read_box(view, box))
     window = plan.window
     forward = tile_forward(model, plan.execution, resolve_device(cfg.device))
     accumulator: np.ndarray | None = None
-    weights = np.zeros(tuple(r.stop - r.start for r in region), dtype=np.float32)
+    weights = mapped_zeros(tuple(r.stop - r.start for r in region))  # arrays.buffers: why
     batch_size = plan.execution.batch_size
     for first in range(0, len(jobs), batch_size):
         batch = jobs[first : first + batch_size]
@@ -61,7 +62,7 @@ def predict_block(
         check_finite(tiles)
         probs = forward(tiles)
         if accumulator is None:
-            accumulator = np.zeros((probs.shape[1], *weights.shape), dtype=np.float32)
+            accumulator = mapped_zeros((probs.shape[1], *weights.shape))
         for (item, tile), tile_probs in zip(batch, probs):
             _accumulate(plan, region, item, tile, tile_probs * window, accumulator, weights, window)
     assert accumulator is not None  # every block touches at least one tile
@@ -72,6 +73,13 @@ def predict_block(
     prediction = segment_probabilities(probabilities, model.threshold_for(cfg.threshold))
     prediction.execution = plan.execution
     return BlockResult(index, plan.output_region(block), prediction)
+
+
+def _off_heap(array: np.ndarray) -> np.ndarray:
+    """``array`` moved into a memory map of its own: it lives as long as the block."""
+    mapped = mapped_zeros(array.shape, array.dtype)
+    mapped[...] = array
+    return mapped
 
 
 def _back_onto_block(
