@@ -41,10 +41,21 @@ def sample() -> np.ndarray:
 
 def test_agreement_of_masks():
     a = np.array([[0, 1, 1, 0]])
-    assert compare_masks(a, a).passed
+    assert (compare_masks(a, a).agreement, compare_masks(a, a).dice) == (1.0, 1.0)
     moved = compare_masks(a, np.array([[0, 1, 0, 0]]))
     assert moved.agreement == 0.75 and moved.dice == pytest.approx(2 / 3) and not moved.passed
     assert compare_masks(np.zeros(5), np.zeros(5)).dice == 1.0
+    assert compare_masks(np.zeros(5), np.zeros(5)).passed  # nothing to move
+
+
+def test_too_little_foreground_to_tell_is_float32():
+    sparse = np.zeros(10_000, np.uint8)
+    sparse[:50] = 1
+    same = compare_masks(sparse, sparse)
+    assert same.dice == 1.0 and not same.passed and "only 50 foreground" in same.describe()
+    dense = np.zeros(10_000, np.uint8)
+    dense[:3000] = 1
+    assert compare_masks(dense, dense).passed
 
 
 def test_a_model_whose_masks_move_at_bfloat16_is_caught(small_model_2d):
