@@ -55,11 +55,14 @@ class PredictConfig:
     slice_axis
         Spatial axis a 2D model cuts a volume across; default: the model's training axis.
     precision
-        ``auto`` (the fastest precision measured on this machine whose masks agree with
-        float32's on sample tiles of the input; float32 for small jobs), ``fp32``,
-        ``bf16`` or ``fp16`` (float16 only on CUDA).
+        ``auto``: the fastest precision here (for the built-in U-Net on a CPU a rule
+        measured for it, bfloat16 where the CPU computes it natively; otherwise measured
+        once and cached), if its masks agree with float32's on sample tiles of the input,
+        else float32; float32 for jobs under 4 Mvoxel. Or ``fp32``, ``bf16``, ``fp16``
+        (float16 only on CUDA).
     channels_last
-        Channels-last memory; None: whichever was measured faster.
+        Channels-last memory; None: the faster layout, as for ``precision`` (the default
+        layout for jobs under 4 Mvoxel).
     fold_batchnorm
         Fold BatchNorm into the convolution before it (the built-in U-Net; probabilities
         change by about 1e-6).

@@ -56,9 +56,9 @@ def add_predict_options(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--precision", choices=PRECISIONS,
-        help="arithmetic of the network: auto (the fastest measured here whose masks agree "
-        "with fp32's on sample tiles of the input; fp32 for small inputs), fp32, bf16 "
-        "(bfloat16: CPUs with AVX-512-BF16 or AMX, recent GPUs) or fp16 (CUDA only) "
+        help="arithmetic of the network: auto (the fastest on this machine, bf16 where the "
+        "CPU or GPU computes it natively, if its masks agree with fp32's on sample tiles of "
+        "the input; fp32 for small inputs), fp32, bf16 (bfloat16) or fp16 (CUDA only) "
         f"(default: {PREDICT.precision})",
     )  # fmt: skip
     parser.add_argument(
