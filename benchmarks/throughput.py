@@ -1,15 +1,17 @@
 """Throughput against MONAI and against the bare forward pass, 2D and 3D, in one run.
 
-``python benchmarks/throughput.py --out docs [--repeats 3]`` predicts one synthetic volume
-per model (2D: the bundled ``membranes-fibsem`` U-Net on slices of 1024²; 3D: a U-Net of the
-same width trained here on the real FIB-SEM volume, cached in the work folder) along
-these paths, in interleaved rounds so that a busy machine slows all of them alike:
+``python benchmarks/throughput.py --out docs [--repeats 3]`` predicts one volume per model
+(2D: the bundled ``membranes-fibsem`` U-Net on 16 slices of the real FIB-SEM volume
+mirrored out to 1024²; 3D: a U-Net of the same width trained here on that volume, cached
+in the work folder, on 96×250×250 of it) along these paths, in interleaved rounds so that
+a busy machine slows all of them alike:
 
 - ``monai``: MONAI's ``sliding_window_inference`` with its defaults (overlap 0.25) and a
   Gaussian blend, roi 256² (2D) or 96³ (3D), float32;
 - ``ours``: :func:`napari_bnadapt.inference.predict` with the defaults (tiles fitted to the
   volume with the overlap the network needs, precision and layout chosen by measurement);
 - ``ours_blocks``: the same, block by block into OME-Zarr (``bnadapt predict --out x.zarr``);
+- ``ours_fp32``: the defaults but float32 (``--precision fp32``): what reduced precision adds;
 - ``ours_fp32_old_tiling``: float32, the former fixed grid (256² / 64³ tiles overlapping by
   25 %), no BatchNorm folding, default memory layout: the program before this benchmark;
 - ``bare``: the network alone over the volume computed once (non-overlapping tiles of the
@@ -28,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -45,9 +46,6 @@ from napari_bnadapt.model import load_model, save_model
 from napari_bnadapt.model.unet import run_padded, to_probabilities
 from napari_bnadapt.speed.network import inference_module
 from napari_bnadapt.speed.precision import autocast, memory_format
-
-sys.path.insert(0, str(Path(__file__).parent))
-from scale import write_volume
 
 REAL = Path("/work/shared/data/real_em")
 OLD = {
@@ -81,31 +79,24 @@ def model_3d(work: Path, steps: int) -> Path:
 
 
 def volume_for(dims: int, work: Path, slices: int) -> tuple[np.ndarray, Path]:
-    """The benchmark volume (uint8 membranes) in memory and as a zarr store."""
-    if dims == 2:
-        path = work / f"volume2d_{slices}.zarr"
-        write_volume(path, slices * 1024 * 1024 / 1e9, seed=1)
-    else:
-        path = work / f"volume3d_{slices}.zarr"
-        write_volume_3d(path, (slices, 256, 256))
+    """The benchmark volume, real FIB-SEM at the models' 10 nm (the NeuroProof volume of
+    docs/real_em.md: in the models' domain, so that they segment it with confidence), in
+    memory and as a zarr store: for 2D, ``slices`` of its slices each mirrored out to 1024²;
+    for 3D, its first ``slices`` planes (×250×250)."""
+    import tifffile
     import zarr
 
+    path = work / f"neuroproof{dims}d_{slices}.zarr"
+    if not (path / "zarr.json").exists():
+        image = tifffile.imread(REAL / "neuroproof_img.tif")[:slices]
+        if dims == 2:
+            extra = 1024 - image.shape[-1]
+            image = np.pad(image, ((0, 0), (0, extra), (0, extra)), mode="symmetric")
+        chunks = (1, 512, 512) if dims == 2 else (32, 128, 128)
+        stored = zarr.open_array(str(path), mode="w", shape=image.shape, chunks=chunks,
+                                 dtype="uint8")  # fmt: skip
+        stored[...] = image
     return np.asarray(zarr.open_array(str(path), mode="r")[:]), path
-
-
-def write_volume_3d(path: Path, shape: tuple[int, int, int]) -> None:
-    """Membrane-like cells in 3D (walls where a smooth field crosses zero)."""
-    import zarr
-
-    if (path / "zarr.json").exists():
-        return
-    zz, yy, xx = np.mgrid[: shape[0], : shape[1], : shape[2]].astype(np.float32)
-    field = np.sin(xx / 11.0) * np.cos(yy / 9.0) + np.sin(zz / 10.0 + xx / 17.0)
-    noise = np.random.default_rng(2).normal(0, 12, shape)
-    data = np.clip(170 - 110 * (np.abs(field) < 0.15) + noise, 0, 255).astype(np.uint8)
-    stored = zarr.open_array(str(path), mode="w", shape=shape, chunks=(64, 128, 128),
-                             dtype="uint8")  # fmt: skip
-    stored[...] = data
 
 
 def monai_probabilities(model, volume: np.ndarray) -> np.ndarray:
@@ -135,7 +126,9 @@ def monai_probabilities(model, volume: np.ndarray) -> np.ndarray:
 
 
 def bare_seconds(model, volume: np.ndarray, execution) -> float:
-    """The network alone over every voxel once, as ``execution`` runs it."""
+    """The network alone over every voxel once, as ``execution`` runs it: non-overlapping
+    tiles of its size (the last one along an axis clipped to the volume, not padded),
+    tiles of one shape batched together."""
     dims, tile = model.dims, execution.tile
     device = torch.device("cpu")
     net = inference_module(model.module, device, dims, execution.channels_last,
@@ -145,24 +138,21 @@ def bare_seconds(model, volume: np.ndarray, execution) -> float:
     planes = x[:, None] if dims == 2 else x[None, None]  # (items, 1, *spatial)
     spatial = planes.shape[2:]
     starts = [range(0, n, t) for n, t in zip(spatial, tile)]
-    regions = [tuple(slice(s, s + t) for s, t in zip(origin, tile))
-               for origin in np.stack(np.meshgrid(*starts, indexing="ij"), -1).reshape(-1, dims)]  # fmt: skip
-    tiles = []
-    for item in range(planes.shape[0]):
-        for region in regions:
+    groups: dict[tuple, list] = {}
+    for origin in np.stack(np.meshgrid(*starts, indexing="ij"), -1).reshape(-1, dims):
+        region = tuple(slice(int(s), int(s) + t) for s, t in zip(origin, tile))
+        for item in range(planes.shape[0]):
             piece = planes[(item, slice(None), *region)]
-            pad = [p for n, t in zip(reversed(piece.shape[1:]), reversed(tile)) for p in (0, t - n)]
-            tiles.append(
-                torch.nn.functional.pad(piece, pad, mode="replicate") if any(pad) else piece
-            )
+            groups.setdefault(tuple(piece.shape), []).append(piece)
     batch = execution.batch_size
     started = time.perf_counter()
     with torch.inference_mode(), autocast(device, execution.precision):
-        for first in range(0, len(tiles), batch):
-            x = torch.stack(tiles[first : first + batch])
-            if execution.channels_last:
-                x = x.contiguous(memory_format=memory_format(dims))
-            to_probabilities(run_padded(net, x, model.divisor).float()).cpu().numpy()
+        for tiles in groups.values():
+            for first in range(0, len(tiles), batch):
+                x = torch.stack(tiles[first : first + batch])
+                if execution.channels_last:
+                    x = x.contiguous(memory_format=memory_format(dims))
+                to_probabilities(run_padded(net, x, model.divisor).float()).cpu().numpy()
     return time.perf_counter() - started
 
 
@@ -184,6 +174,7 @@ def benchmark_model(model, volume: np.ndarray, zarr_path: Path, work: Path, repe
     dims = model.dims
     voxels = float(volume.size)
     cpu = PredictConfig(device="cpu")
+    fp32 = PredictConfig(device="cpu", precision="fp32")
     started = time.perf_counter()
     warm = predict(model, volume, cpu)  # the first run measures and caches the calibration
     first = time.perf_counter() - started
@@ -196,6 +187,7 @@ def benchmark_model(model, volume: np.ndarray, zarr_path: Path, work: Path, repe
         "ours_blocks": lambda: predict_to_zarr(
             model, zarr_path_source(zarr_path), work / f"out{dims}d.zarr", cpu
         ),
+        "ours_fp32": lambda: predict(model, volume, fp32).probabilities,
         "ours_fp32_old_tiling": lambda: predict(model, volume, OLD[dims]).probabilities,
         "bare": lambda: bare_seconds(model, volume, execution),
     }
@@ -233,6 +225,7 @@ def benchmark_model(model, volume: np.ndarray, zarr_path: Path, work: Path, repe
         "ratios": {k: summary(v) for k, v in ratios.items()},
         "agreement": {
             "ours_vs_ours_fp32_old_tiling": agreement(outputs["ours"], outputs["ours_fp32_old_tiling"]),
+            "ours_vs_ours_fp32": agreement(outputs["ours"], outputs["ours_fp32"]),
             "ours_vs_monai": agreement(outputs["ours"], outputs["monai"]),
             "ours_fp32_old_tiling_vs_monai": agreement(outputs["ours_fp32_old_tiling"], outputs["monai"]),
         },
@@ -349,19 +342,24 @@ def main() -> None:
     parser.add_argument("--out", default="docs", help="folder for throughput_results.json")
     parser.add_argument("--work", help="folder for volumes and the 3D model (default: temporary)")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--slices-2d", type=int, default=8, help="slices of 1024² (2D volume)")
-    parser.add_argument("--slices-3d", type=int, default=96, help="z of the 256² 3D volume")
+    parser.add_argument("--slices-2d", type=int, default=16, help="slices of 1024² (2D volume)")
+    parser.add_argument("--slices-3d", type=int, default=96, help="planes of 250² (3D volume)")
     parser.add_argument("--train-steps-3d", type=int, default=300)
     parser.add_argument("--dims", type=int, nargs="+", default=[2, 3])
-    parser.add_argument("--agreement-only", action="store_true",
-                        help="only the masks on the real EM pair (no timings)")  # fmt: skip
+    parser.add_argument(
+        "--agreement-only",
+        action="store_true",
+        help="only the masks on the real EM pair (no timings)",
+    )
+    parser.add_argument("--no-agreement", action="store_true",
+                        help="only the timings (not the masks on the real EM pair)")  # fmt: skip
     args = parser.parse_args()
     work = Path(args.work or tempfile.mkdtemp(prefix="bnadapt-throughput-"))
     work.mkdir(parents=True, exist_ok=True)
     results: dict = {"cpu_threads": torch.get_num_threads(), "repeats": args.repeats}
     for dims in args.dims:
         model = load_model("membranes-fibsem" if dims == 2 else model_3d(work, args.train_steps_3d))
-        if args.agreement_only or REAL.exists():
+        if not args.no_agreement:
             print(f"{dims}D model on the real EM pair (masks):", flush=True)
             results[f"{dims}d_real_pair"] = real_pair_agreement(model, f"{dims}D")
         if args.agreement_only:
@@ -370,7 +368,7 @@ def main() -> None:
         print(f"{dims}D model on {volume.shape}:", flush=True)
         results[f"{dims}d"] = benchmark_model(model, volume, path, work, args.repeats)
         tile = tuple(results[f"{dims}d"]["execution"]["tile"])
-        results[f"{dims}d"]["forward_variants"] = forward_variants(model, tile, 5)
+        results[f"{dims}d"]["forward_variants"] = forward_variants(model, tile, 7)
         results[f"{dims}d"]["adaptation"] = adaptation_cost(model, volume)
         print(json.dumps(results[f"{dims}d"], indent=1), flush=True)
     out = Path(args.out)
