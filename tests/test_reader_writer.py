@@ -9,7 +9,7 @@ import tifffile
 
 from napari_bnadapt._reader import get_reader, read_layers
 from napari_bnadapt._writer import write_image, write_labels
-from napari_bnadapt.errors import InputDataError
+from napari_bnadapt.errors import InputDataError, OutputPathError
 from napari_bnadapt.io.volumes import read_volume
 
 VOXEL = (10.0, 5.0, 5.0)
@@ -194,3 +194,30 @@ def test_containers_open_lazily_multiscale_as_multiscale(tmp_path, volume):
     assert [meta["name"] for _, meta, _ in layers] == ["v-mito", "v-raw"]
     assert all(type(data).__module__.startswith("dask") for data, _, _ in layers)
     assert get_reader(str(tmp_path / "missing.zarr")) is None
+
+
+def test_saving_over_the_file_a_layer_was_read_from_is_refused(tmp_path, volume):
+    path = tmp_path / "em.tif"
+    tifffile.imwrite(path, volume)
+    before = path.read_bytes()
+    data, meta, _ = read_layers(str(path))[0]
+    with pytest.raises(OutputPathError, match="could destroy your input"):
+        write_labels(str(path), (np.asarray(data) > 100).astype(np.uint8), meta)
+    with pytest.raises(OutputPathError, match="could destroy your input"):
+        write_image(str(tmp_path / "em"), data, meta)  # the writer adds .tif: the same file
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["em.tif"]
+
+
+@pytest.mark.qt
+def test_napari_refuses_to_save_a_mask_over_an_open_image(make_napari_viewer, tmp_path, volume):
+    path = tmp_path / "em.tif"
+    tifffile.imwrite(path, volume)
+    before = path.read_bytes()
+    viewer = make_napari_viewer()
+    viewer.open(str(path), plugin="napari-bnadapt")
+    mask = viewer.add_labels((volume > 100).astype(np.uint8), name="mask")
+    viewer.layers.selection = {mask}
+    with pytest.raises(OutputPathError, match="could destroy your input"):
+        viewer.layers.save(str(path), selected=True, plugin="napari-bnadapt")
+    assert path.read_bytes() == before

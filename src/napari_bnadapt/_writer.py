@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from .io.images import write_tiff
+from .io.paths import NamedPath, check_outputs_apart
 
 
 def write_labels(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
@@ -48,6 +49,7 @@ def _write(path: str, array: Any, meta: dict[str, Any], rgb: bool = False) -> st
     target = Path(path)
     if target.suffix.lower() not in (".tif", ".tiff"):
         target = target.with_suffix(".tif")
+    check_outputs_apart([NamedPath.of("the file to save", target)], layer_sources(meta))
     scale = meta.get("scale")
     units = meta.get("units")
     unit = str(units[-1]) if units is not None and len(units) else None
@@ -56,3 +58,24 @@ def _write(path: str, array: Any, meta: dict[str, Any], rgb: bool = False) -> st
     sizes = tuple(float(s) for s in scale) if scale is not None else None
     write_tiff(target, array, sizes, unit, rgb=rgb)
     return str(target)
+
+
+def layer_sources(meta: dict[str, Any]) -> list[NamedPath]:
+    """Files the open layers were read from (and the one being saved, as this plugin's
+    reader records it): saving over any of them would destroy data a layer may still be
+    reading lazily, or the user's original."""
+    sources = []
+    recorded = (meta.get("metadata") or {}).get("source_path")
+    if recorded:
+        sources.append(NamedPath.of(f"file of layer {meta.get('name', '')!r}", recorded))
+    try:
+        from napari import current_viewer
+
+        viewer = current_viewer()
+    except ImportError:  # pragma: no cover - napari calls this writer
+        viewer = None
+    for layer in viewer.layers if viewer is not None else ():
+        source = getattr(layer.source, "path", None) or layer.metadata.get("source_path")
+        if source:
+            sources.append(NamedPath.of(f"file of layer {layer.name!r}", source))
+    return sources

@@ -16,6 +16,12 @@ class InputDataError(BnAdaptError, ValueError):
     """The image data cannot be used (empty, NaN, wrong shape or channels, unreadable)."""
 
 
+class OutputPathError(BnAdaptError):
+    """An output path would write over an input (or another output). Deliberately not a
+    ``ValueError``: napari's writer dispatch takes a ``ValueError`` for "this writer does
+    not apply" and would hide the message."""
+
+
 class ModelFileError(BnAdaptError, ValueError):
     """A model file is missing, corrupt, unsafe, or not a model."""
 

@@ -138,6 +138,46 @@ def test_path_traversal_in_a_package_is_refused(make_package, nets, tmp_path, da
     assert set(tmp_path.parent.iterdir()) == before
 
 
+@pytest.mark.parametrize(
+    "escape",
+    ["absolute in a folder", "absolute in a zip", "file url", "linked file", "linked folder",
+     "link member"],
+)  # fmt: skip
+def test_a_package_never_reads_outside_itself(make_package, nets, tmp_path, damaged, escape):
+    package = make_package(nets.tiny())
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    with zipfile.ZipFile(package) as archive:
+        (secret / "weights.pt").write_bytes(archive.read("weights.pt"))  # loadable if read
+        text = archive.read("rdf.yaml").decode()
+    folder = tmp_path / "unpacked"
+    with zipfile.ZipFile(package) as archive:
+        archive.extractall(folder)
+    target = folder
+    if escape == "absolute in a folder":
+        (folder / "rdf.yaml").write_text(text.replace("source: weights.pt", f"source: {secret}/weights.pt"))  # fmt: skip
+    elif escape == "absolute in a zip":
+        target = damaged(package, tmp_path / "bad.zip", lambda n, d: d.replace(
+            b"source: weights.pt", f"source: {secret}/weights.pt".encode()) if n == "rdf.yaml" else d)  # fmt: skip
+    elif escape == "file url":
+        (folder / "rdf.yaml").write_text(text.replace("source: weights.pt", f"source: file://{secret}/weights.pt"))  # fmt: skip
+    elif escape == "linked file":
+        (folder / "weights.pt").unlink()
+        (folder / "weights.pt").symlink_to(secret / "weights.pt")
+    elif escape == "linked folder":
+        (folder / "rdf.yaml").write_text(text.replace("source: weights.pt", "source: sub/weights.pt"))  # fmt: skip
+        (folder / "sub").symlink_to(secret)
+    else:
+        target = tmp_path / "link.zip"
+        with zipfile.ZipFile(package) as archive, zipfile.ZipFile(target, "w") as out:
+            for item in archive.infolist():
+                out.writestr(item, archive.read(item))
+            link = zipfile.ZipInfo("extra")
+            link.external_attr = (0o120777) << 16  # a symbolic link
+            out.writestr(link, str(secret / "weights.pt"))
+    assert "outside the package" in refused(target)
+
+
 class TwoInputs(nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return x + y

@@ -16,6 +16,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..errors import InputDataError
+from ..units import is_sane_voxel_size, voxel_range_text
 
 #: Relative voxel-size differences below this are left alone (no resampling).
 TOLERANCE = 0.05
@@ -36,8 +37,10 @@ def parse_voxel_size(
         raise InputDataError(
             f"{what} {text!r}: give numbers in nm separated by commas, e.g. 50,4.6,4.6"
         ) from None
-    if not values or not all(np.isfinite(v) and v > 0 for v in values):
-        raise InputDataError(f"{what} {text!r}: sizes must be positive numbers in nm")
+    if not values or not is_sane_voxel_size(values):
+        raise InputDataError(
+            f"{what} {text!r}: sizes must be numbers of nm {voxel_range_text()}, e.g. 50,4.6,4.6"
+        )
     return values * min(ndim, 3) if len(values) == 1 else values
 
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from ..errors import BnAdaptError
 from .commands import HANDLERS
+from .guards import check_paths
 from .parser import make_parser
 
 EXIT_USAGE = 2
@@ -33,6 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     quiet_library_logs()
     try:
+        check_paths(args)
         return int(args.handler(args) or 0)
     except BnAdaptError as exc:
         print(f"bnadapt: error: {exc}", file=sys.stderr)

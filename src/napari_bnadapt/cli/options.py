@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 from ..blockwise.plan import DEFAULT_BLOCK
 from ..inference import AMP, PredictConfig
 from ..io.ome_zarr_writer import OME_VERSIONS
 
 PREDICT = PredictConfig()
+
+
+def finite_float(text: str) -> float:
+    """An argparse type: a finite number (NaN and infinity are refused, in one line)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
 DEVICE_HELP = "auto (CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:N or mps (default: auto)"
 
 
@@ -46,7 +60,7 @@ def add_predict_options(parser: argparse.ArgumentParser) -> None:
         "--batch-size", type=int, help=f"tiles per forward pass (default: {PREDICT.batch_size})"
     )
     parser.add_argument(
-        "--threshold", type=float,
+        "--threshold", type=finite_float,
         help="foreground probability threshold of binary models (default: the model's own: "
         "0.5, unless a bioimage.io package binarises at another value)",
     )  # fmt: skip

@@ -8,7 +8,6 @@ still be viewed and processed block by block.
 
 from __future__ import annotations
 
-import math
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 import tifffile
 
 from ..errors import InputDataError
+from ..units import is_sane_voxel_size
 from .containers import CONTAINER_SUFFIXES, StoredArray, container_kind, open_container
 
 TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".tf2")
@@ -68,8 +68,7 @@ def voxel_size_nm(
         for s, u in zip(scale, units)
         if _clean_unit(str(u)) in _UNIT_TO_NM
     ]
-    usable = sizes and all(math.isfinite(v) and v > 0 for v in sizes)
-    return tuple(sizes) if usable else None
+    return tuple(sizes) if is_sane_voxel_size(sizes) else None
 
 
 def is_volume_path(path: str | Path) -> bool:

@@ -18,6 +18,7 @@ record and a working reset.
 from __future__ import annotations
 
 import io
+import stat
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ from .package_processing import (
     output_layout,
     voxel_size_nm,
 )
+from .schema import check_document
 from .signature import probe_output_channels
 
 #: File names of a package's description.
@@ -94,7 +96,7 @@ def load_package(path: str | Path, trust_code: bool = False) -> LoadedModel:
     size = max(layout_in.min_size, layout_in.step)
     probe_output_channels(module, len(layout_in.spatial), layout_in.channels, size, path.name)
     ours = _our_document(descr.config)
-    meta = dict(ours or {})
+    meta = check_document(ours, path.name) if ours is not None else {}
     if meta.get("normalization"):  # ours, exact (the package's step adds an epsilon)
         normalization = NormalizationSpec.from_dict(meta["normalization"])
     if meta.get(STEPS_IN_NETWORK):  # the steps become reversible input steps again
@@ -145,7 +147,11 @@ def check_archive(path: Path, limit: int | None = None) -> None:
             "holds at most a few GiB of weights)"
         )
     outside = [
-        m.filename for m in members if ".." in Path(m.filename).parts or m.filename.startswith("/")
+        m.filename
+        for m in members
+        if ".." in Path(m.filename).parts
+        or m.filename.startswith("/")
+        or stat.S_ISLNK(m.external_attr >> 16)  # a link's target lies outside
     ]
     if outside:
         raise ModelFileError(
@@ -233,9 +239,10 @@ def _architecture(arch: Any, path: Path, trust_code: bool) -> nn.Module:
 
 
 def _read_file(entry: Any, path: Path, what: str) -> bytes:
-    """The bytes of a file a package references; remote files are refused (offline)."""
+    """The bytes of a file a package references; remote files are refused (offline), and
+    so is anything outside the package: ``..``, an absolute path, a symbolic link."""
     source = str(entry.source)
-    if ".." in Path(source).parts:
+    if _leaves_package(entry.source, source, path):
         raise ModelFileError(
             f"{path.name} references its {what} outside the package ({source[:80]}): refused"
         )
@@ -251,6 +258,28 @@ def _read_file(entry: Any, path: Path, what: str) -> bytes:
             f"{path.name}: its {what} ({Path(source).name}) are missing or unreadable "
             f"({type(exc).__name__}): the package is incomplete"
         ) from None
+
+
+def _leaves_package(reference: Any, source: str, path: Path) -> bool:
+    """Whether a reference points outside the package: ``..``, an absolute path (which
+    ``bioimageio.spec`` hands over as a plain ``Path``), or in an unpacked package a
+    symbolic link on the way to the file, or a file that resolves outside the folder."""
+    if source.startswith(("http://", "https://")):
+        return False  # refused on its own, with its own message
+    relative = Path(source)
+    if ".." in relative.parts or relative.is_absolute() or isinstance(reference, Path):
+        return True
+    if source.startswith("file:") or (len(source) > 1 and source[1] == ":"):  # C:\...
+        return True
+    if zipfile.is_zipfile(path) and not path.is_dir():
+        return False  # members are checked from the zip's directory (check_archive)
+    root = path if path.is_dir() else path.parent
+    step = root
+    for part in relative.parts:
+        step = step / part
+        if step.is_symlink():
+            return True
+    return not (root / relative).resolve().is_relative_to(root.resolve())
 
 
 def _our_document(config: Any) -> dict[str, Any] | None:
