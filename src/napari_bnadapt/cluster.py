@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import InputDataError, require
+from .errors import InputDataError, first_line, require
 
 
 @dataclass(frozen=True)
@@ -56,12 +56,13 @@ def dask_client(config: ClusterConfig) -> Iterator[Any]:
             "--workers and --scheduler need dask.distributed: pip install distributed"
         ) from None
     if config.scheduler:
+        check_scheduler(config.scheduler, config.timeout)
         try:
             client = Client(config.scheduler, timeout=f"{config.timeout}s")
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, ValueError) as exc:
             raise InputDataError(
-                f"no dask scheduler answered at {config.scheduler} ({exc}): start one "
-                "(dask scheduler, dask-jobqueue) or check the address"
+                f"no dask scheduler answered at {config.scheduler} ({first_line(exc)}): "
+                "start one (dask scheduler, dask-jobqueue) or check the address"
             ) from None
         with client:
             yield client
@@ -76,6 +77,35 @@ def dask_client(config: ClusterConfig) -> Iterator[Any]:
         # Each worker's torch uses its share of the cores: no oversubscription.
         client.run(_set_torch_threads, threads)
         yield client
+
+
+def check_scheduler(address: str, timeout: float) -> None:
+    """Refuse ``address`` unless something there completes dask's handshake within
+    ``timeout`` seconds. dask's own connect timeout ends when the TCP connection opens: a
+    web server at the address (the dashboard's port, given by mistake) accepts it and then
+    waits for a request forever, and so would the client."""
+    import asyncio
+
+    from distributed.comm import connect
+
+    async def handshake() -> None:
+        comm = await connect(address, timeout=timeout)
+        await comm.close()
+
+    try:
+        asyncio.run(asyncio.wait_for(handshake(), timeout))
+    except ValueError as exc:  # an unknown scheme, no port...
+        raise InputDataError(
+            f"--scheduler {address!r} is not a dask address ({first_line(exc)}): give the "
+            "scheduler's address, e.g. tcp://10.0.0.1:8786"
+        ) from None
+    except (OSError, TimeoutError) as exc:
+        reason = "no answer" if isinstance(exc, TimeoutError) else first_line(exc)
+        raise InputDataError(
+            f"nothing at {address} speaks dask's protocol within {timeout:g} s ({reason}): "
+            "give the scheduler's address (tcp://host:8786 by default; not the dashboard's "
+            "port), or start one (dask scheduler, dask-jobqueue)"
+        ) from None
 
 
 def run_tasks(

@@ -17,6 +17,7 @@ from .device import resolve_device
 from .errors import require
 from .forward import LOGGER, TileForward, TileTooLarge
 from .jobs import Progress, Steps, blocking
+from .memory import array_bytes, check_memory
 from .model.loaded import LoadedModel, Preprocessor
 
 DEFAULT_TILE = {2: 256, 3: 64}
@@ -128,6 +129,7 @@ def predict_steps(
     """
     cfg = config or PredictConfig()
     factors = model.zoom_for(tuple(image.shape), voxel_size, cfg.slice_axis)
+    check_in_memory(model, tuple(image.shape), factors)
     source = image if factors is None else resample(image, factors)
     probabilities = yield from _probabilities_fitting_memory(model, source, cfg)
     if factors is not None:
@@ -158,6 +160,22 @@ def _probabilities_fitting_memory(
 predict = blocking(predict_steps, "predict")
 
 
+def check_in_memory(
+    model: LoadedModel, shape: tuple[int, ...], factors: tuple[float, ...] | None
+) -> None:
+    """Refuse, before reading anything, a prediction whose probabilities (at the model's
+    scale and back on the input's grid) and mask would not fit in memory: a container
+    can declare terabytes in a few bytes."""
+    classes = model.out_channels
+    at_model = [n * f for n, f in zip(shape, factors)] if factors else shape
+    needed = array_bytes(at_model, 4 * classes) + array_bytes(shape, 4 * classes + 1)
+    check_memory(
+        needed,
+        f"segmenting an image of {'×'.join(f'{n:,}' for n in shape)} px in memory",
+        "write the mask block by block into OME-Zarr (--out mask.zarr), or segment a part",
+    )
+
+
 def _probabilities(model: LoadedModel, image: Any, cfg: PredictConfig) -> Steps[np.ndarray]:
     """Blended class probabilities ``(K, *spatial)`` on ``image``'s own grid."""
     axis = model.training_axis if cfg.slice_axis is None else cfg.slice_axis
@@ -172,8 +190,9 @@ def _probabilities(model: LoadedModel, image: Any, cfg: PredictConfig) -> Steps[
     weights = _weight_sum(spatial, tiles, window)
     device = resolve_device(cfg.device)
     forward = TileForward(
-        model.module.to(device).eval(), model.divisor, device, cfg.amp, model.min_size
-    )
+        model.module.to(device).eval(), model.divisor, device, cfg.amp, model.min_size,
+        width=model.feature_width,
+    )  # fmt: skip
     total = len(jobs)
     with _accumulators(view, is_dask(image)) as allocate:
         accumulator = None

@@ -22,6 +22,9 @@ import numpy as np
 from .errors import InputDataError
 
 _LIMIT: ContextVar[int | None] = ContextVar("napari_bnadapt_memory_limit", default=None)
+#: Of the free memory, what one job may plan to take: the rest stays for the system,
+#: napari and the allocations no estimate sees.
+SHARE = 0.8
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 
 
@@ -33,8 +36,9 @@ def available_bytes() -> int:
 
 
 def budget_bytes() -> int:
-    """What one allocation may take: the free memory, or ``--max-memory`` if lower."""
-    free = available_bytes()
+    """What one allocation may take: :data:`SHARE` of the free memory, or ``--max-memory``
+    if lower."""
+    free = int(SHARE * available_bytes())
     limit = _LIMIT.get()
     return free if limit is None else min(free, limit)
 
@@ -64,10 +68,12 @@ def check_memory(needed: float, what: str, fix: str) -> None:
     budget = budget_bytes()
     if not np.isfinite(needed) or needed > budget:
         limit = _LIMIT.get()
-        source = "--max-memory" if limit is not None and limit <= available_bytes() else "free"
+        capped = limit is not None and limit <= SHARE * available_bytes()
+        source = "allowed by --max-memory" if capped else "free to use"
+        also = "; or raise --max-memory" if capped else ""
         raise InputDataError(
             f"{what} would need about {format_bytes(needed)} of memory, more than the "
-            f"{format_bytes(budget)} {source}: {fix}"
+            f"{format_bytes(budget)} {source}: {fix}{also}"
         )
 
 

@@ -27,6 +27,7 @@ from .errors import InputDataError, require
 from .inference import PredictConfig, predict
 from .jobs import Progress, Stages, Steps, blocking
 from .model.loaded import LoadedModel, wrap_unet
+from .model.sizing import build_within_budget
 from .model.unet import UNet, UNetConfig
 
 DEFAULT_PATCH = {2: 64, 3: 32}
@@ -54,6 +55,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         require(self.dims in (2, 3), f"dims must be 2 or 3, got {self.dims}")
         require(self.steps >= 1, f"steps must be at least 1, got {self.steps}")
+        require(self.seed >= 0, f"the seed must be a whole number ≥ 0, got {self.seed}")
         require(self.batch_size >= 1, f"batch size must be at least 1, got {self.batch_size}")
         require(
             1 <= self.depth <= 6,
@@ -140,9 +142,8 @@ def _optimise(
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     device = resolve_device(cfg.device)
-    unet = UNet(UNetConfig(dims=cfg.dims, depth=cfg.depth, base_channels=cfg.base_channels)).to(
-        device
-    )
+    config = UNetConfig(dims=cfg.dims, depth=cfg.depth, base_channels=cfg.base_channels)
+    unet = build_within_budget(lambda: UNet(config), "the U-Net to train").to(device)
     optimizer = torch.optim.Adam(unet.parameters(), lr=cfg.learning_rate)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, cfg.steps))
     model = wrap_unet(unet, spec, metadata)

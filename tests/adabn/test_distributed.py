@@ -54,7 +54,7 @@ def test_auto_refuses_workers_with_a_clear_message(small_model_2d, target):
 
 def test_an_unreachable_scheduler_is_one_line(small_model_2d, target):
     config = AdaptConfig(device="cpu", patches=4, patch_size=32)
-    with pytest.raises(InputDataError, match="no dask scheduler answered"):
+    with pytest.raises(InputDataError, match="speaks dask's protocol"):
         adapt(
             small_model_2d,
             target,
@@ -80,3 +80,27 @@ def test_latent_histograms_on_workers_equal_one_process(small_model_2d, target, 
         assert torch.equal(layer.moments.mean, other.moments.mean)
     np.testing.assert_array_equal(here.before.bottleneck_samples, there.before.bottleneck_samples)
     assert here.verdict.to_dict() == there.verdict.to_dict()
+
+
+@pytest.mark.parametrize("server", ["silent", "not dask"])
+def test_an_address_that_is_no_scheduler_is_one_line_in_time(small_model_2d, target, server):
+    """A web server at the address (the dashboard's port given by mistake) accepts the
+    connection and never answers dask's handshake: refused within the timeout."""
+    import socket
+    import threading
+    import time
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}" if server == "silent" else f"garbage://127.0.0.1:{port}"
+    threading.Thread(target=lambda: listener.accept(), daemon=True).start()
+    started = time.perf_counter()
+    with pytest.raises(InputDataError, match="dask") as error:
+        adapt(
+            small_model_2d, target, AdaptConfig(device="cpu", patches=4, patch_size=32),
+            cluster=ClusterConfig(scheduler=address, timeout=1),
+        )  # fmt: skip
+    assert time.perf_counter() - started < 15 and "\n" not in str(error.value)
+    listener.close()

@@ -178,6 +178,28 @@ def test_a_package_never_reads_outside_itself(make_package, nets, tmp_path, dama
     assert "outside the package" in refused(target)
 
 
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        (lambda t: t.replace("min: 16", "min: 40000", 1), "min_size"),
+        (lambda t: t.replace("step: 8", "step: 25000", 1), "divisor"),
+        (lambda t: "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\n"
+         "c: &c [*b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c]\n"
+         "e: &e [*d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e]\n"
+         "g: &g [*f, *f, *f, *f, *f, *f, *f, *f]\nh: &h [*g, *g, *g, *g, *g, *g, *g, *g]\n"
+         + t.replace("%YAML 1.2\n---\n", ""), "YAML aliases"),
+        (lambda t: t + "\n# " + "x" * (2 * 1024**2), "MB"),
+    ],
+    ids=["min 40000", "step 25000", "billion laughs", "huge description"],
+)  # fmt: skip
+def test_a_package_that_claims_the_impossible_is_refused_before_it_runs(
+    make_package, nets, tmp_path, damaged, change, said
+):
+    package = make_package(nets.tiny())
+    edit = lambda name, data: change(data.decode()).encode() if name == "rdf.yaml" else data  # noqa: E731
+    assert said in refused(damaged(package, tmp_path / "bad.zip", edit))
+
+
 class TwoInputs(nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return x + y

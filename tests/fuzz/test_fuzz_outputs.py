@@ -158,3 +158,38 @@ def test_special_files_are_refused_before_they_are_read(tmp_path, capsys, kind):
     assert main(["predict", "--model", "demo", "--input", str(path), "--out", str(tmp_path / "m.tif")]) == 2  # fmt: skip
     err = capsys.readouterr().err
     assert err.count("\n") == 2 and ("named pipe" in err or "device" in err)
+
+
+@pytest.mark.parametrize(
+    ("argv", "made", "said"),
+    [
+        (["predict", "--model", "demo", "--input", "{d}/img.tif", "--out", "{d}/x"], "folder", "is a folder"),
+        (["adapt", "--model", "demo", "--target", "{d}/img.tif", "--out", "{d}/x"], "folder", "is a folder"),
+        (["report", "--model", "demo", "--input", "{d}/img.tif", "--out", "{d}/x"], "file", "is a file"),
+        (["demo", "--out", "{d}/x"], "file", "is a file"),
+    ],
+)  # fmt: skip
+def test_a_file_where_a_folder_goes_and_back_is_one_line(tmp_path, capsys, argv, made, said):
+    make_inputs(tmp_path)
+    (tmp_path / "x").mkdir() if made == "folder" else (tmp_path / "x").write_bytes(b"mine")
+    before = fingerprint_of(tmp_path)
+    assert main([a.format(d=tmp_path) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and said in err
+    assert fingerprint_of(tmp_path) == before
+
+
+def test_a_report_that_fails_midway_leaves_nothing(tmp_path, monkeypatch, small_model_2d):
+    from napari_bnadapt import report as report_module
+    from napari_bnadapt.synthetic import TARGET, make_volume
+
+    volume = make_volume((2, 48, 48), TARGET, seed=0)[0]
+    built = report_module.build_report(small_model_2d, volume)
+
+    def broken(*_):
+        raise RuntimeError("a figure failed")
+
+    monkeypatch.setitem(report_module.FIGURES, "heatmap.png", broken)
+    with pytest.raises(RuntimeError):
+        report_module.write_report(built, tmp_path / "rep")
+    assert list(tmp_path.iterdir()) == []  # no report folder, no staging folder

@@ -84,6 +84,7 @@ class AdaptConfig:
 
     def __post_init__(self) -> None:
         require(self.cure in CURES, f"unknown cure {self.cure!r}: use one of {', '.join(CURES)}")
+        require(self.seed >= 0, f"the seed must be a whole number ≥ 0, got {self.seed}")
         require(
             self.polarity in POLARITY,
             f"polarity must be one of {', '.join(POLARITY)}, got {self.polarity!r}",

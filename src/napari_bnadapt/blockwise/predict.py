@@ -49,7 +49,9 @@ def predict_block(
     window = plan.window
     device = resolve_device(cfg.device)
     module = model.module.to(device).eval()
-    forward = TileForward(module, plan.divisor, device, cfg.amp, model.min_size)
+    forward = TileForward(
+        module, plan.divisor, device, cfg.amp, model.min_size, width=model.feature_width
+    )
     accumulator: np.ndarray | None = None
     weights = np.zeros(tuple(r.stop - r.start for r in block), dtype=np.float32)
     for first in range(0, len(jobs), cfg.batch_size):

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import BnAdaptError
+from ..memory import memory_limit, parse_size
 from .commands import HANDLERS
 from .guards import check_paths
 from .parser import make_parser
@@ -35,9 +36,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     quiet_library_logs()
     try:
         check_paths(args)
-        return int(args.handler(args) or 0)
+        limit = parse_size(args.max_memory) if getattr(args, "max_memory", None) else None
+        with memory_limit(limit):
+            return int(args.handler(args) or 0)
     except BnAdaptError as exc:
-        print(f"bnadapt: error: {exc}", file=sys.stderr)
+        # One line, whatever a message quotes from a library.
+        print(f"bnadapt: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return EXIT_USAGE
     except MemoryError:
         print(

@@ -7,6 +7,7 @@ import math
 
 from ..blockwise.plan import DEFAULT_BLOCK
 from ..inference import AMP, PredictConfig
+from ..io.containers import MISSING_CHUNKS
 from ..io.ome_zarr_writer import OME_VERSIONS
 
 PREDICT = PredictConfig()
@@ -27,11 +28,18 @@ DEVICE_HELP = "auto (CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:N or mps (
 
 
 def add_key_option(parser: argparse.ArgumentParser) -> None:
+    """Which array of a container, and what a chunk it lacks reads as."""
     parser.add_argument(
         "--key",
         help="the array inside a zarr, N5 or HDF5 container, e.g. raw or s0 (default: the "
         "only array, or level 0 of an OME-Zarr image; several arrays need a choice)",
     )
+    parser.add_argument(
+        "--missing-chunks", choices=MISSING_CHUNKS, default="error",
+        help="a chunk a container does not store: error (name it and stop: the copy may be "
+        "incomplete) or zero (read it as zeros, for stores written without their empty "
+        "chunks) (default: error)",
+    )  # fmt: skip
 
 
 def add_scale_options(parser: argparse.ArgumentParser) -> None:

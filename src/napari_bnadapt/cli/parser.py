@@ -17,6 +17,7 @@ from ..adabn.layer_selection import GROUPS
 from ..arrays.normalization import MODES as NORMALIZATION_MODES
 from ..diagnostics.latents import LatentConfig
 from ..export.formats import EXPORT_FORMATS
+from ..memory import SHARE
 from ..training import TrainConfig
 from .options import (
     DEVICE_HELP,
@@ -89,6 +90,11 @@ def make_parser(handlers: dict[str, Handler]) -> argparse.ArgumentParser:
     }  # fmt: skip
     for name, build in builders.items():
         command = build(commands)
+        command.add_argument(
+            "--max-memory",
+            help="refuse any step planned to take more memory than this, e.g. 8G or 512M "
+            f"(default: {SHARE:.0%} of what the machine has free)",
+        )
         command.set_defaults(handler=handlers[name], command=name)
         parser.commands[name] = command
     return parser

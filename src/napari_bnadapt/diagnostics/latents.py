@@ -72,6 +72,7 @@ class LatentConfig:
         require(
             self.patches >= 1 and self.batch_size >= 1, "patches and batch size must be at least 1"
         )
+        require(self.seed >= 0, f"the seed must be a whole number ≥ 0, got {self.seed}")
         require(self.bottleneck_samples >= 0, "bottleneck samples must be ≥ 0")
 
     @property

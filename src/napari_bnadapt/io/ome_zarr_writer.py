@@ -93,6 +93,9 @@ class BlockStore:
         import zarr
 
         array = zarr.open_array(str(self.partial), path="0", mode="r+")
+        # Every chunk is stored, empty ones too: a reader then tells a missing chunk (an
+        # incomplete copy) from an empty one, as this package's own reader does.
+        array = array.with_config({"write_empty_chunks": True})
         lead = (slice(None),) * (len(self.shape) - len(region))
         array[(*lead, *region)] = data
         # The marker comes last: a block killed mid-write is written again on resume.

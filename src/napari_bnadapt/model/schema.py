@@ -115,6 +115,13 @@ def check_unet(config: Any, name: str) -> dict[str, Any]:
     return _validate(UNetSchema, config, name, "architecture").model_dump(exclude_unset=True)
 
 
+def check_geometry(divisor: int, min_size: int, halo: int, name: str) -> None:
+    """A package's input geometry (its axes' step, smallest size and halo), checked before
+    the network runs once on its smallest input."""
+    facts = {"divisor": divisor, "min_size": min_size, "halo": halo}
+    _validate(ModelMetadata, facts, name, "input axes")
+
+
 def check_voxel_size(values: Any, name: str, where: str) -> None:
     """A voxel size found elsewhere in a file (the fingerprint's)."""
     _validate(ModelMetadata, {"voxel_size": values}, name, where)
