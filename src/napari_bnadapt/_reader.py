@@ -65,11 +65,24 @@ def _read_all(path: str, lazy_above: int) -> list[Volume]:
         return volumes
 
 
+def _axis_labels(volume: Volume) -> tuple[str, ...] | None:
+    """``z, y, x`` (``y, x``) for a stack (an image) whose axes are all spatial, so napari's
+    slider reads "z" instead of "-3"; None for other axes (channels, time)."""
+    ndim = len(volume.data.shape) - (1 if volume.rgb else 0)
+    units = [str(u) for u in volume.units] if volume.units is not None else []
+    if ndim not in (2, 3) or "pixel" in units:
+        return None
+    return ("z", "y", "x")[-ndim:]
+
+
 def _layer(volume: Volume, path: str) -> LayerData:
     meta: dict[str, Any] = {"name": volume.name, "rgb": volume.rgb}
     if volume.scale is not None:
         meta["scale"] = volume.scale
         meta["units"] = volume.units
+    labels = _axis_labels(volume)
+    if labels is not None:
+        meta["axis_labels"] = labels
     meta["metadata"] = {"source_path": path, "lazy": volume.lazy}
     if volume.source is not None:
         meta["metadata"]["source_key"] = volume.source.key
