@@ -168,8 +168,9 @@ class AdaptWidget(Container):
         if is_lazy(layer):
             return self._segment_lazily(model, layer, config, voxel_size)
         note = model.scale_note(layer.name, tuple(data.shape), voxel_size, config.slice_axis)
-        if note is not None and voxel_size is None:
-            note += " (type it in the voxel size (nm) field)"
+        if note is not None:
+            typed = " (type it in the voxel size (nm) field)" if voxel_size is None else ""
+            note = note.rstrip(".") + typed + "."
         worker = self.runner.start(
             lambda: predict_steps(model, data, config, voxel_size=voxel_size),
             lambda prediction: self._add_masks(prediction, layer, model, note),
@@ -320,7 +321,8 @@ class AdaptWidget(Container):
         before = (
             self.viewer.layers[name] if state != "source" and name in self.viewer.layers else None
         )
-        level, text, next_step = mask_reading(layer.name, mask, state, before)
+        trained = model.fingerprint.foreground_fraction if model.fingerprint else None
+        level, text, next_step = mask_reading(layer.name, mask, state, before, trained)
         parts = [p for p in (pending, note, text) if p]
         self.feedback.say(level, "\n".join(parts), next_step, toast=False)
         if before is not None and before is not mask:

@@ -228,9 +228,11 @@ class CompareWidget(Container):
 
     def _choices_changed(self, *_: object) -> None:
         """Keep "more results" and the ground truth in line with the image and masks."""
-        kept = [x for x in self.more.value if x in [c for _, c in self._more()]]
+        offered = [c for _, c in self._more()]
+        kept = [x for x in self.more.value if x in offered]
         self.more.reset_choices()
         self.more.value = kept
+        self.more.visible = bool(offered)  # no empty box when there is nothing more
         self._pick_truth()
         self.runner.update_buttons()
 

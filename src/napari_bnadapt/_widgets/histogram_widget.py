@@ -126,7 +126,8 @@ class HistogramWidget(Container):
         source = None if self.source.value is None else layer_data(self.source.value)
         config = LatentConfig(patches=int(self.patches.value), device=self.session.device)
         voxel_size = self._voxel_size_of(target, adapted)
-        self._measured = (target.name, model.scale_note(target.name, tuple(data.shape), voxel_size))
+        note = model.scale_note(target.name, tuple(data.shape), voxel_size)
+        self._measured = (target.name, note.rstrip(".") + "." if note else None)
         worker = self.runner.start(
             lambda: diagnose_steps(
                 model, data, adapted, source=source, config=config, voxel_size=voxel_size

@@ -21,12 +21,17 @@ def extreme(mask: Any) -> str | None:
     return "empty" if fraction <= EMPTY else "full" if fraction >= 1 - EMPTY else None
 
 
-def mask_reading(image: str, mask: Any, state: str, before: Any) -> tuple[str, str, str]:
+def mask_reading(
+    image: str, mask: Any, state: str, before: Any, trained: float | None = None
+) -> tuple[str, str, str]:
     """(level, what the mask of ``image`` shows, the next step); ``before``: the mask under
-    the source statistics, when ``state`` is a cure's."""
+    the source statistics, when ``state`` is a cure's; ``trained``: the foreground fraction
+    of the model's training labels (its fingerprint), the yardstick a reader needs."""
     fraction = foreground_fraction(mask.data) or 0.0
     statistics = "the source statistics" if state == "source" else f"[{state}] statistics"
     head = f"{percent(fraction)} foreground in {image} with {statistics}"
+    if trained is not None:
+        head += f" (training labels: {percent(trained)})"
     kind = extreme(mask)
     level = "info" if kind is None else "warning"
     if state == "source":
