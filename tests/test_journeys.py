@@ -234,7 +234,7 @@ def test_demo_journey_from_model_to_latents(bench, qtbot):
     shown = [table.itemDelegate().displayText(table.item(r, 0).text(), table.locale())
              for r in range(table.rowCount())]  # fmt: skip
     assert not any("e-0" in text for text in shown), shown  # 0.093, not 9.300e-02
-    assert "Against target ground truth" in compare.feedback.text
+    assert "Dice against target ground truth: best [adabn]" in compare.feedback.text
     assert "Latent histograms" in compare.feedback.text  # item 4: the next step
     compare.normal_button.native.click()
     settle(qtbot)
@@ -381,5 +381,5 @@ def test_two_cures_then_three_masks_compared(bench, qtbot):
     assert readable(bench, compare.table) and readable(bench, compare.feedback.label)
     table = compare.last_table
     assert table["target EM mask [adabn]"]["dice"] > table["target EM mask [source]"]["dice"] + 0.3
-    assert "best: [" in compare.feedback.text
+    assert "best [" in compare.feedback.text
     assert not errors()

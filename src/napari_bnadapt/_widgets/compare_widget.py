@@ -57,7 +57,6 @@ class CompareWidget(Container):
         self.before = ComboBox(label="mask before", choices=masks)
         self.after = ComboBox(label="mask after", choices=masks)
         self.more = Select(label="more results", choices=lambda _w=None: self._more(), value=[])
-        self.more.native.setMaximumHeight(70)
         self.truth = ComboBox(
             label="ground truth (optional)",
             choices=lambda _w=None: [
@@ -233,6 +232,8 @@ class CompareWidget(Container):
         self.more.reset_choices()
         self.more.value = kept
         self.more.visible = bool(offered)  # no empty box when there is nothing more
+        rows = self.more.native.sizeHintForRow(0) if offered else 0
+        self.more.native.setFixedHeight(min(3, max(1, len(offered))) * max(rows, 18) + 6)
         self._pick_truth()
         self.runner.update_buttons()
 

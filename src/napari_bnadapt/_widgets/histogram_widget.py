@@ -69,10 +69,9 @@ class HistogramWidget(Container):
         self.runner = JobRunner(self.button_rules(), self.cancel_button, self.feedback)
         self.plots = LatentPlots(viewer)
         self.figure, self.canvas, self.axes = self.plots.figure, self.plots.canvas, self.plots.axes
-        lay_out(
-            self, "Latent histograms", SECTIONS, [self.verdict, self.table, self.feedback.label]
-        )
         _table_fills(self.table)
+        results = [self.verdict, self.table, self.feedback.label]
+        lay_out(self, "Latent histograms", SECTIONS, results, fill=self.table)
         set_headers(self.table, ["channel", *COLUMNS])
         self.verdict.visible = self.table.visible = False  # until measured
         explain(self, "Latent histograms")

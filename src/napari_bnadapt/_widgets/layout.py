@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from qtpy.QtCore import QSize, Qt
+from qtpy.QtCore import QEvent, QSize, Qt
 from qtpy.QtWidgets import QFrame, QScrollArea, QSizePolicy
 
 from .help import add_purpose, wrapping
@@ -37,8 +37,11 @@ def lay_out(
     sections: Sequence[Section],
     results: Sequence[Any] = (),
     labels: bool = True,
+    fill: Any = None,
 ) -> Any:
-    """Build ``widget`` (a magicgui Container without labels) from its sections and results.
+    """Build ``widget`` (a magicgui Container without labels) from its sections and results;
+    ``fill``: the result that takes the dock's spare height (a table that grows), else the
+    results stay right under the controls.
 
     Returns the body (a labelled Container holding the sections' controls); its titles are
     ``widget.headings`` by title.
@@ -61,7 +64,7 @@ def lay_out(
             layout.insertWidget(layout.indexOf(_row_of(body, controls[0])), label.native)
             widget.headings[section.title] = label
     layout.addStretch(1)
-    _scroll(widget, body)
+    _scroll(widget, body, None if fill is None else fill.native)
     add_purpose(widget, purpose)
     widget.body = body
     return body
@@ -78,7 +81,17 @@ def heading(text: str) -> Any:
 
 class FittingScrollArea(QScrollArea):
     """A scroll area as tall as its content when there is room, and no taller; shorter
-    (scrolling) only when the dock is too short for it."""
+    (scrolling) only when the dock is too short for it. It follows its content: a control
+    shown or hidden there changes its size (a plain scroll area keeps its first size)."""
+
+    def setWidget(self, widget: Any) -> None:
+        super().setWidget(widget)
+        widget.installEventFilter(self)
+
+    def eventFilter(self, watched: Any, event: Any) -> bool:
+        if event.type() == QEvent.Type.LayoutRequest:
+            self.updateGeometry()
+        return False
 
     def sizeHint(self) -> QSize:
         inner = self.widget()
@@ -94,8 +107,9 @@ class FittingScrollArea(QScrollArea):
         return QSize(width, min(MIN_BODY_HEIGHT, self.sizeHint().height()))
 
 
-def _scroll(widget: Any, body: Any) -> FittingScrollArea:
-    """Put ``body`` (already in ``widget``) into a :class:`FittingScrollArea` in its place."""
+def _scroll(widget: Any, body: Any, filler: Any = None) -> FittingScrollArea:
+    """Put ``body`` (already in ``widget``) into a :class:`FittingScrollArea` in its place;
+    the spare height goes to ``filler`` (else under the results)."""
     layout = widget.native.layout()
     index = layout.indexOf(body.native)
     layout.removeWidget(body.native)
@@ -106,7 +120,10 @@ def _scroll(widget: Any, body: Any) -> FittingScrollArea:
     area.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
     area.setWidget(body.native)
     layout.insertWidget(index, area)
-    layout.addStretch(1)  # the results stay right under the controls
+    if filler is not None:
+        layout.setStretchFactor(filler, 1)
+    else:
+        layout.addStretch(1)  # the results stay right under the controls
     widget.scroll_area = area
     return area
 

@@ -57,19 +57,19 @@ def fit_rows(table: Any) -> None:
 
 
 def metrics_reading(pair: MaskComparison, columns: dict[str, dict], truth: Any) -> str:
-    """The figures in one or two sentences: foreground, agreement, and Dice if known."""
+    """The figures that answer "did it help?" in two lines (the table has the rest)."""
     names = list(columns)
     foreground = " → ".join(percent(columns[n]["foreground_fraction"]) for n in names[:2])
-    text = (
-        f"Foreground {foreground} (before → after); the masks agree at Dice "
-        f"{pair.agreement_dice:.2f}."
-    )
+    change = f"Foreground {foreground}; before and after agree at Dice {pair.agreement_dice:.2f}."
     dice = {n: columns[n]["dice"] for n in names if columns[n].get("dice") is not None}
     if truth is None or not dice:
-        return text + "\nChoose a ground truth for Dice and IoU."
+        return change + "\nChoose a ground truth for Dice and IoU."
     best = max(dice, key=lambda n: dice[n])
-    scores = ", ".join(f"{short(n)} {d:.3f}" for n, d in dice.items())
-    return text + f"\nAgainst {truth.name}: {scores} (Dice); best: {short(best)}."
+    first = names[0]
+    return (
+        f"Dice against {truth.name}: best {short(best)} {dice[best]:.3f}, before "
+        f"{short(first)} {dice[first]:.3f}.\n{change}"
+    )
 
 
 def short(name: str) -> str:

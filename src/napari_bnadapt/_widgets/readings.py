@@ -30,8 +30,13 @@ def mask_reading(
     fraction = foreground_fraction(mask.data) or 0.0
     statistics = "the source statistics" if state == "source" else f"[{state}] statistics"
     head = f"{percent(fraction)} foreground in {image} with {statistics}"
+    details = []
+    if before is not None and state != "source":
+        details.append(f"before: {percent(foreground_fraction(before.data) or 0.0)}")
     if trained is not None:
-        head += f" (training labels: {percent(trained)})"
+        details.append(f"training labels: {percent(trained)}")
+    if details:
+        head += f" ({'; '.join(details)})"
     kind = extreme(mask)
     level = "info" if kind is None else "warning"
     if state == "source":
@@ -45,12 +50,9 @@ def mask_reading(
         if kind == "full":
             text = f"{head}: everything reads as foreground."
             return level, text, NEXT_STEP["empty"].format(target=image)
-        return level, f"{head} ({mask.name}).", NEXT_STEP["segmented"].format(target=image)
-    was = ""
-    if before is not None:
-        was = f" (before: {percent(foreground_fraction(before.data) or 0.0)})"
+        return level, f"{head}, {mask.name}.", NEXT_STEP["segmented"].format(target=image)
     if kind is not None:
-        return level, f"{head}{was}: adaptation did not find the structures.", NEXT_STEP["no gain"]
+        return level, f"{head}: adaptation did not find the structures.", NEXT_STEP["no gain"]
     if before is None:
-        return level, f"{head} ({mask.name}).", NEXT_STEP["adapted, no before"]
-    return level, f"{head}{was}.", NEXT_STEP["adapted"]
+        return level, f"{head}, {mask.name}.", NEXT_STEP["adapted, no before"]
+    return level, f"{head}.", NEXT_STEP["adapted"]
