@@ -195,7 +195,7 @@ def test_demo_journey_from_model_to_latents(bench, qtbot):
     assert said.startswith(("0 %", "< 0.1 %")) and "press Adapt BatchNorm statistics" in said
     assert adapt.target.value.name == "target EM"  # item 1: not the source
     assert "Reset to source statistics" not in enabled(adapt)  # item 5: nothing to reset
-    assert readable(bench, adapt.feedback.label)
+    assert readable(bench, adapt.feedback.label) and readable(bench, adapt.adapt_button)
 
     show_options(adapt, 8)
     adapt.adapt_button.native.click()
@@ -249,8 +249,8 @@ def test_demo_journey_from_model_to_latents(bench, qtbot):
     latents.measure_button.native.click()
     wait(qtbot, latents)
     assert latents.verdict.value.startswith("<b>Should I adapt? adapt — cure: adabn")
-    for result in (latents.verdict, latents.table, latents.feedback.label):
-        assert readable(bench, result)
+    for shown in (latents.verdict, latents.table, latents.feedback.label, latents.layer):
+        assert readable(bench, shown)  # the results, and the controls that browse them
     assert not latents.table.native.verticalHeader().isVisible()  # no row number column
     columns = latents.table.native
     assert sum(columns.columnWidth(c) for c in range(columns.columnCount())) <= (
@@ -378,7 +378,8 @@ def test_two_cures_then_three_masks_compared(bench, qtbot):
     compare.metrics_button.native.click()
     wait(qtbot, compare)
     assert compare.table.native.columnCount() == 3 and table_fully_shown(compare.table)
-    assert readable(bench, compare.table) and readable(bench, compare.feedback.label)
+    for shown in (compare.table, compare.feedback.label, compare.truth, compare.metrics_button):
+        assert readable(bench, shown)  # three masks: still no control scrolled away
     table = compare.last_table
     assert table["target EM mask [adabn]"]["dice"] > table["target EM mask [source]"]["dice"] + 0.3
     assert "best [" in compare.feedback.text

@@ -114,7 +114,6 @@ class AdaptWidget(Container):
         self.status = wrapping(Label(value=""))
         self.feedback = Feedback(viewer)
         self.runner = JobRunner(self.button_rules(), self.cancel_button, self.feedback)
-        self._pending: str | None = None  # what the adaptation did, said after its mask
         lay_out(self, "Segment and adapt", SECTIONS, [self.status, self.feedback.label])
         self._show_options(False)
         explain(self, "Segment and adapt")
@@ -153,8 +152,9 @@ class AdaptWidget(Container):
 
     # -- handlers ---------------------------------------------------------------------------
 
-    def segment(self, *_: object) -> Any:
-        """Segment the chosen image with the current statistics (source or adapted)."""
+    def segment(self, *_: object, pending: str | None = None) -> Any:
+        """Segment the chosen image with the current statistics (source or adapted);
+        ``pending``: what was done before (an adaptation), said with the result."""
         model, layer = self._model(), self._layer(self.image.value, "an image to segment")
         if model is None or layer is None:
             return None
@@ -173,10 +173,10 @@ class AdaptWidget(Container):
             note = note.rstrip(".") + typed + "."
         worker = self.runner.start(
             lambda: predict_steps(model, data, config, voxel_size=voxel_size),
-            lambda prediction: self._add_masks(prediction, layer, model, note),
+            lambda prediction: self._add_masks(prediction, layer, model, note, pending),
             f"segmenting {layer.name}",
         )
-        if worker is not None and self._pending is None:
+        if worker is not None and pending is None:
             self.feedback.say("info", f"Segmenting {layer.name}… (Cancel stops it.)")
         return worker
 
@@ -186,7 +186,6 @@ class AdaptWidget(Container):
         job, note = lazy_job(model, layer, config, voxel_size)
 
         def done(result: Any) -> None:
-            self._pending = None
             text = add_lazy_mask(self.viewer, result, layer, model)
             said = " ".join(p for p in (note, text) if p)
             self.feedback.say("info", said, NEXT_STEP["segmented lazily"])
@@ -289,14 +288,17 @@ class AdaptWidget(Container):
             return
         if self.image.value is None and record.target in self.viewer.layers:
             self.image.value = self.viewer.layers[record.target]
-        self._pending = done
-        if self.segment() is None:
-            self._pending = None
+        if self.segment(pending=done) is None:  # nothing to segment: say what was adapted
+            self.feedback.say("info", done, NEXT_STEP["adapted, not segmented"])
 
     def _add_masks(
-        self, prediction: Prediction, layer: Any, model: LoadedModel, note: str | None = None
+        self,
+        prediction: Prediction,
+        layer: Any,
+        model: LoadedModel,
+        note: str | None = None,
+        pending: str | None = None,
     ) -> None:
-        pending, self._pending = self._pending, None
         if layer not in self.viewer.layers:
             self.feedback.say(
                 "warning", f"{layer.name} was closed while it was segmented: no mask added."
