@@ -288,8 +288,8 @@ class AdaptWidget(Container):
             return
         if self.image.value is None and record.target in self.viewer.layers:
             self.image.value = self.viewer.layers[record.target]
-        if self.segment(pending=done) is None:  # nothing to segment: say what was adapted
-            self.feedback.say("info", done, NEXT_STEP["adapted, not segmented"])
+        if self.segment(pending=done) is None:  # it could not segment: say both
+            self.feedback.say(self.feedback.level, f"{done}\n{self.feedback.text}", toast=False)
 
     def _add_masks(
         self,
