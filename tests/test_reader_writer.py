@@ -34,6 +34,21 @@ def test_labels_and_images_round_trip_with_their_scale(tmp_path, volume):
     np.testing.assert_array_equal(read_volume(path).data, volume)
 
 
+def test_layers_come_in_nm_with_named_axes(tmp_path, volume):
+    # An ImageJ stack in µm beside the samples (nm) would be drawn 1000× smaller, and
+    # napari's slider would read "-3" instead of "z".
+    tifffile.imwrite(
+        tmp_path / "um.tif", volume, imagej=True, resolution=(200.0, 200.0),
+        metadata={"spacing": 0.01, "unit": "um", "axes": "ZYX"},
+    )  # fmt: skip
+    [(_, meta, _)] = read_layers(str(tmp_path / "um.tif"))
+    assert meta["scale"] == pytest.approx(VOXEL) and meta["units"] == ("nm",) * 3
+    assert meta["axis_labels"] == ("z", "y", "x")
+    tifffile.imwrite(tmp_path / "plain.tif", volume[0], photometric="minisblack")
+    [(_, meta, _)] = read_layers(str(tmp_path / "plain.tif"))
+    assert meta["axis_labels"] == ("y", "x") and "scale" not in meta
+
+
 @pytest.mark.parametrize("dtype", [np.int8, np.int16, np.int32, np.uint32, np.float64, bool])
 @pytest.mark.parametrize("slices", [3, 4])
 def test_any_type_keeps_its_slices_and_voxel_size(tmp_path, dtype, slices):
