@@ -369,3 +369,29 @@ def test_an_rgb_layer_is_segmented_as_grey(workbench, qtbot):
     assert colour.shape == grey.shape
     np.testing.assert_array_equal(colour, plain)
     assert not errors_shown()
+
+
+def test_saving_over_the_loaded_model_or_an_opened_file_is_refused(
+    workbench, qtbot, tmp_path, small_model_2d
+):
+    """Nothing lost: the save field may name the model's own file or an image a layer was
+    read from; both are refused with a message, and the files stay as they were."""
+    import tifffile
+
+    from napari_bnadapt.model import save_model
+
+    viewer, widgets = workbench
+    widget = widgets["Segment and adapt"]
+    model_file = tmp_path / "mine.pt"
+    save_model(small_model_2d, model_file)
+    image_file = tmp_path / "em.tif"
+    tifffile.imwrite(image_file, np.zeros((2, 32, 32), np.uint8))
+    viewer.open(str(image_file), plugin="napari-bnadapt")
+    before = {p: p.read_bytes() for p in (model_file, image_file)}
+    widget.session.model.path = str(model_file)  # as if loaded from that file
+    for target, said in ((model_file, "loaded model's file"), (image_file, "layer 'em'")):
+        widget.save_path.value = target
+        widget.save()
+        assert not widget.runner.running
+        assert widget.feedback.level == "error" and said in widget.feedback.text
+    assert {p: p.read_bytes() for p in before} == before

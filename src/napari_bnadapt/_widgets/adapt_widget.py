@@ -28,9 +28,10 @@ from magicgui.widgets import (
 from ..adabn.config import CURES, MODES, AdaptConfig
 from ..adapt.api import adapt_steps
 from ..arrays.resampling import parse_voxel_size
-from ..errors import BnAdaptError
+from ..errors import BnAdaptError, OutputPathError
 from ..export.formats import export_model
 from ..inference import PredictConfig, Prediction, predict_steps
+from ..io.paths import NamedPath, check_outputs_apart, layer_sources
 from ..model.bn_layers import batchnorm_modules
 from ..model.checkpoint import save_model
 from ..model.loaded import LoadedModel
@@ -239,6 +240,8 @@ class AdaptWidget(Container):
         if model is None or path is None:
             self._say_what_is_missing(model, "choose a file to save the model to (.pt)")
             return
+        if not self._apart_from_inputs(path, model):
+            return
         self.runner.start(
             one_step(save_model, model, str(path)),
             lambda _: self.feedback.say(
@@ -255,6 +258,8 @@ class AdaptWidget(Container):
             self._say_what_is_missing(model, "choose a file to save the package to (a .zip)")
             return
         path = path.with_suffix(".zip")
+        if not self._apart_from_inputs(path, model):
+            return
         sample = self._sample_for(model)
         self.runner.start(
             one_step(export_model, model, path, "bioimageio", sample),
@@ -340,6 +345,18 @@ class AdaptWidget(Container):
     def _adaptable(self) -> bool:
         model = self.session.model
         return model is not None and bool(batchnorm_modules(model.module))
+
+    def _apart_from_inputs(self, path: Path, model: LoadedModel) -> bool:
+        """Whether ``path`` spares the loaded model's file and every layer's; if not, say so."""
+        inputs = layer_sources(self.viewer.layers)
+        if model.path:
+            inputs.append(NamedPath.of("loaded model's file", model.path))
+        try:
+            check_outputs_apart([NamedPath.of("the file to save", path)], inputs)
+        except OutputPathError as exc:
+            self.feedback.say("error", str(exc))
+            return False
+        return True
 
     def _save_path(self) -> Path | None:
         text = str(self.save_path.value or "")

@@ -104,3 +104,15 @@ def check_regular(path: str | os.PathLike[str], what: str = "file") -> None:
         else "not a regular file"
     )
     raise InputDataError(f"{os.fspath(path)!r} is {kind}, not a {what}: give a {what} on disk")
+
+
+def layer_sources(layers: Iterable[object]) -> list[NamedPath]:
+    """The files napari layers were read from (napari's ``layer.source.path``, or the path
+    this plugin's reader records in ``layer.metadata``): what a save must not overwrite."""
+    sources = []
+    for layer in layers:
+        source = getattr(getattr(layer, "source", None), "path", None)
+        source = source or (getattr(layer, "metadata", None) or {}).get("source_path")
+        if source:
+            sources.append(NamedPath.of(f"file of layer {getattr(layer, 'name', '')!r}", source))
+    return sources
