@@ -14,7 +14,7 @@ from .arrays.axes import Layout, canonical_view, is_dask, read_normalized, resto
 from .arrays.resampling import resample, resample_to
 from .arrays.tiling import blend_window, tile_slices
 from .device import resolve_device
-from .errors import require
+from .errors import require, require_finite
 from .forward import LOGGER, TileForward, TileTooLarge
 from .jobs import Progress, Steps, blocking
 from .memory import array_bytes, check_memory
@@ -57,6 +57,7 @@ class PredictConfig:
     slice_axis: int | None = None
 
     def __post_init__(self) -> None:
+        require_finite(self)
         tiles = (self.tile_shape,) if isinstance(self.tile_shape, int) else self.tile_shape or ()
         require(
             all(int(t) >= 1 for t in tiles), f"tile sizes must be positive, got {self.tile_shape}"

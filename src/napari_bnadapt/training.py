@@ -23,9 +23,10 @@ from .arrays.normalization import (
 from .device import resolve_device
 from .diagnostics.fingerprinting import fingerprint_steps
 from .diagnostics.latents import LatentConfig
-from .errors import InputDataError, require
+from .errors import InputDataError, require, require_finite
 from .inference import PredictConfig, predict
 from .jobs import Progress, Stages, Steps, blocking
+from .memory import array_bytes, check_memory
 from .model.loaded import LoadedModel, wrap_unet
 from .model.sizing import build_within_budget
 from .model.unet import UNet, UNetConfig
@@ -53,9 +54,13 @@ class TrainConfig:
     normalization: str = "fixed"
 
     def __post_init__(self) -> None:
+        require_finite(self)
         require(self.dims in (2, 3), f"dims must be 2 or 3, got {self.dims}")
         require(self.steps >= 1, f"steps must be at least 1, got {self.steps}")
-        require(self.seed >= 0, f"the seed must be a whole number ≥ 0, got {self.seed}")
+        require(
+            0 <= self.seed < 2**32,
+            f"the seed must be a whole number from 0 to 2^32 - 1, got {self.seed}",
+        )
         require(self.batch_size >= 1, f"batch size must be at least 1, got {self.batch_size}")
         require(
             1 <= self.depth <= 6,
@@ -75,18 +80,25 @@ class TrainConfig:
             f"normalisation must be one of {', '.join(NORMALIZATION_MODES)}, got {self.normalization!r}",
         )
         divisor = 2**self.depth
+        # Twice the divisor at least: the deepest BatchNorm then sees more than one value
+        # per channel even in a batch of one patch.
         require(
             self.patch_size is None
-            or (self.patch_size >= divisor and self.patch_size % divisor == 0),
+            or (self.patch_size >= 2 * divisor and self.patch_size % divisor == 0),
             f"patch size {self.patch_size} does not fit a U-Net of depth {self.depth}: use a "
-            f"multiple of {divisor} (each of the {self.depth} levels halves it), e.g. "
-            f"{max(divisor, DEFAULT_PATCH[self.dims])}",
+            f"multiple of {divisor} (each of the {self.depth} levels halves it) of at least "
+            f"{2 * divisor}, e.g. {max(2 * divisor, DEFAULT_PATCH[self.dims])}",
         )
 
     @property
     def patch(self) -> int:
         """The training patch edge: the one asked for, else the default for the dims."""
         return self.patch_size or max(DEFAULT_PATCH[self.dims], 2**self.depth)
+
+
+#: Full-resolution feature maps a training step keeps per patch (forward activations kept
+#: for the backward pass, their gradients, Adam's state is per weight and small).
+TRAINING_COPIES = 24
 
 
 @dataclass
@@ -114,6 +126,13 @@ def train_steps(
     and adaptation then resample other data to. Yields a :class:`Progress` per step.
     """
     cfg = config or TrainConfig()
+    check_memory(
+        array_bytes((cfg.batch_size, *(cfg.patch,) * cfg.dims), 4)
+        * cfg.base_channels
+        * TRAINING_COPIES,
+        f"training on batches of {cfg.batch_size} patches of {cfg.patch} px",
+        "use a smaller --batch-size or --patch-size",
+    )
     pieces = _split_pieces(images, labels, cfg.dims)
     train_set, val_set = _hold_out(pieces, cfg.validation_fraction, cfg.dims, cfg.patch)
     spec = _normalization_spec(cfg.normalization, [p[0] for p in train_set])

@@ -1,7 +1,7 @@
 """Physical sizes this package believes: a voxel size outside them is a mistake.
 
-EM voxels range from a few ångström (cryo-electron tomography) to a few micrometres (light
-microscopy that shares the tools). A model file or an image header claiming 1e-300 nm or
+EM voxels of cells and tissue range from about an ångström (cryo-electron tomography) to a
+few micrometres (light microscopy that shares the tools). A model file or an image header claiming 1e-300 nm or
 1e308 nm, zero or negative sizes, would otherwise end far from its cause, in a resampling
 to petabytes or in "the input is empty".
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-#: The smallest and largest voxel edge accepted, in nm (0.1 Å to 1 mm).
-VOXEL_NM_MIN, VOXEL_NM_MAX = 0.01, 1e6
+#: The smallest and largest voxel edge accepted, in nm (1 Å to 1 mm).
+VOXEL_NM_MIN, VOXEL_NM_MAX = 0.1, 1e6
 
 
 def is_sane_voxel_size(values: Sequence[float]) -> bool:

@@ -27,8 +27,6 @@ if TYPE_CHECKING:
 
 MODEL_FILTER = "*.pt *.pth *.ts *.torchscript *.zip *.yaml"
 SECTIONS = (Section(None, ("live", "path", "load_button", "bundled_row", "device")),)
-#: Metadata a model file may carry about where it comes from, shown under its summary.
-ABOUT = (("description", "about"), ("attribution", "data"), ("license", "licence"))
 _ROW = re.compile(r"^(\s*)([^:]{1,24}):\s+(.*)$")
 
 
@@ -121,10 +119,6 @@ class ModelWidget(Container):
                 text += (
                     f"\nadapted copy: to {record.target} ({record.mode}, {record.patches} patches)"
                 )
-        for key, title in ABOUT:
-            value = model.metadata.get(key)
-            if isinstance(value, str) and value:
-                text += f"\n{title}: {value}"
         self.summary.value = summary_table(text)
 
 

@@ -102,11 +102,12 @@ def predict_to_zarr_steps(
     for store in stores:
         if opts.resume and store.partial.exists():
             check_same_run(store.recorded_run(), run, str(store.partial))
-    done = set.intersection(*(s.create(opts.resume, run) for s in stores))
     total, started = plan.block_count, time.perf_counter()
-    todo = [i for i in range(total) if i not in done]
     foreground = voxels = 0
+    # The cluster first: an address that is no scheduler must leave no store behind.
     with dask_client(opts.cluster) as client:
+        done = set.intersection(*(s.create(opts.resume, run) for s in stores))
+        todo = [i for i in range(total) if i not in done]
         dashboard = dashboard_link(client)
         shared = (Parcel(model), plan, image, cfg, tuple(stores))
         yield Progress(

@@ -93,7 +93,7 @@ def make_parser(handlers: dict[str, Handler]) -> argparse.ArgumentParser:
         command.add_argument(
             "--max-memory",
             help="refuse any step planned to take more memory than this, e.g. 8G or 512M "
-            f"(default: {SHARE:.0%} of what the machine has free)",
+            f"(default: {SHARE * 100:.0f}%% of what the machine has free)",
         )
         command.set_defaults(handler=handlers[name], command=name)
         parser.commands[name] = command

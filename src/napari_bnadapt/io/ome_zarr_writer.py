@@ -123,8 +123,6 @@ class BlockStore:
         write_multiscales_metadata(root, datasets, fmt=fmt, axes=self._ome_axes(), name=name)
         if metadata:
             root.attrs["bnadapt"] = metadata
-        if RUN_ATTRIBUTE in root.attrs:
-            del root.attrs[RUN_ATTRIBUTE]
         shutil.rmtree(self.partial / MARKERS, ignore_errors=True)
         final = Path(self.path)
         check_output_name(final)
