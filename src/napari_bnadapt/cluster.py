@@ -10,12 +10,18 @@ as they complete, and closing the iterator cancels what is left.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import InputDataError, first_line, require
+from .memory import check_memory
+
+#: Local worker processes per CPU core at most, and what one weighs (Python, PyTorch, a
+#: network and a block: measured ~0.4 GB).
+MAX_WORKERS_PER_CORE, WORKER_BYTES = 4, 512 * 1024**2
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,16 @@ class ClusterConfig:
         require(
             not (self.workers and self.scheduler),
             "give --workers (a local cluster) or --scheduler (a running one), not both",
+        )
+        cores = os.cpu_count() or 1
+        require(
+            self.workers is None or self.workers <= MAX_WORKERS_PER_CORE * cores,
+            f"--workers {self.workers} on a machine of {cores} cores: give at most "
+            f"{MAX_WORKERS_PER_CORE * cores} (more processes than cores only add memory)",
+        )
+        require(
+            math.isfinite(self.timeout) and self.timeout > 0,
+            f"the scheduler timeout must be a positive number of seconds, got {self.timeout}",
         )
 
     @property
@@ -68,6 +84,11 @@ def dask_client(config: ClusterConfig) -> Iterator[Any]:
             yield client
         return
     workers = int(config.workers or 1)
+    check_memory(
+        workers * WORKER_BYTES,
+        f"starting {workers} worker processes",
+        "give fewer --workers (each holds the network and its own Python and PyTorch)",
+    )
     threads = max(1, (os.cpu_count() or 1) // workers)
     cluster = LocalCluster(
         n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",

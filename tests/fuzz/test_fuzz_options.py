@@ -77,6 +77,7 @@ FOUND = [
     ("train", "--seed", "99999999999999999999"),  # torch's overflow
     ("train", "--patch-size", "2"),  # a 1x1 bottleneck: BatchNorm's ValueError
     ("train", "--batch-size", "99999999999999999999"),  # sampled patches forever
+    ("predict-zarr", "--workers", "99999999999999999999"),  # a cluster of 10^20: 21 GB, killed
 ]
 
 
