@@ -13,6 +13,7 @@ PACKAGE = Path(napari_bnadapt.__file__).parent
 #: A part may import parts of a lower rank (and itself), never one of the same or a higher rank.
 RANKS = {
     "__init__": 0, "errors": 0,
+    "memory": 0.5, "units": 0.5,
     "jobs": 1, "device": 1, "synthetic": 1, "cluster": 1,
     "arrays": 2, "io": 2,
     "model": 3,

@@ -352,3 +352,27 @@ def test_the_scale_of_the_input_is_said(tmp_path, target_tif, capsys):
     assert "(2.5×2.5 nm in plane) is resampled to the model's 5×5 nm" in err
     assert main([*run, "--input", str(tmp_path / "fine.tif"), "--no-rescale"]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_info_credits_the_bundled_model_s_training_data(capsys):
+    assert main(["info", "membranes-fibsem"]) == 0
+    out = capsys.readouterr().out
+    assert "CC BY 4.0" in out and "NeuroProof" in out and "licence:" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["adapt", "--model", "demo", "--target", "t.tif", "--out", "a.pt", "--patchs", "10"],
+         "bnadapt adapt: error: unrecognized option --patchs: did you mean --patches?"),
+        (["predict", "--model", "demo", "--input", "x", "--out", "y", "--tile", "abc"],
+         "bnadapt predict: error: argument --tile"),
+        (["adapt", "--model", "demo", "--target", "t", "--out", "a.pt", "--alpha", "nan"],
+         "'nan' is not a finite number"),
+    ],
+)  # fmt: skip
+def test_mistakes_are_one_line_from_the_command_they_belong_to(capsys, argv, said):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.count("\n") == 1 and said in err, err

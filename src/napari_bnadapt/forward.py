@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from .errors import InputDataError
+from .memory import array_bytes, budget_bytes
 from .model.loaded import LoadedModel
 from .model.unet import run_padded, to_probabilities
 from .speed.execution import Execution
@@ -16,6 +17,9 @@ from .speed.network import inference_module
 from .speed.precision import autocast, memory_format
 
 LOGGER = logging.getLogger("napari_bnadapt")
+#: Full-resolution feature maps alive at once in a U-Net's forward pass (measured peak of
+#: the built-in U-Net, with margin).
+ACTIVATION_COPIES = 6
 
 
 class TileTooLarge(InputDataError):
@@ -46,9 +50,12 @@ class TileForward:
     channels_last: bool = False
     limit: int | None = None
     notes: list[str] = field(default_factory=list)
+    #: Feature channels at full resolution (the built-in U-Net's base width; a guess for
+    #: other networks): what a tile's activations weigh.
+    width: int = 64
 
     def __call__(self, tiles: np.ndarray) -> np.ndarray:
-        size, start, parts = self.limit or len(tiles), 0, []
+        size, start, parts = self._fitting(tiles), 0, []
         while start < len(tiles):
             chunk = tiles[start : start + size]
             try:
@@ -71,6 +78,26 @@ class TileForward:
             self.module, tiles, self.divisor, self.device, self.precision, self.min_size,
             self.channels_last,
         )  # fmt: skip
+
+    def _fitting(self, tiles: np.ndarray) -> int:
+        """Tiles per pass that the host's memory budget holds (the CPU's: a GPU reports its
+        own out-of-memory cleanly); one tile beyond it is :class:`TileTooLarge` before
+        anything is allocated, which the caller answers with smaller tiles."""
+        size = self.limit or len(tiles)
+        if self.device.type != "cpu" or not len(tiles):
+            return size
+        one = self.tile_bytes(tiles.shape[2:])
+        fits = int(budget_bytes() // one) if one > 0 else size
+        if fits < 1:
+            raise TileTooLarge(tiles.shape[2:], self.device)
+        return min(size, fits)
+
+    def tile_bytes(self, tile: tuple[int, ...]) -> float:
+        """Estimated peak bytes of one tile's forward pass, once padded to the network's
+        divisor and smallest input: a U-Net keeps a few full-resolution feature maps of
+        :attr:`width` channels (and smaller ones for its skip connections)."""
+        padded = [max(-(-int(n) // self.divisor) * self.divisor, self.min_size) for n in tile]
+        return array_bytes(padded, 4) * self.width * ACTIVATION_COPIES
 
     def _smaller(self, size: int, tile: tuple[int, ...]) -> int:
         release_memory(self.device)
@@ -132,5 +159,5 @@ def tile_forward(model: LoadedModel, execution: Execution, device: torch.device)
     )
     return TileForward(
         module, model.divisor, device, execution.precision, model.min_size,
-        execution.channels_last,
+        execution.channels_last, width=model.feature_width,
     )  # fmt: skip

@@ -14,9 +14,10 @@ from .arrays.axes import Layout, canonical_view, is_dask, read_normalized, resto
 from .arrays.resampling import resample, resample_to
 from .arrays.tiling import blend_window, tile_slices
 from .device import resolve_device
-from .errors import require
+from .errors import require, require_finite
 from .forward import LOGGER, TileTooLarge, tile_forward
 from .jobs import Progress, Steps, blocking
+from .memory import array_bytes, check_memory
 from .model.loaded import LoadedModel, Preprocessor
 from .speed.execution import Execution, SpeedRequest, choose_speed, sample_jobs
 from .speed.geometry import geometry_for
@@ -80,6 +81,7 @@ class PredictConfig:
     fold_batchnorm: bool = True
 
     def __post_init__(self) -> None:
+        require_finite(self)
         tiles = (self.tile_shape,) if isinstance(self.tile_shape, int) else self.tile_shape or ()
         require(
             all(int(t) >= 1 for t in tiles), f"tile sizes must be positive, got {self.tile_shape}"
@@ -173,6 +175,7 @@ def predict_steps(
     """
     cfg = config or PredictConfig()
     factors = model.zoom_for(tuple(image.shape), voxel_size, cfg.slice_axis)
+    check_in_memory(model, tuple(image.shape), factors)
     source, normalizer = image, None
     if factors is not None:
         # Normalised as the input is (one fit over its own voxels), then resampled: as each
@@ -210,6 +213,22 @@ def _probabilities_fitting_memory(
 
 
 predict = blocking(predict_steps, "predict")
+
+
+def check_in_memory(
+    model: LoadedModel, shape: tuple[int, ...], factors: tuple[float, ...] | None
+) -> None:
+    """Refuse, before reading anything, a prediction whose probabilities (at the model's
+    scale and back on the input's grid) and mask would not fit in memory: a container
+    can declare terabytes in a few bytes."""
+    classes = model.out_channels
+    at_model = [n * f for n, f in zip(shape, factors)] if factors else shape
+    needed = array_bytes(at_model, 4 * classes) + array_bytes(shape, 4 * classes + 1)
+    check_memory(
+        needed,
+        f"segmenting an image of {'×'.join(f'{n:,}' for n in shape)} px in memory",
+        "write the mask block by block into OME-Zarr (--out mask.zarr), or segment a part",
+    )
 
 
 def _probabilities(

@@ -44,8 +44,9 @@ def test_typed_voxel_sizes():
     assert parse_voxel_size(" 10 ", 2) == (10.0, 10.0)
     assert parse_voxel_size("10", 4) == (10.0, 10.0, 10.0)  # spatial axes only
     assert parse_voxel_size("  ", 3) is None and parse_voxel_size(None, 3) is None
-    for bad, words in (("ten", "give numbers"), ("0,5", "positive"), ("nan", "positive"),
-                       ("inf,1", "positive"), (",", "positive")):  # fmt: skip
+    for bad, words in (("ten", "give numbers"), ("0,5", "between"), ("nan", "between"),
+                       ("inf,1", "between"), (",", "between"), ("1,1e308,1e308", "between"),
+                       ("1e-300", "between"), ("-5", "between")):  # fmt: skip
         with pytest.raises(InputDataError, match=words) as error:
             parse_voxel_size(bad, 3, "--voxel-size")
         assert str(error.value).startswith(f"--voxel-size {bad!r}")

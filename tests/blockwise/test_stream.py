@@ -1,5 +1,7 @@
 """Blockwise prediction equals the in-memory one; streaming output only completes once."""
 
+import dataclasses
+
 import h5py
 import numpy as np
 import pytest
@@ -9,7 +11,7 @@ from napari_bnadapt.blockwise.plan import make_plan
 from napari_bnadapt.blockwise.predict import predict_block
 from napari_bnadapt.blockwise.stream import StreamConfig, predict_to_zarr, predict_to_zarr_steps
 from napari_bnadapt.cluster import ClusterConfig
-from napari_bnadapt.errors import CancelledError
+from napari_bnadapt.errors import CancelledError, InputDataError
 from napari_bnadapt.inference import PredictConfig, predict
 from napari_bnadapt.io.volumes import read_volume
 from napari_bnadapt.jobs import run_steps
@@ -241,3 +243,78 @@ def test_a_damaged_chunk_read_on_a_worker_is_one_line_and_no_complete_store(
     with pytest.raises(InputDataError, match="could not be read"):
         predict_to_zarr(small_model_2d, source, out, CPU, stream=spread)
     assert not out.exists() and (tmp_path / "mask.zarr.partial").exists()
+
+
+def _interrupted(tmp_path, model, volume, monkeypatch, block=(2, 40, 40)):
+    """A run killed after three blocks: its ``.partial`` store is left."""
+    from napari_bnadapt.blockwise import stream
+
+    real, calls = stream.predict_block, {"n": 0}
+
+    def failing(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise MemoryError("injected")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(stream, "predict_block", failing)
+    with pytest.raises(MemoryError):
+        predict_to_zarr(model, volume, tmp_path / "m.zarr", CPU, stream=StreamConfig(block=block))
+    monkeypatch.setattr(stream, "predict_block", real)
+    return tmp_path / "m.zarr.partial"
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        ("statistics", "another model or other statistics"),
+        ("block", "block [2, 40, 40] there, [2, 48, 48] now"),
+        ("tile", "tile"),
+        ("threshold", "threshold 0.5 there, 0.7 now"),
+        ("input", "input"),
+        ("voxel size", "voxel_size"),
+    ],
+)
+def test_resume_refuses_a_store_begun_by_another_run(
+    tmp_path, small_model_2d, volume, monkeypatch, change, said
+):
+    from napari_bnadapt.adapt import adapt
+
+    partial = _interrupted(tmp_path, small_model_2d, volume, monkeypatch)
+    model, image, config, block, scale = small_model_2d, volume, CPU, (2, 40, 40), None
+    if change == "statistics":
+        model = adapt(small_model_2d, 255 - volume).model
+    elif change == "block":
+        block = (2, 48, 48)
+    elif change == "tile":
+        config = dataclasses.replace(CPU, tile_shape=16)
+    elif change == "threshold":
+        config = dataclasses.replace(CPU, threshold=0.7)
+    elif change == "input":
+        image = volume[:, :-1]
+    else:
+        scale = (50.0, 4.0, 4.0)
+    before = sorted(p.name for p in partial.rglob("*"))
+    with pytest.raises(InputDataError, match="begun by another run") as error:
+        predict_to_zarr(
+            model, image, tmp_path / "m.zarr", config, scale=scale,
+            stream=StreamConfig(block=block, resume=True),
+        )  # fmt: skip
+    assert said in str(error.value) and "\n" not in str(error.value)
+    assert sorted(p.name for p in partial.rglob("*")) == before  # the store is kept as it was
+
+
+def test_resume_refuses_a_store_that_does_not_say_what_made_it(
+    tmp_path, small_model_2d, volume, monkeypatch
+):
+    import zarr
+
+    from napari_bnadapt.io.ome_zarr_writer import RUN_ATTRIBUTE
+
+    partial = _interrupted(tmp_path, small_model_2d, volume, monkeypatch)
+    del zarr.open_group(str(partial), mode="r+").attrs[RUN_ATTRIBUTE]
+    with pytest.raises(InputDataError, match="does not say which run made it"):
+        predict_to_zarr(
+            small_model_2d, volume, tmp_path / "m.zarr", CPU,
+            stream=StreamConfig(block=(2, 40, 40), resume=True),
+        )  # fmt: skip

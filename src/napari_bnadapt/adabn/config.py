@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import InputDataError, require
+from ..errors import InputDataError, require, require_finite
 
 MODES = ("consistent", "standard", "ema")
 #: Label-free cures (see napari_bnadapt.adapt): input level, statistics level, parameters.
@@ -83,7 +83,12 @@ class AdaptConfig:
     self_training_learning_rate: float = 1e-4
 
     def __post_init__(self) -> None:
+        require_finite(self)
         require(self.cure in CURES, f"unknown cure {self.cure!r}: use one of {', '.join(CURES)}")
+        require(
+            0 <= self.seed < 2**32,
+            f"the seed must be a whole number from 0 to 2^32 - 1, got {self.seed}",
+        )
         require(
             self.polarity in POLARITY,
             f"polarity must be one of {', '.join(POLARITY)}, got {self.polarity!r}",

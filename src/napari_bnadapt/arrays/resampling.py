@@ -17,6 +17,8 @@ import numpy as np
 from scipy import ndimage
 
 from ..errors import InputDataError
+from ..memory import array_bytes, check_memory
+from ..units import is_sane_voxel_size, voxel_range_text
 
 #: Relative voxel-size differences below this are left alone (no resampling).
 TOLERANCE = 0.05
@@ -37,8 +39,10 @@ def parse_voxel_size(
         raise InputDataError(
             f"{what} {text!r}: give numbers in nm separated by commas, e.g. 50,4.6,4.6"
         ) from None
-    if not values or not all(np.isfinite(v) and v > 0 for v in values):
-        raise InputDataError(f"{what} {text!r}: sizes must be positive numbers in nm")
+    if not values or not is_sane_voxel_size(values):
+        raise InputDataError(
+            f"{what} {text!r}: sizes must be numbers of nm {voxel_range_text()}, e.g. 50,4.6,4.6"
+        )
     return values * min(ndim, 3) if len(values) == 1 else values
 
 
@@ -89,19 +93,41 @@ def zoom_factors(
 
 def resample(data: Any, factors: Sequence[float], order: int = 1) -> np.ndarray:
     """``data`` zoomed by ``factors`` per axis (pixel edges aligned), as float32 for
-    ``order`` ≥ 1 and in its own dtype for ``order`` 0 (masks, ROIs).
+    ``order`` ≥ 1 and in its own dtype for ``order`` 0 (masks, ROIs). Refused in one line
+    when the input and the result would not fit in memory (a voxel size off by orders of
+    magnitude asks for terabytes).
 
     Linear resampling (order 1) is :func:`resample_region` over the whole array, so that a
     region resampled on its own (a block of a huge volume) equals the same region of this,
     bit for bit.
     """
+    shape = tuple(int(n) for n in np.shape(data))
+    zoomed = tuple(float(n) * float(f) for n, f in zip(shape, factors))
+    itemsize = 4 if order > 0 else np.dtype(getattr(data, "dtype", np.float32)).itemsize
+    if min(zoomed, default=1) < 0.5:  # rounds to no pixel at all
+        raise InputDataError(
+            f"resampling an image of {_pixels(shape)} px to the model's voxel size would "
+            f"leave {_pixels(zoomed)} px: check both voxel sizes (the input's: --voxel-size "
+            "or its metadata; the model's: bnadapt info), or pass --no-rescale"
+        )
+    check_memory(
+        array_bytes(shape, itemsize) + array_bytes(zoomed, itemsize),
+        f"resampling an image of {_pixels(shape)} px to the model's voxel size "
+        f"({_pixels(zoomed)} px)",
+        "check both voxel sizes (the input's: --voxel-size or its metadata; the model's: "
+        "bnadapt info), or pass --no-rescale",
+    )
     if order == 1:
-        shape = zoomed_shape(np.shape(data), factors)
-        return resample_region(region_reader(data), np.shape(data), shape, _whole(shape))
+        out_shape = zoomed_shape(shape, factors)
+        return resample_region(region_reader(data), shape, out_shape, _whole(out_shape))
     array = np.asarray(data)
     if order > 0:
         array = array.astype(np.float32, copy=False)
     return ndimage.zoom(array, tuple(factors), order=order, mode="nearest", grid_mode=True)
+
+
+def _pixels(shape: Sequence[float]) -> str:
+    return "×".join(f"{round(n):,}" for n in shape)
 
 
 def resample_to(data: np.ndarray, shape: Sequence[int], order: int = 1) -> np.ndarray:

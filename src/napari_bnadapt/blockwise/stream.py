@@ -13,13 +13,16 @@ import numpy as np
 from ..cluster import ClusterConfig, dashboard_link, dask_client, run_tasks
 from ..errors import InputDataError
 from ..inference import PredictConfig
+from ..io.containers import StoredArray
 from ..io.ome_zarr_writer import BlockStore, check_output_name
+from ..io.paths import NamedPath, check_outputs_apart
 from ..jobs import Progress, Steps, blocking, remaining_seconds
 from ..model.loaded import LoadedModel
 from ..model.parcel import Parcel
 from ..speed.execution import Execution
 from .plan import BlockPlan, make_plan
 from .predict import as_array, predict_block
+from .provenance import check_same_run, run_record
 
 
 @dataclass(frozen=True)
@@ -93,16 +96,26 @@ def predict_to_zarr_steps(
     :class:`Progress` per block (rate and ETA in ``detail``).
     """
     cfg, opts = config or PredictConfig(), stream or StreamConfig()
-    for path in (out, probabilities):
-        if path is not None:
-            check_output_name(path)
+    outputs = [
+        NamedPath.of(label, p) for label, p in (("out", out), ("probabilities", probabilities)) if p
+    ]
+    for named in outputs:
+        check_output_name(named.path)
+    if isinstance(image, StoredArray):
+        check_outputs_apart(outputs, [NamedPath.of("input", image.path)])
+    check_outputs_apart(outputs[:1], outputs[1:], existing_only=False)
     plan = make_plan(model, as_array(image), cfg, opts.block, voxel_size)
     stores = _stores(model, plan, out, probabilities, scale, unit, opts.ome_version)
-    done = set.intersection(*(s.create(opts.resume) for s in stores))
+    run = run_record(model, plan, as_array(image), cfg, scale)
+    for store in stores:
+        if opts.resume and store.partial.exists():
+            check_same_run(store.recorded_run(), run, str(store.partial))
     total, started = plan.block_count, time.perf_counter()
-    todo = [i for i in range(total) if i not in done]
     foreground = voxels = 0
+    # The cluster first: an address that is no scheduler must leave no store behind.
     with dask_client(opts.cluster) as client:
+        done = set.intersection(*(s.create(opts.resume, run) for s in stores))
+        todo = [i for i in range(total) if i not in done]
         dashboard = dashboard_link(client)
         shared = (Parcel(model), plan, image, cfg, tuple(stores))
         yield Progress(

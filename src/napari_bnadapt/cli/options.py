@@ -3,23 +3,45 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 from ..blockwise.plan import DEFAULT_BLOCK
 from ..inference import AMP, PredictConfig
+from ..io.containers import MISSING_CHUNKS
 from ..io.ome_zarr_writer import OME_VERSIONS
 from ..speed.geometry import DEFAULT_TILE
 from ..speed.precision import PRECISIONS
 
 PREDICT = PredictConfig()
+
+
+def finite_float(text: str) -> float:
+    """An argparse type: a finite number (NaN and infinity are refused, in one line)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
 DEVICE_HELP = "auto (CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:N or mps (default: auto)"
 
 
 def add_key_option(parser: argparse.ArgumentParser) -> None:
+    """Which array of a container, and what a chunk it lacks reads as."""
     parser.add_argument(
         "--key",
         help="the array inside a zarr, N5 or HDF5 container, e.g. raw or s0 (default: the "
         "only array, or level 0 of an OME-Zarr image; several arrays need a choice)",
     )
+    parser.add_argument(
+        "--missing-chunks", choices=MISSING_CHUNKS, default="error",
+        help="a chunk a container does not store: error (name it and stop: the copy may be "
+        "incomplete) or zero (read it as zeros, for stores written without their empty "
+        "chunks) (default: error)",
+    )  # fmt: skip
 
 
 def add_scale_options(parser: argparse.ArgumentParser) -> None:
@@ -50,7 +72,7 @@ def add_predict_options(parser: argparse.ArgumentParser) -> None:
         help="tiles per forward pass (default: about a million voxels, four on a GPU)",
     )  # fmt: skip
     parser.add_argument(
-        "--threshold", type=float,
+        "--threshold", type=finite_float,
         help="foreground probability threshold of binary models (default: the model's own: "
         "0.5, unless a bioimage.io package binarises at another value)",
     )  # fmt: skip

@@ -5,26 +5,24 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
-from pathlib import Path
 
 from ..blockwise.stream import StreamConfig, predict_to_zarr
 from ..cluster import ClusterConfig
 from ..errors import InputDataError
 from ..inference import PredictConfig
-from ..io.containers import container_kind
-from ..io.images import read_named_image
+from ..io.images import is_image_folder, read_named_image
 from ..model.loaded import LoadedModel
 from .common import given, note, printer, say_scale, voxel_size_of
 
 
 def stream_prediction(args: argparse.Namespace, model: LoadedModel, config: PredictConfig) -> int:
     """Predict ``--input`` block by block into the OME-Zarr image ``--out``."""
-    if Path(args.input).is_dir() and container_kind(args.input) is None:
+    if is_image_folder(args.input):
         raise InputDataError(
             "a folder of images is segmented image by image into TIFF masks: give --out a "
             "folder name (not .zarr), or give one volume or container as --input"
         )
-    image = read_named_image(args.input, args.key)
+    image = read_named_image(args.input, args.key, args.missing_chunks)
     voxel_size = voxel_size_of(args, image)
     if args.probabilities and not str(args.probabilities).rstrip("/").endswith(".zarr"):
         raise InputDataError("with .zarr output, --probabilities must be a .zarr name too")
