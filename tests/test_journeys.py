@@ -335,9 +335,9 @@ def test_cancel_midway_changes_nothing_and_says_so(bench, qtbot):
     assert not any("mask" in layer.name for layer in viewer.layers)
 
     # A segmentation cancelled midway adds no mask either (a stack long enough for several
-    # batches, so that the cancel lands between two).
+    # batches of whole slices, so that the cancel lands between two).
     image = viewer.layers["target EM"]
-    viewer.add_image(np.tile(image.data, (8, 1, 1)), name="long stack", scale=image.scale)
+    viewer.add_image(np.tile(image.data, (48, 1, 1)), name="long stack", scale=image.scale)
     assert adapt.image.value.name == "long stack"
     worker = adapt.segment()
     worker.yielded.connect(lambda _step: adapt.cancel_button.native.click())
