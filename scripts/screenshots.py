@@ -1,37 +1,45 @@
 """Screenshots of the real napari window for the README (run under Xvfb).
 
 ``xvfb-run -a -s "-screen 0 1920x1080x24" python scripts/screenshots.py docs/images``
-drives the whole workflow through the widgets, as a user would, at the two window sizes
-users have (1366×768, a laptop; 1920×1080), and saves one PNG per step and size
-(``1_model_1366x768.png`` …).
+walks the whole workflow by pressing the widgets' buttons, as a user would, at the two
+window sizes users have (1366×768, a laptop; 1920×1080), and saves one PNG per step and size
+(``1_model_1366x768.png`` …). Nothing is arranged for the camera: what the widgets leave on
+the screen is what the pictures show.
 """
 
 from __future__ import annotations
 
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from qtpy.QtWidgets import QApplication
 
 from napari_bnadapt._widgets.launch import open_workbench
 
+SIZES = ((1366, 768), (1920, 1080))
+
+
+def settle(rounds: int = 40) -> None:
+    for _ in range(rounds):
+        QApplication.processEvents()
+
 
 def wait_for(widget) -> None:
+    """Until the widget's job (and a job it chains, such as segmenting after adapting) ends."""
+    settle(5)
     while widget.runner.running:
         QApplication.processEvents()
+        time.sleep(0.01)
+    settle()
 
 
 def shoot(bench, dock: str, path: Path) -> None:
     bench.docks[dock].raise_()
-    bench.viewer.reset_view()
-    for _ in range(20):
-        QApplication.processEvents()
+    settle()
     bench.viewer.screenshot(str(path), canvas_only=False)
     print(f"wrote {path}")
-
-
-SIZES = ((1366, 768), (1920, 1080))
 
 
 def main(out: Path) -> None:
@@ -46,68 +54,56 @@ def main(out: Path) -> None:
 def walk(out: Path, width: int, height: int) -> None:
     size = f"{width}x{height}"
     bench = open_workbench()
-    viewer = bench.viewer
+    viewer, widgets = bench.viewer, bench.widgets
     viewer.window._qt_window.resize(width, height)
     viewer.window._qt_window.show()
-    for _ in range(50):
-        QApplication.processEvents()
-    for name in ("source EM", "source ground truth", "target ground truth"):
-        viewer.layers[name].visible = False
+    settle(60)
     shoot(bench, "Model", out / f"1_model_{size}.png")
 
-    adapt = bench.widgets["Segment and adapt"]
-    adapt.image.value = viewer.layers["target EM"]
-    adapt.target.value = viewer.layers["target EM"]
-    adapt.segment()
+    # Segment the shifted target: an empty mask, and what to do about it.
+    adapt = widgets["Segment and adapt"]
+    adapt.segment_button.native.click()
     wait_for(adapt)
-    adapt.adapt()
-    wait_for(adapt)
-    wait_for(adapt)  # the segmentation with adapted statistics follows the adaptation
-    while "target EM mask [adabn]" not in viewer.layers:
-        QApplication.processEvents()
-    wait_for(adapt)
-    adapt.cure.value = "histogram+adabn"  # a second cure, for the N-way comparison
-    adapt.adapt()
-    while "target EM mask [histogram+adabn]" not in viewer.layers:
-        QApplication.processEvents()
-    wait_for(adapt)
-    viewer.layers["target EM mask [source]"].visible = False
     viewer.dims.set_point(0, viewer.dims.range[0].stop / 2)
+    shoot(bench, "Segment and adapt", out / f"2_segmented_{size}.png")
+
+    # Adapt (it segments again); then a second cure, for the three-way comparison.
+    adapt.adapt_button.native.click()
+    wait_for(adapt)
+    adapt.cure.value = "histogram+adabn"
+    adapt.adapt_button.native.click()
+    wait_for(adapt)
     shoot(bench, "Segment and adapt", out / f"2_segment_and_adapt_{size}.png")
 
-    compare = bench.widgets["Compare masks"]
-    compare.reset_choices()
-    compare._refresh()
-    compare.truth.value = viewer.layers["target ground truth"]
-    compare.more.value = [viewer.layers["target EM mask [adabn]"]]
-    compare.metrics()
+    compare = widgets["Compare masks"]
+    compare.more.value = list(compare.more.choices)
+    compare.side_button.native.click()
+    settle()
+    compare.metrics_button.native.click()
     wait_for(compare)
-    compare.side_by_side()
     shoot(bench, "Compare masks", out / f"3_compare_{size}.png")
-    compare.normal_view()
+    compare.normal_button.native.click()
 
-    histograms = bench.widgets["Latent histograms"]
-    histograms.reset_choices()
-    histograms.target.value = viewer.layers["target EM"]
+    histograms = widgets["Latent histograms"]
     histograms.source.value = viewer.layers["source EM"]
-    histograms.measure()
+    histograms.measure_button.native.click()
     wait_for(histograms)
-    histograms.layer.value = "encoder.0.bn2"
     shoot(bench, "Latent histograms", out / f"4_latent_histograms_{size}.png")
+    histograms.plots_button.native.click()
+    shoot(bench, "Latent plots", out / f"4_latent_plots_{size}.png")
 
     # The AdaBN-adapted model saved as a bioimage.io package, then opened again.
-    adapt.reset()
+    adapt.reset_button.native.click()
     adapt.cure.value = "adabn"
-    adapt.adapt()
-    wait_for(adapt)
+    adapt.adapt_button.native.click()
     wait_for(adapt)
     package = Path(tempfile.mkdtemp(prefix="bnadapt-shots-")) / "demo_adapted.pt"
     adapt.save_path.value = package
-    adapt.save_package()
+    adapt.package_button.native.click()
     wait_for(adapt)
-    model = bench.widgets["Model"]
+    model = widgets["Model"]
     model.path.value = package.with_suffix(".zip")
-    model.load()
+    model.load_button.native.click()
     wait_for(model)
     shoot(bench, "Model", out / f"5_bioimageio_package_{size}.png")
     viewer.close()

@@ -53,6 +53,30 @@ def fresh_notifications(request):
         notification_manager.records.clear()
 
 
+#: The sample volumes' shape in widget tests: the same synthetic domains, small enough for
+#: a whole journey through the widgets in seconds.
+TINY_SAMPLES = (4, 128, 128)
+
+
+@pytest.fixture
+def tiny_samples(monkeypatch):
+    """Make File ▸ Open Sample (and ``bnadapt gui``) open tiny sample volumes: the demo's
+    domains, seeds, voxel size and ground truth at :data:`TINY_SAMPLES`."""
+    from napari_bnadapt import _sample_data, demo
+    from napari_bnadapt.synthetic import TARGET, make_volume
+
+    def sample(domain, seed, name):
+        image, truth = make_volume(TINY_SAMPLES, domain, seed=seed)
+        return demo.SampleVolume(name, image, truth)
+
+    monkeypatch.setattr(
+        _sample_data, "source_volume", lambda: sample(SOURCE, demo.SOURCE_SEED, "source")
+    )
+    monkeypatch.setattr(
+        _sample_data, "target_volume", lambda: sample(TARGET, demo.TARGET_SEED, "target")
+    )
+
+
 @pytest.fixture
 def small_model_2d() -> LoadedModel:
     torch.manual_seed(0)
@@ -349,3 +373,17 @@ def copy_zip(
 def damaged() -> Callable[..., Path]:
     """:func:`copy_zip`, for tests."""
     return copy_zip
+
+
+@pytest.fixture(autouse=True, scope="session")
+def private_cache(tmp_path_factory):
+    """Speed measurements (receptive fields, calibrations) go to a folder of this test
+    session: tests neither read nor change the user's cache."""
+    folder = tmp_path_factory.mktemp("bnadapt-cache")
+    previous = os.environ.get("BNADAPT_CACHE_DIR")
+    os.environ["BNADAPT_CACHE_DIR"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("BNADAPT_CACHE_DIR", None)
+    else:
+        os.environ["BNADAPT_CACHE_DIR"] = previous

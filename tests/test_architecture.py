@@ -13,10 +13,11 @@ PACKAGE = Path(napari_bnadapt.__file__).parent
 #: A part may import parts of a lower rank (and itself), never one of the same or a higher rank.
 RANKS = {
     "__init__": 0, "errors": 0,
+    "memory": 0.5, "units": 0.5,
     "jobs": 1, "device": 1, "synthetic": 1, "cluster": 1,
     "arrays": 2, "io": 2,
     "model": 3,
-    "forward": 3.5,
+    "speed": 3.4, "forward": 3.5,
     "inference": 4, "adabn": 4,
     "diagnostics": 5, "blockwise": 5,
     "adapt": 6,

@@ -283,11 +283,24 @@ def test_predict_streams_a_container_into_ome_zarr(tmp_path, target_h5, target_t
     np.testing.assert_array_equal(np.asarray(streamed.data), tifffile.imread(tmp_path / "mask.tif"))
 
 
+def test_predict_streams_an_input_at_another_voxel_size_as_in_memory(tmp_path, target_h5):
+    """Resampled to the model's voxel size block by block, and back: the mask the TIFF
+    path (the whole volume resampled in memory) writes."""
+    from napari_bnadapt.io.volumes import read_volume
+
+    base = ["predict", "--model", "demo", "--input", str(target_h5), "--key", "raw",
+            "--device", "cpu", "--voxel-size", "10,7,8"]  # fmt: skip
+    assert main([*base, "--out", str(tmp_path / "m.zarr"), "--block", "2,40,40"]) == 0
+    assert main([*base, "--out", str(tmp_path / "m.tif")]) == 0
+    np.testing.assert_array_equal(
+        np.asarray(read_volume(tmp_path / "m.zarr").data), tifffile.imread(tmp_path / "m.tif")
+    )
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
         ([], "several arrays (labels, raw): choose one with --key"),
-        (["--key", "raw", "--voxel-size", "10"], "differs from the model's"),
         (["--key", "raw", "--block", "0"], "--block '0'"),
         (["--key", "raw", "--workers", "2", "--scheduler", "tcp://x:1"], "not both"),
     ],
@@ -339,3 +352,27 @@ def test_the_scale_of_the_input_is_said(tmp_path, target_tif, capsys):
     assert "(2.5×2.5 nm in plane) is resampled to the model's 5×5 nm" in err
     assert main([*run, "--input", str(tmp_path / "fine.tif"), "--no-rescale"]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_info_credits_the_bundled_model_s_training_data(capsys):
+    assert main(["info", "membranes-fibsem"]) == 0
+    out = capsys.readouterr().out
+    assert "CC BY 4.0" in out and "NeuroProof" in out and "licence:" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["adapt", "--model", "demo", "--target", "t.tif", "--out", "a.pt", "--patchs", "10"],
+         "bnadapt adapt: error: unrecognized option --patchs: did you mean --patches?"),
+        (["predict", "--model", "demo", "--input", "x", "--out", "y", "--tile", "abc"],
+         "bnadapt predict: error: argument --tile"),
+        (["adapt", "--model", "demo", "--target", "t", "--out", "a.pt", "--alpha", "nan"],
+         "'nan' is not a finite number"),
+    ],
+)  # fmt: skip
+def test_mistakes_are_one_line_from_the_command_they_belong_to(capsys, argv, said):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.count("\n") == 1 and said in err, err

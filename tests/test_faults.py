@@ -14,7 +14,7 @@ import torch
 from napari_bnadapt.adapt import AdaptConfig, adapt
 from napari_bnadapt.cli import main
 from napari_bnadapt.errors import CancelledError, InputDataError
-from napari_bnadapt.inference import PredictConfig, predict
+from napari_bnadapt.inference import PredictConfig, predict, tile_geometry
 from napari_bnadapt.io.images import write_tiff
 from napari_bnadapt.model import save_model
 from napari_bnadapt.report import build_report, write_report
@@ -129,23 +129,28 @@ def test_one_tile_out_of_memory_says_what_to_do(small_model_2d, target, tmp_path
 
 
 def test_tiles_too_large_for_memory_are_halved_and_said(small_model_2d, target):
-    """One tile of 32² does not fit (simulated): prediction goes on with 16² tiles and
-    equals a run configured with 16² tiles from the start."""
+    """Tiles above 16² do not fit (simulated): prediction goes on with tiles halved until
+    they fit, says so, and equals a run configured with the tiles it ended with."""
 
     def large_tiles_fail(_module, inputs):
         if inputs[0].shape[-1] > 16:
             raise torch.cuda.OutOfMemoryError("CUDA out of memory (injected)")
 
+    # Measured before the fault: the network's receptive field (cached), which the
+    # injected fault must not hit (it stands for tiles, not for the probe).
+    tile_geometry(small_model_2d, PREDICT, target.shape[1:])
     first = next(m for m in small_model_2d.module.modules() if isinstance(m, torch.nn.Conv2d))
     handle = first.register_forward_pre_hook(large_tiles_fail)
     messages: list[str] = []
     result = predict(small_model_2d, target, PREDICT, progress=lambda s: messages.append(s.message))
     handle.remove()
-    small = predict(
-        small_model_2d, target, PredictConfig(device="cpu", tile_shape=16)
-    ).probabilities
-    np.testing.assert_allclose(result.probabilities, small, atol=1e-6)
-    assert any("tiles of 16×16 px now" in m for m in messages)
+    said = [m for m in messages if "out of memory with one tile: tiles of" in m]
+    assert said, messages
+    last = int(said[-1].split("tiles of ")[1].split("×")[0])
+    assert last < 32
+    again = PredictConfig(device="cpu", tile_shape=last, batch_size=4)
+    expected = predict(small_model_2d, target, again).probabilities
+    np.testing.assert_allclose(result.probabilities, expected, atol=1e-6)
 
 
 @pytest.mark.parametrize("k", [0, 5])

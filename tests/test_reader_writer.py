@@ -9,7 +9,7 @@ import tifffile
 
 from napari_bnadapt._reader import get_reader, read_layers
 from napari_bnadapt._writer import write_image, write_labels
-from napari_bnadapt.errors import InputDataError
+from napari_bnadapt.errors import InputDataError, OutputPathError
 from napari_bnadapt.io.volumes import read_volume
 
 VOXEL = (10.0, 5.0, 5.0)
@@ -32,6 +32,21 @@ def test_labels_and_images_round_trip_with_their_scale(tmp_path, volume):
     [path] = write_image(str(tmp_path / "image"), volume.astype(np.float32), meta)
     assert path.endswith(".tif")
     np.testing.assert_array_equal(read_volume(path).data, volume)
+
+
+def test_layers_come_in_nm_with_named_axes(tmp_path, volume):
+    # An ImageJ stack in µm beside the samples (nm) would be drawn 1000× smaller, and
+    # napari's slider would read "-3" instead of "z".
+    tifffile.imwrite(
+        tmp_path / "um.tif", volume, imagej=True, resolution=(200.0, 200.0),
+        metadata={"spacing": 0.01, "unit": "um", "axes": "ZYX"},
+    )  # fmt: skip
+    [(_, meta, _)] = read_layers(str(tmp_path / "um.tif"))
+    assert meta["scale"] == pytest.approx(VOXEL) and meta["units"] == ("nm",) * 3
+    assert meta["axis_labels"] == ("z", "y", "x")
+    tifffile.imwrite(tmp_path / "plain.tif", volume[0], photometric="minisblack")
+    [(_, meta, _)] = read_layers(str(tmp_path / "plain.tif"))
+    assert meta["axis_labels"] == ("y", "x") and "scale" not in meta
 
 
 @pytest.mark.parametrize("dtype", [np.int8, np.int16, np.int32, np.uint32, np.float64, bool])
@@ -194,3 +209,30 @@ def test_containers_open_lazily_multiscale_as_multiscale(tmp_path, volume):
     assert [meta["name"] for _, meta, _ in layers] == ["v-mito", "v-raw"]
     assert all(type(data).__module__.startswith("dask") for data, _, _ in layers)
     assert get_reader(str(tmp_path / "missing.zarr")) is None
+
+
+def test_saving_over_the_file_a_layer_was_read_from_is_refused(tmp_path, volume):
+    path = tmp_path / "em.tif"
+    tifffile.imwrite(path, volume)
+    before = path.read_bytes()
+    data, meta, _ = read_layers(str(path))[0]
+    with pytest.raises(OutputPathError, match="could destroy your input"):
+        write_labels(str(path), (np.asarray(data) > 100).astype(np.uint8), meta)
+    with pytest.raises(OutputPathError, match="could destroy your input"):
+        write_image(str(tmp_path / "em"), data, meta)  # the writer adds .tif: the same file
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["em.tif"]
+
+
+@pytest.mark.qt
+def test_napari_refuses_to_save_a_mask_over_an_open_image(make_napari_viewer, tmp_path, volume):
+    path = tmp_path / "em.tif"
+    tifffile.imwrite(path, volume)
+    before = path.read_bytes()
+    viewer = make_napari_viewer()
+    viewer.open(str(path), plugin="napari-bnadapt")
+    mask = viewer.add_labels((volume > 100).astype(np.uint8), name="mask")
+    viewer.layers.selection = {mask}
+    with pytest.raises(OutputPathError, match="could destroy your input"):
+        viewer.layers.save(str(path), selected=True, plugin="napari-bnadapt")
+    assert path.read_bytes() == before

@@ -13,7 +13,7 @@ TIMEOUT = 60_000
 
 
 @pytest.fixture
-def workbench(make_napari_viewer):
+def workbench(make_napari_viewer, tiny_samples):
     from napari_bnadapt._widgets.launch import open_workbench
 
     bench = open_workbench(make_napari_viewer())
@@ -35,117 +35,74 @@ def adapt_and_segment(qtbot, viewer, widget):
     widget.target.value = viewer.layers["target EM"]
     widget.segment()
     wait(qtbot, widget)
-    widget.patches.value = 16
+    widget.patches.value = 8
     widget.adapt()
     qtbot.waitUntil(lambda: "target EM mask [adabn]" in viewer.layers, timeout=TIMEOUT)
     wait(qtbot, widget)
 
 
-def test_full_workflow_from_sample_data_to_saved_model(workbench, qtbot, tmp_path):
+def test_latents_export_save_and_reset_after_adapting(workbench, qtbot, tmp_path):
+    """What the journeys (test_journeys.py) leave out: the gained/lost layer, browsing and
+    exporting the latents, saving, and a reset that restores the source bit for bit."""
     from napari_bnadapt.arrays.metrics import dice
     from napari_bnadapt.model import load_model
 
     viewer, widgets = workbench
-    model_widget, widget = widgets["Model"], widgets["Segment and adapt"]
-    compare, histograms = widgets["Compare masks"], widgets["Latent histograms"]
-    assert "2D" in model_widget.summary.value and "target EM" in viewer.layers
+    widget, compare, histograms = (
+        widgets["Segment and adapt"], widgets["Compare masks"], widgets["Latent histograms"]
+    )  # fmt: skip
     source_stats = {
         k: v["running_mean"].clone() for k, v in widget.session.model.source_stats.items()
     }
-
     adapt_and_segment(qtbot, viewer, widget)
     image = viewer.layers["target EM"]
-    before, after = (
-        viewer.layers["target EM mask [source]"],
-        viewer.layers["target EM mask [adabn]"],
-    )
+    before, after = (viewer.layers[f"target EM mask [{s}]"] for s in ("source", "adabn"))
     truth = viewer.layers["target ground truth"].data
     assert dice(after.data, truth) > dice(before.data, truth) + 0.3
     for mask in (before, after):  # result layers overlay their image exactly
         np.testing.assert_allclose(mask.scale, image.scale)
         np.testing.assert_allclose(mask.translate, image.translate)
-    assert "adabn on target EM" in widget.status.value
+    assert not np.allclose(before.colormap.map(1), after.colormap.map(1))  # by statistics
 
-    # Compare: the defaults pick the two masks and their image.
-    compare.reset_choices()
-    compare._refresh()
-    assert compare.before.value is before and compare.after.value is after
-    assert compare.image.value is image
-    compare.truth.value = viewer.layers["target ground truth"]
-    compare.side_by_side()
-    assert viewer.canvas.grid.enabled and viewer.canvas.grid.stride == 2
-    visible = [layer.name for layer in viewer.layers if layer.visible]
-    assert visible == [
-        "target EM",
-        "target EM mask [source]",
-        "target EM [compare 1]",
-        "target EM mask [adabn]",
-    ]
-    twin = viewer.layers["target EM [compare 1]"]
-    image.contrast_limits = (10, 200)
-    assert tuple(twin.contrast_limits) == (10, 200)  # display settings linked
-    compare.normal_view()
-    assert not viewer.canvas.grid.enabled and "target EM [compare 1]" not in viewer.layers
-    assert viewer.layers["source EM"].visible
     compare.difference()
     diff = viewer.layers["gained (green) / lost (magenta)"].data
     assert set(np.unique(diff)) <= {0, 1, 2} and (diff == 1).sum() > 0
-    compare.metrics()
-    wait(qtbot, compare)
-    metrics = compare.last_metrics
-    assert metrics.after.dice > metrics.before.dice + 0.3
-    assert "agreement Dice" in compare.agreement.value
+    assert "gained" in compare.feedback.text
+    assert "gained (green) / lost (magenta)" not in [x.name for _, x in compare._masks()]
 
-    # Latent histograms under source and adapted statistics.
-    histograms.reset_choices()
-    histograms.target.value = image
     histograms.source.value = viewer.layers["source EM"]
-    histograms.patches.value = 16
+    histograms.patches.value = 8
     histograms.measure()
     wait(qtbot, histograms)
     diagnosis = widget.session.diagnosis
     assert diagnosis is not None and diagnosis.shift_after is not None
-    assert "Should I adapt?" in histograms.verdict.value
     histograms.layer.value = "encoder.0.bn1"
     histograms.channel.value = 3
     assert "channel 3" in histograms.axes[0].get_title()
     assert "input intensities: shift" in histograms.axes[2].get_title()  # vs the fingerprint
     assert histograms.table.shape[0] == diagnosis.shift_before["encoder.0.bn1"].channels
+    assert not histograms.export_png.enabled  # no file chosen yet
     histograms.export_path.value = tmp_path / "latents.png"
+    assert histograms.export_png.enabled and histograms.export_csv.enabled
     histograms.save_png()
     histograms.save_csv()
     assert (tmp_path / "latents.png").stat().st_size > 1000
     assert (tmp_path / "latents.csv").read_text().startswith("layer,channel")
 
     # Save the adapted model, then reset to source: the source model was never modified.
+    assert not widget.save_button.enabled
     widget.save_path.value = tmp_path / "adapted.pt"
+    assert widget.save_button.enabled
     widget.save()
     wait(qtbot, widget)
     assert load_model(tmp_path / "adapted.pt").state == "adapted"
+    assert "Saved the adapted model" in widget.feedback.text
     widget.reset()
-    assert widget.session.adapted is None
+    assert widget.session.adapted is None and not widget.reset_button.enabled
+    assert "Press Segment" in widget.feedback.text
     for name, mean in source_stats.items():
         torch.testing.assert_close(widget.session.model.source_stats[name]["running_mean"], mean)
     assert not errors_shown()
-
-
-def test_cancel_mid_adaptation_changes_nothing(workbench, qtbot):
-    viewer, widgets = workbench
-    widget = widgets["Segment and adapt"]
-    model = widget.session.model
-    stats = {k: v.clone() for k, v in model.module.state_dict().items()}
-    widget.target.value = viewer.layers["target EM"]
-    widget.patches.value = 256
-    widget.segment_after.value = False
-    worker = widget.adapt()
-    assert worker is not None and widget.cancel_button.enabled
-    assert not widget.adapt_button.enabled and not widget.segment_button.enabled
-    worker.yielded.connect(lambda _step: worker.quit())
-    wait(qtbot, widget)
-    assert widget.session.adapted is None and widget.adapt_button.enabled
-    for key, value in model.module.state_dict().items():
-        torch.testing.assert_close(value, stats[key])
-    assert "mask [adabn]" not in " ".join(layer.name for layer in viewer.layers)
 
 
 def test_bad_inputs_give_messages_and_keep_everything(workbench, qtbot):
@@ -265,37 +222,6 @@ def test_a_3d_model_segments_a_volume_through_the_widget(workbench, qtbot, small
     np.testing.assert_allclose(mask.translate, image.translate)
 
 
-def test_several_cures_side_by_side_with_metrics_per_mask(workbench, qtbot):
-    viewer, widgets = workbench
-    widget, compare = widgets["Segment and adapt"], widgets["Compare masks"]
-    adapt_and_segment(qtbot, viewer, widget)
-    widget.cure.value = "histogram+adabn"
-    widget.adapt()
-    qtbot.waitUntil(lambda: "target EM mask [histogram+adabn]" in viewer.layers, timeout=TIMEOUT)
-    wait(qtbot, widget)
-    assert "histogram matched" in widget.session.adapted.adaptation.summary()
-    compare.reset_choices()
-    compare._refresh()
-    assert compare.before.value is viewer.layers["target EM mask [source]"]
-    assert compare.after.value is viewer.layers["target EM mask [histogram+adabn]"]
-    compare.more.value = [viewer.layers["target EM mask [adabn]"]]
-    compare.truth.value = viewer.layers["target ground truth"]
-    compare.side_by_side()
-    cells = [layer.name for layer in viewer.layers if layer.visible]
-    assert cells[-2:] == ["target EM [compare 2]", "target EM mask [adabn]"] and len(cells) == 6
-    compare.metrics()
-    wait(qtbot, compare)
-    table = compare.last_table
-    assert set(table) == {f"target EM mask [{s}]" for s in ("source", "histogram+adabn", "adabn")}
-    assert table["target EM mask [adabn]"]["dice"] > table["target EM mask [source]"]["dice"] + 0.3
-    assert compare.table.shape[1] == 3
-    # The field's scores beside Dice, as rows of the table (the structure the truth shows).
-    shown = {"Rand F (ISBI)", "object F1 (IoU ≥ 0.5)"} & set(compare.table.value["index"])
-    assert len(shown) == 1
-    compare.normal_view()
-    assert not any("[compare" in layer.name for layer in viewer.layers)
-
-
 def test_a_lazy_layer_is_segmented_block_by_block_and_shown_lazily(workbench, qtbot, tmp_path):
     import h5py
 
@@ -366,8 +292,6 @@ def test_save_as_bioimageio_package_from_the_widget(workbench, qtbot, tmp_path):
 
 
 def test_the_voxel_size_is_taken_from_the_field_and_what_happened_is_said(workbench, qtbot):
-    from napari.utils.notifications import notification_manager
-
     viewer, widgets = workbench
     widget = widgets["Segment and adapt"]  # the demo model: trained at 5 nm
     viewer.add_image(viewer.layers["target EM"].data[:2], name="no metadata")
@@ -375,9 +299,7 @@ def test_the_voxel_size_is_taken_from_the_field_and_what_happened_is_said(workbe
     widget.image.value = viewer.layers["no metadata"]
 
     def said() -> str:
-        text = " | ".join(str(n.message) for n in notification_manager.records)
-        notification_manager.records.clear()
-        return text
+        return widget.feedback.text
 
     widget.segment()
     wait(qtbot, widget)
@@ -392,7 +314,8 @@ def test_the_voxel_size_is_taken_from_the_field_and_what_happened_is_said(workbe
     worker = widget.runner.worker
     widget.segment()
     assert widget.runner.worker is worker  # a message, no job
-    assert "voxel size (nm) 'fifty'" in said()
+    assert "voxel size (nm) 'fifty'" in said() and widget.feedback.level == "error"
+    assert any("'fifty'" in message for message in errors_shown())
     widget.voxel_size.value = "5"  # the model's own: nothing to say
     widget.segment()
     wait(qtbot, widget)
@@ -446,3 +369,29 @@ def test_an_rgb_layer_is_segmented_as_grey(workbench, qtbot):
     assert colour.shape == grey.shape
     np.testing.assert_array_equal(colour, plain)
     assert not errors_shown()
+
+
+def test_saving_over_the_loaded_model_or_an_opened_file_is_refused(
+    workbench, qtbot, tmp_path, small_model_2d
+):
+    """Nothing lost: the save field may name the model's own file or an image a layer was
+    read from; both are refused with a message, and the files stay as they were."""
+    import tifffile
+
+    from napari_bnadapt.model import save_model
+
+    viewer, widgets = workbench
+    widget = widgets["Segment and adapt"]
+    model_file = tmp_path / "mine.pt"
+    save_model(small_model_2d, model_file)
+    image_file = tmp_path / "em.tif"
+    tifffile.imwrite(image_file, np.zeros((2, 32, 32), np.uint8))
+    viewer.open(str(image_file), plugin="napari-bnadapt")
+    before = {p: p.read_bytes() for p in (model_file, image_file)}
+    widget.session.model.path = str(model_file)  # as if loaded from that file
+    for target, said in ((model_file, "loaded model's file"), (image_file, "layer 'em'")):
+        widget.save_path.value = target
+        widget.save()
+        assert not widget.runner.running
+        assert widget.feedback.level == "error" and said in widget.feedback.text
+    assert {p: p.read_bytes() for p in before} == before

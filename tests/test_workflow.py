@@ -12,19 +12,10 @@ TIMEOUT = 60_000
 
 
 @pytest.fixture
-def bench(make_napari_viewer):
+def bench(make_napari_viewer, tiny_samples):
     from napari_bnadapt._widgets.launch import open_workbench
 
     return open_workbench(make_napari_viewer())
-
-
-def button(widget, text):
-    """The button a user sees with this text."""
-    from magicgui.widgets import PushButton
-
-    found = [w for w in walk(widget) if isinstance(w, PushButton) and w.text == text]
-    assert found, f"no button {text!r}"
-    return found[0]
 
 
 def walk(container):
@@ -45,42 +36,16 @@ def front_tab(bench) -> str:
     return texts[0]
 
 
-def test_the_flow_in_order_from_model_to_comparison(bench, qtbot):
+def test_the_widgets_are_tabs_in_workflow_order_each_saying_what_it_is_for(bench):
     from napari_bnadapt._widgets.launch import DOCKED
 
     assert list(bench.widgets) == list(DOCKED)
-    assert front_tab(bench).startswith("Model")
+    assert front_tab(bench).startswith("1 Model")
     assert all(
         widget.purpose.value.startswith(f"Step {i}")
         and widget.purpose.native.isVisibleTo(widget.native)
         for i, widget in enumerate(bench.widgets.values(), 1)
     ), "every widget says in one line what it is for"
-    adapt = bench.widgets["Segment and adapt"]
-    adapt.image.value = bench.viewer.layers["target EM"]
-    button(adapt, "Segment").native.click()
-    qtbot.waitUntil(lambda: "target EM mask [source]" in bench.viewer.layers, timeout=TIMEOUT)
-    qtbot.waitUntil(lambda: not adapt.runner.running, timeout=TIMEOUT)
-    assert "Adapt" in adapt.next_step.value
-    adapt.target.value = bench.viewer.layers["target EM"]
-    adapt.patches.value = 16
-    button(adapt, "Adapt BatchNorm statistics").native.click()
-    qtbot.waitUntil(lambda: "target EM mask [adabn]" in bench.viewer.layers, timeout=TIMEOUT)
-    compare = bench.widgets["Compare masks"]
-    # The next step is offered: its tab in front, both masks chosen.
-    assert front_tab(bench).startswith("Compare")
-    assert compare.before.value.name == "target EM mask [source]"
-    assert compare.after.value.name == "target EM mask [adabn]"
-    assert "Compare" in adapt.next_step.value
-    assert "adapted to target EM (adabn" in bench.widgets["Model"].live.value
-    button(compare, "Compute metrics").native.click()
-    qtbot.waitUntil(lambda: not compare.runner.running, timeout=TIMEOUT)
-    table = compare.table.native
-    shown = [table.itemDelegate().displayText(table.item(r, 0).text(), table.locale())
-             for r in range(table.rowCount())]  # fmt: skip
-    assert shown and not any("e-0" in text for text in shown), shown
-    # Masks are coloured by the statistics that made them.
-    before, after = (bench.viewer.layers[f"target EM mask [{s}]"] for s in ("source", "adabn"))
-    assert not np.allclose(before.colormap.map(1), after.colormap.map(1))
 
 
 def test_every_control_explains_itself(bench):
@@ -97,7 +62,7 @@ def test_every_control_explains_itself(bench):
 
 def test_histogram_headers_are_short_with_the_full_name_as_tooltip(bench):
     header = bench.widgets["Latent histograms"].table.native.horizontalHeaderItem(1)
-    assert header.text() == "W2 (σ)" and "wasserstein_standardised" in header.toolTip()
+    assert header.text() == "W2\n(σ)" and "wasserstein_standardised" in header.toolTip()
 
 
 def test_plots_follow_napari_theme(bench):

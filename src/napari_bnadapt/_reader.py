@@ -16,7 +16,7 @@ from typing import Any
 
 from .errors import InputDataError
 from .io.containers import container_kind, list_arrays
-from .io.volumes import LAZY_ABOVE, Volume, is_volume_path, read_volume
+from .io.volumes import LAZY_ABOVE, Volume, is_volume_path, read_volume, voxel_size_nm
 
 LayerData = tuple
 #: A container with more arrays than this opens only its first ones (each is a layer).
@@ -65,11 +65,33 @@ def _read_all(path: str, lazy_above: int) -> list[Volume]:
         return volumes
 
 
+def _in_nm(scale: tuple, units: tuple | None) -> tuple[tuple, tuple | None]:
+    """Physical voxel sizes in nm, as the sample volumes and the masks have them: layers in
+    µm beside layers in nm would be drawn at sizes 1000× apart (napari does not convert
+    units across layers, it warns and ignores them)."""
+    nm = voxel_size_nm(scale, units)
+    if nm is None or len(nm) != len(scale):
+        return scale, units
+    return nm, ("nm",) * len(nm)
+
+
+def _axis_labels(volume: Volume) -> tuple[str, ...] | None:
+    """``z, y, x`` (``y, x``) for a stack (an image) whose axes are all spatial, so napari's
+    slider reads "z" instead of "-3"; None for other axes (channels, time)."""
+    ndim = len(volume.data.shape) - (1 if volume.rgb else 0)
+    units = [str(u) for u in volume.units] if volume.units is not None else []
+    if ndim not in (2, 3) or "pixel" in units:
+        return None
+    return ("z", "y", "x")[-ndim:]
+
+
 def _layer(volume: Volume, path: str) -> LayerData:
     meta: dict[str, Any] = {"name": volume.name, "rgb": volume.rgb}
     if volume.scale is not None:
-        meta["scale"] = volume.scale
-        meta["units"] = volume.units
+        meta["scale"], meta["units"] = _in_nm(volume.scale, volume.units)
+    labels = _axis_labels(volume)
+    if labels is not None:
+        meta["axis_labels"] = labels
     meta["metadata"] = {"source_path": path, "lazy": volume.lazy}
     if volume.source is not None:
         meta["metadata"]["source_key"] = volume.source.key

@@ -23,7 +23,8 @@ def make_target_sample() -> list[LayerData]:
 
 
 def _layers(volume: SampleVolume, short: str) -> list[LayerData]:
-    common = {"scale": VOXEL_SIZE, "units": ("nm", "nm", "nm")}
+    # Axis names: napari's slider then reads "z", not "-3".
+    common = {"scale": VOXEL_SIZE, "units": ("nm", "nm", "nm"), "axis_labels": ("z", "y", "x")}
     return [
         (volume.image, {"name": f"{short} EM", **common}, "image"),
         (

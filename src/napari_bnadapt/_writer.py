@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from .io.images import write_tiff
+from .io.paths import NamedPath, check_outputs_apart, layer_sources
 
 
 def write_labels(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
@@ -48,6 +49,7 @@ def _write(path: str, array: Any, meta: dict[str, Any], rgb: bool = False) -> st
     target = Path(path)
     if target.suffix.lower() not in (".tif", ".tiff"):
         target = target.with_suffix(".tif")
+    check_outputs_apart([NamedPath.of("the file to save", target)], sources_of(meta))
     scale = meta.get("scale")
     units = meta.get("units")
     unit = str(units[-1]) if units is not None and len(units) else None
@@ -56,3 +58,17 @@ def _write(path: str, array: Any, meta: dict[str, Any], rgb: bool = False) -> st
     sizes = tuple(float(s) for s in scale) if scale is not None else None
     write_tiff(target, array, sizes, unit, rgb=rgb)
     return str(target)
+
+
+def sources_of(meta: dict[str, Any]) -> list[NamedPath]:
+    """Files the open layers were read from, and the one being saved as this plugin's
+    reader records it: saving over any of them would destroy data a layer may still be
+    reading lazily, or the user's original."""
+    sources = []
+    recorded = (meta.get("metadata") or {}).get("source_path")
+    if recorded:
+        sources.append(NamedPath.of(f"file of layer {meta.get('name', '')!r}", recorded))
+    from napari import current_viewer  # napari is there whenever napari calls a writer
+
+    viewer = current_viewer()
+    return sources + layer_sources(viewer.layers if viewer is not None else ())

@@ -7,6 +7,8 @@ with code 2; the widgets show it as a napari notification.
 
 from __future__ import annotations
 
+import math
+
 
 class BnAdaptError(Exception):
     """An expected problem with the user's input; the message says what to do."""
@@ -14,6 +16,12 @@ class BnAdaptError(Exception):
 
 class InputDataError(BnAdaptError, ValueError):
     """The image data cannot be used (empty, NaN, wrong shape or channels, unreadable)."""
+
+
+class OutputPathError(BnAdaptError):
+    """An output path would write over an input (or another output). Deliberately not a
+    ``ValueError``: napari's writer dispatch takes a ``ValueError`` for "this writer does
+    not apply" and would hide the message."""
 
 
 class ModelFileError(BnAdaptError, ValueError):
@@ -37,6 +45,19 @@ def first_line(exc: BaseException, limit: int = 120) -> str:
     quotes of the cause."""
     lines = str(exc).strip().splitlines()
     return lines[0][:limit] if lines else "no detail"
+
+
+def require_finite(config: object) -> None:
+    """Refuse a config whose numbers (floats, and floats in tuples) include NaN or
+    infinity: each field's own range check would let NaN through (every comparison with
+    NaN is false)."""
+    for name, value in vars(config).items():
+        values = value if isinstance(value, tuple) else (value,)
+        for item in values:
+            if isinstance(item, float) and not math.isfinite(item):
+                raise InputDataError(
+                    f"{name.replace('_', ' ')} must be a finite number, got {item}"
+                )
 
 
 def require(condition: bool, message: str) -> None:

@@ -14,12 +14,18 @@ from .arrays.axes import Layout, canonical_view, is_dask, read_normalized, resto
 from .arrays.resampling import resample, resample_to
 from .arrays.tiling import blend_window, tile_slices
 from .device import resolve_device
-from .errors import require
-from .forward import LOGGER, TileForward, TileTooLarge
+from .errors import require, require_finite
+from .forward import LOGGER, TileTooLarge, tile_forward
 from .jobs import Progress, Steps, blocking
+from .memory import array_bytes, check_memory
 from .model.loaded import LoadedModel, Preprocessor
+from .speed.execution import Execution, SpeedRequest, choose_speed, sample_jobs
+from .speed.geometry import geometry_for
+from .speed.network import foldable
+from .speed.precision import PRECISIONS
 
-DEFAULT_TILE = {2: 256, 3: 64}
+#: Voxels per forward pass when no batch size is given (CPU; four times that on a GPU).
+BATCH_VOXELS = 2**20
 AMP = (None, "bf16", "fp16")
 
 
@@ -30,39 +36,73 @@ class PredictConfig:
     Parameters
     ----------
     tile_shape
-        Spatial tile size (one int for every axis, or one per axis); default 256 (2D) or
-        64 (3D), clipped to the image.
+        Spatial tile size asked for (one int for every axis, or one per axis); default
+        512 (2D) or 128 (3D). With ``overlap`` None, tiles are fitted to the image: the
+        fewest tiles of about this size, a little longer when that saves a tile.
     overlap
-        Overlap between tiles as a fraction of the tile size.
+        Overlap between tiles as a fraction of the tile size (the former fixed grid: the
+        last tile shifted back to the image's end); None: the overlap the network needs,
+        half its measured receptive-field radius (:mod:`napari_bnadapt.speed.receptive`).
     batch_size
-        Tiles per forward pass.
+        Tiles per forward pass; None: about a million voxels (four on a GPU).
     device
         ``auto`` (CUDA, then MPS, then CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
     amp
-        ``None``, ``'bf16'`` or ``'fp16'``: autocast on GPU (ignored on the CPU).
+        ``None``, ``'bf16'`` or ``'fp16'``: the same as ``precision`` (kept for
+        compatibility; float16 runs in float32 off CUDA).
     threshold
         Foreground probability threshold of binary models; None: the model's own (0.5,
         unless a bioimage.io package binarises at another value).
     slice_axis
         Spatial axis a 2D model cuts a volume across; default: the model's training axis.
+    precision
+        ``auto``: the fastest precision here (for the built-in U-Net on a CPU a rule
+        measured for it, bfloat16 where the CPU computes it natively; otherwise measured
+        once and cached), if its masks agree with float32's on sample tiles of the input,
+        else float32; float32 for jobs under 4 Mvoxel. Or ``fp32``, ``bf16``, ``fp16``
+        (float16 only on CUDA).
+    channels_last
+        Channels-last memory; None: the faster layout, as for ``precision`` (the default
+        layout for jobs under 4 Mvoxel).
+    fold_batchnorm
+        Fold BatchNorm into the convolution before it (the built-in U-Net; probabilities
+        change by about 1e-6).
     """
 
     tile_shape: int | tuple[int, ...] | None = None
-    overlap: float = 0.25
-    batch_size: int = 8
+    overlap: float | None = None
+    batch_size: int | None = None
     device: str = "auto"
     amp: str | None = None
     threshold: float | None = None
     slice_axis: int | None = None
+    precision: str = "auto"
+    channels_last: bool | None = None
+    fold_batchnorm: bool = True
 
     def __post_init__(self) -> None:
+        require_finite(self)
         tiles = (self.tile_shape,) if isinstance(self.tile_shape, int) else self.tile_shape or ()
         require(
             all(int(t) >= 1 for t in tiles), f"tile sizes must be positive, got {self.tile_shape}"
         )
-        require(0 <= self.overlap < 1, f"overlap must be in [0, 1), got {self.overlap}")
-        require(self.batch_size >= 1, f"batch size must be at least 1, got {self.batch_size}")
+        require(
+            self.overlap is None or 0 <= self.overlap < 1,
+            f"overlap must be in [0, 1), got {self.overlap}",
+        )
+        require(
+            self.batch_size is None or self.batch_size >= 1,
+            f"batch size must be at least 1, got {self.batch_size}",
+        )
         require(self.amp in AMP, f"amp must be one of {', '.join(map(str, AMP))}, got {self.amp!r}")
+        require(
+            self.precision in PRECISIONS,
+            f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}",
+        )
+        require(
+            not self.amp or self.precision in ("auto", self.amp),
+            f"--amp {self.amp} and --precision {self.precision} disagree: give one of them",
+        )
         require(
             self.threshold is None or 0 <= self.threshold <= 1,
             f"threshold must be in [0, 1], got {self.threshold}",
@@ -71,6 +111,11 @@ class PredictConfig:
             self.slice_axis in (None, 0, 1, 2, -1, -2, -3),
             f"slice axis must be 0, 1 or 2 (z, y, x), got {self.slice_axis}",
         )
+
+    @property
+    def requested_precision(self) -> str:
+        """``precision``, or ``amp`` when that was given (its alias)."""
+        return self.amp or self.precision
 
 
 @dataclass
@@ -86,6 +131,8 @@ class Prediction:
     probabilities: np.ndarray | None
     mask: np.ndarray
     labels: np.ndarray | None = None
+    #: How it was computed (tiles, precision); None for a mask from elsewhere.
+    execution: Execution | None = None
 
     @property
     def multiclass(self) -> bool:
@@ -128,23 +175,33 @@ def predict_steps(
     """
     cfg = config or PredictConfig()
     factors = model.zoom_for(tuple(image.shape), voxel_size, cfg.slice_axis)
-    source = image if factors is None else resample(image, factors)
-    probabilities = yield from _probabilities_fitting_memory(model, source, cfg)
+    check_in_memory(model, tuple(image.shape), factors)
+    source, normalizer = image, None
+    if factors is not None:
+        # Normalised as the input is (one fit over its own voxels), then resampled: as each
+        # block of a streamed prediction is (blockwise.predict).
+        normalizer = model.preprocessor(_canonical(model, image, cfg)[0])
+        source = resample(image, factors)
+    probabilities, execution = yield from _probabilities_fitting_memory(
+        model, source, cfg, normalizer
+    )
     if factors is not None:
         grid = tuple(image.shape)
         spatial = grid[len(grid) - (probabilities.ndim - 1) :]
-        probabilities = np.stack([resample_to(p, spatial) for p in probabilities])
-    return segment_probabilities(probabilities, model.threshold_for(cfg.threshold))
+        probabilities = resample_to(probabilities, (probabilities.shape[0], *spatial))
+    prediction = segment_probabilities(probabilities, model.threshold_for(cfg.threshold))
+    prediction.execution = execution
+    return prediction
 
 
 def _probabilities_fitting_memory(
-    model: LoadedModel, image: Any, cfg: PredictConfig
-) -> Steps[np.ndarray]:
+    model: LoadedModel, image: Any, cfg: PredictConfig, normalizer: Preprocessor | None
+) -> Steps[tuple[np.ndarray, Execution]]:
     """:func:`_probabilities`, started again with tiles half as large each time one tile
     alone does not fit in memory (down to twice the network's divisor), saying so."""
     while True:
         try:
-            return (yield from _probabilities(model, image, cfg))
+            return (yield from _probabilities(model, image, cfg, normalizer))
         except TileTooLarge as exc:
             smaller = tuple(max(2 * model.divisor, t // 2) for t in exc.tile)
             if smaller == exc.tile:
@@ -158,62 +215,95 @@ def _probabilities_fitting_memory(
 predict = blocking(predict_steps, "predict")
 
 
-def _probabilities(model: LoadedModel, image: Any, cfg: PredictConfig) -> Steps[np.ndarray]:
-    """Blended class probabilities ``(K, *spatial)`` on ``image``'s own grid."""
-    axis = model.training_axis if cfg.slice_axis is None else cfg.slice_axis
-    view, layout = canonical_view(image, model.dims, model.in_channels, axis)
-    normalizer = model.preprocessor(view)
+def check_in_memory(
+    model: LoadedModel, shape: tuple[int, ...], factors: tuple[float, ...] | None
+) -> None:
+    """Refuse, before reading anything, a prediction whose probabilities (at the model's
+    scale and back on the input's grid) and mask would not fit in memory: a container
+    can declare terabytes in a few bytes."""
+    classes = model.out_channels
+    at_model = [n * f for n, f in zip(shape, factors)] if factors else shape
+    needed = array_bytes(at_model, 4 * classes) + array_bytes(shape, 4 * classes + 1)
+    check_memory(
+        needed,
+        f"segmenting an image of {'×'.join(f'{n:,}' for n in shape)} px in memory",
+        "write the mask block by block into OME-Zarr (--out mask.zarr), or segment a part",
+    )
+
+
+def _probabilities(
+    model: LoadedModel, image: Any, cfg: PredictConfig, normalizer: Preprocessor | None = None
+) -> Steps[tuple[np.ndarray, Execution]]:
+    """Blended class probabilities ``(K, *spatial)`` on ``image``'s own grid, and how they
+    were computed."""
+    view, layout = _canonical(model, image, cfg)
+    normalizer = normalizer or model.preprocessor(view)
     spatial = view.shape[2:] if model.dims == 2 else view.shape[1:]
     tile, overlap = tile_geometry(model, cfg, spatial)
     tiles = tile_slices(spatial, tile, overlap)
     items = range(view.shape[1]) if model.dims == 2 else [None]
     jobs = [(item, t) for item in items for t in tiles]
+    device = resolve_device(cfg.device)
+    execution = plan_execution(
+        model, cfg, device, tile, overlap, len(jobs),
+        lambda: sample_jobs(jobs, tile, model.divisor, lambda p: _read_tiles(view, p, normalizer)),
+    )  # fmt: skip
     window = blend_window([s.stop - s.start for s in tiles[0]], overlap)
     weights = _weight_sum(spatial, tiles, window)
-    device = resolve_device(cfg.device)
-    forward = TileForward(
-        model.module.to(device).eval(), model.divisor, device, cfg.amp, model.min_size
-    )
-    total = len(jobs)
+    forward = tile_forward(model, execution, device)
+    total, batch_size = len(jobs), execution.batch_size
     with _accumulators(view, is_dask(image)) as allocate:
         accumulator = None
-        for first in range(0, total, cfg.batch_size):
-            batch = jobs[first : first + cfg.batch_size]
+        for first in range(0, total, batch_size):
+            batch = jobs[first : first + batch_size]
             probs = forward(_read_tiles(view, batch, normalizer))
             if accumulator is None:
                 accumulator = allocate((probs.shape[1], *view.shape[1:]))
             for (item, region), tile_probs in zip(batch, probs):
                 target = (slice(None), *region) if item is None else (slice(None), item, *region)
                 accumulator[target] += tile_probs * window
-            yield Progress(min(first + cfg.batch_size, total), total, forward.message)
-        return _normalise(accumulator, weights, layout, model.dims)
+            yield Progress(min(first + batch_size, total), total, forward.message)
+        return _normalise(accumulator, weights, layout, model.dims), execution
+
+
+def _canonical(model: LoadedModel, image: Any, cfg: PredictConfig) -> tuple[Any, Layout]:
+    axis = model.training_axis if cfg.slice_axis is None else cfg.slice_axis
+    return canonical_view(image, model.dims, model.in_channels, axis)
+
+
+def plan_execution(
+    model: LoadedModel,
+    cfg: PredictConfig,
+    device: Any,
+    tile: tuple[int, ...],
+    overlap: tuple[int, ...],
+    count: int,
+    sample: Callable[[], np.ndarray],
+) -> Execution:
+    """The :class:`Execution` of a job of ``count`` tiles: batch, precision and layout
+    (:func:`~napari_bnadapt.speed.execution.choose_speed`); ``sample()`` gives normalised
+    input (:func:`~napari_bnadapt.speed.execution.sample_jobs`) to check a reduced
+    precision on."""
+    voxels = int(np.prod(tile))
+    batch = cfg.batch_size or max(1, BATCH_VOXELS * (4 if device.type == "cuda" else 1) // voxels)
+    precision, channels_last, note = choose_speed(
+        model.module, model.dims, model.in_channels, model.divisor, device,
+        SpeedRequest(cfg.requested_precision, cfg.channels_last, cfg.fold_batchnorm),
+        voxels * count, sample, model.threshold_for(cfg.threshold), model.min_size,
+    )  # fmt: skip
+    fold = cfg.fold_batchnorm and foldable(model.module)
+    execution = Execution(tile, overlap, batch, precision, channels_last, fold, note)
+    if note:
+        LOGGER.info("segmenting with %s", execution.describe())
+    return execution
 
 
 def tile_geometry(
     model: LoadedModel, cfg: PredictConfig, spatial: tuple[int, ...]
 ) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Tile and overlap per axis on ``spatial``: the configured tile clipped to the image,
-    overlapping by the configured fraction and by at least twice the halo a package
-    declares (the border its network gets wrong), so that blending hides it."""
-    tile = tile_shape_for(cfg.tile_shape, model.dims, spatial)
-    halo = int(model.metadata.get("halo") or 0)
-    overlap = tuple(
-        min(t - 1, max(round(t * cfg.overlap), 2 * halo)) if t < n else 0
-        for t, n in zip(tile, spatial)
-    )
-    return tile, overlap
-
-
-def tile_shape_for(
-    tile: int | tuple[int, ...] | None, dims: int, spatial: tuple[int, ...]
-) -> tuple[int, ...]:
-    """The tile of a ``dims``-D model on ``spatial``: the configured size (or the default),
-    clipped to the image."""
-    if tile is None:
-        tile = DEFAULT_TILE[dims]
-    sizes = (tile,) * dims if isinstance(tile, int) else tuple(int(t) for t in tile)
-    require(len(sizes) == dims, f"a {dims}D model needs {dims} tile sizes, got {tile}")
-    return tuple(min(t, n) for t, n in zip(sizes, spatial))
+    """Tile and overlap per axis on ``spatial`` (see
+    :func:`~napari_bnadapt.speed.geometry.geometry_for`)."""
+    return geometry_for(model, cfg.tile_shape, cfg.overlap, spatial)
 
 
 def _weight_sum(

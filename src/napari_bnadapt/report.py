@@ -6,6 +6,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -116,14 +119,24 @@ def write_report(report: Report, out_dir: str | Path, top_channels: int = 6) -> 
     ``top_channels``: how many of the most shifted channels ``histograms.png`` shows.
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = [write_json(report.numbers, out / "report.json")]
-    for name, draw in FIGURES.items():
-        figure = draw(report, top_channels)
-        if figure is not None:
-            paths.append(_save(figure, out / name))
-    for name, write in TABLES.items():
-        paths.append(write(report.diagnosis, out / name))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # Everything is drawn into a staging folder first and moved in only once complete: a
+    # figure that fails leaves no half-written report behind.
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        staged = [write_json(report.numbers, staging / "report.json")]
+        for name, draw in FIGURES.items():
+            figure = draw(report, top_channels)
+            if figure is not None:
+                staged.append(_save(figure, staging / name))
+        for name, write in TABLES.items():
+            staged.append(write(report.diagnosis, staging / name))
+        out.mkdir(exist_ok=True)
+        paths = [out / p.name for p in staged]
+        for done, path in zip(staged, paths):
+            os.replace(done, path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     report.files = paths
     return paths
 

@@ -23,10 +23,12 @@ from .arrays.normalization import (
 from .device import resolve_device
 from .diagnostics.fingerprinting import fingerprint_steps
 from .diagnostics.latents import LatentConfig
-from .errors import InputDataError, require
+from .errors import InputDataError, require, require_finite
 from .inference import PredictConfig, predict
 from .jobs import Progress, Stages, Steps, blocking
+from .memory import array_bytes, check_memory
 from .model.loaded import LoadedModel, wrap_unet
+from .model.sizing import build_within_budget
 from .model.unet import UNet, UNetConfig
 
 DEFAULT_PATCH = {2: 64, 3: 32}
@@ -52,8 +54,13 @@ class TrainConfig:
     normalization: str = "fixed"
 
     def __post_init__(self) -> None:
+        require_finite(self)
         require(self.dims in (2, 3), f"dims must be 2 or 3, got {self.dims}")
         require(self.steps >= 1, f"steps must be at least 1, got {self.steps}")
+        require(
+            0 <= self.seed < 2**32,
+            f"the seed must be a whole number from 0 to 2^32 - 1, got {self.seed}",
+        )
         require(self.batch_size >= 1, f"batch size must be at least 1, got {self.batch_size}")
         require(
             1 <= self.depth <= 6,
@@ -73,18 +80,25 @@ class TrainConfig:
             f"normalisation must be one of {', '.join(NORMALIZATION_MODES)}, got {self.normalization!r}",
         )
         divisor = 2**self.depth
+        # Twice the divisor at least: the deepest BatchNorm then sees more than one value
+        # per channel even in a batch of one patch.
         require(
             self.patch_size is None
-            or (self.patch_size >= divisor and self.patch_size % divisor == 0),
+            or (self.patch_size >= 2 * divisor and self.patch_size % divisor == 0),
             f"patch size {self.patch_size} does not fit a U-Net of depth {self.depth}: use a "
-            f"multiple of {divisor} (each of the {self.depth} levels halves it), e.g. "
-            f"{max(divisor, DEFAULT_PATCH[self.dims])}",
+            f"multiple of {divisor} (each of the {self.depth} levels halves it) of at least "
+            f"{2 * divisor}, e.g. {max(2 * divisor, DEFAULT_PATCH[self.dims])}",
         )
 
     @property
     def patch(self) -> int:
         """The training patch edge: the one asked for, else the default for the dims."""
         return self.patch_size or max(DEFAULT_PATCH[self.dims], 2**self.depth)
+
+
+#: Full-resolution feature maps a training step keeps per patch (forward activations kept
+#: for the backward pass, their gradients, Adam's state is per weight and small).
+TRAINING_COPIES = 24
 
 
 @dataclass
@@ -112,6 +126,13 @@ def train_steps(
     and adaptation then resample other data to. Yields a :class:`Progress` per step.
     """
     cfg = config or TrainConfig()
+    check_memory(
+        array_bytes((cfg.batch_size, *(cfg.patch,) * cfg.dims), 4)
+        * cfg.base_channels
+        * TRAINING_COPIES,
+        f"training on batches of {cfg.batch_size} patches of {cfg.patch} px",
+        "use a smaller --batch-size or --patch-size",
+    )
     pieces = _split_pieces(images, labels, cfg.dims)
     train_set, val_set = _hold_out(pieces, cfg.validation_fraction, cfg.dims, cfg.patch)
     spec = _normalization_spec(cfg.normalization, [p[0] for p in train_set])
@@ -140,9 +161,8 @@ def _optimise(
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     device = resolve_device(cfg.device)
-    unet = UNet(UNetConfig(dims=cfg.dims, depth=cfg.depth, base_channels=cfg.base_channels)).to(
-        device
-    )
+    config = UNetConfig(dims=cfg.dims, depth=cfg.depth, base_channels=cfg.base_channels)
+    unet = build_within_budget(lambda: UNet(config), "the U-Net to train").to(device)
     optimizer = torch.optim.Adam(unet.parameters(), lr=cfg.learning_rate)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, cfg.steps))
     model = wrap_unet(unet, spec, metadata)

@@ -54,7 +54,7 @@ def test_auto_refuses_workers_with_a_clear_message(small_model_2d, target):
 
 def test_an_unreachable_scheduler_is_one_line(small_model_2d, target):
     config = AdaptConfig(device="cpu", patches=4, patch_size=32)
-    with pytest.raises(InputDataError, match="no dask scheduler answered"):
+    with pytest.raises(InputDataError, match="speaks dask's protocol"):
         adapt(
             small_model_2d,
             target,
@@ -80,3 +80,48 @@ def test_latent_histograms_on_workers_equal_one_process(small_model_2d, target, 
         assert torch.equal(layer.moments.mean, other.moments.mean)
     np.testing.assert_array_equal(here.before.bottleneck_samples, there.before.bottleneck_samples)
     assert here.verdict.to_dict() == there.verdict.to_dict()
+
+
+@pytest.fixture
+def silent_port():
+    """A listener that accepts a connection and never answers (a web server's manner)."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    threading.Thread(target=lambda: listener.accept(), daemon=True).start()
+    yield listener.getsockname()[1]
+    listener.close()
+
+
+@pytest.mark.parametrize("server", ["silent", "not dask"])
+def test_an_address_that_is_no_scheduler_is_one_line_in_time(
+    small_model_2d, target, server, silent_port
+):
+    """A web server at the address (the dashboard's port given by mistake) accepts the
+    connection and never answers dask's handshake: refused within the timeout."""
+    import time
+
+    scheme = "tcp" if server == "silent" else "garbage"
+    started = time.perf_counter()
+    with pytest.raises(InputDataError, match="dask") as error:
+        adapt(
+            small_model_2d, target, AdaptConfig(device="cpu", patches=4, patch_size=32),
+            cluster=ClusterConfig(scheduler=f"{scheme}://127.0.0.1:{silent_port}", timeout=1),
+        )  # fmt: skip
+    assert time.perf_counter() - started < 15 and "\n" not in str(error.value)
+
+
+def test_a_failed_scheduler_leaves_no_store(small_model_2d, target, silent_port, tmp_path):
+    from napari_bnadapt.blockwise.stream import StreamConfig, predict_to_zarr
+
+    cluster = ClusterConfig(scheduler=f"tcp://127.0.0.1:{silent_port}", timeout=1)
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(InputDataError, match="dask"):
+        predict_to_zarr(
+            small_model_2d, target, out / "m.zarr", stream=StreamConfig(cluster=cluster)
+        )
+    assert list(out.iterdir()) == []

@@ -1,5 +1,7 @@
 """Resampling to the model's voxel size and back: factors, shapes and registration."""
 
+from typing import ClassVar
+
 import numpy as np
 import pytest
 
@@ -42,8 +44,9 @@ def test_typed_voxel_sizes():
     assert parse_voxel_size(" 10 ", 2) == (10.0, 10.0)
     assert parse_voxel_size("10", 4) == (10.0, 10.0, 10.0)  # spatial axes only
     assert parse_voxel_size("  ", 3) is None and parse_voxel_size(None, 3) is None
-    for bad, words in (("ten", "give numbers"), ("0,5", "positive"), ("nan", "positive"),
-                       ("inf,1", "positive"), (",", "positive")):  # fmt: skip
+    for bad, words in (("ten", "give numbers"), ("0,5", "between"), ("nan", "between"),
+                       ("inf,1", "between"), (",", "between"), ("1,1e308,1e308", "between"),
+                       ("1e-300", "between"), ("-5", "between")):  # fmt: skip
         with pytest.raises(InputDataError, match=words) as error:
             parse_voxel_size(bad, 3, "--voxel-size")
         assert str(error.value).startswith(f"--voxel-size {bad!r}")
@@ -70,3 +73,57 @@ def test_prediction_at_another_voxel_size_comes_back_on_the_input_grid(small_mod
     assert not np.array_equal(rescaled.probabilities, plain.probabilities)
     same_scale = predict(small_model_2d, image, config, voxel_size=(50.0, 4.0, 4.0))
     assert np.array_equal(same_scale.probabilities, plain.probabilities)
+
+
+def test_linear_resampling_is_scipys_and_any_region_is_the_whole_arrays():
+    from scipy import ndimage
+
+    from napari_bnadapt.arrays.resampling import resample_region
+
+    data = np.random.default_rng(0).random((5, 37, 53)).astype(np.float32)
+    for factors in [(1, 2.17, 2.17), (1, 0.46, 0.46), (2.5, 1, 0.7), (0.3, 0.5, 1.9)]:
+        whole = resample(data, factors)
+        scipy = ndimage.zoom(data, factors, order=1, mode="nearest", grid_mode=True)
+        assert whole.shape == scipy.shape and np.abs(whole - scipy).max() < 1e-6
+        pieces = np.full(whole.shape, np.nan, np.float32)
+        steps = (3, 7, 11)  # regions that divide no axis
+        for z in range(0, whole.shape[0], steps[0]):
+            for y in range(0, whole.shape[1], steps[1]):
+                for x in range(0, whole.shape[2], steps[2]):
+                    region = tuple(
+                        slice(s, min(s + k, n)) for s, k, n in zip((z, y, x), steps, whole.shape)
+                    )
+                    pieces[region] = resample_region(
+                        lambda box: data[box], data.shape, whole.shape, region
+                    )
+        np.testing.assert_array_equal(pieces, whole)
+
+
+class Recording:
+    """An array that notes every region read from it (a module-level class, so that a
+    graph holding it refers to this one, not a copy)."""
+
+    reads: ClassVar[list] = []
+
+    def __init__(self, data: np.ndarray) -> None:
+        self.data, self.shape, self.dtype, self.ndim = data, data.shape, data.dtype, data.ndim
+
+    def __getitem__(self, index):
+        Recording.reads.append(index)
+        return self.data[index]
+
+
+def test_lazy_resampling_reads_only_what_a_region_needs():
+    import dask.array as da
+
+    from napari_bnadapt.arrays.resampling import resample_lazily
+
+    data = np.random.default_rng(1).integers(0, 255, (6, 400, 360)).astype(np.uint8)
+    source = da.from_array(Recording(data), chunks=(1, 50, 50))
+    lazy = resample_lazily(source, (1, 0.5, 0.5), chunk=32)
+    assert lazy.shape == (6, 200, 180) and lazy.dtype == np.float32
+    Recording.reads.clear()
+    patch = np.asarray(lazy[2, 10:30, 40:60])
+    np.testing.assert_array_equal(patch, resample(data, (1, 0.5, 0.5))[2, 10:30, 40:60])
+    shapes = [data[r].size for r in Recording.reads]
+    assert 0 < sum(shapes) < data[0].size  # a corner of one slice, not the volume

@@ -21,3 +21,21 @@ def test_window_is_a_partition_of_unity_where_tiles_overlap_exactly():
 def test_grid_over_2d_shape():
     tiles = tile_slices((100, 50), (64, 64), (16, 16))
     assert len(tiles) == 2 and all(t[1] == slice(0, 50) for t in tiles)
+
+
+def test_fitted_tiles_cover_the_axis_with_the_overlap_and_little_waste():
+    from napari_bnadapt.arrays.tiling import fitted_tile
+
+    # 1024 px in tiles of about 512 overlapping by 24: two tiles of 528, not three of 512.
+    assert fitted_tile(1024, 512, 24, 8) == (528, 504)
+    assert fitted_tile(471, 512, 24, 8) == (471, 471)  # one tile, the whole axis
+    assert fitted_tile(580, 512, 24, 8) == (580, 580)  # 13 % longer than asked: one tile
+    # (257, 64, 16, 16): an aligned stride would cost six tiles, an unaligned one five.
+    for size, tile, overlap, align in [(2048, 512, 24, 8), (100_000, 512, 24, 8), (1000, 128, 24, 8),
+                                       (90, 32, 8, 4), (257, 64, 16, 16)]:  # fmt: skip
+        length, stride = fitted_tile(size, tile, overlap, align)
+        assert (stride % align == 0 or size == 257) and length <= tile * 1.15 + align
+        starts = tile_starts(size, length, length - stride)
+        ends = [s + length for s in starts]
+        assert ends[-1] == size and all(e - s >= overlap for e, s in zip(ends, starts[1:]))
+        assert len(starts) * length < size * 1.3

@@ -84,7 +84,8 @@ def test_a_suspected_inversion_reads_risky_and_says_what_to_try():
     same = judge(_table(EARLY), quality=quality, polarity=_polarity(0.05, 0.3, False),
                  source_foreground=0.1)  # fmt: skip
     assert same.reading == "adapt"
-    assert "Should I adapt? adapt — recommended: adapt" in same.to_text()
+    assert same.to_text().startswith("Should I adapt? adapt — cure: adabn (bnadapt adapt)\n")
+    assert "cure: adabn (bnadapt adapt --polarity invert)" in inverted.to_text()
 
 
 def test_plausible_masks_from_features_unlike_the_source_are_not_trusted():

@@ -138,6 +138,68 @@ def test_path_traversal_in_a_package_is_refused(make_package, nets, tmp_path, da
     assert set(tmp_path.parent.iterdir()) == before
 
 
+@pytest.mark.parametrize(
+    "escape",
+    ["absolute in a folder", "absolute in a zip", "file url", "linked file", "linked folder",
+     "link member"],
+)  # fmt: skip
+def test_a_package_never_reads_outside_itself(make_package, nets, tmp_path, damaged, escape):
+    package = make_package(nets.tiny())
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    with zipfile.ZipFile(package) as archive:
+        (secret / "weights.pt").write_bytes(archive.read("weights.pt"))  # loadable if read
+        text = archive.read("rdf.yaml").decode()
+    folder = tmp_path / "unpacked"
+    with zipfile.ZipFile(package) as archive:
+        archive.extractall(folder)
+    target = folder
+    if escape == "absolute in a folder":
+        (folder / "rdf.yaml").write_text(text.replace("source: weights.pt", f"source: {secret}/weights.pt"))  # fmt: skip
+    elif escape == "absolute in a zip":
+        target = damaged(package, tmp_path / "bad.zip", lambda n, d: d.replace(
+            b"source: weights.pt", f"source: {secret}/weights.pt".encode()) if n == "rdf.yaml" else d)  # fmt: skip
+    elif escape == "file url":
+        (folder / "rdf.yaml").write_text(text.replace("source: weights.pt", f"source: file://{secret}/weights.pt"))  # fmt: skip
+    elif escape == "linked file":
+        (folder / "weights.pt").unlink()
+        (folder / "weights.pt").symlink_to(secret / "weights.pt")
+    elif escape == "linked folder":
+        (folder / "rdf.yaml").write_text(text.replace("source: weights.pt", "source: sub/weights.pt"))  # fmt: skip
+        (folder / "sub").symlink_to(secret)
+    else:
+        target = tmp_path / "link.zip"
+        with zipfile.ZipFile(package) as archive, zipfile.ZipFile(target, "w") as out:
+            for item in archive.infolist():
+                out.writestr(item, archive.read(item))
+            link = zipfile.ZipInfo("extra")
+            link.external_attr = (0o120777) << 16  # a symbolic link
+            out.writestr(link, str(secret / "weights.pt"))
+    assert "outside the package" in refused(target)
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        (lambda t: t.replace("min: 16", "min: 40000", 1), "min_size"),
+        (lambda t: t.replace("step: 8", "step: 25000", 1), "divisor"),
+        (lambda t: "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\n"
+         "c: &c [*b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c]\n"
+         "e: &e [*d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e]\n"
+         "g: &g [*f, *f, *f, *f, *f, *f, *f, *f]\nh: &h [*g, *g, *g, *g, *g, *g, *g, *g]\n"
+         + t.replace("%YAML 1.2\n---\n", ""), "YAML aliases"),
+        (lambda t: t + "\n# " + "x" * (2 * 1024**2), "MB"),
+    ],
+    ids=["min 40000", "step 25000", "billion laughs", "huge description"],
+)  # fmt: skip
+def test_a_package_that_claims_the_impossible_is_refused_before_it_runs(
+    make_package, nets, tmp_path, damaged, change, said
+):
+    package = make_package(nets.tiny())
+    edit = lambda name, data: change(data.decode()).encode() if name == "rdf.yaml" else data  # noqa: E731
+    assert said in refused(damaged(package, tmp_path / "bad.zip", edit))
+
+
 class TwoInputs(nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return x + y

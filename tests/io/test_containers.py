@@ -124,3 +124,64 @@ def test_broken_and_missing_containers_give_one_line(tmp_path):
     assert empty is not None
     with pytest.raises(InputDataError, match="holds no arrays"):
         read_volume(tmp_path / "empty.zarr")
+
+
+def _write_with_a_hole(tmp_path, kind, volume):
+    """``volume`` stored in chunks of (1, 16, 16), every chunk but the one at (3, 16, 16)."""
+    hole = (slice(3, 4), slice(16, 32), slice(16, 30))
+    if kind in ("zarr2", "zarr3"):
+        path = tmp_path / "v.zarr"
+        array = zarr.open_array(str(path), mode="w", shape=volume.shape, chunks=(1, 16, 16),
+                                dtype="uint8", zarr_format=int(kind[-1]))  # fmt: skip
+        for z in range(volume.shape[0]):
+            for y in range(0, volume.shape[1], 16):
+                for x in range(0, volume.shape[2], 16):
+                    if (z, y, x) != (3, 16, 16):
+                        array[z, y : y + 16, x : x + 16] = volume[z, y : y + 16, x : x + 16]
+        return path, None, hole
+    if kind == "hdf5":
+        path = tmp_path / "v.h5"
+        with h5py.File(path, "w") as handle:
+            data = handle.create_dataset("raw", shape=volume.shape, chunks=(1, 16, 16), dtype="u1")
+            for z in range(volume.shape[0]):
+                if z != 3:
+                    data[z] = volume[z]
+                else:  # every chunk of slice 3 but the hole
+                    data[z, :16] = volume[z, :16]
+                    data[z, 32:] = volume[z, 32:]
+                    data[z, 16:32, :16] = volume[z, 16:32, :16]
+        return path, "raw", hole
+    import tensorstore
+
+    spec = {
+        "driver": "n5", "kvstore": {"driver": "file", "path": str(tmp_path / "v.n5")},
+        "path": "raw", "create": True,
+        "metadata": {"dimensions": list(volume.shape[::-1]), "blockSize": [16, 16, 1],
+                     "dataType": "uint8", "compression": {"type": "gzip"}},
+    }  # fmt: skip
+    array = tensorstore.open(spec).result().T
+    array[...] = volume
+    (tmp_path / "v.n5" / "raw" / "1" / "1" / "3").unlink()  # x, y, z
+    return tmp_path / "v.n5", "raw", hole
+
+
+@pytest.mark.parametrize("kind", ["zarr2", "zarr3", "hdf5", "n5"])
+def test_a_missing_chunk_is_named_or_read_as_zeros_when_asked(tmp_path, volume, kind):
+    path, key, hole = _write_with_a_hole(tmp_path, kind, volume)
+    strict = read_volume(path, key=key)
+    np.testing.assert_array_equal(np.asarray(strict.data[:3]), volume[:3])  # stored: read
+    with pytest.raises(InputDataError, match=r"chunk of its .* at \(3, 16, 16\) is missing"):
+        np.asarray(strict.data)
+    lenient = np.asarray(read_volume(path, key=key, missing_chunks="zero").data)
+    expected = volume.copy()
+    expected[hole] = 0
+    np.testing.assert_array_equal(lenient, expected)
+
+
+def test_written_stores_keep_their_empty_chunks(tmp_path):
+    """Our own output is complete to a strict reader: an all-zero mask block is stored."""
+    store = BlockStore(str(tmp_path / "m.zarr"), (2, 32, 32), "uint8", (1, 16, 16), ("z", "y", "x"))
+    store.create()
+    store.write((slice(0, 2), slice(0, 32), slice(0, 32)), np.zeros((2, 32, 32), np.uint8), 0)
+    store.finish("m")
+    assert np.asarray(read_volume(tmp_path / "m.zarr").data).max() == 0

@@ -1,9 +1,15 @@
-"""Segment and adapt dock widget: segment a layer, adapt BatchNorm statistics, reset, save."""
+"""Segment and adapt dock widget: segment a layer, adapt BatchNorm statistics, reset, save.
+
+The widget is laid out from :data:`SECTIONS` (a title and the controls under it, in order),
+and what each button needs is one entry of :meth:`AdaptWidget.button_rules`: a new flow is
+a new section, its handlers and its rules. The adaptation's finer options (mode, α,
+patches, layers, ROI) are shown on demand, so that the whole widget fits a laptop screen. The defaults follow what the user just did: a new
+image, or the one selected in the layer list, is the image to segment; the image just
+segmented is the unlabeled target.
+"""
 
 from __future__ import annotations
 
-import re
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,15 +28,16 @@ from magicgui.widgets import (
 from ..adabn.config import CURES, MODES, AdaptConfig
 from ..adapt.api import adapt_steps
 from ..arrays.resampling import parse_voxel_size
-from ..blockwise.stream import predict_to_zarr_steps
-from ..errors import BnAdaptError
+from ..errors import BnAdaptError, OutputPathError
 from ..export.formats import export_model
 from ..inference import PredictConfig, Prediction, predict_steps
-from ..io.volumes import read_volume
+from ..io.paths import NamedPath, check_outputs_apart, layer_sources
+from ..model.bn_layers import batchnorm_modules
 from ..model.checkpoint import save_model
 from ..model.loaded import LoadedModel
-from .help import NEXT_STEP, add_purpose, explain, wrapping
+from .help import NEXT_STEP, explain, wrapping
 from .layers import (
+    ROLE,
     MaskOrigin,
     is_lazy,
     layer_data,
@@ -40,22 +47,38 @@ from .layers import (
     mask_state,
     result_layer,
     roi_mask,
+    user_images,
 )
-from .messages import notify
+from .layout import Section, lay_out
+from .lazy_masks import add_lazy_mask, lazy_job
+from .messages import Feedback
+from .readings import mask_reading
 from .session import session_for
-from .workers import JobRunner, one_step, stop_on_close
+from .workers import JobRunner, Rule, one_step, stop_on_close
 
 if TYPE_CHECKING:
     import napari
 
 LAYER_CHOICES = ["all", "encoder", "decoder", "bottleneck", "first:2", "first:4"]
+#: The adaptation's finer options, shown with "more options".
+OPTIONS = ("mode", "alpha", "patches", "bn_layers", "roi")
+
+#: The widget's sections, top to bottom: a title and its controls (attribute names).
+SECTIONS = (
+    Section("Segment", ("image", "voxel_size", "probabilities", "segment_button")),
+    Section(
+        "Adapt to the new data (no labels needed)",
+        ("target", "cure", "more_options", *OPTIONS, "segment_after", "adapt_row"),
+    ),
+    Section("Keep or undo", ("reset_button", "save_path", "save_row")),
+)
 
 
 class AdaptWidget(Container):
     """Image → mask; target → adapted statistics → mask again; reset; save."""
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
-        super().__init__(labels=True)
+        super().__init__(labels=False)
         self.viewer = viewer
         self.session = session_for(viewer)
         images = lambda _w=None: layers_of(viewer, "Image")  # noqa: E731
@@ -79,46 +102,60 @@ class AdaptWidget(Container):
             nullable=True,
             value=None,
         )
+        self.more_options = CheckBox(text="more options (mode, α, patches, layers, ROI)")
         self.segment_after = CheckBox(text="segment again with the adapted statistics", value=True)
         self.adapt_button = PushButton(text="Adapt BatchNorm statistics")
         self.cancel_button = PushButton(text="Cancel")
+        self.adapt_row = _row(self.adapt_button, self.cancel_button)
         self.reset_button = PushButton(text="Reset to source statistics")
         self.save_path = FileEdit(label="save adapted model", mode="w", filter="*.pt")
         self.save_button = PushButton(text="Save model")
         self.package_button = PushButton(text="Save as bioimage.io package")
-        self.status = Label(value="")
-        buttons = [self.segment_button, self.adapt_button, self.reset_button, self.save_button]
-        self.runner = JobRunner([*buttons, self.package_button], self.cancel_button)
-        self.next_step = Label(value="")
-        self.extend(
-            [
-                self.image, self.voxel_size, self.probabilities, self.segment_button,
-                self.target, self.cure, self.mode, self.alpha, self.patches, self.bn_layers, self.roi,
-                self.segment_after, self.adapt_button, self.cancel_button, self.reset_button,
-                self.save_path, self.save_button, self.package_button,
-            ]
-        )  # fmt: skip
-        add_purpose(self, "Segment and adapt")
-        for line in (self.status, self.next_step):  # full width, under the buttons
-            self.native.layout().addWidget(wrapping(line).native)
+        self.save_row = _row(self.save_button, self.package_button)
+        self.status = wrapping(Label(value=""))
+        self.feedback = Feedback(viewer)
+        self.runner = JobRunner(self.button_rules(), self.cancel_button, self.feedback)
+        lay_out(self, "Segment and adapt", SECTIONS, [self.status, self.feedback.label])
+        self._show_options(False)
         explain(self, "Segment and adapt")
+        self._connect()
+        self._follow(None)
+        self._show_state()
+        self.feedback.say("info", NEXT_STEP["start"])
+
+    def button_rules(self) -> dict[Any, Rule]:
+        """What each button needs besides an idle widget (nothing it cannot use is enabled)."""
+        has_model = lambda: self.session.current is not None  # noqa: E731
+        can_save = lambda: has_model() and self._save_path() is not None  # noqa: E731
+        return {
+            self.segment_button: lambda: has_model() and self.image.value is not None,
+            self.adapt_button: lambda: self._adaptable() and self.target.value is not None,
+            self.reset_button: lambda: self.session.adapted is not None,
+            self.save_button: can_save,
+            self.package_button: can_save,
+        }
+
+    def _connect(self) -> None:
         self.segment_button.changed.connect(self.segment)
         self.adapt_button.changed.connect(self.adapt)
         self.reset_button.changed.connect(self.reset)
         self.save_button.changed.connect(self.save)
         self.package_button.changed.connect(self.save_package)
+        for control in (self.image, self.target, self.save_path):
+            control.changed.connect(self.runner.update_buttons)
+        self.more_options.changed.connect(self._show_options)
         self.session.adapted_changed.connect(self._show_state)
         self.session.model_changed.connect(lambda _: self._show_state())
         for event in ("inserted", "removed", "reordered"):
-            getattr(viewer.layers.events, event).connect(self._refresh_choices)
+            getattr(self.viewer.layers.events, event).connect(self._follow)
+        self.viewer.layers.selection.events.active.connect(self._selected)
         stop_on_close(self.native, self.runner)
-        self._refresh_choices()
-        self._show_state()
 
     # -- handlers ---------------------------------------------------------------------------
 
-    def segment(self, *_: object) -> Any:
-        """Segment the chosen image with the current statistics (source or adapted)."""
+    def segment(self, *_: object, pending: str | None = None) -> Any:
+        """Segment the chosen image with the current statistics (source or adapted);
+        ``pending``: what was done before (an adaptation), said with the result."""
         model, layer = self._model(), self._layer(self.image.value, "an image to segment")
         if model is None or layer is None:
             return None
@@ -127,55 +164,41 @@ class AdaptWidget(Container):
         try:
             voxel_size = self._voxel_size_of(layer)
         except BnAdaptError as exc:
-            notify("error", str(exc))
+            self.feedback.say("error", str(exc))
             return None
         if is_lazy(layer):
             return self._segment_lazily(model, layer, config, voxel_size)
         note = model.scale_note(layer.name, tuple(data.shape), voxel_size, config.slice_axis)
-        if note is not None and voxel_size is None:
-            note += " (the voxel size (nm) field above)"
-        return self.runner.start(
+        if note is not None:
+            typed = " (type it in the voxel size (nm) field)" if voxel_size is None else ""
+            note = note.rstrip(".") + typed + "."
+        worker = self.runner.start(
             lambda: predict_steps(model, data, config, voxel_size=voxel_size),
-            lambda prediction: self._add_masks(prediction, layer, model, note),
+            lambda prediction: self._add_masks(prediction, layer, model, note, pending),
             f"segmenting {layer.name}",
         )
+        if worker is not None and pending is None:
+            self.feedback.say("info", f"Segmenting {layer.name}… (Cancel stops it.)")
+        return worker
 
     def _segment_lazily(
         self, model: LoadedModel, layer: Any, config: PredictConfig, voxel_size: Any
     ) -> Any:
-        """A lazy layer (a container, a huge file): predicted block by block into an
-        OME-Zarr store on disk, then shown lazily, so the mask never sits in RAM."""
-        data = layer_data(layer)
-        if model.zoom_for(tuple(data.shape), voxel_size, config.slice_axis) is not None:
-            notify(
-                "warning",
-                f"{layer.name} is segmented at its own pixel size: the model was trained at "
-                "another voxel size, and a lazy volume is not resampled (resample it first "
-                "for the model's scale)",
-            )
-        elif voxel_size is None and model.voxel_size is not None:
-            notify("info", model.scale_note(layer.name, tuple(data.shape), None))
-        folder = Path(tempfile.mkdtemp(prefix="bnadapt-"))
-        out = folder / f"{_file_name(layer.name)}-mask.zarr"
-        unit = "nm" if voxel_size else None
+        job, note = lazy_job(model, layer, config, voxel_size)
 
-        def job() -> Any:
-            return predict_to_zarr_steps(
-                model, data, out, config, scale=voxel_size, unit=unit, name=f"{layer.name} mask"
-            )
+        def done(result: Any) -> None:
+            text = add_lazy_mask(self.viewer, result, layer, model)
+            said = " ".join(p for p in (note, text) if p)
+            self.feedback.say("info", said, NEXT_STEP["segmented lazily"])
 
-        return self.runner.start(
-            job,
-            lambda result: self._add_lazy_mask(result, layer, model),
-            f"segmenting {layer.name} block by block",
-        )
+        return self.runner.start(job, done, f"segmenting {layer.name} block by block")
 
     def adapt(self, *_: object) -> Any:
         """Re-estimate the statistics on the target layer (on a copy of the source model)."""
         model, layer = self.session.model, self._layer(self.target.value, "an unlabeled target")
         if model is None or layer is None:
             if model is None:
-                notify("error", "load a model first (Model widget)")
+                self.feedback.say("error", "Load a model first (step 1, Model).")
             return None
         data = layer_data(layer)
         try:
@@ -187,53 +210,62 @@ class AdaptWidget(Container):
                 device=self.session.device,
             )  # fmt: skip
         except BnAdaptError as exc:  # invalid ROI or option: say what to do, change nothing
-            notify("error", str(exc))
+            self.feedback.say("error", str(exc))
             return None
-        return self.runner.start(
+        worker = self.runner.start(
             lambda: adapt_steps(
                 model, data, config, roi=roi, target_name=layer.name, voxel_size=voxel_size
             ),
             lambda result: self._adapted(result, model),
             f"adapting to {layer.name}",
         )
+        if worker is not None:
+            self.feedback.say(
+                "info",
+                f"Adapting a copy of the network to {layer.name} ({config.cure})… "
+                "Cancel stops it with nothing changed.",
+            )
+        return worker
 
     def reset(self, *_: object) -> None:
         """Forget the adapted statistics: segmentation uses the source ones again."""
+        if self.session.adapted is None:
+            self.feedback.say("info", "Nothing to reset: the statistics are the source's.")
+            return
         self.session.reset()
-        notify("info", "back to the source statistics")
+        self.feedback.say("info", "Back to the source (training) statistics.", NEXT_STEP["reset"])
 
     def save(self, *_: object) -> None:
-        model = self.session.current
-        path = str(self.save_path.value or "")
-        if model is None:
-            notify("error", "load a model first (Model widget)")
+        model, path = self.session.current, self._save_path()
+        if model is None or path is None:
+            self._say_what_is_missing(model, "choose a file to save the model to (.pt)")
             return
-        if not path or path == ".":
-            notify("error", "choose a file to save the model to")
+        if not self._apart_from_inputs(path, model):
             return
-
         self.runner.start(
-            one_step(save_model, model, path),
-            lambda _: notify("info", f"saved the {model.state} model to {path}"),
+            one_step(save_model, model, str(path)),
+            lambda _: self.feedback.say(
+                "info", f"Saved the {model.state} model to {path}.", NEXT_STEP["saved"]
+            ),
             "saving",
         )
 
     def save_package(self, *_: object) -> None:
         """Export the current model as a bioimage.io package (.zip) beside the chosen file,
         with test tensors and a cover cut from the adaptation's target layer."""
-        model = self.session.current
-        path = Path(str(self.save_path.value or ""))
-        if model is None:
-            notify("error", "load a model first (Model widget)")
-            return
-        if not path.name or str(path) == ".":
-            notify("error", "choose a file to save the package to (a .zip)")
+        model, path = self.session.current, self._save_path()
+        if model is None or path is None:
+            self._say_what_is_missing(model, "choose a file to save the package to (a .zip)")
             return
         path = path.with_suffix(".zip")
+        if not self._apart_from_inputs(path, model):
+            return
         sample = self._sample_for(model)
         self.runner.start(
             one_step(export_model, model, path, "bioimageio", sample),
-            lambda result: notify("info", f"saved {path.name}: {result.test_message}"),
+            lambda result: self.feedback.say(
+                "info", f"Saved {path}: {result.test_message}", NEXT_STEP["packaged"]
+            ),
             "exporting a bioimage.io package",
         )
 
@@ -249,57 +281,90 @@ class AdaptWidget(Container):
 
     def _adapted(self, result: Any, source: LoadedModel | None = None) -> None:
         if source is not None and self.session.model is not source:
-            notify("warning", "another model was loaded while adapting: the result was discarded")
+            self.feedback.say(
+                "warning", "Another model was loaded while adapting: the result was discarded."
+            )
             return
         self.session.set_adapted(result.model)
         record = result.record
-        notify("info", record.summary())
-        if self.segment_after.value:
-            if self.image.value is None and record.target in self.viewer.layers:
-                self.image.value = self.viewer.layers[record.target]
-            self.segment()
+        done = f"Adapted to {record.target} ({record.summary()})."
+        if not self.segment_after.value:
+            self.feedback.say("info", done, NEXT_STEP["adapted, not segmented"])
+            return
+        if self.image.value is None and record.target in self.viewer.layers:
+            self.image.value = self.viewer.layers[record.target]
+        if self.segment(pending=done) is None:  # it could not segment: say both
+            self.feedback.say(self.feedback.level, f"{done}\n{self.feedback.text}", toast=False)
 
     def _add_masks(
-        self, prediction: Prediction, layer: Any, model: LoadedModel, note: str | None = None
+        self,
+        prediction: Prediction,
+        layer: Any,
+        model: LoadedModel,
+        note: str | None = None,
+        pending: str | None = None,
     ) -> None:
         if layer not in self.viewer.layers:
-            notify("warning", f"{layer.name} was closed while it was segmented: no mask added")
+            self.feedback.say(
+                "warning", f"{layer.name} was closed while it was segmented: no mask added."
+            )
             return
-        if note is not None:  # what happened to the scale matters more than any cure
-            notify("info", note)
         state = mask_state(model)
         origin = MaskOrigin(prediction, state, layer.name, model.name)
         mask = result_layer(
             self.viewer, f"{layer.name} mask [{state}]", prediction.segmentation, layer,
             metadata={MaskOrigin.KEY: origin}, **mask_colours(state, prediction.multiclass),
         )  # fmt: skip
-        before = f"{layer.name} mask [source]"
-        if state != "source" and before in self.viewer.layers:
-            self.next_step.value = NEXT_STEP["adapted"]
-            self.session.masks_ready.emit(self.viewer.layers[before], mask)
-        else:
-            self.next_step.value = NEXT_STEP["segmented"]
         if self.probabilities.value:
             result_layer(
                 self.viewer, f"{layer.name} probability [{state}]", prediction.probabilities,
                 layer, kind="image", colormap="magma", opacity=0.6, blending="additive",
+                metadata={ROLE: "probability"},
             )  # fmt: skip
-
-    def _add_lazy_mask(self, result: Any, layer: Any, model: LoadedModel) -> None:
-        state = mask_state(model)
-        mask = read_volume(result.out).data
-        result_layer(
-            self.viewer, f"{layer.name} mask [{state}]", mask, layer,
-            metadata={"source_path": str(result.out), "lazy": True}, **mask_colours(state),
-        )  # fmt: skip
-        notify("info", f"{layer.name}: mask written block by block to {result.out}")
+        self.viewer.layers.selection.active = mask  # its tools, not a hidden layer's
+        if state == "source" and layer in self.target.choices:
+            self.target.value = layer  # the image just segmented is the one to adapt to
+        name = f"{layer.name} mask [source]"
+        before = (
+            self.viewer.layers[name] if state != "source" and name in self.viewer.layers else None
+        )
+        trained = model.fingerprint.foreground_fraction if model.fingerprint else None
+        level, text, next_step = mask_reading(layer.name, mask, state, before, trained)
+        parts = [p for p in (pending, note, text) if p]
+        self.feedback.say(level, "\n".join(parts), next_step, toast=False)
+        if before is not None and before is not mask:
+            self.session.masks_ready.emit(before, mask)
 
     # -- helpers -----------------------------------------------------------------------------
 
     def _model(self) -> LoadedModel | None:
         if self.session.current is None:
-            notify("error", "load a model first (Model widget)")
+            self.feedback.say("error", "Load a model first (step 1, Model).")
         return self.session.current
+
+    def _adaptable(self) -> bool:
+        model = self.session.model
+        return model is not None and bool(batchnorm_modules(model.module))
+
+    def _apart_from_inputs(self, path: Path, model: LoadedModel) -> bool:
+        """Whether ``path`` spares the loaded model's file and every layer's; if not, say so."""
+        inputs = layer_sources(self.viewer.layers)
+        if model.path:
+            inputs.append(NamedPath.of("loaded model's file", model.path))
+        try:
+            check_outputs_apart([NamedPath.of("the file to save", path)], inputs)
+        except OutputPathError as exc:
+            self.feedback.say("error", str(exc))
+            return False
+        return True
+
+    def _save_path(self) -> Path | None:
+        text = str(self.save_path.value or "")
+        return None if not text or text == "." else Path(text)
+
+    def _say_what_is_missing(self, model: Any, missing_file: str) -> None:
+        missing = "load a model first (step 1, Model)" if model is None else missing_file
+        self.feedback.say("error", missing[:1].upper() + missing[1:] + ".")
 
     def _voxel_size_of(self, layer: Any) -> tuple[float, ...] | None:
         """The voxel size typed in (nm), else the layer's own scale when it is physical."""
@@ -307,27 +372,54 @@ class AdaptWidget(Container):
         typed = parse_voxel_size(text, layer_data(layer).ndim, "voxel size (nm)")
         return typed or layer_voxel_size(layer)
 
-    @staticmethod
-    def _layer(layer: Any, what: str) -> Any:
+    def _layer(self, layer: Any, what: str) -> Any:
         if layer is None:
-            notify("error", f"choose {what} (open one, or File ▸ Open Sample ▸ napari-bnadapt)")
+            self.feedback.say(
+                "error", f"Choose {what} (open one, or File ▸ Open Sample ▸ napari-bnadapt)."
+            )
         return layer
 
-    def _refresh_choices(self, *_: object) -> None:
+    def _follow(self, event: Any = None) -> None:
+        """Refresh the layer choices. At start, and when the user opens an image, the newest
+        image is the image to segment and the target; a closed choice falls to the newest."""
+        kind = getattr(event, "type", None)
+        gone = getattr(event, "value", None) if kind == "removed" else None
+        lost = [c for c in (self.image, self.target) if event is None or c.value is gone]
         self.reset_choices()
-        if self.target.value is None and self.target.choices:
-            self.target.value = self.target.choices[-1]
+        newest = user_images(self.viewer)
+        inserted = getattr(event, "value", None) if kind == "inserted" else None
+        if inserted is not None and inserted in newest:
+            lost = [self.image, self.target]
+        for combo in lost:
+            if newest:
+                combo.value = newest[-1]
+        self.runner.update_buttons()
+
+    def _selected(self, event: Any = None) -> None:
+        """The image selected in the layer list is the image to segment."""
+        layer = self.viewer.layers.selection.active
+        if layer is not None and layer in user_images(self.viewer) and not self.runner.running:
+            self.image.value = layer
+
+    def _show_options(self, shown: bool) -> None:
+        for name in OPTIONS:
+            getattr(self, name).visible = bool(shown)
 
     def _show_state(self, *_: object) -> None:
         adapted = self.session.adapted
-        if adapted is None:
-            self.status.value = "statistics: source (as trained)"
+        if self.session.model is None:
+            self.status.value = "Statistics: no model loaded (step 1, Model)."
+        elif adapted is None:
+            self.status.value = "Statistics: source (as trained)."
         else:
             record = adapted.adaptation
             target = f"{record.cure} on {record.target}" if record else "?"
-            self.status.value = f"statistics: adapted ({target})"
-        self.reset_button.enabled = adapted is not None and not self.runner.running
+            self.status.value = f"Statistics: adapted ({target})."
+        self.runner.update_buttons()
 
 
-def _file_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "layer"
+def _row(*buttons: Any) -> Container:
+    """Buttons side by side, across the widget."""
+    row = Container(widgets=list(buttons), layout="horizontal", labels=False)
+    row.margins = (0, 0, 0, 0)
+    return row

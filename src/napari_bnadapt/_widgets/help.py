@@ -20,15 +20,36 @@ PURPOSE = {
     "to an unlabeled image of the new data and segment again.",
     "Compare masks": "Step 3 · Look at the masks before and after adaptation side by side, "
     "and measure how they differ.",
-    "Latent histograms": "Step 4 · See why adaptation helped or not: how the network's "
-    "internal features of the new data differ from its training data.",
+    "Latent histograms": "Step 4 · Why adaptation helped or not: the network's internal "
+    "features of the new data against its training data's.",
 }
 
+#: What to do next, after each action (``{target}``: the layer concerned). Each button named
+#: here is one the user can press at that moment.
 NEXT_STEP = {
-    "model loaded": "Next: Segment and adapt (step 2).",
-    "segmented": "Poor mask? Choose the unlabeled target and press Adapt (below).",
-    "adapted": "Next: Compare masks (step 3) shows the masks before and after side by side.",
-    "compared": "Next: Latent histograms (step 4) explains the change.",
+    "start": "Next: choose the image to segment and press Segment.",
+    "model loaded": "Next: Segment and adapt (step 2): segment an image with this model.",
+    "no batchnorm": "This model has no BatchNorm layer to re-estimate: it can segment, but "
+    "not be adapted.",
+    "segmented": "Poor mask? Press Adapt BatchNorm statistics to adapt the network to "
+    "{target} (no labels needed); it segments again. Good mask: File ▸ Save Selected Layers.",
+    "segmented lazily": "Open the mask's store in napari any time; a lazy volume is "
+    "segmented, not adapted, at its own pixel size.",
+    "empty": "Next: press Adapt BatchNorm statistics to adapt the network to {target} (no "
+    "labels needed); it segments again.",
+    "adapted": "Next: Compare masks (step 3, now in front) shows the masks before and after "
+    "side by side.",
+    "adapted, no before": "Segment with the source statistics too (Reset, Segment) to "
+    "compare before and after.",
+    "adapted, not segmented": "Next: press Segment to see the mask with the adapted statistics.",
+    "no gain": "Try another cure (cure: auto tries several), check the voxel size, or "
+    "press Reset to source statistics.",
+    "reset": "Press Segment to see the mask with the source statistics again.",
+    "saved": "The file keeps the source statistics: bnadapt adapt --reset restores them.",
+    "packaged": "Open it in deepImageJ, ilastik or the Model widget (step 1).",
+    "side by side": "Back to the normal view restores your layers.",
+    "compared": "Next: Latent histograms (step 4) shows why adaptation changed the masks.",
+    "measured": "The plots: the Latent plots tab (Show the plots).",
 }
 
 TOOLTIPS: dict[str, dict[str, str]] = {
@@ -71,6 +92,8 @@ TOOLTIPS: dict[str, dict[str, str]] = {
         "histogram widget shows where the shift sits.",
         "roi": "Optional: a Shapes or Labels layer; patches are only drawn inside it (e.g. "
         "to avoid resin or empty regions). Shapes on one slice apply to every slice.",
+        "more_options": "Show the adaptation's finer options: mode, α, patches, which "
+        "BatchNorm layers, a sampling ROI (their defaults suit most data).",
         "segment_after": "After adapting, segment the image again with the new statistics.",
         "adapt_button": "Adapt a copy of the network to the target (shortcut Alt+A); the "
         "loaded model is not changed until this succeeds.",
@@ -96,6 +119,7 @@ TOOLTIPS: dict[str, dict[str, str]] = {
         "difference_button": "Add a labels layer: gained foreground in green, lost in magenta.",
         "metrics_button": "Measure every mask: confidence, foreground, objects, agreement "
         "(and Dice/IoU with a ground truth).",
+        "table": "One column per mask (hover a header for the layer's full name).",
     },
     "Latent histograms": {
         "target": "The new data whose internal features are measured.",
@@ -110,22 +134,26 @@ TOOLTIPS: dict[str, dict[str, str]] = {
         "export_path": "A .png (the figure) or .csv (the table) file to export to.",
         "export_png": "Save the figure as PNG.",
         "export_csv": "Save the per-channel distances of every layer as CSV.",
+        "plots_button": "Bring the Latent plots tab to the front (the channel histogram, "
+        "which layers shifted most, the input intensities).",
+        "table": "Per-channel distances of the chosen layer, before and after adaptation "
+        "(click a header to sort; hover it for the full name).",
     },
 }
 
 #: Short table headers, and what they stand for (shown as the header's tooltip).
 COLUMN_HEADERS = {
     "channel": ("ch", "feature channel of the layer"),
-    "wasserstein_standardised": ("W2 (σ)", "Wasserstein-2 distance between the target's and "
+    "wasserstein_standardised": ("W2\n(σ)", "Wasserstein-2 distance between the target's and "
                                  "the source's distribution, in units of the source σ"),
     "wasserstein": ("W2", "Wasserstein-2 distance between the Gaussians of the statistics"),
     "bhattacharyya": ("Bhatt.", "Bhattacharyya distance between the Gaussians (0 = identical)"),
     "kl": ("KL", "Kullback–Leibler divergence of the target from the source Gaussian"),
-    "wasserstein_empirical": ("W1 hist.", "Wasserstein-1 distance between the measured "
+    "wasserstein_empirical": ("W1\nbefore", "Wasserstein-1 distance between the measured "
                               "histograms, before adaptation (σ)"),
-    "wasserstein_empirical_after": ("W1 hist. after", "the same after adaptation (σ)"),
-    "q50_before": ("median", "median of the standardised feature before adaptation (σ)"),
-    "q50_after": ("median after", "median after adaptation (σ)"),
+    "wasserstein_empirical_after": ("W1\nafter", "the same after adaptation (σ)"),
+    "q50_before": ("med.\nbefore", "median of the standardised feature before adaptation (σ)"),
+    "q50_after": ("med.\nafter", "median after adaptation (σ)"),
 }  # fmt: skip
 
 
@@ -140,6 +168,14 @@ def wrapping(label: Any) -> Any:
     label.native.setWordWrap(True)
     label.native.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
     return label
+
+
+def percent(fraction: float) -> str:
+    """``0 %``, ``0.3 %``, ``38 %``: a foreground fraction as people read it."""
+    value = 100 * fraction
+    if value == 0 or value >= 1:
+        return f"{value:.0f} %"
+    return "< 0.1 %" if value < 0.1 else f"{value:.1f} %"
 
 
 def add_purpose(widget: Any, name: str) -> Any:

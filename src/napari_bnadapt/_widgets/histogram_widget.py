@@ -1,25 +1,30 @@
-"""Latent histograms dock widget: per-channel distributions, distances, a reading."""
+"""Latent histograms dock widget: per-channel distributions, distances, a reading.
+
+The controls scroll if they must; the reading ("Should I adapt?") and the per-channel table
+are pinned under them, and the plots have a dock of their own (:mod:`.latent_plots`), so
+that every result is in view on a 1366×768 screen.
+"""
 
 from __future__ import annotations
 
+import html
 from typing import TYPE_CHECKING, Any
 
 from magicgui.widgets import ComboBox, Container, FileEdit, Label, PushButton, SpinBox, Table
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-from matplotlib.figure import Figure
-from qtpy.QtWidgets import QScrollArea, QSizePolicy, QVBoxLayout, QWidget
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import QHeaderView, QSizePolicy
 
 from ..diagnostics.diagnosis import Diagnosis, diagnose_steps
-from ..diagnostics.figures import plot_channel_histogram, plot_intensities, plot_layer_overview
 from ..diagnostics.latents import LatentConfig
 from ..diagnostics.tables import channel_rows, write_shift_csv
 from ..model.loaded import LoadedModel
-from .help import add_purpose, explain, set_headers, show_as_written, wrapping
-from .layers import layer_data, layer_voxel_size, layers_of
-from .messages import notify
+from .help import NEXT_STEP, explain, set_headers, show_as_written, wrapping
+from .latent_plots import TITLE, LatentPlots
+from .layers import layer_data, layer_voxel_size, layers_of, user_images
+from .layout import Section, lay_out
+from .messages import Feedback
 from .session import session_for
-from .theme import style_figure
-from .workers import JobRunner, stop_on_close
+from .workers import JobRunner, Rule, stop_on_close
 
 if TYPE_CHECKING:
     import napari
@@ -28,13 +33,18 @@ COLUMNS = (
     "wasserstein_standardised", "wasserstein", "bhattacharyya", "kl",
     "wasserstein_empirical", "wasserstein_empirical_after", "q50_before", "q50_after",
 )  # fmt: skip
+SECTIONS = (
+    Section(None, ("target", "source", "measure_row", "browse_row", "export_path", "export_row")),
+)
+#: Rows the channel table shows at least (it has the rest of the dock's height).
+TABLE_ROWS = 6
 
 
 class HistogramWidget(Container):
     """Measure latents of a target (and optional source) layer; browse layers and channels."""
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
-        super().__init__(labels=True)
+        super().__init__(labels=False)
         self.viewer = viewer
         self.session = session_for(viewer)
         images = lambda _w=None: layers_of(viewer, "Image")  # noqa: E731
@@ -43,81 +53,93 @@ class HistogramWidget(Container):
         self.patches = SpinBox(label="patches", min=1, max=100_000, value=LatentConfig().patches)
         self.measure_button = PushButton(text="Measure latents")
         self.cancel_button = PushButton(text="Cancel")
+        self.measure_row = _row(self.patches, self.measure_button, self.cancel_button)
         self.layer = ComboBox(label="layer", choices=[])
         self.channel = SpinBox(label="channel", min=0, max=0)
-        self.verdict = wrapping(Label(value=""))
-        self.table = Table(value={"data": [], "index": [], "columns": ["channel", *COLUMNS]})
-        self.table.native.setMinimumHeight(100)
-        set_headers(self.table, ["channel", *COLUMNS])
-        show_as_written(self.table)
+        self.browse_row = _row(self.layer, self.channel)
         self.export_path = FileEdit(label="export to", mode="w", filter="*.png *.csv")
         self.export_png = PushButton(text="Export PNG")
         self.export_csv = PushButton(text="Export CSV")
-        self.runner = JobRunner([self.measure_button], self.cancel_button)
-        self.figure, self.canvas, self.axes = _figure_canvas()
-        style_figure(self.figure, viewer)
-        self.extend(
-            [
-                self.target, self.source,
-                self.patches,
-                Container(widgets=[self.measure_button, self.cancel_button], layout="horizontal"),
-                self.layer, self.channel,
-            ]
-        )  # fmt: skip
-        exports = Container(widgets=[self.export_png, self.export_csv], layout="horizontal")
-        self.extend([self.table, self.export_path, exports])
-        # The reading and the plots under the channel chooser, in a scroll area of their
-        # own: they keep a readable size on a 768-pixel-high screen (the reading first, at
-        # full width) and fill the dock on a larger one.
-        content = QWidget()
-        column = QVBoxLayout(content)
-        column.setContentsMargins(0, 0, 0, 0)
-        column.addWidget(self.verdict.native)
-        column.addWidget(self.canvas, stretch=1)
-        plots = QScrollArea()
-        plots.setWidgetResizable(True)
-        plots.setWidget(content)
-        plots.setMinimumHeight(180)
-        plots.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        layout = self.native.layout()
-        layout.insertWidget(layout.indexOf(self.channel.native.parent()) + 1, plots, stretch=1)
-        add_purpose(self, "Latent histograms")
+        self.plots_button = PushButton(text="Show the plots")
+        self.export_row = _row(self.export_png, self.export_csv, self.plots_button)
+        self.verdict = wrapping(Label(value=""))
+        self.verdict.native.setTextFormat(Qt.TextFormat.RichText)
+        self.table = Table(value={"data": [], "index": [], "columns": ["channel", *COLUMNS]})
+        self.feedback = Feedback(viewer)
+        self.runner = JobRunner(self.button_rules(), self.cancel_button, self.feedback)
+        self.plots = LatentPlots(viewer)
+        self.figure, self.canvas, self.axes = self.plots.figure, self.plots.canvas, self.plots.axes
+        _table_fills(self.table)
+        results = [self.verdict, self.table, self.feedback.label]
+        lay_out(self, "Latent histograms", SECTIONS, results, fill=self.table)
+        set_headers(self.table, ["channel", *COLUMNS])
+        self.verdict.visible = self.table.visible = False  # until measured
         explain(self, "Latent histograms")
+        self._connect()
+        self._refresh()
+        if self.session.diagnosis is not None:
+            self._show(self.session.diagnosis)
+        else:
+            self.feedback.say(
+                "info", "Choose the target (and, optionally, images like the training data).",
+                "Then press Measure latents.",
+            )  # fmt: skip
+
+    def button_rules(self) -> dict[Any, Rule]:
+        """What each button needs besides an idle widget."""
+        measured = lambda: self.session.diagnosis is not None  # noqa: E731
+        chosen = lambda: str(self.export_path.value or "") not in ("", ".")  # noqa: E731
+        return {
+            self.measure_button: lambda: (
+                self.session.model is not None and self.target.value is not None
+            ),
+            self.export_png: lambda: measured() and chosen(),
+            self.export_csv: lambda: measured() and chosen(),
+            self.plots_button: lambda: True,
+        }
+
+    def _connect(self) -> None:
         self.measure_button.changed.connect(self.measure)
         self.layer.changed.connect(self._layer_changed)
         self.channel.changed.connect(self._draw)
         self.export_png.changed.connect(self.save_png)
         self.export_csv.changed.connect(self.save_csv)
+        self.plots_button.changed.connect(lambda *_: self.plots.show_in_dock(front=True))
+        for control in (self.target, self.export_path):
+            control.changed.connect(self.runner.update_buttons)
         self.session.diagnosis_changed.connect(self._show)
-        viewer.events.theme.connect(self._restyle)
+        self.session.model_changed.connect(lambda _: self.runner.update_buttons())
+        self.session.adapted_changed.connect(self._adapted)
         for event in ("inserted", "removed"):
-            getattr(viewer.layers.events, event).connect(self._refresh)
+            getattr(self.viewer.layers.events, event).connect(self._refresh)
         stop_on_close(self.native, self.runner)
-        self._refresh()
-        if self.session.diagnosis is not None:
-            self._show(self.session.diagnosis)
 
     def measure(self, *_: object) -> None:
         """Capture latents under the source (and adapted) statistics, in a worker."""
         model, adapted = self.session.model, self.session.adapted
         target = self.target.value
         if model is None or target is None:
-            notify("error", "load a model and choose a target image layer")
+            self.feedback.say("error", "Load a model and choose a target image layer.")
             return
         data = layer_data(target)
         source = None if self.source.value is None else layer_data(self.source.value)
         config = LatentConfig(patches=int(self.patches.value), device=self.session.device)
         voxel_size = self._voxel_size_of(target, adapted)
         note = model.scale_note(target.name, tuple(data.shape), voxel_size)
-        if note is not None:
-            notify("info", note)
-        self.runner.start(
+        self._measured = (target.name, note.rstrip(".") + "." if note else None)
+        worker = self.runner.start(
             lambda: diagnose_steps(
                 model, data, adapted, source=source, config=config, voxel_size=voxel_size
             ),
             self.session.set_diagnosis,
             f"measuring latents of {target.name}",
         )
+        if worker is not None:
+            statistics = "the source and the adapted" if adapted is not None else "the source"
+            self.feedback.say(
+                "info", f"Measuring the latents of {target.name} under {statistics} "
+                "statistics… (Cancel stops it.)",
+            )  # fmt: skip
 
     @staticmethod
     def _voxel_size_of(layer: Any, adapted: LoadedModel | None) -> tuple[float, ...] | None:
@@ -133,25 +155,32 @@ class HistogramWidget(Container):
         path = self._export_path(".png")
         if path:
             self.figure.savefig(path, dpi=120)
-            notify("info", f"saved {path}")
+            self.feedback.say("info", f"Saved the plots to {path}.")
 
     def save_csv(self, *_: object) -> None:
         path = self._export_path(".csv")
         if path and self.session.diagnosis is not None:
             write_shift_csv(self.session.diagnosis, path)
-            notify("info", f"saved {path}")
+            self.feedback.say("info", f"Saved the per-channel distances of every layer to {path}.")
 
     # -- display ---------------------------------------------------------------------------
 
     def _show(self, diagnosis: Diagnosis | None) -> None:
+        self.runner.update_buttons()
         if diagnosis is None:
             return
-        self.verdict.value = diagnosis.verdict.to_text()
+        self.verdict.value = reading_html(diagnosis.verdict.to_text())
+        self.verdict.visible = self.table.visible = True
         names = list(diagnosis.shift_before)
         self.layer.choices = names
         ranked = diagnosis.verdict.figures.get("most_shifted_layer")
         self.layer.value = ranked if ranked in names else names[0]
         self._layer_changed()
+        self.plots.show_in_dock()
+        name, note = getattr(self, "_measured", (None, None))
+        done = f"Measured the latents of {name}" if name else "Measured the latents"
+        done += "; layer and channel open on the most shifted."
+        self.feedback.say("info", " ".join(p for p in (done, note) if p), NEXT_STEP["measured"])
 
     def _layer_changed(self, *_: object) -> None:
         diagnosis = self.session.diagnosis
@@ -168,7 +197,7 @@ class HistogramWidget(Container):
         columns = ["channel", *[c for c in COLUMNS if c in rows[0]]]
         self.table.native.setSortingEnabled(False)  # sorting while filling scrambles rows
         self.table.value = {
-            "data": [[r[c] if c == "channel" else round(r[c], 4) for c in columns] for r in rows],
+            "data": [[r[c] if c == "channel" else f"{r[c]:.2f}" for c in columns] for r in rows],
             "index": [str(r["channel"]) for r in rows],
             "columns": columns,
         }
@@ -179,38 +208,62 @@ class HistogramWidget(Container):
         diagnosis = self.session.diagnosis
         if diagnosis is None or self.layer.value is None:
             return
-        plot_channel_histogram(self.axes[0], diagnosis, self.layer.value, int(self.channel.value))
-        plot_layer_overview(self.axes[1], diagnosis)
-        plot_intensities(self.axes[2], diagnosis)
-        self._restyle()
-
-    def _restyle(self, *_: object) -> None:
-        style_figure(self.figure, self.viewer)
-        self.canvas.draw_idle()
+        self.plots.draw(diagnosis, self.layer.value, int(self.channel.value))
 
     def _export_path(self, suffix: str) -> str | None:
         path = str(self.export_path.value or "")
         if not path or path == ".":
-            notify("error", "choose a file to export to")
+            self.feedback.say("error", "Choose a file to export to (export to).")
             return None
         return path if path.endswith(suffix) else path.rsplit(".", 1)[0] + suffix
 
-    def _refresh(self, *_: object) -> None:
+    def _refresh(self, event: Any = None) -> None:
+        """Refresh the choices; an image the user opens (or the newest, at start) is the
+        target."""
         self.reset_choices()
-        if self.target.choices and self.target.value is self.target.choices[0]:
-            self.target.value = self.target.choices[-1]  # the newest image: likely the target
+        newest = user_images(self.viewer)
+        inserted = (
+            getattr(event, "value", None) if getattr(event, "type", "") == "inserted" else None
+        )
+        if newest and (event is None or inserted in newest or self.target.value not in newest):
+            self.target.value = inserted if inserted in newest else newest[-1]
+        self.runner.update_buttons()
+
+    def _adapted(self, adapted: LoadedModel | None) -> None:
+        """After adapting, the target is the layer adapted to (what step 4 explains)."""
+        record = adapted.adaptation if adapted is not None else None
+        if record is not None and record.target in self.viewer.layers:
+            layer = self.viewer.layers[record.target]
+            if layer in self.target.choices:
+                self.target.value = layer
+        self.runner.update_buttons()
 
 
-def _figure_canvas() -> tuple[Any, Any, Any]:
-    """A matplotlib figure in a Qt canvas: channel histogram, layer overview, and the input
-    intensities against the fingerprint."""
-    figure = Figure(figsize=(5, 8), constrained_layout=True)
-    axes = figure.subplots(3, 1, height_ratios=[3, 2, 2])
-    for ax, hint in zip(axes, ("Measure latents to see the distributions", "")):
-        ax.set_axis_off()
-        ax.text(0.5, 0.5, hint, ha="center", va="center", transform=ax.transAxes)
-    canvas = FigureCanvasQTAgg(figure)
-    # Grows and shrinks with the dock (constrained layout re-fits the axes).
-    canvas.setMinimumHeight(520)
-    canvas.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-    return figure, canvas, axes
+def reading_html(text: str) -> str:
+    """The reading: its first line (the answer) in bold, each reason on a line of its own."""
+    head, *reasons = text.splitlines()
+    lines = [f"<b>{html.escape(head)}</b>", *(html.escape(r) for r in reasons)]
+    return "<br>".join(lines)
+
+
+def _row(*widgets: Any) -> Container:
+    row = Container(widgets=list(widgets), layout="horizontal", labels=True)
+    row.margins = (0, 0, 0, 0)
+    return row
+
+
+def _table_fills(table: Any) -> None:
+    """The table takes the dock's remaining height (at least :data:`TABLE_ROWS` rows), every
+    column in view, without the row-number column (the channel column says it)."""
+    native = table.native
+    show_as_written(table)
+    native.verticalHeader().setVisible(False)
+    native.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+    native.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+    rows = native.fontMetrics().height() + 6  # compact rows: more channels in view
+    native.verticalHeader().setDefaultSectionSize(rows)
+    native.setMinimumHeight(2 * rows + 8 + TABLE_ROWS * rows)
+    native.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+
+
+__all__ = ["TITLE", "HistogramWidget"]

@@ -9,6 +9,14 @@ from ..io.volumes import is_volume_path
 
 PLUGIN = "napari-bnadapt"
 DOCKED = ("Model", "Segment and adapt", "Compare masks", "Latent histograms")
+#: The tabs' titles: the step number and a name short enough that five tabs fit a laptop's
+#: dock uncut ("Segment and adapt (napari-bnadapt)" was cut to "Segment and adapt …").
+TAB_TITLES = {
+    "Model": "1 Model",
+    "Segment and adapt": "2 Segment, adapt",
+    "Compare masks": "3 Compare",
+    "Latent histograms": "4 Latents",
+}
 
 
 @dataclass
@@ -51,12 +59,23 @@ def open_workbench(
         dock, widget = bench.viewer.window.add_plugin_dock_widget(
             PLUGIN, name, tabify=name != DOCKED[0]
         )
+        dock.setWindowTitle(TAB_TITLES[name])
         bench.widgets[name], bench.docks[name] = widget, dock
+    bench.docks["Latent plots"] = bench.widgets[DOCKED[-1]].plots.show_in_dock()
     if model is not None:
         bench.widgets[DOCKED[0]].session.set_model(model)
     bind_shortcuts(bench)
+    select_newest_image(bench.viewer)
     show_first_step(bench)
     return bench
+
+
+def select_newest_image(viewer: Any) -> None:
+    """Select the newest image layer, so the layer controls show an image's settings (not
+    the paint tools of a hidden ground-truth layer opened last)."""
+    images = [layer for layer in viewer.layers if type(layer).__name__ == "Image"]
+    if images:
+        viewer.layers.selection.active = images[-1]
 
 
 def show_first_step(bench: Workbench) -> None:

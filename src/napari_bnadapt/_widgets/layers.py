@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -35,6 +36,36 @@ class MaskOrigin:
         return origin if isinstance(origin, cls) else None
 
 
+#: ``metadata[ROLE]`` of the helper layers the widgets add (a probability map, a grid
+#: cell's copy of the image, the gained/lost layer): never a default choice of an input.
+ROLE = "bnadapt_role"
+#: A labels layer whose name says it is the correct segmentation.
+TRUTH_NAME = re.compile(r"ground[ _-]?truth|\bgt\b|\btruth\b|annotation|groundtruth", re.I)
+
+
+def role_of(layer: Any) -> str | None:
+    """The helper role of a layer the widgets added (None: the user's own or a mask)."""
+    return getattr(layer, "metadata", {}).get(ROLE)
+
+
+def says_truth(layer: Any) -> bool:
+    """Whether a layer's name says it is ground truth (``target ground truth``, ``gt``)."""
+    return bool(TRUTH_NAME.search(str(getattr(layer, "name", ""))))
+
+
+def user_images(viewer: Any) -> list[Any]:
+    """The image layers the user brought (not the widgets' probability maps or copies)."""
+    return [x for x in viewer.layers if type(x).__name__ == "Image" and role_of(x) is None]
+
+
+def foreground_fraction(data: Any) -> float | None:
+    """The fraction of nonzero voxels of an in-memory mask (None for a lazy one)."""
+    if type(data).__module__.startswith(("dask", "zarr")):
+        return None
+    array = np.asarray(data)
+    return float(np.count_nonzero(array)) / array.size if array.size else 0.0
+
+
 def prediction_of(layer: Any) -> Prediction:
     """The prediction a labels layer shows: its current data, with the probabilities and
     the class meaning of the prediction it came from (none for a layer made elsewhere)."""
@@ -52,9 +83,10 @@ def result_layer(
     """Add a layer named ``name`` over ``like`` (same scale, translate, units), or replace
     the data of the existing layer of that name."""
     geometry = {"scale": like.scale, "translate": like.translate}
-    units = getattr(like, "units", None)
-    if units is not None:
-        geometry["units"] = units
+    for key in ("units", "axis_labels"):  # the slider reads "z", not "-3"
+        value = getattr(like, key, None)
+        if value is not None:
+            geometry[key] = value
     if name in viewer.layers:
         layer = viewer.layers[name]
         layer.data = data
@@ -128,8 +160,13 @@ def is_lazy(layer: Any) -> bool:
 
 
 def layers_of(viewer: Any, *kinds: str) -> list[tuple[str, Any]]:
-    """(name, layer) choices of the given layer class names, for combo boxes."""
-    return [(layer.name, layer) for layer in viewer.layers if type(layer).__name__ in kinds]
+    """(name, layer) choices of the given layer class names, for combo boxes (the grid
+    cells' temporary copies of an image left out)."""
+    return [
+        (layer.name, layer)
+        for layer in viewer.layers
+        if type(layer).__name__ in kinds and role_of(layer) != "compare"
+    ]
 
 
 def layer_voxel_size(layer: Any) -> tuple[float, ...] | None:

@@ -1,26 +1,33 @@
-"""Model dock widget: choose a model file (or the bundled demo), see what it is, pick a device."""
+"""Model dock widget: choose a model file (or a bundled model), see what it is, pick a device."""
 
 from __future__ import annotations
 
+import html
+import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from magicgui.widgets import ComboBox, Container, FileEdit, Label, PushButton
 
 from ..device import available_devices
 from ..errors import UntrustedCodeError
+from ..model.bn_layers import batchnorm_modules
 from ..model.checkpoint import BUNDLED, DEMO_NAME, DEMO_PATH, load_model
 from ..model.description import describe
 from ..model.loaded import LoadedModel
-from .help import add_purpose, explain, wrapping
-from .messages import confirm, notify
+from .help import NEXT_STEP, explain, wrapping
+from .layout import Section, lay_out
+from .messages import Feedback, confirm
 from .session import live_statistics, session_for
-from .workers import JobRunner, one_step, stop_on_close
+from .workers import JobRunner, Rule, one_step, stop_on_close
 
 if TYPE_CHECKING:
     import napari
 
 MODEL_FILTER = "*.pt *.pth *.ts *.torchscript *.zip *.yaml"
+SECTIONS = (Section(None, ("live", "path", "load_button", "bundled_row", "device")),)
+_ROW = re.compile(r"^(\s*)([^:]{1,24}):\s+(.*)$")
 
 
 class ModelWidget(Container):
@@ -30,40 +37,41 @@ class ModelWidget(Container):
         super().__init__(labels=False)
         self.viewer = viewer
         self.session = session_for(viewer)
-        self.path = FileEdit(mode="r", filter=MODEL_FILTER, value=str(DEMO_PATH), label="model")
+        self.live = wrapping(Label(value=""))
+        self.path = FileEdit(
+            mode="r", filter=MODEL_FILTER, value=str(DEMO_PATH), label="model file"
+        )
         self.load_button = PushButton(text="Load model")
         self.bundled = ComboBox(label="bundled", choices=list(BUNDLED), value=DEMO_NAME)
         self.demo_button = PushButton(text="Use the bundled model")
+        self.bundled_row = Container(widgets=[self.bundled, self.demo_button], layout="horizontal")
+        self.bundled_row.margins = (0, 0, 0, 0)
         self.device = ComboBox(label="device", choices=["auto", *available_devices()])
-        self.live = Label(value="")
         self.summary = wrapping(Label(value="no model loaded"))
-        self.summary.native.setStyleSheet("font-family: monospace")
-        self.runner = JobRunner([self.load_button, self.demo_button])
-        self.extend(
-            [
-                self.live,
-                Label(
-                    value="Model file (.pt, TorchScript, or a bioimage.io package: .zip or rdf.yaml)"
-                ),
-                self.path,
-                self.load_button,
-                Container(widgets=[self.bundled, self.demo_button], layout="horizontal"),
-                Container(widgets=[self.device], layout="horizontal"),
-                self.summary,
-            ]
-        )
+        self.feedback = Feedback(viewer)
+        self.runner = JobRunner(self.button_rules(), None, self.feedback)
+        lay_out(self, "Model", SECTIONS, [self.summary, self.feedback.label])
         self.load_button.changed.connect(self.load)
         self.demo_button.changed.connect(self.load_demo)
+        self.path.changed.connect(self.runner.update_buttons)
         self.device.changed.connect(self._device_changed)
         self.session.model_changed.connect(self._show)
         self.session.adapted_changed.connect(lambda _: self._show(self.session.model))
         stop_on_close(self.native, self.runner)
-        add_purpose(self, "Model")
         explain(self, "Model")
         if self.session.model is None:
             self.session.set_model(load_model("demo"))
         else:
             self._show(self.session.model)
+        self.runner.update_buttons()
+        self.feedback.say("info", _loaded_text(self.session.model), _next_for(self.session.model))
+
+    def button_rules(self) -> dict[Any, Rule]:
+        """What each button needs besides an idle widget."""
+        return {
+            self.load_button: lambda: Path(str(self.path.value or "")).exists(),
+            self.demo_button: lambda: self.bundled.value is not None,
+        }
 
     def load(self, *_: object) -> None:
         """Load the chosen file in a worker; the current model stays until it succeeds.
@@ -76,23 +84,28 @@ class ModelWidget(Container):
 
     def _loaded(self, result: LoadedModel | NeedsTrust) -> None:
         if not isinstance(result, NeedsTrust):
-            self.session.set_model(result)
+            self._use(result)
             return
         question = f"{result.message}\n\nRun the code of {result.path} and load the model?"
         if not confirm(self.native, "Run code from this package?", question):
-            notify("info", "not loaded: the package's code was not run")
+            self.feedback.say("info", "Not loaded: the package's code was not run.")
             return
         job = one_step(load_model, result.path, None, True)
-        self.runner.start(job, self.session.set_model, "loading model (trusted code)")
+        self.runner.start(job, self._use, "loading model (trusted code)")
 
     def load_demo(self, *_: object) -> None:
         """Load the bundled model chosen (the synthetic demo, or the FIB-SEM membranes)."""
         name = str(self.bundled.value)
         self.path.value = str(BUNDLED[name])
-        self.runner.start(one_step(load_model, name), self.session.set_model, f"loading {name}")
+        self.runner.start(one_step(load_model, name), self._use, f"loading {name}")
+
+    def _use(self, model: LoadedModel) -> None:
+        self.session.set_model(model)
+        self.feedback.say("info", _loaded_text(model), _next_for(model))
 
     def _device_changed(self, value: str) -> None:
         self.session.device = value
+        self.feedback.say("info", f"Jobs now run on {value}.")
 
     def _show(self, model: LoadedModel | None) -> None:
         self.live.value = live_statistics(self.session)
@@ -104,9 +117,47 @@ class ModelWidget(Container):
             record = self.session.adapted.adaptation
             if record is not None:
                 text += (
-                    f"\nAdapted copy: to {record.target} ({record.mode}, {record.patches} patches)"
+                    f"\nadapted copy: to {record.target} ({record.mode}, {record.patches} patches)"
                 )
-        self.summary.value = text
+        self.summary.value = summary_table(text)
+
+
+def summary_table(text: str) -> str:
+    """``key:   value`` lines as a two-column table: long values wrap inside their column
+    instead of back to the first one (indented keys are sub-items of the row above)."""
+    rows: list[list[str]] = []
+    for line in text.splitlines():
+        match = _ROW.match(line)
+        if match is None and rows:
+            rows[-1][1] += " " + line.strip()
+            continue
+        indent, key, value = match.groups() if match else ("", "", line)
+        rows.append([("&nbsp;&nbsp;" if indent else "") + html.escape(key), html.escape(value)])
+    cells = "".join(
+        f'<tr><td style="white-space: nowrap; padding-right: 8px">{key}</td><td>{value}</td></tr>'
+        for key, value in rows
+    )
+    return f'<table cellspacing="0" cellpadding="0">{cells}</table>'
+
+
+def _loaded_text(model: LoadedModel | None) -> str:
+    if model is None:
+        return "No model loaded."
+    voxel = (
+        f", trained at {' × '.join(f'{v:g}' for v in model.voxel_size)} nm"
+        if model.voxel_size
+        else ""
+    )
+    count = len(batchnorm_modules(model.module))
+    return f"Using {model.name}: {model.dims}D, {count} BatchNorm layers to adapt{voxel}."
+
+
+def _next_for(model: LoadedModel | None) -> str | None:
+    if model is None:
+        return None
+    if not batchnorm_modules(model.module):
+        return NEXT_STEP["no batchnorm"]
+    return NEXT_STEP["model loaded"]
 
 
 @dataclass(frozen=True)

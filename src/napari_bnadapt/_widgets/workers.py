@@ -1,15 +1,17 @@
 """Running core jobs (generators of Progress) in napari workers, one at a time per widget.
 
-The job is built *inside* the worker thread, so slow validation never blocks the UI. The
-widget's run buttons are disabled and its Cancel button enabled while it runs; progress
-shows in napari's activity dock. Expected problems (:class:`BnAdaptError`) come back as
-one clear notification; anything else is relayed by napari with its traceback.
+The job is built *inside* the worker thread, so slow validation never blocks the UI. While
+a job runs, the widget's buttons are disabled and its Cancel button enabled; otherwise each
+button is enabled exactly when its rule (a widget's table of "what this button needs")
+holds, so nothing the user cannot use is enabled. Progress shows in napari's activity dock.
+Expected problems (:class:`BnAdaptError`) come back as one clear message in the widget's
+feedback line (and a notification); anything else is relayed by napari with its traceback.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +22,15 @@ from qtpy.QtCore import QEvent, QObject
 from ..errors import BnAdaptError
 from ..forward import is_out_of_memory
 from ..jobs import Progress, Steps, remaining_seconds
-from .messages import notify
+from .messages import Feedback, notify
+
+#: When a button may be pressed (besides "no job is running"): a call without arguments.
+Rule = Callable[[], bool]
+
+
+def always() -> bool:
+    """The rule of a button that needs nothing but an idle widget."""
+    return True
 
 
 @dataclass(frozen=True)
@@ -31,11 +41,22 @@ class Failed:
 
 
 class JobRunner:
-    """One worker at a time for a widget, with progress, cancel and clean-up."""
+    """One worker at a time for a widget, with progress, cancel, clean-up and button states.
 
-    def __init__(self, buttons: Sequence[Any], cancel_button: Any | None = None) -> None:
-        self.buttons = list(buttons)
+    ``buttons`` maps each of the widget's buttons to its :data:`Rule` (a plain sequence:
+    every button needs only an idle widget); ``feedback`` is the widget's message line.
+    """
+
+    def __init__(
+        self,
+        buttons: Mapping[Any, Rule] | Sequence[Any],
+        cancel_button: Any | None = None,
+        feedback: Feedback | None = None,
+    ) -> None:
+        rules = buttons if isinstance(buttons, Mapping) else dict.fromkeys(buttons, always)
+        self.rules: dict[Any, Rule] = dict(rules)
         self.cancel_button = cancel_button
+        self.feedback = feedback
         self.worker: Any = None
         self._bar: Any = None
         self._steps: Steps | None = None
@@ -50,6 +71,27 @@ class JobRunner:
     def running(self) -> bool:
         return self.worker is not None
 
+    @property
+    def buttons(self) -> list[Any]:
+        return list(self.rules)
+
+    def update_buttons(self) -> None:
+        """Enable each button whose rule holds, none while a job runs; Cancel only then."""
+        try:
+            for button, rule in self.rules.items():
+                button.enabled = not self.running and _holds(rule)
+            if self.cancel_button is not None:
+                self.cancel_button.enabled = self.running
+        except RuntimeError:
+            pass  # the widget was closed while the job ran
+
+    def say(self, level: str, text: str, next_step: str | None = None) -> None:
+        """Tell the user, in the widget's feedback line (or a notification without one)."""
+        if self.feedback is not None:
+            self.feedback.say(level, text, next_step)
+        else:
+            notify(level, text if not next_step else f"{text} {next_step}")
+
     def start(
         self,
         make_steps: Callable[[], Steps],
@@ -58,7 +100,7 @@ class JobRunner:
     ) -> Any:
         """Run ``make_steps()`` in a worker; call ``on_done(result)`` on the main thread."""
         if self.running:
-            notify("warning", "a job is already running: wait for it or cancel it")
+            self.say("warning", "A job is already running: wait for it, or press Cancel.")
             return None
 
         def job() -> Steps[Any]:
@@ -79,11 +121,13 @@ class JobRunner:
         worker = create_worker(job, _start_thread=False, _ignore_errors=True)
         worker.yielded.connect(lambda step: self._show(step, description))
         worker.returned.connect(lambda result: self._returned(result, on_done))
-        worker.aborted.connect(lambda: notify("info", f"{description}: cancelled, nothing changed"))
+        worker.aborted.connect(
+            lambda: self.say("info", f"{_capital(description)}: cancelled; nothing was changed.")
+        )
         worker.finished.connect(self._finished)
         self.worker = worker
         self.last_error = None
-        self._set_running(True)
+        self.update_buttons()
         worker.start()
         return worker
 
@@ -116,7 +160,7 @@ class JobRunner:
     def _returned(self, result: Any, on_done: Callable[[Any], None]) -> None:
         if isinstance(result, Failed):
             self.last_error = result.message
-            notify("error", result.message)
+            self.say("error", result.message)
             return
         # Called once the worker has finished, so on_done may start the next job.
         self._done = (on_done, result)
@@ -130,19 +174,10 @@ class JobRunner:
             self._steps.close()
             self._steps = None
         self.worker = None
-        self._set_running(False)
+        self.update_buttons()
         done, self._done = self._done, None
         if done is not None:
             done[0](done[1])
-
-    def _set_running(self, running: bool) -> None:
-        try:
-            for button in self.buttons:
-                button.enabled = not running
-            if self.cancel_button is not None:
-                self.cancel_button.enabled = running
-        except RuntimeError:
-            pass  # the widget was closed while the job ran
 
 
 def remaining(started: float, step: Progress) -> str:
@@ -152,6 +187,18 @@ def remaining(started: float, step: Progress) -> str:
         return ""
     seconds = remaining_seconds(elapsed, step.done, step.total)
     return f"about {seconds:.0f} s left" if seconds < 120 else f"about {seconds / 60:.0f} min left"
+
+
+def _holds(rule: Rule) -> bool:
+    """A rule's answer; a rule that fails (a layer closed meanwhile) says no."""
+    try:
+        return bool(rule())
+    except (LookupError, AttributeError, ValueError):
+        return False
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def one_step(function: Callable[..., Any], *args: Any) -> Callable[[], Steps]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import InputDataError, require
+from ..errors import InputDataError, require, require_finite
 
 MODES = ("consistent", "standard", "ema")
 #: Label-free cures (see napari_bnadapt.adapt): input level, statistics level, parameters.
@@ -102,6 +102,7 @@ class AdaptConfig:
     stroke_consistency: float = 0.3
 
     def __post_init__(self) -> None:
+        require_finite(self)
         cures = (*CURES, *STROKE_CURES)
         require(self.cure in cures, f"unknown cure {self.cure!r}: use one of {', '.join(cures)}")
         require(
@@ -114,6 +115,10 @@ class AdaptConfig:
             "stroke steps must be at least 1 and their learning rate positive",
         )
         require(self.stroke_consistency >= 0, "the stroke consistency weight must be ≥ 0")
+        require(
+            0 <= self.seed < 2**32,
+            f"the seed must be a whole number from 0 to 2^32 - 1, got {self.seed}",
+        )
         require(
             self.polarity in POLARITY,
             f"polarity must be one of {', '.join(POLARITY)}, got {self.polarity!r}",

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..arrays.axes import canonical_view, read_normalized
-from ..arrays.resampling import resample
+from ..arrays.resampling import resample, resample_lazily
 from ..arrays.tiling import tile_starts
 from ..errors import InputDataError
 from ..model.input_steps import InputStep, compose
@@ -52,11 +52,19 @@ def to_model_scale(
     slice_axis: int | None = None,
 ) -> Any:
     """``target`` (an array or a list of them) resampled to the model's voxel size; as it
-    is when no resampling is needed."""
+    is when no resampling is needed. A lazy target (dask, a container array) stays lazy:
+    reading a patch resamples only the input under it, so a huge volume is never read
+    whole (the values are those of resampling it whole, bit for bit)."""
     if isinstance(target, (list, tuple)):
         return [to_model_scale(model, item, voxel_size, slice_axis) for item in target]
     factors = model.zoom_for(tuple(target.shape), voxel_size, slice_axis)
-    return target if factors is None else resample(target, factors)
+    if factors is None:
+        return target
+    return (
+        resample(target, factors)
+        if isinstance(target, np.ndarray)
+        else resample_lazily(target, factors)
+    )
 
 
 def prepare_target(
@@ -76,11 +84,13 @@ def prepare_target(
     axis = model.training_axis if slice_axis is None else slice_axis
     views, normalizers, shapes = [], [], []
     for item in items:
+        # Normalised as the input is (fitted on its own voxels), as predictions are.
+        own, _ = canonical_view(item, model.dims, model.in_channels, axis)
         item = to_model_scale(model, item, voxel_size, slice_axis)
         view, layout = canonical_view(item, model.dims, model.in_channels, axis)
         _require_patch_room(model, layout.spatial_shape)
         views.append(view)
-        normalizers.append(model.preprocessor(view))
+        normalizers.append(model.preprocessor(own))
         shapes.append(layout.spatial_shape)
     return TargetSet(views, normalizers, shapes, layout.slice_axis)
 

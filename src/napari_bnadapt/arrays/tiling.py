@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -20,6 +21,45 @@ def tile_starts(size: int, tile: int, overlap: int) -> list[int]:
     starts = list(range(0, size - tile, stride))
     starts.append(size - tile)
     return starts
+
+
+#: How much longer than asked a tile may grow so that one tile fewer covers an axis.
+STRETCH = 0.15
+
+
+def fitted_tile(size: int, tile: int, overlap: int, align: int = 1) -> tuple[int, int]:
+    """Tile length and stride that cover ``[0, size)`` with about ``tile``-long tiles
+    overlapping by at least ``overlap``, wasting as little as possible.
+
+    A fixed tile and stride leave a last tile that mostly repeats its neighbour (1024 px in
+    512-px tiles overlapping by 24: three tiles, 50 % more work than two). Here the count
+    of tiles comes first (the fewest of at most ``tile`` px, or one fewer when its tiles
+    are at most 15 % longer), then the shortest stride, a multiple of ``align`` (the
+    network's down-sampling, so that every tile but the last sees the pooling grid of the
+    whole image) unless any stride saves a tenth of the work, with tiles of that stride
+    plus the overlap. ``overlap`` should be a multiple of ``align`` too, so that tiles are.
+    """
+    if size <= tile:
+        return size, size
+    fewest = max(1, math.ceil((size - overlap) / max(1, tile - overlap)))
+    best: tuple[float, int, int] | None = None
+    for count in (fewest - 1, fewest):
+        for grid in {align, 1}:  # an unaligned stride only when it saves a tenth
+            if count < 1:
+                continue
+            if count == 1:
+                length, stride = size, size
+            else:
+                stride = grid * math.ceil((size - overlap) / count / grid)
+                length = stride + overlap
+            if length > tile * (1 + STRETCH) and count < fewest:
+                continue
+            cost = length * len(tile_starts(size, length, length - stride))
+            cost *= 1.0 if grid == align else 1.1
+            if best is None or cost < best[0]:
+                best = (cost, min(length, size), stride)
+    assert best is not None
+    return best[1], best[2]
 
 
 def tile_slices(

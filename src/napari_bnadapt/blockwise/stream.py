@@ -13,12 +13,16 @@ import numpy as np
 from ..cluster import ClusterConfig, dashboard_link, dask_client, run_tasks
 from ..errors import InputDataError
 from ..inference import PredictConfig
+from ..io.containers import StoredArray
 from ..io.ome_zarr_writer import BlockStore, check_output_name
+from ..io.paths import NamedPath, check_outputs_apart
 from ..jobs import Progress, Steps, blocking, remaining_seconds
 from ..model.loaded import LoadedModel
 from ..model.parcel import Parcel
+from ..speed.execution import Execution
 from .plan import BlockPlan, make_plan
 from .predict import as_array, predict_block
+from .provenance import check_same_run, run_record
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,10 @@ class StreamResult:
     foreground_fraction: float
     seconds: float
     dashboard: str | None = None
+    #: How the blocks were predicted (tiles, precision, layout).
+    execution: Execution | None = None
+    #: Model-scale voxels per input voxel along canonical (z, y, x); all 1 unless resampled.
+    zoom: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -76,25 +84,38 @@ def predict_to_zarr_steps(
     scale: tuple[float, ...] | None = None,
     unit: str | None = None,
     name: str = "",
+    voxel_size: tuple[float, ...] | None = None,
 ) -> Steps[StreamResult]:
     """Segment ``image`` (numpy, dask or a container's :class:`StoredArray`) into the
     OME-Zarr image ``out`` (and the probabilities into ``probabilities``), block by block.
 
     ``scale`` and ``unit`` give the input's spatial voxel size for the output metadata.
-    Prediction runs at the input's own pixel size: resample first when the model was
-    trained at another. Yields a :class:`Progress` per block (rate and ETA in ``detail``).
+    With ``voxel_size`` (nm) differing from the model's, each block is resampled to the
+    model's voxel size (with its halo) and its probabilities back onto the input's grid,
+    as :func:`~napari_bnadapt.inference.predict` does for the whole volume. Yields a
+    :class:`Progress` per block (rate and ETA in ``detail``).
     """
     cfg, opts = config or PredictConfig(), stream or StreamConfig()
-    for path in (out, probabilities):
-        if path is not None:
-            check_output_name(path)
-    plan = make_plan(model, as_array(image), cfg, opts.block)
+    outputs = [
+        NamedPath.of(label, p) for label, p in (("out", out), ("probabilities", probabilities)) if p
+    ]
+    for named in outputs:
+        check_output_name(named.path)
+    if isinstance(image, StoredArray):
+        check_outputs_apart(outputs, [NamedPath.of("input", image.path)])
+    check_outputs_apart(outputs[:1], outputs[1:], existing_only=False)
+    plan = make_plan(model, as_array(image), cfg, opts.block, voxel_size)
     stores = _stores(model, plan, out, probabilities, scale, unit, opts.ome_version)
-    done = set.intersection(*(s.create(opts.resume) for s in stores))
+    run = run_record(model, plan, as_array(image), cfg, scale)
+    for store in stores:
+        if opts.resume and store.partial.exists():
+            check_same_run(store.recorded_run(), run, str(store.partial))
     total, started = plan.block_count, time.perf_counter()
-    todo = [i for i in range(total) if i not in done]
     foreground = voxels = 0
+    # The cluster first: an address that is no scheduler must leave no store behind.
     with dask_client(opts.cluster) as client:
+        done = set.intersection(*(s.create(opts.resume, run) for s in stores))
+        todo = [i for i in range(total) if i not in done]
         dashboard = dashboard_link(client)
         shared = (Parcel(model), plan, image, cfg, tuple(stores))
         yield Progress(
@@ -112,7 +133,7 @@ def predict_to_zarr_steps(
     return StreamResult(
         paths[0], paths[1] if len(paths) > 1 else None, plan.layout.spatial_shape, total,
         len(done), foreground / voxels if voxels else float("nan"),
-        time.perf_counter() - started, dashboard,
+        time.perf_counter() - started, dashboard, plan.execution, plan.zoom,
     )  # fmt: skip
 
 

@@ -13,7 +13,9 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import BnAdaptError
+from ..memory import memory_limit, parse_size
 from .commands import HANDLERS
+from .guards import check_paths
 from .parser import make_parser
 
 EXIT_USAGE = 2
@@ -33,9 +35,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     quiet_library_logs()
     try:
-        return int(args.handler(args) or 0)
+        check_paths(args)
+        limit = parse_size(args.max_memory) if getattr(args, "max_memory", None) else None
+        with memory_limit(limit):
+            return int(args.handler(args) or 0)
     except BnAdaptError as exc:
-        print(f"bnadapt: error: {exc}", file=sys.stderr)
+        # One line, whatever a message quotes from a library.
+        print(f"bnadapt: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return EXIT_USAGE
     except MemoryError:
         print(

@@ -20,8 +20,7 @@ from ..export.bioimageio import ExportConfig
 from ..export.formats import export_model
 from ..export.test_tensors import check_test_tensors
 from ..inference import PredictConfig, predict
-from ..io.containers import container_kind
-from ..io.images import read_image, read_image_set, read_named_image, write_tiff
+from ..io.images import is_image_folder, read_image, read_image_set, read_named_image, write_tiff
 from ..model.checkpoint import load_model, save_model
 from ..model.description import describe
 from ..report import build_report, write_report
@@ -49,7 +48,9 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     model = model_from(args)
-    sample = read_named_image(args.sample, args.key).data if args.sample else None
+    sample = (
+        read_named_image(args.sample, args.key, args.missing_chunks).data if args.sample else None
+    )
     config = ExportConfig(
         name=args.name or "", authors=tuple(args.authors or ()), license=args.license or "",
         test=not args.no_test,
@@ -100,8 +101,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
             "--workers, --scheduler and --resume apply to block-by-block prediction: "
             "write the mask as OME-Zarr (--out mask.zarr)"
         )
-    folder = Path(args.input).is_dir() and container_kind(args.input) is None
-    images = read_image_set(args.input, args.key)
+    folder = is_image_folder(args.input)
+    images = read_image_set(args.input, args.key, args.missing_chunks)
     out, probs = Path(args.out), Path(args.probabilities) if args.probabilities else None
     if folder:
         for path in (out, probs):
@@ -139,10 +140,14 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         )
     )  # fmt: skip
     model = model_from(args)
-    targets = read_image_set(args.target, args.key)
+    targets = read_image_set(args.target, args.key, args.missing_chunks)
     data = [t.data for t in targets] if len(targets) > 1 else targets[0].data
-    roi = read_image(args.roi) if args.roi else None
-    strokes = np.asarray(read_image(args.strokes)) if args.strokes else None
+    roi = read_image(args.roi, missing_chunks=args.missing_chunks) if args.roi else None
+    strokes = (
+        np.asarray(read_image(args.strokes, missing_chunks=args.missing_chunks))
+        if args.strokes
+        else None
+    )
     voxel_size = voxel_size_of(args, targets[0])
     cluster = ClusterConfig(workers=args.workers, scheduler=args.scheduler)
     result = adapt(
@@ -165,9 +170,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     adapt_config, latent_config = AdaptConfig(**sampling), LatentConfig(**sampling)
     model = model_from(args)
     adapted = load_model(args.adapted) if args.adapted else None
-    image = read_named_image(args.input, args.key)
-    labels = read_image(args.labels) if args.labels else None
-    source = read_image(args.source) if args.source else None
+    image = read_named_image(args.input, args.key, args.missing_chunks)
+    labels = read_image(args.labels, missing_chunks=args.missing_chunks) if args.labels else None
+    source = read_image(args.source, missing_chunks=args.missing_chunks) if args.source else None
     report = build_report(
         model, image.data, adapted, labels=labels, source=source, adapt_config=adapt_config,
         predict_config=PredictConfig(**given(args, "device")), latent_config=latent_config,
@@ -193,8 +198,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_fingerprint(args: argparse.Namespace) -> int:
     model = model_from(args)
-    source = read_named_image(args.source, args.key)
-    labels = read_image(args.labels) if args.labels else None
+    source = read_named_image(args.source, args.key, args.missing_chunks)
+    labels = read_image(args.labels, missing_chunks=args.missing_chunks) if args.labels else None
     voxel_size = (
         parse_voxel_size(args.voxel_size, source.data.ndim, "--voxel-size") or source.voxel_size
     )

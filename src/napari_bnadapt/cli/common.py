@@ -20,7 +20,7 @@ from ..model.loaded import LoadedModel
 
 def predict_config(args: argparse.Namespace) -> PredictConfig:
     """The :class:`PredictConfig` of the prediction options the user gave."""
-    options = given(args, "batch_size", "device", "amp", "threshold", "slice_axis")
+    options = given(args, "batch_size", "device", "amp", "precision", "threshold", "slice_axis")
     if args.tile is not None:
         options["tile_shape"] = args.tile
     return PredictConfig(**options)

@@ -3,21 +3,45 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 from ..blockwise.plan import DEFAULT_BLOCK
 from ..inference import AMP, PredictConfig
+from ..io.containers import MISSING_CHUNKS
 from ..io.ome_zarr_writer import OME_VERSIONS
+from ..speed.geometry import DEFAULT_TILE
+from ..speed.precision import PRECISIONS
 
 PREDICT = PredictConfig()
+
+
+def finite_float(text: str) -> float:
+    """An argparse type: a finite number (NaN and infinity are refused, in one line)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
 DEVICE_HELP = "auto (CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:N or mps (default: auto)"
 
 
 def add_key_option(parser: argparse.ArgumentParser) -> None:
+    """Which array of a container, and what a chunk it lacks reads as."""
     parser.add_argument(
         "--key",
         help="the array inside a zarr, N5 or HDF5 container, e.g. raw or s0 (default: the "
         "only array, or level 0 of an OME-Zarr image; several arrays need a choice)",
     )
+    parser.add_argument(
+        "--missing-chunks", choices=MISSING_CHUNKS, default="error",
+        help="a chunk a container does not store: error (name it and stop: the copy may be "
+        "incomplete) or zero (read it as zeros, for stores written without their empty "
+        "chunks) (default: error)",
+    )  # fmt: skip
 
 
 def add_scale_options(parser: argparse.ArgumentParser) -> None:
@@ -39,20 +63,30 @@ def add_predict_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", help=DEVICE_HELP)
     parser.add_argument(
         "--tile", type=int,
-        help="tile edge in pixels; larger tiles are faster and need more memory "
-        "(default: 256 for 2D, 64 for 3D models)",
+        help="tile edge in pixels at the model's voxel size, fitted to the image; tiles "
+        "overlap by what the network needs (default: "
+        f"{DEFAULT_TILE[2]} for 2D, {DEFAULT_TILE[3]} for 3D models)",
     )  # fmt: skip
     parser.add_argument(
-        "--batch-size", type=int, help=f"tiles per forward pass (default: {PREDICT.batch_size})"
-    )
+        "--batch-size", type=int,
+        help="tiles per forward pass (default: about a million voxels, four on a GPU)",
+    )  # fmt: skip
     parser.add_argument(
-        "--threshold", type=float,
+        "--threshold", type=finite_float,
         help="foreground probability threshold of binary models (default: the model's own: "
         "0.5, unless a bioimage.io package binarises at another value)",
     )  # fmt: skip
     parser.add_argument(
-        "--amp", choices=[a for a in AMP if a], help="mixed precision on a GPU (default: off)"
-    )
+        "--precision", choices=PRECISIONS,
+        help="arithmetic of the network: auto (the fastest on this machine, bf16 where the "
+        "CPU or GPU computes it natively, if its masks agree with fp32's on sample tiles of "
+        "the input; fp32 for small inputs), fp32, bf16 (bfloat16) or fp16 (CUDA only) "
+        f"(default: {PREDICT.precision})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--amp", choices=[a for a in AMP if a],
+        help="the same as --precision bf16 or fp16 (kept for older scripts)",
+    )  # fmt: skip
     parser.add_argument(
         "--slice-axis", type=int, choices=(0, 1, 2),
         help="axis a 2D model cuts a volume across: 0 = z (default: the model's training axis)",

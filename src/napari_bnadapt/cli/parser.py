@@ -7,7 +7,9 @@ default applies (written once, shown in the help from the dataclass).
 from __future__ import annotations
 
 import argparse
+import difflib
 from collections.abc import Callable
+from typing import NoReturn
 
 from .. import __version__
 from ..adabn.config import CURES, MODES, POLARITY, STATISTICS, STROKE_CURES, AdaptConfig
@@ -15,6 +17,7 @@ from ..adabn.layer_selection import GROUPS
 from ..arrays.normalization import MODES as NORMALIZATION_MODES
 from ..diagnostics.latents import LatentConfig
 from ..export.formats import EXPORT_FORMATS
+from ..memory import SHARE
 from ..training import TrainConfig
 from .options import (
     DEVICE_HELP,
@@ -24,6 +27,7 @@ from .options import (
     add_predict_options,
     add_scale_options,
     add_stream_options,
+    finite_float,
 )
 
 Handler = Callable[[argparse.Namespace], int]
@@ -40,9 +44,39 @@ IMAGE_HELP = (
 )
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with mistakes said in one line by the command they belong to: a
+    misspelled option names the command and the closest option (``did you mean``)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.commands: dict[str, argparse.ArgumentParser] = {}
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        namespace, extras = self.parse_known_args(args, namespace)
+        if extras:
+            owner = self.commands.get(getattr(namespace, "command", None) or "", self)
+            owner.error(unrecognized(extras, owner))
+        return namespace
+
+
+def unrecognized(extras: list[str], parser: argparse.ArgumentParser) -> str:
+    """What the user typed that no option of ``parser`` takes, with the closest option."""
+    first = extras[0]
+    if not first.startswith("-"):
+        return f"unexpected argument {first!r}"
+    options = [o for action in parser._actions for o in action.option_strings]
+    close = difflib.get_close_matches(first.split("=")[0], options, n=1, cutoff=0.6)
+    hint = f": did you mean {close[0]}?" if close else ""
+    return f"unrecognized option {first}{hint}"
+
+
 def make_parser(handlers: dict[str, Handler]) -> argparse.ArgumentParser:
     """The parser; ``handlers`` maps each command name to the function that runs it."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="bnadapt",
         description="Segment EM data with a U-Net and adapt its BatchNorm statistics to new "
         "data without labels.",
@@ -55,7 +89,14 @@ def make_parser(handlers: dict[str, Handler]) -> argparse.ArgumentParser:
         "demo": _demo,
     }  # fmt: skip
     for name, build in builders.items():
-        build(commands).set_defaults(handler=handlers[name])
+        command = build(commands)
+        command.add_argument(
+            "--max-memory",
+            help="refuse any step planned to take more memory than this, e.g. 8G or 512M "
+            f"(default: {SHARE * 100:.0f}%% of what the machine has free)",
+        )
+        command.set_defaults(handler=handlers[name], command=name)
+        parser.commands[name] = command
     return parser
 
 
@@ -142,7 +183,9 @@ def _train(commands) -> argparse.ArgumentParser:
         f"(default: {TRAIN.base_channels})",
     )  # fmt: skip
     train.add_argument(
-        "--learning-rate", type=float, help=f"Adam's step size (default: {TRAIN.learning_rate:g})"
+        "--learning-rate",
+        type=finite_float,
+        help=f"Adam's step size (default: {TRAIN.learning_rate:g})",
     )
     train.add_argument(
         "--normalization", choices=NORMALIZATION_MODES,
@@ -211,7 +254,7 @@ def _adapt(commands) -> argparse.ArgumentParser:
         f"fingerprint; keep; invert (default: {ADAPT.polarity})",
     )  # fmt: skip
     adapt.add_argument(
-        "--fda-beta", type=float,
+        "--fda-beta", type=finite_float,
         help=f"for fda: frequencies below this (cycles/pixel) take the source's amplitude "
         f"(default: {ADAPT.fda_beta:g})",
     )  # fmt: skip
@@ -230,11 +273,11 @@ def _adapt(commands) -> argparse.ArgumentParser:
         f"moving average, as in the original paper's code (default: {ADAPT.mode})",
     )  # fmt: skip
     adapt.add_argument(
-        "--alpha", type=float,
+        "--alpha", type=finite_float,
         help=f"blend with the source statistics: 0 = source, 1 = fully adapted (default: {ADAPT.alpha:g})",
     )  # fmt: skip
     adapt.add_argument(
-        "--prior-strength", type=float,
+        "--prior-strength", type=finite_float,
         help="N of Schneider et al.: alpha = n / (N + n) with n the patches used; overrides --alpha",
     )  # fmt: skip
     adapt.add_argument(
@@ -255,7 +298,7 @@ def _adapt(commands) -> argparse.ArgumentParser:
         help=f"both, mean (keep source variances) or variance (keep source means) (default: {ADAPT.statistics})",
     )  # fmt: skip
     adapt.add_argument(
-        "--momentum", type=float, help=f"for --mode ema (default: {ADAPT.momentum:g})"
+        "--momentum", type=finite_float, help=f"for --mode ema (default: {ADAPT.momentum:g})"
     )
     adapt.add_argument(
         "--roi", help="TIFF mask, same shape as the target: sample only where nonzero"

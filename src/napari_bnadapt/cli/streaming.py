@@ -5,37 +5,25 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
-from pathlib import Path
 
-from ..arrays.resampling import format_sizes
 from ..blockwise.stream import StreamConfig, predict_to_zarr
 from ..cluster import ClusterConfig
 from ..errors import InputDataError
 from ..inference import PredictConfig
-from ..io.containers import container_kind
-from ..io.images import read_named_image
+from ..io.images import is_image_folder, read_named_image
 from ..model.loaded import LoadedModel
-from .common import given, printer, say_scale, voxel_size_of
+from .common import given, note, printer, say_scale, voxel_size_of
 
 
 def stream_prediction(args: argparse.Namespace, model: LoadedModel, config: PredictConfig) -> int:
     """Predict ``--input`` block by block into the OME-Zarr image ``--out``."""
-    if Path(args.input).is_dir() and container_kind(args.input) is None:
+    if is_image_folder(args.input):
         raise InputDataError(
             "a folder of images is segmented image by image into TIFF masks: give --out a "
             "folder name (not .zarr), or give one volume or container as --input"
         )
-    image = read_named_image(args.input, args.key)
+    image = read_named_image(args.input, args.key, args.missing_chunks)
     voxel_size = voxel_size_of(args, image)
-    factors = model.zoom_for(tuple(image.data.shape), voxel_size, config.slice_axis)
-    if factors is not None:
-        raise InputDataError(
-            f"the input's voxel size {format_sizes(voxel_size)} nm differs from the model's "
-            f"{format_sizes(model.voxel_size)} nm, and .zarr output is predicted at the "
-            "input's own pixel size: write a copy resampled to the model's voxel size first, "
-            "or pass "
-            "--no-rescale to predict at the input's pixel size"
-        )
     if args.probabilities and not str(args.probabilities).rstrip("/").endswith(".zarr"):
         raise InputDataError("with .zarr output, --probabilities must be a .zarr name too")
     stream = StreamConfig(
@@ -50,13 +38,15 @@ def stream_prediction(args: argparse.Namespace, model: LoadedModel, config: Pred
     result = predict_to_zarr(
         model, source, args.out, config, probabilities=args.probabilities, stream=stream,
         scale=image.voxel_size, unit="nm" if image.voxel_size else None, name=image.name,
-        progress=printer(),
+        voxel_size=voxel_size, progress=printer(),
     )  # fmt: skip
     resumed = f", {result.resumed} kept from the interrupted run" if result.resumed else ""
     print(
         f"{image.name}: {result.shape} foreground {result.foreground_fraction:.1%} in "
         f"{result.blocks} blocks{resumed}, {result.seconds:.1f} s → {result.out}"
     )
+    if result.execution is not None and result.execution.note:
+        note(f"segmented with {result.execution.describe()}")
     say_scale(args, image, model)
     return 0
 

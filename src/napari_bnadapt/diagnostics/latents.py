@@ -31,7 +31,7 @@ from scipy.special import ndtr
 
 from ..adabn.config import DEFAULT_PATCHES
 from ..adabn.moments import Moments
-from ..errors import require
+from ..errors import require, require_finite
 from ..inference import Prediction
 from ..model.fingerprint import LatentReference
 from .distances import histogram_quantiles
@@ -66,11 +66,16 @@ class LatentConfig:
     slice_axis: int | None = None
 
     def __post_init__(self) -> None:
+        require_finite(self)
         require(
             self.bins >= 2 and self.span > 0, "histograms need at least 2 bins and a positive span"
         )
         require(
             self.patches >= 1 and self.batch_size >= 1, "patches and batch size must be at least 1"
+        )
+        require(
+            0 <= self.seed < 2**32,
+            f"the seed must be a whole number from 0 to 2^32 - 1, got {self.seed}",
         )
         require(self.bottleneck_samples >= 0, "bottleneck samples must be ≥ 0")
 

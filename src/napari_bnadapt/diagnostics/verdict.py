@@ -64,9 +64,18 @@ class Verdict:
     predicted_benefit: float = 0.0
 
     def to_text(self) -> str:
-        advice = {"adabn": "adapt (bnadapt adapt)", "none": "keep the source model"}
-        head = f"Should I adapt? {self.reading} — recommended: {advice.get(self.cure, self.cure)}"
+        """The reading and the cure in one line (each said once), then the reasons."""
+        head = f"Should I adapt? {self.reading} — {self.advice()}"
         return head + "\n" + "\n".join(f"- {r}" for r in self.reasons)
+
+    def advice(self) -> str:
+        """What to do: keep the source model, or the cure and its command."""
+        if self.cure == "none":
+            return "keep the source model"
+        cure, _, options = self.cure.partition(" ")
+        command = "bnadapt adapt" + ("" if cure == "adabn" else f" --cure {cure}")
+        command += f" {options}" if options else ""
+        return f"cure: {cure} ({command})"
 
     def to_dict(self) -> dict:
         return {

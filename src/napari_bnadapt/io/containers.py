@@ -9,6 +9,7 @@ tensorstore for N5 and h5py for HDF5.
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from dataclasses import dataclass, field
@@ -24,6 +25,10 @@ ZARR_SUFFIXES = (".zarr",)
 N5_SUFFIXES = (".n5",)
 HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".he5")
 CONTAINER_SUFFIXES = ZARR_SUFFIXES + N5_SUFFIXES + HDF5_SUFFIXES
+#: What a read does with a chunk the container does not store: ``error`` names it (an
+#: incomplete copy must not be segmented as zeros); ``zero`` reads it as the fill value
+#: (for stores written without their empty chunks, as zarr does by default).
+MISSING_CHUNKS = ("error", "zero")
 
 
 def container_kind(path: str | Path) -> str | None:
@@ -57,14 +62,19 @@ class StoredArray:
     shape: tuple[int, ...] = ()
     dtype: np.dtype = field(default_factory=lambda: np.dtype("uint8"))
     chunks: tuple[int, ...] = ()
+    missing: str = "error"
     _handle: Any = field(default=None, repr=False, compare=False)
+    _stored: set[tuple[int, ...]] = field(default_factory=set, repr=False, compare=False)
     _lock: Any = field(default=None, repr=False, compare=False)
     _dask: Any = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def open(cls, path: str | Path, key: str, kind: str) -> StoredArray:
-        """Open ``key`` in the container at ``path`` and record its shape, dtype and chunks."""
-        stored = cls(str(path), key, kind)
+    def open(cls, path: str | Path, key: str, kind: str, missing: str = "error") -> StoredArray:
+        """Open ``key`` in the container at ``path`` and record its shape, dtype and chunks;
+        ``missing`` says what reading a chunk the container lacks does (:data:`MISSING_CHUNKS`)."""
+        if missing not in MISSING_CHUNKS:
+            raise InputDataError(f"missing chunks: use one of {', '.join(MISSING_CHUNKS)}")
+        stored = cls(str(path), key, kind, missing=missing)
         handle = stored.handle()
         stored.shape = tuple(int(s) for s in handle.shape)
         stored.dtype = np.dtype(_numpy_dtype(handle))
@@ -96,6 +106,8 @@ class StoredArray:
 
     def _read(self, index: Any) -> np.ndarray:
         handle = self.handle()
+        if self.missing == "error":
+            self._check_chunks(index)
         if self.kind == "n5":
             return np.asarray(handle[index].read().result())
         if self.kind == "hdf5":
@@ -103,8 +115,23 @@ class StoredArray:
                 return np.asarray(handle[index])
         return np.asarray(handle[index])
 
+    def _check_chunks(self, index: Any) -> None:
+        """Raise when a chunk ``index`` touches is not stored (known ones are remembered)."""
+        for coords in chunk_coordinates(index, self.shape, self.chunks):
+            if coords in self._stored:
+                continue
+            if not _chunk_stored(self, coords):
+                where = ", ".join(str(c * n) for c, n in zip(coords, self.chunks))
+                array = f"array {self.key!r}" if self.key else "array"
+                raise InputDataError(
+                    f"{Path(self.path).name}: the chunk of its {array} at ({where}) is missing: the container is incomplete (copy it again), or "
+                    "was written without its empty chunks (read them as zeros with "
+                    "--missing-chunks zero)"
+                )
+            self._stored.add(coords)
+
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_handle": None, "_lock": None, "_dask": None}
+        return {**self.__dict__, "_handle": None, "_lock": None, "_dask": None, "_stored": set()}
 
     def to_dask(self) -> Any:
         """A dask array over this array, one task per stored chunk (or a few chunks)."""
@@ -128,12 +155,55 @@ class Container:
     name: str
 
 
-def open_container(path: str | Path, key: str | None = None) -> Container:
+def chunk_coordinates(
+    index: Any, shape: tuple[int, ...], chunks: tuple[int, ...]
+) -> itertools.product:
+    """Grid coordinates of every chunk a basic index (ints and slices) touches."""
+    index = index if isinstance(index, tuple) else (index,)
+    if any(i is Ellipsis for i in index):
+        at = index.index(Ellipsis)
+        index = index[:at] + (slice(None),) * (len(shape) - len(index) + 1) + index[at + 1 :]
+    index = index + (slice(None),) * (len(shape) - len(index))
+    ranges = []
+    for item, size, chunk in zip(index, shape, chunks):
+        if isinstance(item, slice):
+            start, stop, _ = item.indices(size)
+            ranges.append(range(start // chunk, (stop - 1) // chunk + 1) if stop > start else [])
+        else:
+            position = int(item) % size
+            ranges.append(range(position // chunk, position // chunk + 1))
+    return itertools.product(*ranges)
+
+
+def _chunk_stored(array: StoredArray, coords: tuple[int, ...]) -> bool:
+    """Whether the container holds chunk ``coords`` of ``array`` (its file, for zarr and
+    N5; its allocation, for HDF5)."""
+    handle = array.handle()
+    if array.kind == "hdf5":
+        if handle.chunks is None:  # contiguous: stored once anything was written
+            return handle.id.get_storage_size() > 0
+        offset = tuple(c * n for c, n in zip(coords, handle.chunks))
+        return handle.id.get_chunk_info_by_coord(offset).byte_offset is not None
+    if array.kind == "n5":  # N5 lists axes fastest first: the file is key/x/y/z
+        parts = [str(c) for c in reversed(coords)]
+        return Path(array.path, array.key, *parts).exists()
+    store = handle.store_path
+    root = getattr(store.store, "root", None)
+    if root is None:  # not on a local disk: the store itself answers
+        return True
+    key = handle.metadata.encode_chunk_key(coords)
+    return Path(root, store.path, key).exists()
+
+
+def open_container(
+    path: str | Path, key: str | None = None, missing_chunks: str = "error"
+) -> Container:
     """Open one array of the container at ``path``.
 
     Without ``key``: the OME-Zarr multiscale image's level 0, or the only array. A
     container with several arrays and no ``key`` raises :class:`InputDataError` listing
-    them. With ``key``: that array, or that multiscale group's level 0.
+    them. With ``key``: that array, or that multiscale group's level 0. ``missing_chunks``:
+    see :data:`MISSING_CHUNKS`.
     """
     path = Path(path)
     kind = container_kind(path)
@@ -143,18 +213,18 @@ def open_container(path: str | Path, key: str | None = None) -> Container:
         raise InputDataError(f"{str(path)!r} not found: check the path")
     try:
         if kind == "zarr":
-            multiscale = _ome_multiscale(path, key)
+            multiscale = _ome_multiscale(path, key, missing_chunks)
             if multiscale is not None:
                 return multiscale
         keys = list_arrays(path)
         chosen = _choose_key(path, keys, key)
-        array = StoredArray.open(path, chosen, kind)
+        array = StoredArray.open(path, chosen, kind, missing_chunks)
         scale, units = attribute_voxel_size(_attributes(path, chosen, kind), array.ndim, kind)
     except InputDataError:
         raise
     except Exception as exc:
         raise InputDataError(
-            f"{path.name} could not be read ({type(exc).__name__}: {exc}): the container may "
+            f"{path.name} could not be read ({type(exc).__name__}: {first_line(exc)}): the container may "
             "be incomplete or corrupt"
         ) from None
     if array.ndim == 0 or 0 in array.shape:
@@ -209,7 +279,7 @@ def _choose_key(path: Path, keys: list[str], key: str | None) -> str:
     )
 
 
-def _ome_multiscale(path: Path, key: str | None) -> Container | None:
+def _ome_multiscale(path: Path, key: str | None, missing: str) -> Container | None:
     """The multiscale image at ``path`` (or at group ``key`` in it), read by ome-zarr-py."""
     from ome_zarr.format import FormatV04, FormatV05
     from ome_zarr.io import parse_url
@@ -230,7 +300,7 @@ def _ome_multiscale(path: Path, key: str | None) -> Container | None:
             continue
         paths = list(multiscales.datasets)
         prefix = f"{key.strip('/')}/" if key else ""
-        levels = [StoredArray.open(path, prefix + p, "zarr") for p in paths]
+        levels = [StoredArray.open(path, prefix + p, "zarr", missing) for p in paths]
         scale, units = ome_voxel_size(node.metadata, levels[0].ndim)
         return Container(levels[0], levels, scale, units, container_stem(path))
     return None

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import BnAdaptError
+from ..errors import BnAdaptError, OutputPathError
 
 
 @contextlib.contextmanager
@@ -26,6 +26,8 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
     absent).
     """
     path = Path(path)
+    if path.is_dir():
+        raise OutputPathError(f"{str(path)!r} is a folder: give a file name to write")
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise BnAdaptError(f"output folder {str(parent)!r} does not exist: create it first")

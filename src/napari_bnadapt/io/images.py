@@ -13,6 +13,7 @@ from PIL import Image
 from ..errors import InputDataError
 from .containers import StoredArray, container_kind
 from .files import atomic_output
+from .paths import check_regular
 from .volumes import VOLUME_SUFFIXES, is_volume_path, read_volume
 
 IMAGE_SUFFIXES = (*VOLUME_SUFFIXES, ".png")
@@ -29,20 +30,23 @@ class NamedImage:
     source: StoredArray | None = None
 
 
-def read_image(path: str | Path, key: str | None = None) -> Any:
+def read_image(path: str | Path, key: str | None = None, missing_chunks: str = "error") -> Any:
     """Read one TIFF, MRC (2D image, 3D stack or volume) or PNG file, or one array of a
     zarr/OME-Zarr, N5 or HDF5 container (``key``).
 
     Very large TIFF/MRC files and every container come back lazily (memory map or dask).
     """
-    return read_named_image(path, key).data
+    return read_named_image(path, key, missing_chunks).data
 
 
-def read_named_image(path: str | Path, key: str | None = None) -> NamedImage:
+def read_named_image(
+    path: str | Path, key: str | None = None, missing_chunks: str = "error"
+) -> NamedImage:
     """:func:`read_image` with the file's name and voxel size (nm, from its metadata)."""
     path = Path(path)
+    check_regular(path)
     if container_kind(path) is not None:
-        volume = read_volume(path, key=key)
+        volume = read_volume(path, key=key, missing_chunks=missing_chunks)
         return NamedImage(volume.name, volume.data, volume.voxel_size, volume.source)
     if not path.is_file():
         raise InputDataError(f"image file {str(path)!r} not found: check the path")
@@ -92,18 +96,25 @@ def to_grey(data: Any) -> Any:
     return colours.mean(axis=-1, dtype=np.float32)
 
 
-def read_image_set(path: str | Path, key: str | None = None) -> list[NamedImage]:
+def is_image_folder(path: str | Path) -> bool:
+    """Whether ``path`` is a folder of images (not a zarr or N5 container)."""
+    return Path(path).is_dir() and container_kind(path) is None
+
+
+def read_image_set(
+    path: str | Path, key: str | None = None, missing_chunks: str = "error"
+) -> list[NamedImage]:
     """A TIFF/PNG file or container array, or every TIFF/PNG 2D image in a folder (sorted
     by name)."""
     path = Path(path)
-    if path.is_dir() and container_kind(path) is None:
+    if is_image_folder(path):
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
             raise InputDataError(
                 f"folder {str(path)!r} has no .tif/.tiff/.png images: check the path"
             )
         return [read_named_image(p) for p in files]
-    return [read_named_image(path, key)]
+    return [read_named_image(path, key, missing_chunks)]
 
 
 #: Lazy arrays (dask, zarr) larger than this are written slice by slice, never whole in RAM.
@@ -142,7 +153,9 @@ def write_tiff(
     if rgb:
         return _write_rgb(path, data, scale, unit)
     axes = "ZYX"[-data.ndim :] if data.ndim in (2, 3) else None
+    # ImageJ reads images one pixel wide back without their last axis: OME keeps it.
     imagej = data.dtype in (np.uint8, np.uint16, np.float32) and axes is not None
+    imagej = imagej and data.shape[-1] > 1
     kwargs: dict = {"photometric": "minisblack"}
     if imagej:
         kwargs["imagej"] = True

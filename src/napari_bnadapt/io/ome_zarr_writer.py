@@ -22,6 +22,8 @@ from ..errors import InputDataError, require
 
 OME_VERSIONS = ("0.4", "0.5")
 MARKERS = "bnadapt-blocks"
+#: The partial store's attribute that records what made it (``--resume`` checks it).
+RUN_ATTRIBUTE = "bnadapt_run"
 #: OME-NGFF unit names of the units this package reads.
 _OME_UNITS = {"nm": "nanometer", "µm": "micrometer", "mm": "millimeter", "Å": "angstrom"}
 
@@ -53,35 +55,47 @@ class BlockStore:
     def partial(self) -> Path:
         return Path(f"{self.path}.partial")
 
-    def create(self, resume: bool = False) -> set[int]:
-        """Make the partial store (or reopen it with ``resume``); the blocks already done."""
+    def create(self, resume: bool = False, run: dict[str, Any] | None = None) -> set[int]:
+        """Make the partial store, recording ``run`` (what made it), or with ``resume``
+        reopen the one there; the blocks already done. Whether a store may be resumed is
+        the caller's to check first (:meth:`recorded_run`)."""
         import zarr
 
         if resume and self.partial.exists():
-            try:
-                array = zarr.open_array(str(self.partial), path="0", mode="r")
-            except Exception:
-                array = None
-            if (
-                array is not None
-                and tuple(array.shape) == self.shape
-                and str(array.dtype) == self.dtype
-            ):
-                return self.done_blocks()
+            return self.done_blocks()
         shutil.rmtree(self.partial, ignore_errors=True)
         root = zarr.open_group(str(self.partial), mode="w", zarr_format=self._zarr_format())
         root.create_array(
             "0", shape=self.shape, chunks=self.chunks, dtype=self.dtype, fill_value=0,
             **self._dimension_names(),
         )  # fmt: skip
+        if run is not None:
+            root.attrs[RUN_ATTRIBUTE] = run
         (self.partial / MARKERS).mkdir()
         return set()
+
+    def recorded_run(self) -> dict[str, Any] | None:
+        """The record of the run that began the partial store; None when it has none or
+        is not a readable store with an image of this type."""
+        import zarr
+
+        try:
+            root = zarr.open_group(str(self.partial), mode="r")
+            array = root["0"]
+            run = root.attrs.get(RUN_ATTRIBUTE)
+        except Exception:  # not a zarr store, or damaged: nothing to resume from
+            return None
+        usable = str(array.dtype) == self.dtype and isinstance(run, dict)
+        return dict(run) if usable else None
 
     def write(self, region: tuple[slice, ...], data: np.ndarray, index: int) -> None:
         """Write one block (``region`` on the spatial axes) and mark it done."""
         import zarr
 
         array = zarr.open_array(str(self.partial), path="0", mode="r+")
+        # Every chunk is stored, empty ones too: a reader then tells a missing chunk (an
+        # incomplete copy) from an empty one, as this package's own reader does.
+        array = array.with_config({"write_empty_chunks": True})
         lead = (slice(None),) * (len(self.shape) - len(region))
         array[(*lead, *region)] = data
         # The marker comes last: a block killed mid-write is written again on resume.

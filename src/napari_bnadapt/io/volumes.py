@@ -8,7 +8,6 @@ still be viewed and processed block by block.
 
 from __future__ import annotations
 
-import math
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +17,10 @@ import mrcfile
 import numpy as np
 import tifffile
 
-from ..errors import InputDataError
+from ..errors import InputDataError, first_line
+from ..units import is_sane_voxel_size
 from .containers import CONTAINER_SUFFIXES, StoredArray, container_kind, open_container
+from .paths import check_regular
 
 TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".tf2")
 MRC_SUFFIXES = (".mrc", ".rec", ".st", ".ali", ".map", ".mrcs")
@@ -68,20 +69,26 @@ def voxel_size_nm(
         for s, u in zip(scale, units)
         if _clean_unit(str(u)) in _UNIT_TO_NM
     ]
-    usable = sizes and all(math.isfinite(v) and v > 0 for v in sizes)
-    return tuple(sizes) if usable else None
+    return tuple(sizes) if is_sane_voxel_size(sizes) else None
 
 
 def is_volume_path(path: str | Path) -> bool:
     return str(path).rstrip("/\\").lower().endswith(VOLUME_SUFFIXES)
 
 
-def read_volume(path: str | Path, lazy_above: int = LAZY_ABOVE, key: str | None = None) -> Volume:
-    """Read ``path`` (``key``: the array in a container); raise :class:`InputDataError`
-    with a clear message if it cannot be read."""
+def read_volume(
+    path: str | Path,
+    lazy_above: int = LAZY_ABOVE,
+    key: str | None = None,
+    missing_chunks: str = "error",
+) -> Volume:
+    """Read ``path`` (``key``: the array in a container; ``missing_chunks``: what reading a
+    chunk it does not store does, see :data:`~.containers.MISSING_CHUNKS`); raise
+    :class:`InputDataError` with a clear message if it cannot be read."""
     path = Path(path)
+    check_regular(path)
     if container_kind(path) is not None:
-        return _read_container(path, key)
+        return _read_container(path, key, missing_chunks)
     if not path.is_file():
         raise InputDataError(f"{str(path)!r} not found: check the path")
     if not is_volume_path(path):
@@ -100,7 +107,7 @@ def read_volume(path: str | Path, lazy_above: int = LAZY_ABOVE, key: str | None 
         raise
     except Exception as exc:
         raise InputDataError(
-            f"{path.name} could not be read ({type(exc).__name__}: {exc}): the file may be "
+            f"{path.name} could not be read ({type(exc).__name__}: {first_line(exc)}): the file may be "
             "truncated or corrupt; re-export it"
         ) from None
 
@@ -115,8 +122,8 @@ def _declared_bytes(path: Path) -> int:
         return int(tif.series[0].nbytes) if tif.series else 0
 
 
-def _read_container(path: Path, key: str | None) -> Volume:
-    container = open_container(path, key)
+def _read_container(path: Path, key: str | None, missing_chunks: str) -> Volume:
+    container = open_container(path, key, missing_chunks)
     levels = [level.to_dask() for level in container.levels]
     return Volume(
         levels[0], container.name, container.scale, container.units, lazy=True,

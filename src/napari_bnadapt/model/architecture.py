@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -22,10 +23,14 @@ import torch
 from torch import nn
 
 from ..arrays.normalization import NormalizationSpec
-from ..errors import ModelFileError
+from ..errors import BnAdaptError, ModelFileError
 from .loaded import LoadedModel, wrap_unet
+from .schema import check_unet
+from .sizing import build_within_budget
 from .unet import UNet, UNetConfig
 
+#: A class's import path: dotted Python names, nothing relative, no file paths.
+_IMPORT_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
 #: Libraries whose network classes a model file may name to be rebuilt on load.
 TRUSTED_PACKAGES = ("monai.networks.nets", "segmentation_models_pytorch", "napari_bnadapt")
 
@@ -56,9 +61,10 @@ class Architecture:
         return {"name": "external", "target": self.target, "args": self.args}
 
     def build(self) -> nn.Module:
-        """Import the class from its installed library and build it."""
+        """Import the class from its installed library and build it (once its size is
+        known to fit in memory)."""
         module_name, _, class_name = self.target.rpartition(".")
-        if not module_name or "/" in self.target or "\\" in self.target:
+        if not _IMPORT_PATH.fullmatch(self.target):
             raise ModelFileError(
                 f"--architecture {self.target!r}: give the class's import path, e.g. "
                 "monai.networks.nets.UNet (files and paths are never imported)"
@@ -72,13 +78,9 @@ class Architecture:
             ) from None
         if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
             raise ModelFileError(f"{self.target} is not a torch.nn.Module class")
-        try:
-            return cls(**self.args)
-        except TypeError as exc:
-            raise ModelFileError(
-                f"{self.target} could not be built with --architecture-args ({exc}): give "
-                "the arguments the network was trained with"
-            ) from None
+        return build_within_budget(
+            lambda: cls(**self.args), f"{self.target} with --architecture-args"
+        )
 
 
 def is_trusted(target: str) -> bool:
@@ -208,15 +210,21 @@ def bare_unet(state: dict[str, torch.Tensor], path: Path) -> LoadedModel:
     try:
         first = state["encoder.0.conv1.weight"]
         depth = 1 + max(int(k.split(".")[1]) for k in state if k.startswith("encoder."))
-        config = UNetConfig(
-            dims=first.ndim - 2,
-            in_channels=int(first.shape[1]),
-            out_channels=int(state["head.weight"].shape[0]),
-            depth=depth,
-            base_channels=int(first.shape[0]),
-        )
-        module = UNet(config)
+        inferred = {
+            "dims": first.ndim - 2, "in_channels": int(first.shape[1]),
+            "out_channels": int(state["head.weight"].shape[0]), "depth": depth,
+            "base_channels": int(first.shape[0]),
+        }  # fmt: skip
+    except (KeyError, ValueError, IndexError):
+        inferred = None
+    try:
+        if inferred is None:
+            raise KeyError("not the built-in U-Net's keys")
+        config = UNetConfig.from_dict(check_unet(inferred, path.name))
+        module = build_within_budget(lambda: UNet(config), f"the U-Net {path.name} describes")
         module.load_state_dict(state)
+    except BnAdaptError:
+        raise
     except (KeyError, ValueError, RuntimeError):
         raise ModelFileError(
             f"{path.name} is a state_dict of an unknown architecture: name it, e.g. "

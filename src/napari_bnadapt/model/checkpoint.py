@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from ..arrays.normalization import NormalizationSpec
-from ..errors import ModelFileError, first_line
+from ..errors import BnAdaptError, ModelFileError, first_line
 from ..io.files import atomic_output
 from .architecture import Architecture, architecture_of, bare_unet, external_model
 from .bn_layers import list_norm_layers
@@ -49,7 +49,9 @@ from .documents import (
 )
 from .loaded import LoadedModel
 from .package import is_package, load_package
+from .schema import check_document, check_unet
 from .signature import probe_output_channels
+from .sizing import build_within_budget
 from .unet import UNet, UNetConfig
 
 FORMAT = "napari-bnadapt-model"
@@ -219,17 +221,17 @@ def _native_from_document(document: dict[str, Any], path: Path) -> LoadedModel:
             f"{path.name} was written by a newer napari-bnadapt (format {version}): upgrade"
         )
     if (document.get("architecture") or {}).get("name") == "external":
-        meta = json.loads(document.get("metadata_json") or "{}")
+        meta = check_document(_json(document.get("metadata_json") or "{}", path), path.name)
         model = external_model(path, architecture_of(document, path), document=document, meta=meta)
         model.adaptation = record_from(meta)
         return model
     try:
-        config = UNetConfig.from_dict(document["architecture"]["config"])
-        meta = json.loads(document["metadata_json"])
-        module = UNet(config)
+        config = UNetConfig.from_dict(check_unet(document["architecture"]["config"], path.name))
+        meta = check_document(_json(document["metadata_json"], path), path.name)
+        module = build_within_budget(lambda: UNet(config), f"the U-Net {path.name} describes")
         module.load_state_dict(document["state_dict"])
         normalization = NormalizationSpec.from_dict(meta["normalization"])
-    except ModelFileError:
+    except BnAdaptError:
         raise
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise ModelFileError(
@@ -257,7 +259,7 @@ def _load_torchscript(path: Path) -> LoadedModel:
             f"{path.name} is not a loadable TorchScript file ({type(exc).__name__}): "
             "re-export it with torch.jit.save"
         ) from None
-    meta = json.loads(extra[EXTRA_FILE]) if extra[EXTRA_FILE] else {}
+    meta = check_document(_json(extra[EXTRA_FILE], path), path.name) if extra[EXTRA_FILE] else {}
     tensors = read_tensor_bytes(extra[TENSORS_FILE], path) if extra[TENSORS_FILE] else {}
     layers = list_norm_layers(module)
     dims, in_channels = _infer_dims_and_channels(module, layers)
@@ -278,6 +280,17 @@ def _load_torchscript(path: Path) -> LoadedModel:
         adaptation=record_from(meta),
         **extras_from(meta, tensors, path),
     )
+
+
+def _json(text: Any, path: Path) -> Any:
+    """A model file's JSON metadata, parsed; one line when it is not JSON."""
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError) as exc:
+        raise ModelFileError(
+            f"{path.name}: its metadata is not valid JSON ({first_line(exc, 80)}): the file is "
+            "damaged or was edited by hand; re-save the model"
+        ) from None
 
 
 def _infer_dims_and_channels(module: nn.Module, layers: list) -> tuple[int, int]:

@@ -9,6 +9,9 @@ from .bn_layers import NormLayer, adaptability_verdict, list_norm_layers
 from .loaded import LoadedModel
 from .unet import count_parameters
 
+#: What a model file may say about where it comes from (metadata key, label shown).
+ABOUT = (("description", "about"), ("attribution", "data"), ("license", "licence"))
+
 
 @dataclass(frozen=True)
 class ModelDescription:
@@ -27,6 +30,8 @@ class ModelDescription:
     verdict: str
     fingerprint: str | None = None
     voxel_size: tuple[float, ...] | None = None
+    #: (label, text) of the file's description, training-data attribution and licence.
+    about: tuple[tuple[str, str], ...] = ()
 
     @property
     def adaptable_layers(self) -> int:
@@ -56,6 +61,7 @@ class ModelDescription:
             self.fingerprint
             or "fingerprint:    none (add one with bnadapt fingerprint --model M --source imgs.tif)",
         ]
+        lines += [f"{label + ':':<15} {text}" for label, text in self.about]
         if not layers:
             return "\n".join(lines)
         lines.append("layers:")
@@ -84,6 +90,11 @@ def describe(model: LoadedModel) -> ModelDescription:
         verdict=adaptability_verdict(layers),
         fingerprint=model.fingerprint.summary() if model.fingerprint else None,
         voxel_size=model.voxel_size,
+        about=tuple(
+            (label, model.metadata[key])
+            for key, label in ABOUT
+            if isinstance(model.metadata.get(key), str) and model.metadata[key]
+        ),
     )
 
 

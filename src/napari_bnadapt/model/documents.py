@@ -14,12 +14,13 @@ from typing import Any
 
 import torch
 
-from ..errors import ModelFileError
+from ..errors import BnAdaptError, ModelFileError
 from .bn_layers import BNStats
 from .fingerprint import Fingerprint
 from .input_steps import step_from_dict, step_to_dict
 from .loaded import LoadedModel
 from .record import AdaptationRecord
+from .schema import check_voxel_size
 
 
 def tensor_document(model: LoadedModel) -> dict[str, Any]:
@@ -60,12 +61,17 @@ def record_from(meta: dict[str, Any]) -> AdaptationRecord | None:
 def extras_from(meta: dict[str, Any], tensors: dict[str, Any], path: Path) -> dict[str, Any]:
     """Fingerprint, input steps and source weights of a file (all optional)."""
     try:
-        fingerprint = tensors.get("fingerprint")
+        document = tensors.get("fingerprint")
+        fingerprint = Fingerprint.from_document(document) if document else None
+        if fingerprint is not None and fingerprint.voxel_size:
+            check_voxel_size(list(fingerprint.voxel_size), path.name, "fingerprint")
         return {
-            "fingerprint": Fingerprint.from_document(fingerprint) if fingerprint else None,
+            "fingerprint": fingerprint,
             "input_steps": tuple(step_from_dict(s) for s in meta.get("input_steps") or ()),
             "source_weights": tensors.get("source_weights") or None,
         }
+    except BnAdaptError:
+        raise
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(
             f"{path.name}: its fingerprint or cure is damaged or from a newer napari-bnadapt "

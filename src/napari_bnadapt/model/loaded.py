@@ -105,6 +105,12 @@ class LoadedModel:
             return self.config.divisor
         return int(self.metadata.get("divisor", 16))
 
+    @property
+    def feature_width(self) -> int:
+        """Feature channels at full resolution: the built-in U-Net's base width; 64 (a
+        generous U-Net's) for other networks. What memory estimates of a tile use."""
+        return self.config.base_channels if self.config is not None else 64
+
     def threshold_for(self, requested: float | None) -> float:
         """The foreground threshold to use: ``requested``, else the model's own (a
         package's ``binarize`` step), else 0.5."""

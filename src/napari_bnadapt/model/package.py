@@ -18,6 +18,7 @@ record and a working reset.
 from __future__ import annotations
 
 import io
+import stat
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ from .package_processing import (
     output_layout,
     voxel_size_nm,
 )
+from .schema import check_document, check_geometry
 from .signature import probe_output_channels
 
 #: File names of a package's description.
@@ -53,6 +55,8 @@ MAX_UNPACKED_BYTES = 16 * 1024**3
 #: Above this size, a compression ratio above :data:`BOMB_RATIO` is a zip bomb (weights
 #: compress about 1.1×; even empty test images rarely reach 100×).
 BOMB_FLOOR, BOMB_RATIO = 256 * 1024**2, 100
+#: A model description is a few KB of YAML; beyond these it is refused before parsing.
+MAX_DESCRIPTION_BYTES, MAX_YAML_ALIASES = 1024**2, 16
 
 
 def is_package(path: str | Path) -> bool:
@@ -88,13 +92,14 @@ def load_package(path: str | Path, trust_code: bool = False) -> LoadedModel:
     source, target = descr.inputs[0], descr.outputs[0]
     layout_in = input_layout(source)
     layout_out = output_layout(target, str(source.id))
+    check_geometry(layout_in.step, layout_in.min_size, layout_out.halo, path.name)
     normalization = normalization_of(list(source.preprocessing))
     activation, threshold = activation_of(list(target.postprocessing), layout_out.channels)
     module = engine_network(_network(descr, path, trust_code), layout_in, layout_out, activation)
     size = max(layout_in.min_size, layout_in.step)
     probe_output_channels(module, len(layout_in.spatial), layout_in.channels, size, path.name)
     ours = _our_document(descr.config)
-    meta = dict(ours or {})
+    meta = check_document(ours, path.name) if ours is not None else {}
     if meta.get("normalization"):  # ours, exact (the package's step adds an epsilon)
         normalization = NormalizationSpec.from_dict(meta["normalization"])
     if meta.get(STEPS_IN_NETWORK):  # the steps become reversible input steps again
@@ -145,7 +150,11 @@ def check_archive(path: Path, limit: int | None = None) -> None:
             "holds at most a few GiB of weights)"
         )
     outside = [
-        m.filename for m in members if ".." in Path(m.filename).parts or m.filename.startswith("/")
+        m.filename
+        for m in members
+        if ".." in Path(m.filename).parts
+        or m.filename.startswith("/")
+        or stat.S_ISLNK(m.external_attr >> 16)  # a link's target lies outside
     ]
     if outside:
         raise ModelFileError(
@@ -158,6 +167,7 @@ def read_description(path: Path) -> Any:
     # Imported here: bioimageio.spec takes a second to import, and only packages need it.
     from bioimageio.spec import InvalidDescr, load_description
 
+    check_description_text(_description_bytes(path), path.name)
     try:
         descr = load_description(
             _description_source(path), format_version="latest", perform_io_checks=False
@@ -175,6 +185,48 @@ def read_description(path: Path) -> Any:
     if getattr(descr, "type", None) != "model":
         raise ModelFileError(f"{path.name} describes a {descr.type}, not a model")
     return descr
+
+
+def check_description_text(text: bytes, name: str) -> None:
+    """Refuse a description no model needs: over :data:`MAX_DESCRIPTION_BYTES`, or with
+    more than :data:`MAX_YAML_ALIASES` YAML aliases (a "billion laughs" document expands
+    a few lines into gigabytes when parsed). Scanned as tokens, never constructed."""
+    import yaml
+
+    if len(text) > MAX_DESCRIPTION_BYTES:
+        raise ModelFileError(
+            f"{name}: its description is {len(text) / 1024**2:.1f} MB (a model's is a few "
+            "KB): refused"
+        )
+    try:
+        aliases = sum(isinstance(t, yaml.AliasToken) for t in yaml.scan(text.decode("utf-8")))
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ModelFileError(
+            f"{name}: its description is not readable YAML ({first_line(exc, 80)}): check the "
+            "file, or download the package again"
+        ) from None
+    if aliases > MAX_YAML_ALIASES:
+        raise ModelFileError(
+            f"{name}: its description repeats itself through {aliases} YAML aliases (a "
+            "document that expands when read): refused"
+        )
+
+
+def _description_bytes(path: Path) -> bytes:
+    """The description's bytes, from the zip's directory-checked member or the folder."""
+    source = _description_source(path)
+    if source.is_file() and not zipfile.is_zipfile(source):
+        if source.stat().st_size > MAX_DESCRIPTION_BYTES:
+            return b" " * (MAX_DESCRIPTION_BYTES + 1)
+        return source.read_bytes()
+    with zipfile.ZipFile(source) as archive:
+        names = [n for n in archive.namelist() if "/" not in n and _is_description_name(n)]
+        if not names:
+            return b""
+        info = archive.getinfo(names[0])
+        if info.file_size > MAX_DESCRIPTION_BYTES:
+            return b" " * (MAX_DESCRIPTION_BYTES + 1)
+        return archive.read(info)
 
 
 def _network(descr: Any, path: Path, trust_code: bool) -> nn.Module:
@@ -233,9 +285,10 @@ def _architecture(arch: Any, path: Path, trust_code: bool) -> nn.Module:
 
 
 def _read_file(entry: Any, path: Path, what: str) -> bytes:
-    """The bytes of a file a package references; remote files are refused (offline)."""
+    """The bytes of a file a package references; remote files are refused (offline), and
+    so is anything outside the package: ``..``, an absolute path, a symbolic link."""
     source = str(entry.source)
-    if ".." in Path(source).parts:
+    if _leaves_package(entry.source, source, path):
         raise ModelFileError(
             f"{path.name} references its {what} outside the package ({source[:80]}): refused"
         )
@@ -251,6 +304,28 @@ def _read_file(entry: Any, path: Path, what: str) -> bytes:
             f"{path.name}: its {what} ({Path(source).name}) are missing or unreadable "
             f"({type(exc).__name__}): the package is incomplete"
         ) from None
+
+
+def _leaves_package(reference: Any, source: str, path: Path) -> bool:
+    """Whether a reference points outside the package: ``..``, an absolute path (which
+    ``bioimageio.spec`` hands over as a plain ``Path``), or in an unpacked package a
+    symbolic link on the way to the file, or a file that resolves outside the folder."""
+    if source.startswith(("http://", "https://")):
+        return False  # refused on its own, with its own message
+    relative = Path(source)
+    if ".." in relative.parts or relative.is_absolute() or isinstance(reference, Path):
+        return True
+    if source.startswith("file:") or (len(source) > 1 and source[1] == ":"):  # C:\...
+        return True
+    if zipfile.is_zipfile(path) and not path.is_dir():
+        return False  # members are checked from the zip's directory (check_archive)
+    root = path if path.is_dir() else path.parent
+    step = root
+    for part in relative.parts:
+        step = step / part
+        if step.is_symlink():
+            return True
+    return not (root / relative).resolve().is_relative_to(root.resolve())
 
 
 def _our_document(config: Any) -> dict[str, Any] | None:

@@ -1,0 +1,50 @@
+"""Segmenting a lazy layer (a container, a file over 2 GiB): block by block into an
+OME-Zarr store on disk, shown lazily from there, so that the mask never sits in RAM."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..blockwise.stream import predict_to_zarr_steps
+from ..inference import PredictConfig
+from ..io.volumes import read_volume
+from ..jobs import Steps
+from ..model.loaded import LoadedModel
+from .layers import layer_data, mask_colours, mask_state, result_layer
+
+
+def lazy_job(
+    model: LoadedModel, layer: Any, config: PredictConfig, voxel_size: Any
+) -> tuple[Callable[[], Steps], str | None]:
+    """The job that writes ``layer``'s mask to a new store, and what to say of its scale."""
+    data = layer_data(layer)
+    # resampled block by block to the model's voxel size, or run at its own pixel size
+    note = model.scale_note(layer.name, tuple(data.shape), voxel_size, config.slice_axis)
+    out = Path(tempfile.mkdtemp(prefix="bnadapt-")) / f"{_file_name(layer.name)}-mask.zarr"
+    unit = "nm" if voxel_size else None
+
+    def job() -> Steps:
+        return predict_to_zarr_steps(
+            model, data, out, config, scale=voxel_size, unit=unit,
+            name=f"{layer.name} mask", voxel_size=voxel_size,
+        )  # fmt: skip
+
+    return job, note
+
+
+def add_lazy_mask(viewer: Any, result: Any, layer: Any, model: LoadedModel) -> str:
+    """Show the written store as ``<layer> mask [<state>]``; what happened, in a sentence."""
+    state = mask_state(model)
+    result_layer(
+        viewer, f"{layer.name} mask [{state}]", read_volume(result.out).data, layer,
+        metadata={"source_path": str(result.out), "lazy": True}, **mask_colours(state),
+    )  # fmt: skip
+    return f"{layer.name}: mask written block by block to {result.out} (shown from there)."
+
+
+def _file_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "layer"

@@ -1,0 +1,58 @@
+"""What a new mask shows, in words, and what to do next: the Segment and adapt widget's
+message after each segmentation. An empty (or full) mask says so, since on the canvas it
+looks like nothing happened."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .help import NEXT_STEP, percent
+from .layers import foreground_fraction
+
+#: A mask with at most this foreground fraction is "empty" (at least 1 - it: "full").
+EMPTY = 0.001
+
+
+def extreme(mask: Any) -> str | None:
+    """``"empty"``, ``"full"`` or None (a lazy mask is not measured)."""
+    fraction = foreground_fraction(mask.data)
+    if fraction is None:
+        return None
+    return "empty" if fraction <= EMPTY else "full" if fraction >= 1 - EMPTY else None
+
+
+def mask_reading(
+    image: str, mask: Any, state: str, before: Any, trained: float | None = None
+) -> tuple[str, str, str]:
+    """(level, what the mask of ``image`` shows, the next step); ``before``: the mask under
+    the source statistics, when ``state`` is a cure's; ``trained``: the foreground fraction
+    of the model's training labels (its fingerprint), the yardstick a reader needs."""
+    fraction = foreground_fraction(mask.data) or 0.0
+    statistics = "the source statistics" if state == "source" else f"[{state}] statistics"
+    head = f"{percent(fraction)} foreground in {image} with {statistics}"
+    details = []
+    if before is not None and state != "source":
+        details.append(f"before: {percent(foreground_fraction(before.data) or 0.0)}")
+    if trained is not None:
+        details.append(f"training labels: {percent(trained)}")
+    if details:
+        head += f" ({'; '.join(details)})"
+    kind = extreme(mask)
+    level = "info" if kind is None else "warning"
+    if state == "source":
+        if kind == "empty":
+            nothing = "nothing" if fraction == 0 else "almost nothing"
+            text = (
+                f"{head}: the network found {nothing}; the new data probably differ from its "
+                "training data."
+            )
+            return level, text, NEXT_STEP["empty"].format(target=image)
+        if kind == "full":
+            text = f"{head}: everything reads as foreground."
+            return level, text, NEXT_STEP["empty"].format(target=image)
+        return level, f"{head}, {mask.name}.", NEXT_STEP["segmented"].format(target=image)
+    if kind is not None:
+        return level, f"{head}: adaptation did not find the structures.", NEXT_STEP["no gain"]
+    if before is None:
+        return level, f"{head}, {mask.name}.", NEXT_STEP["adapted, no before"]
+    return level, f"{head}.", NEXT_STEP["adapted"]

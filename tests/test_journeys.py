@@ -1,0 +1,389 @@
+"""Journeys through the widgets, checked by what a person sees on a 1366×768 laptop.
+
+Each journey clicks the buttons in the order a microscopist would and asserts what is on
+the screen: which layers the choices fall on, which buttons can be pressed, the messages
+(what happened, what to do next), the grid cells (each whole image in view, each captioned)
+and that nothing computed is cut off or scrolled away (widget geometry). The sample volumes
+are tiny (``tiny_samples``) so that every journey takes seconds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("napari")
+pytestmark = pytest.mark.qt
+
+TIMEOUT = 60_000
+LAPTOP = (1366, 768)
+
+
+# -- what a person sees ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def bench(make_napari_viewer, tiny_samples, qtbot):
+    """``bnadapt gui`` with the (tiny) samples, in a 1366×768 window."""
+    from napari_bnadapt._widgets.launch import open_workbench
+
+    bench = open_workbench(make_napari_viewer(show=True))
+    on_screen(bench, qtbot, LAPTOP)
+    return bench
+
+
+def on_screen(bench, qtbot, size) -> None:
+    window = bench.viewer.window._qt_window
+    window.resize(*size)
+    window.show()
+    qtbot.waitUntil(lambda: window.isVisible(), timeout=TIMEOUT)
+    settle(qtbot)
+
+
+def settle(qtbot) -> None:
+    """Let Qt lay out and paint (tabs raised, docks resized, the canvas size updated)."""
+    qtbot.wait(60)
+
+
+def wait(qtbot, *widgets) -> None:
+    qtbot.waitUntil(lambda: not any(w.runner.running for w in widgets), timeout=TIMEOUT)
+    settle(qtbot)
+
+
+def front_tab(bench) -> str:
+    from qtpy.QtWidgets import QTabBar
+
+    bars = bench.viewer.window._qt_window.findChildren(QTabBar)
+    texts = [bar.tabText(bar.currentIndex()) for bar in bars if bar.count() >= 4]
+    assert texts, "the widgets are not tabbed"
+    return texts[0]
+
+
+def tabs_uncut(bench) -> list[str]:
+    """Tab titles whose text does not fit their tab (Qt elides them to "Model …")."""
+    from qtpy.QtWidgets import QTabBar
+
+    cut = []
+    for bar in bench.viewer.window._qt_window.findChildren(QTabBar):
+        for index in range(bar.count()):
+            text = bar.tabText(index)
+            if bar.fontMetrics().horizontalAdvance(text) > bar.tabRect(index).width():
+                cut.append(text)
+    return cut
+
+
+def raise_tab(bench, qtbot, name: str) -> None:
+    bench.docks[name].raise_()
+    settle(qtbot)
+
+
+def readable(bench, widget) -> bool:
+    """Shown, wholly in view: not clipped by a scroll area, its dock or the window."""
+    from qtpy.QtCore import QPoint
+
+    native = getattr(widget, "native", widget)
+    if not native.isVisible() or native.height() == 0:
+        return False
+    if native.visibleRegion().boundingRect().size() != native.size():
+        return False
+    window = bench.viewer.window._qt_window
+    corner = native.mapTo(window, QPoint(0, 0))
+    return corner.y() + native.height() <= window.height() and window.height() <= LAPTOP[1]
+
+
+def table_fully_shown(table) -> bool:
+    """Every row and every column of a table in view (no scrolling needed)."""
+    native = table.native
+    rows = sum(native.rowHeight(r) for r in range(native.rowCount()))
+    columns = sum(native.columnWidth(c) for c in range(native.columnCount()))
+    viewport = native.viewport()
+    return rows <= viewport.height() and columns <= viewport.width()
+
+
+def enabled(widget) -> set[str]:
+    return {button.text for button in widget.runner.buttons if button.enabled}
+
+
+def grid_cells(viewer) -> dict[tuple[int, int], list]:
+    """The layers of each grid cell, by (row, column)."""
+    cells: dict[tuple[int, int], list] = {}
+    for index, layer in enumerate(viewer.layers):
+        position = viewer.canvas.grid.position(index, viewer.layers)
+        if layer.visible and position != (-1, -1):
+            cells.setdefault(position, []).append(layer)
+    return cells
+
+
+def captions(viewer) -> list[str]:
+    """The text drawn at the top of each grid cell, in cell order."""
+    cells = grid_cells(viewer)
+    return [
+        layer.name
+        for position in sorted(cells)
+        for layer in cells[position]
+        if layer.name_overlay.visible
+    ]
+
+
+def whole_image_in_view(viewer, layer) -> bool:
+    """Whether the camera shows all of ``layer`` in its grid cell (or the canvas)."""
+    height, width = viewer.canvas.viewbox_size(viewer.layers)
+    zoom = viewer.scene.camera.zoom
+    centre = np.asarray(viewer.scene.camera.center[-2:])
+    extent = np.asarray(layer.extent.world)[:, -2:]
+    half = np.array([height, width]) / zoom / 2
+    return bool(
+        np.all(extent[0] >= centre - half - 1e-6) and np.all(extent[1] <= centre + half + 1e-6)
+    )
+
+
+def toasts() -> list[str]:
+    from napari.utils.notifications import notification_manager
+
+    return [str(n.message) for n in notification_manager.records]
+
+
+def errors() -> list[str]:
+    from napari.utils.notifications import notification_manager
+
+    return [str(n.message) for n in notification_manager.records if n.severity == "error"]
+
+
+def show_options(adapt, patches: int) -> None:
+    """What a user does for a quick adaptation: more options, fewer patches."""
+    adapt.more_options.value = True
+    adapt.patches.value = patches
+
+
+# -- journeys --------------------------------------------------------------------------------
+
+
+def test_demo_journey_from_model_to_latents(bench, qtbot):
+    """The demo flow: the model, a check on the source, the target segmented (empty),
+    adapted, compared side by side and explained."""
+    viewer = bench.viewer
+    model, adapt = bench.widgets["Model"], bench.widgets["Segment and adapt"]
+    compare, latents = bench.widgets["Compare masks"], bench.widgets["Latent histograms"]
+
+    # At start: the first step in front, every tab title whole, an image selected (not the
+    # hidden ground truth and its paint tools), the slider named z, a next step said.
+    assert front_tab(bench) == "1 Model" and not tabs_uncut(bench)
+    assert type(viewer.layers.selection.active).__name__ == "Image"
+    assert viewer.dims.axis_labels[0] == "z"
+    assert "Next: Segment and adapt" in model.feedback.text and readable(
+        bench, model.feedback.label
+    )
+
+    # Segment the source first (does the model work on its own data?), from the layer list.
+    raise_tab(bench, qtbot, "Segment and adapt")
+    assert adapt.image.value.name == adapt.target.value.name == "target EM"  # the newest
+    assert enabled(adapt) == {"Segment", "Adapt BatchNorm statistics"}  # nothing to reset or save
+    viewer.layers.selection.active = viewer.layers["source EM"]
+    assert adapt.image.value.name == "source EM"
+    adapt.segment_button.native.click()
+    wait(qtbot, adapt)
+    assert "foreground in source EM with the source statistics" in adapt.feedback.text
+    assert adapt.target.value.name == "source EM"
+
+    # Then the target: an empty mask says so, and what to do; the target follows.
+    viewer.layers.selection.active = viewer.layers["target EM"]
+    adapt.segment_button.native.click()
+    wait(qtbot, adapt)
+    said = adapt.feedback.text
+    assert "foreground in target EM" in said and "found" in said and "nothing" in said, said
+    assert said.startswith(("0 %", "< 0.1 %")) and "press Adapt BatchNorm statistics" in said
+    assert adapt.target.value.name == "target EM"  # item 1: not the source
+    assert "Reset to source statistics" not in enabled(adapt)  # item 5: nothing to reset
+    assert readable(bench, adapt.feedback.label) and readable(bench, adapt.adapt_button)
+
+    show_options(adapt, 8)
+    adapt.adapt_button.native.click()
+    qtbot.waitUntil(lambda: "target EM mask [adabn]" in viewer.layers, timeout=TIMEOUT)
+    wait(qtbot, adapt)
+    assert adapt.session.adapted.adaptation.target == "target EM"
+    assert "Statistics: adapted (adabn on target EM)" in adapt.status.value
+    assert "Reset to source statistics" in enabled(adapt)
+    assert "before: " in adapt.feedback.text and "Compare masks" in adapt.feedback.text
+    assert not any("BatchNorm" in message for message in toasts())  # no toast over the image
+
+    # Compare: in front, both masks chosen, the ground truth found by its name, nothing else
+    # offered as "more results" (no ground truth, not the two masks already chosen).
+    assert front_tab(bench) == "3 Compare"
+    assert compare.before.value.name == "target EM mask [source]"
+    assert compare.after.value.name == "target EM mask [adabn]"
+    assert compare.truth.value.name == "target ground truth"
+    assert list(compare.more.choices) == [viewer.layers["source EM mask [source]"]]
+    assert enabled(compare) == {"Side by side", "Gained / lost layer", "Compute metrics"}
+    assert not compare.table.visible  # no empty box before there is something to show
+
+    compare.side_button.native.click()
+    settle(qtbot)
+    assert viewer.canvas.grid.enabled and "Back to the normal view" in enabled(compare)
+    assert captions(viewer) == ["1 before [source], empty", "2 after [adabn]"]  # item 2
+    for cell in grid_cells(viewer).values():
+        assert whole_image_in_view(viewer, cell[0]), "a cell shows part of its image"
+    assert "empty" in compare.feedback.text
+
+    compare.metrics_button.native.click()
+    wait(qtbot, compare)
+    assert compare.table.visible and table_fully_shown(compare.table)  # item 6
+    assert readable(bench, compare.table) and readable(bench, compare.feedback.label)
+    assert compare.table.native.rowCount() == 7  # incl. IoU and "Dice with before"
+    table = compare.table.native
+    shown = [table.itemDelegate().displayText(table.item(r, 0).text(), table.locale())
+             for r in range(table.rowCount())]  # fmt: skip
+    assert not any("e-0" in text for text in shown), shown  # 0.093, not 9.300e-02
+    assert "Dice against target ground truth: best [adabn]" in compare.feedback.text
+    assert "Latent histograms" in compare.feedback.text  # item 4: the next step
+    compare.normal_button.native.click()
+    settle(qtbot)
+    assert not viewer.canvas.grid.enabled and "Back to the normal view" not in enabled(compare)
+    assert not any(layer.metadata.get("bnadapt_role") == "compare" for layer in viewer.layers)
+
+    # Latents: the reading, the table and the message in view on the laptop (item 3); the
+    # plots in their own dock, the "after" bars visible.
+    raise_tab(bench, qtbot, "Latent histograms")
+    assert latents.target.value.name == "target EM"  # the layer adapted to
+    latents.patches.value = 8
+    latents.measure_button.native.click()
+    wait(qtbot, latents)
+    assert latents.verdict.value.startswith("<b>Should I adapt? adapt — cure: adabn")
+    for shown in (latents.verdict, latents.table, latents.feedback.label, latents.layer):
+        assert readable(bench, shown)  # the results, and the controls that browse them
+    assert not latents.table.native.verticalHeader().isVisible()  # no row number column
+    columns = latents.table.native
+    assert sum(columns.columnWidth(c) for c in range(columns.columnCount())) <= (
+        columns.viewport().width()
+    )
+    assert latents.table.native.rowCount() >= 6 and "Latent plots" in latents.feedback.text
+    overview = latents.axes[1]
+    after = [bar.get_height() for bar in overview.containers[1]]
+    before = [bar.get_height() for bar in overview.containers[0]]
+    assert min(after) > 0.01 * max(before)  # "after" bars that can be seen
+    latents.plots_button.native.click()
+    settle(qtbot)
+    assert front_tab(bench) == "Latent plots" and not tabs_uncut(bench)
+    assert not errors()
+
+
+def test_real_data_like_journey_with_a_voxel_size(make_napari_viewer, qtbot, tmp_path):
+    """A stack dropped into napari with its voxel size (2.5 nm; the model was trained at 5):
+    it is resampled and says so; masks come back on the stack's grid; no ground truth."""
+    from napari_bnadapt._widgets.launch import open_workbench
+    from napari_bnadapt.io.images import write_tiff
+    from napari_bnadapt.synthetic import TARGET, make_volume
+
+    stack, _ = make_volume((3, 160, 160), TARGET, seed=7)
+    path = tmp_path / "new_stack.tif"
+    write_tiff(path, stack, (40.0, 2.5, 2.5), "nm")
+    bench = open_workbench(make_napari_viewer(show=True), samples=False, files=[str(path)])
+    on_screen(bench, qtbot, (1920, 1080))
+    viewer, adapt = bench.viewer, bench.widgets["Segment and adapt"]
+    layer = viewer.layers["new_stack"]
+    np.testing.assert_allclose(layer.scale, (40.0, 2.5, 2.5))
+    assert viewer.dims.axis_labels == ("z", "y", "x")
+    assert adapt.image.value is layer and adapt.target.value is layer
+
+    raise_tab(bench, qtbot, "Segment and adapt")
+    adapt.segment_button.native.click()
+    wait(qtbot, adapt)
+    said = adapt.feedback.text
+    assert "is resampled to the model's 5×5 nm" in said and "foreground in new_stack" in said
+    before = viewer.layers["new_stack mask [source]"]
+    assert before.data.shape == stack.shape
+    np.testing.assert_allclose(before.scale, layer.scale)
+
+    show_options(adapt, 8)
+    adapt.adapt_button.native.click()
+    qtbot.waitUntil(lambda: "new_stack mask [adabn]" in viewer.layers, timeout=TIMEOUT)
+    wait(qtbot, adapt)
+    assert adapt.session.adapted.adaptation.voxel_size == (40.0, 2.5, 2.5)
+    compare = bench.widgets["Compare masks"]
+    assert compare.truth.value is None and not compare.more.visible  # nothing more to offer
+    compare.metrics_button.native.click()
+    wait(qtbot, compare)
+    assert "Choose a ground truth for Dice and IoU" in compare.feedback.text
+    assert compare.table.native.rowCount() == 5 and table_fully_shown(compare.table)
+
+    # A single 2D image beside it: the image to segment follows it, its mask is 2D.
+    viewer.add_image(stack[1], name="one section", scale=(2.5, 2.5), units=("nm", "nm"))
+    assert adapt.image.value.name == "one section"
+    adapt.segment_button.native.click()
+    wait(qtbot, adapt)
+    assert viewer.layers["one section mask [adabn]"].data.shape == stack[1].shape
+    assert not errors()
+
+
+def test_cancel_midway_changes_nothing_and_says_so(bench, qtbot):
+    viewer, adapt = bench.viewer, bench.widgets["Segment and adapt"]
+    model = adapt.session.model
+    weights = {k: v.clone() for k, v in model.module.state_dict().items()}
+    raise_tab(bench, qtbot, "Segment and adapt")
+    show_options(adapt, 256)
+    worker = adapt.adapt()
+    assert adapt.cancel_button.enabled and enabled(adapt) == set()  # only Cancel while it runs
+    assert "Cancel stops it" in adapt.feedback.text
+    worker.yielded.connect(lambda _step: adapt.cancel_button.native.click())
+    wait(qtbot, adapt)
+    assert "cancelled; nothing was changed" in adapt.feedback.text
+    assert adapt.session.adapted is None and "source (as trained)" in adapt.status.value
+    assert enabled(adapt) == {"Segment", "Adapt BatchNorm statistics"}  # no Reset: nothing to undo
+    assert not adapt.cancel_button.enabled
+    for key, value in model.module.state_dict().items():
+        torch.testing.assert_close(value, weights[key])
+    assert not any("mask" in layer.name for layer in viewer.layers)
+
+    # A segmentation cancelled midway adds no mask either (a stack long enough for several
+    # batches of whole slices, so that the cancel lands between two).
+    image = viewer.layers["target EM"]
+    viewer.add_image(np.tile(image.data, (48, 1, 1)), name="long stack", scale=image.scale)
+    assert adapt.image.value.name == "long stack"
+    worker = adapt.segment()
+    worker.yielded.connect(lambda _step: adapt.cancel_button.native.click())
+    wait(qtbot, adapt)
+    assert "cancelled" in adapt.feedback.text
+    assert not any("mask" in layer.name for layer in viewer.layers)
+    assert not errors()
+
+
+def test_two_cures_then_three_masks_compared(bench, qtbot):
+    viewer, adapt, compare = (
+        bench.viewer, bench.widgets["Segment and adapt"], bench.widgets["Compare masks"]
+    )  # fmt: skip
+    raise_tab(bench, qtbot, "Segment and adapt")
+    adapt.segment_button.native.click()
+    wait(qtbot, adapt)
+    show_options(adapt, 8)
+    for cure in ("adabn", "histogram+adabn"):
+        adapt.cure.value = cure
+        adapt.adapt_button.native.click()
+        qtbot.waitUntil(lambda c=cure: f"target EM mask [{c}]" in viewer.layers, timeout=TIMEOUT)
+        wait(qtbot, adapt)
+    assert "histogram+adabn on target EM" in adapt.status.value
+
+    # The newest cure is "after"; "more results" offers only the other cure's mask.
+    assert compare.before.value.name == "target EM mask [source]"
+    assert compare.after.value.name == "target EM mask [histogram+adabn]"
+    assert [x.name for x in compare.more.choices] == ["target EM mask [adabn]"]
+    assert compare.truth.value.name == "target ground truth"
+    compare.more.value = list(compare.more.choices)
+    compare.side_button.native.click()
+    settle(qtbot)
+    assert captions(viewer) == [
+        "1 before [source], empty", "2 after [histogram+adabn]", "3 [adabn]"
+    ]  # fmt: skip
+    cells = grid_cells(viewer)
+    assert len(cells) == 3 and all(whole_image_in_view(viewer, c[0]) for c in cells.values())
+    compare.metrics_button.native.click()
+    wait(qtbot, compare)
+    assert compare.table.native.columnCount() == 3 and table_fully_shown(compare.table)
+    for shown in (compare.table, compare.feedback.label, compare.truth, compare.metrics_button):
+        assert readable(bench, shown)  # three masks: still no control scrolled away
+    table = compare.last_table
+    assert table["target EM mask [adabn]"]["dice"] > table["target EM mask [source]"]["dice"] + 0.3
+    # The field's scores beside Dice, as rows of the table (the structure the truth shows).
+    shown = {"Rand F (ISBI)", "object F1 (IoU ≥ 0.5)"} & set(compare.table.value["index"])
+    assert len(shown) == 1
+    assert "best [" in compare.feedback.text
+    assert not errors()
