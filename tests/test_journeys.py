@@ -229,7 +229,8 @@ def test_demo_journey_from_model_to_latents(bench, qtbot):
     wait(qtbot, compare)
     assert compare.table.visible and table_fully_shown(compare.table)  # item 6
     assert readable(bench, compare.table) and readable(bench, compare.feedback.label)
-    assert compare.table.native.rowCount() == 7  # incl. IoU and "Dice with before"
+    # incl. IoU, "Dice with before" and the field's score for objects (object F1)
+    assert compare.table.native.rowCount() == 8
     table = compare.table.native
     shown = [table.itemDelegate().displayText(table.item(r, 0).text(), table.locale())
              for r in range(table.rowCount())]  # fmt: skip
