@@ -12,10 +12,10 @@ PACKAGE = Path(napari_bnadapt.__file__).parent
 
 #: A part may import parts of a lower rank (and itself), never one of the same or a higher rank.
 RANKS = {
-    "__init__": 0, "errors": 0,
-    "memory": 0.5, "units": 0.5,
+    "__init__": 0, "errors": 0, "lazy_exports": 0,
+    "memory": 0.5, "units": 0.5, "predict_config": 0.5,
     "jobs": 1, "device": 1, "synthetic": 1, "cluster": 1,
-    "arrays": 2, "io": 2,
+    "arrays": 2, "io": 2, "training_config": 2.5,
     "model": 3,
     "speed": 3.4, "forward": 3.5,
     "inference": 4, "adabn": 4,

@@ -1,4 +1,6 @@
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -376,3 +378,22 @@ def test_mistakes_are_one_line_from_the_command_they_belong_to(capsys, argv, sai
         main(argv)
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and err.count("\n") == 1 and said in err, err
+
+
+def test_help_answers_before_torch_loads():
+    """``bnadapt --help`` and a command's help read no network library (issue 21: 3.5 s
+    when torch loaded first)."""
+    code = (
+        "import sys\n"
+        "from napari_bnadapt.cli import main\n"
+        "for argv in (['--help'], ['adapt', '--help'], ['predict', '--help']):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "heavy = [m for m in ('torch', 'scipy', 'matplotlib', 'zarr') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "--patches" in done.stdout and "--precision" in done.stdout

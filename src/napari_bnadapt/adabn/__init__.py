@@ -3,7 +3,15 @@
 The statistics level of adaptation; :mod:`napari_bnadapt.adapt` builds every cure on it.
 """
 
-from .config import DEFAULT_PATCHES, AdaptConfig
-from .estimation import Estimate, estimate_steps
+from ..lazy_exports import lazy_exports
 
-__all__ = ["DEFAULT_PATCHES", "AdaptConfig", "Estimate", "estimate_steps"]
+# Imported on first use: importing the package (or its configuration) stays light.
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        "DEFAULT_PATCHES": ".config",
+        "AdaptConfig": ".config",
+        "Estimate": ".estimation",
+        "estimate_steps": ".estimation",
+    },
+)

@@ -35,13 +35,8 @@ from ..device import resolve_device
 from ..errors import require
 from ..inference import PredictConfig, plan_execution, tile_geometry
 from ..model.loaded import LoadedModel, Preprocessor
+from ..predict_config import DEFAULT_BLOCK
 from ..speed.execution import Execution, sample_jobs
-
-#: Default output block (canonical Z, Y, X). Tiles that straddle a block border are
-#: computed by both blocks, so blocks are several tiles wide: with the default tiles and
-#: overlap, 2048² planes recompute 14 % of a 2D model's tiles (1024²: 35 %), 256³ blocks
-#: 49 % of a 3D model's 64³ tiles (512³: 15 %, at 8× the block memory). docs/scale.md.
-DEFAULT_BLOCK = {2: (4, 2048, 2048), 3: (256, 256, 256)}
 
 Region = tuple[slice, ...]
 

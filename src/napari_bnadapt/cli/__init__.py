@@ -14,7 +14,6 @@ from collections.abc import Sequence
 
 from ..errors import BnAdaptError
 from ..memory import memory_limit, parse_size
-from .commands import HANDLERS
 from .guards import check_paths
 from .parser import make_parser
 
@@ -22,15 +21,15 @@ EXIT_USAGE = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``bnadapt`` parser, each command wired to its handler."""
-    return make_parser(HANDLERS)
+    """The ``bnadapt`` parser; ``args.command`` names the command to run."""
+    return make_parser()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``bnadapt`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not getattr(args, "handler", None):
+    if not getattr(args, "command", None):
         parser.print_help()
         return EXIT_USAGE
     quiet_library_logs()
@@ -38,7 +37,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_paths(args)
         limit = parse_size(args.max_memory) if getattr(args, "max_memory", None) else None
         with memory_limit(limit):
-            return int(args.handler(args) or 0)
+            # The commands (and torch with them) load only once the arguments are read:
+            # --help and usage errors answer at once.
+            from .commands import HANDLERS
+
+            return int(HANDLERS[args.command](args) or 0)
     except BnAdaptError as exc:
         # One line, whatever a message quotes from a library.
         print(f"bnadapt: error: {' '.join(str(exc).split())}", file=sys.stderr)

@@ -5,12 +5,9 @@ from __future__ import annotations
 import argparse
 import math
 
-from ..blockwise.plan import DEFAULT_BLOCK
-from ..inference import AMP, PredictConfig
 from ..io.containers import MISSING_CHUNKS
 from ..io.ome_zarr_writer import OME_VERSIONS
-from ..speed.geometry import DEFAULT_TILE
-from ..speed.precision import PRECISIONS
+from ..predict_config import AMP, DEFAULT_BLOCK, DEFAULT_TILE, PRECISIONS, PredictConfig
 
 PREDICT = PredictConfig()
 

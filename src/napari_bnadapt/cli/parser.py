@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import argparse
 import difflib
-from collections.abc import Callable
 from typing import NoReturn
 
 from .. import __version__
 from ..adabn.config import CURES, MODES, POLARITY, STATISTICS, STROKE_CURES, AdaptConfig
 from ..adabn.layer_selection import GROUPS
 from ..arrays.normalization import MODES as NORMALIZATION_MODES
-from ..diagnostics.latents import LatentConfig
-from ..export.formats import EXPORT_FORMATS
+from ..diagnostics.latent_config import LatentConfig
+from ..export.format_names import EXPORT_FORMATS
 from ..memory import SHARE
-from ..training import TrainConfig
+from ..training_config import TrainConfig
 from .options import (
     DEVICE_HELP,
     add_architecture_options,
@@ -29,8 +28,6 @@ from .options import (
     add_stream_options,
     finite_float,
 )
-
-Handler = Callable[[argparse.Namespace], int]
 
 ADAPT, TRAIN, LATENT = AdaptConfig(), TrainConfig(), LatentConfig()
 MODEL_HELP = (
@@ -74,8 +71,8 @@ def unrecognized(extras: list[str], parser: argparse.ArgumentParser) -> str:
     return f"unrecognized option {first}{hint}"
 
 
-def make_parser(handlers: dict[str, Handler]) -> argparse.ArgumentParser:
-    """The parser; ``handlers`` maps each command name to the function that runs it."""
+def make_parser() -> argparse.ArgumentParser:
+    """The parser; each command sets ``command`` to its name (see ``cli.commands.HANDLERS``)."""
     parser = Parser(
         prog="bnadapt",
         description="Segment EM data with a U-Net and adapt its BatchNorm statistics to new "
@@ -95,7 +92,7 @@ def make_parser(handlers: dict[str, Handler]) -> argparse.ArgumentParser:
             help="refuse any step planned to take more memory than this, e.g. 8G or 512M "
             f"(default: {SHARE * 100:.0f}%% of what the machine has free)",
         )
-        command.set_defaults(handler=handlers[name], command=name)
+        command.set_defaults(command=name)
         parser.commands[name] = command
     return parser
 

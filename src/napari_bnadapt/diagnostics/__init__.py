@@ -1,14 +1,16 @@
 """Why adaptation works or not: latent distributions, distances, mask quality, a reading, reports."""
 
-from .capture import capture_latents
-from .diagnosis import Diagnosis, diagnose, diagnose_steps
-from .latents import LatentCapture, LatentConfig
+from ..lazy_exports import lazy_exports
 
-__all__ = [
-    "Diagnosis",
-    "LatentCapture",
-    "LatentConfig",
-    "capture_latents",
-    "diagnose",
-    "diagnose_steps",
-]
+# Imported on first use: importing the package (or its configuration) stays light.
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        "Diagnosis": ".diagnosis",
+        "LatentCapture": ".latents",
+        "LatentConfig": ".latent_config",
+        "capture_latents": ".capture",
+        "diagnose": ".diagnosis",
+        "diagnose_steps": ".diagnosis",
+    },
+)

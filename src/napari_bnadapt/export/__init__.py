@@ -1,13 +1,16 @@
 """Models out to other tools: bioimage.io packages and TorchScript files."""
 
-from .bioimageio import ExportConfig, ExportResult, export_bioimageio, test_package
-from .formats import EXPORT_FORMATS, export_model
+from ..lazy_exports import lazy_exports
 
-__all__ = [
-    "EXPORT_FORMATS",
-    "ExportConfig",
-    "ExportResult",
-    "export_bioimageio",
-    "export_model",
-    "test_package",
-]
+# Imported on first use: importing the package (or its configuration) stays light.
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        "EXPORT_FORMATS": ".format_names",
+        "ExportConfig": ".bioimageio",
+        "ExportResult": ".bioimageio",
+        "export_bioimageio": ".bioimageio",
+        "export_model": ".formats",
+        "test_package": ".bioimageio",
+    },
+)

@@ -11,8 +11,7 @@ from ..errors import InputDataError
 from ..model.checkpoint import save_model
 from ..model.loaded import LoadedModel
 from .bioimageio import ExportConfig, ExportResult, export_bioimageio
-
-EXPORT_FORMATS = ("bioimageio", "torchscript")
+from .format_names import EXPORT_FORMATS
 
 
 def export_model(

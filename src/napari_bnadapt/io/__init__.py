@@ -1,6 +1,15 @@
 """Files: EM volumes and image sets in, masks out, nothing half-written."""
 
-from .images import read_image, read_image_set, write_tiff
-from .volumes import Volume, read_volume
+from ..lazy_exports import lazy_exports
 
-__all__ = ["Volume", "read_image", "read_image_set", "read_volume", "write_tiff"]
+# Imported on first use: importing the package (or its configuration) stays light.
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        "read_image": ".images",
+        "read_image_set": ".images",
+        "write_tiff": ".images",
+        "Volume": ".volumes",
+        "read_volume": ".volumes",
+    },
+)

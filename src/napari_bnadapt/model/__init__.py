@@ -1,15 +1,17 @@
 """The network and its files: the built-in U-Net, BatchNorm layer facts, checkpoints, a summary."""
 
-from .checkpoint import LoadedModel, load_model, save_model
-from .description import ModelDescription, describe
-from .unet import UNet, UNetConfig
+from ..lazy_exports import lazy_exports
 
-__all__ = [
-    "LoadedModel",
-    "ModelDescription",
-    "UNet",
-    "UNetConfig",
-    "describe",
-    "load_model",
-    "save_model",
-]
+# Imported on first use: importing the package (or its configuration) stays light.
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        "LoadedModel": ".checkpoint",
+        "ModelDescription": ".description",
+        "UNet": ".unet",
+        "UNetConfig": ".unet",
+        "describe": ".description",
+        "load_model": ".checkpoint",
+        "save_model": ".checkpoint",
+    },
+)

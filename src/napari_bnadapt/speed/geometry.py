@@ -5,11 +5,8 @@ from __future__ import annotations
 from ..arrays.tiling import fitted_tile
 from ..errors import require
 from ..model.loaded import LoadedModel
+from ..predict_config import DEFAULT_TILE
 from .receptive import overlap_for, receptive_radius
-
-#: Tile edge asked for by default (fitted to the image): with the overlap the network
-#: needs, the largest tiles that still run at full speed on the CPU here (docs/scale.md).
-DEFAULT_TILE = {2: 512, 3: 128}
 
 
 def geometry_for(

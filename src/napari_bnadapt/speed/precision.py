@@ -6,8 +6,8 @@ import contextlib
 
 import torch
 
-#: ``auto``: measured (see :mod:`.calibration`); the others as named.
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+from ..predict_config import PRECISIONS as PRECISIONS  # re-exported
+
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
