@@ -472,7 +472,7 @@ def test_strokes_journey_paint_teach_look_where_next_compare_and_reset(bench, qt
     said = adapt.feedback.text
     assert said.startswith(f"Learnt from {details['strokes']} strokes")
     assert f"({details['labelled_pixels']} px" in said and "slice 1)" in said
-    assert f"{details['steps']} steps [adabn+strokes]" in said
+    assert f"{details['steps']} steps; held-back strokes" in said and "[adabn+strokes]" in said
     held = details["held_out_before"]["accuracy"]
     assert f"{100 * held:.0f} %" in said and ("kept" in said or "undone" in said)
     assert ": kept." in said if details["guard"]["kept"] else ": undone" in said

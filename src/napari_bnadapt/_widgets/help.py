@@ -47,8 +47,7 @@ NEXT_STEP = {
     "reset": "Press Segment to see the mask with the source statistics again.",
     "painting": "Next: press Adapt with strokes.",
     "taught": "Still wrong somewhere? Paint more there and press Adapt with strokes again "
-    "(it starts from the source, with all the strokes). Compare masks (step 3) shows the "
-    "masks side by side.",
+    "(from the source, with all the strokes); Compare masks (step 3) sets them side by side.",
     "mapped": "Next: press Next uncertain region, and paint what is wrong there.",
     "region": "Paint what is wrong here, then press Next uncertain region again, or Adapt "
     "with strokes.",

@@ -76,7 +76,7 @@ def stroke_reading(record: Any) -> str:
     head = (
         f"Learnt from {d['strokes']} strokes ({d['labelled_pixels']} px, "
         f"{percent(d['labelled_fraction'])} of {record.target}{where}) in {seconds} s, "
-        f"{d['steps']} steps [{record.cure}]"
+        f"{d['steps']} steps"
     )
     before, after = d["held_out_before"], d["held_out_after"]
     if before["accuracy"] is None:
@@ -85,9 +85,9 @@ def stroke_reading(record: Any) -> str:
     if round(100 * before["accuracy"]) == round(100 * after["accuracy"]):
         right += f" (loss {before['loss']:.2f} → {after['loss']:.2f})"
     if d["guard"]["kept"]:
-        return f"{head}; strokes held back to check it: {right}: kept."
+        return f"{head}; held-back strokes {right}: kept."
     fallback = "label-free [adabn]" if record.cure == "adabn+strokes" else "source"
     return (
-        f"{head}; strokes held back to check it: no better than the {fallback} network "
+        f"{head}; held-back strokes no better than with the {fallback} network "
         f"({100 * before['accuracy']:.0f} % right): undone, the mask is the {fallback} one."
     )

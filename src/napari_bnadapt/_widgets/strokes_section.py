@@ -47,9 +47,11 @@ DEFAULT_CURE = "adabn+strokes"
 #: (apart from the masks' orange, cyan and purple, and from each other for colour-blind
 #: eyes; a blue was lost on the cyan of AdaBN's masks).
 STROKE_COLOURS = {1: "#ff3ccf", 2: "#ffd21f"}
-#: The uncertainty map: transparent where the network is sure, red where it is not, so
-#: that the image and masks stay visible (magma, even additive, hid bright EM under a haze).
-UNSURE_COLOURS = [[1.0, 0.15, 0.1, 0.0], [1.0, 0.15, 0.1, 0.85]]
+#: The uncertainty map: transparent where the network is sure (up to 0.25, a probability
+#: beyond about 0.96), then redder and more opaque, so that the image and masks stay
+#: visible (magma, even additive, hid bright EM under a haze).
+UNSURE_COLOURS = ([1.0, 0.15, 0.1, 0.0], [1.0, 0.15, 0.1, 0.0], [1.0, 0.15, 0.1, 0.9])
+UNSURE_CONTROLS = (0.0, 0.25, 1.0)
 #: Edge (target pixels) of the regions "Next uncertain region" goes to.
 REGION = 64
 #: ``metadata`` key of a strokes layer: the name of the target it was painted on.
@@ -353,7 +355,7 @@ def legend_of(model: Any) -> str:
 def unsure_colours() -> Any:
     from napari.utils.colormaps import Colormap
 
-    return Colormap(UNSURE_COLOURS, name="bnadapt unsure")
+    return Colormap(list(UNSURE_COLOURS), controls=list(UNSURE_CONTROLS), name="bnadapt unsure")
 
 
 def percent_unsure(found: np.ndarray) -> str:
