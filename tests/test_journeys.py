@@ -18,6 +18,8 @@ pytestmark = pytest.mark.qt
 
 TIMEOUT = 60_000
 LAPTOP = (1366, 768)
+#: What can be pressed with a model and an image, before anything was adapted or painted.
+UNADAPTED = {"Segment", "Adapt BatchNorm statistics", "Paint corrections", "Where to paint next"}
 
 
 # -- what a person sees ----------------------------------------------------------------------
@@ -178,7 +180,7 @@ def test_demo_journey_from_model_to_latents(bench, qtbot):
     # Segment the source first (does the model work on its own data?), from the layer list.
     raise_tab(bench, qtbot, "Segment and adapt")
     assert adapt.image.value.name == adapt.target.value.name == "target EM"  # the newest
-    assert enabled(adapt) == {"Segment", "Adapt BatchNorm statistics"}  # nothing to reset or save
+    assert enabled(adapt) == UNADAPTED  # nothing to reset or save
     viewer.layers.selection.active = viewer.layers["source EM"]
     assert adapt.image.value.name == "source EM"
     adapt.segment_button.native.click()
@@ -328,7 +330,7 @@ def test_cancel_midway_changes_nothing_and_says_so(bench, qtbot):
     wait(qtbot, adapt)
     assert "cancelled; nothing was changed" in adapt.feedback.text
     assert adapt.session.adapted is None and "source (as trained)" in adapt.status.value
-    assert enabled(adapt) == {"Segment", "Adapt BatchNorm statistics"}  # no Reset: nothing to undo
+    assert enabled(adapt) == UNADAPTED  # no Reset: nothing to undo
     assert not adapt.cancel_button.enabled
     for key, value in model.module.state_dict().items():
         torch.testing.assert_close(value, weights[key])

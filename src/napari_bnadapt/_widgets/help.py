@@ -51,6 +51,11 @@ NEXT_STEP = {
     "mapped": "Next: press Next uncertain region, and paint what is wrong there.",
     "region": "Paint what is wrong here, then press Next uncertain region again, or Adapt "
     "with strokes.",
+    "saved": "The file keeps the source statistics: bnadapt adapt --reset restores them.",
+    "packaged": "Open it in deepImageJ, ilastik or the Model widget (step 1).",
+    "side by side": "Back to the normal view restores your layers.",
+    "compared": "Next: Latent histograms (step 4) shows why adaptation changed the masks.",
+    "measured": "The plots: the Latent plots tab (Show the plots).",
 }
 
 TOOLTIPS: dict[str, dict[str, str]] = {

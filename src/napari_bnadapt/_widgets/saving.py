@@ -8,7 +8,7 @@ module keeps to laying out and running its flows.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import OutputPathError
 from ..export.formats import export_model
@@ -19,8 +19,8 @@ from .help import NEXT_STEP
 from .layers import layer_data
 from .workers import one_step
 
-if TYPE_CHECKING:
-    from .adapt_widget import AdaptWidget
+#: The *Segment and adapt* widget (typed loosely: its module imports this one).
+AdaptWidget = Any
 
 
 def save_model_file(widget: AdaptWidget) -> Any:

@@ -14,7 +14,7 @@ widget; it reads the widget's target, cure and options, and reports in its feedb
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from magicgui.widgets import PushButton, SpinBox
@@ -26,13 +26,13 @@ from ..diagnostics.uncertainty import next_uncertain_region, uncertainty_steps
 from ..errors import BnAdaptError
 from ..inference import PredictConfig
 from .help import NEXT_STEP, percent
-from .layers import ROLE, is_lazy, layer_data, result_layer
+from .layers import ROLE, is_lazy, layer_data, result_layer, role_of
 from .layout import Section, button_row
 from .readings import stroke_reading
 from .workers import Rule
 
-if TYPE_CHECKING:
-    from .adapt_widget import AdaptWidget
+#: The *Segment and adapt* widget (typed loosely: its module imports this one).
+AdaptWidget = Any
 
 #: The section's controls (attributes of ``AdaptWidget.strokes``); ``steps`` is shown with
 #: the widget's "more options".
@@ -324,8 +324,10 @@ class StrokeFlow:
         return self.map_of
 
     def _watch(self, layer: Any) -> None:
-        """Painting on a labels layer may enable Adapt with strokes."""
-        if type(layer).__name__ == "Labels":
+        """Painting on a strokes layer may enable Adapt with strokes (masks are not watched:
+        their redraw on every slice would check the strokes again each time)."""
+        strokes = role_of(layer) == "strokes" or str(layer.name).endswith(" strokes")
+        if type(layer).__name__ == "Labels" and strokes:
             for event in (layer.events.paint, layer.events.set_data, layer.events.data):
                 event.connect(lambda *_: self.widget.runner.update_buttons())
 
