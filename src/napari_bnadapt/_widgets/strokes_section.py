@@ -25,10 +25,11 @@ from ..adapt.strokes import FOREGROUND, brush_width, class_names
 from ..diagnostics.uncertainty import next_uncertain_region, uncertainty_steps
 from ..errors import BnAdaptError
 from ..inference import PredictConfig
-from .help import NEXT_STEP, percent
-from .layers import ROLE, is_lazy, layer_data, result_layer, role_of
+from .help import NEXT_STEP
+from .layers import ROLE, is_lazy, layer_data, result_layer, roi_mask, role_of
 from .layout import Section, button_row
 from .readings import stroke_reading
+from .stroke_layers import go_to, legend_of, percent_unsure, stroke_colours, unsure_colours
 from .workers import Rule
 
 #: The *Segment and adapt* widget (typed loosely: its module imports this one).
@@ -43,15 +44,6 @@ SECTION = Section(
 OPTIONS = ("strokes.steps",)
 #: The cure "Adapt with strokes" runs unless a stroke cure is chosen in the cure menu.
 DEFAULT_CURE = "adabn+strokes"
-#: Colours of the strokes of a one-channel model: magenta background, yellow foreground
-#: (apart from the masks' orange, cyan and purple, and from each other for colour-blind
-#: eyes; a blue was lost on the cyan of AdaBN's masks).
-STROKE_COLOURS = {1: "#ff3ccf", 2: "#ffd21f"}
-#: The uncertainty map: transparent where the network is sure (up to 0.25, a probability
-#: beyond about 0.96), then redder and more opaque, so that the image and masks stay
-#: visible (magma, even additive, hid bright EM under a haze).
-UNSURE_COLOURS = ([1.0, 0.15, 0.1, 0.0], [1.0, 0.15, 0.1, 0.0], [1.0, 0.15, 0.1, 0.9])
-UNSURE_CONTROLS = (0.0, 0.25, 1.0)
 #: Edge (target pixels) of the regions "Next uncertain region" goes to.
 REGION = 64
 #: ``metadata`` key of a strokes layer: the name of the target it was painted on.
@@ -108,11 +100,7 @@ class StrokeFlow:
             missing = "Load a model first (step 1, Model)" if model is None else None
             widget.feedback.say("error", missing or "Choose an unlabeled target to paint on.")
             return None
-        if is_lazy(target):
-            widget.feedback.say(
-                "error",
-                f"{target.name} stays on disk: open a crop of it as an image to paint on.",
-            )
+        if self._refuse_lazy(target):
             return None
         layer = self.strokes_layer(target)
         if layer is None:
@@ -150,13 +138,14 @@ class StrokeFlow:
         data, strokes = layer_data(target), np.array(layer.data)  # painting may go on
         try:
             voxel_size = widget.voxel_size_of(target)
+            roi = roi_mask(widget.roi.value, tuple(np.shape(data)))  # AdaBN's patches
             config = replace(widget.adapt_config(cure), stroke_steps=int(self.steps.value))
         except BnAdaptError as exc:
             widget.feedback.say("error", str(exc))
             return None
         worker = widget.runner.start(
             lambda: adapt_steps(
-                model, data, config, target_name=target.name, voxel_size=voxel_size,
+                model, data, config, roi=roi, target_name=target.name, voxel_size=voxel_size,
                 strokes=strokes, strokes_name=layer.name,
             ),
             lambda result: self._taught(result, model, target),
@@ -176,6 +165,8 @@ class StrokeFlow:
         model, target = widget.session.current, widget.target.value
         if model is None or target is None:
             widget.feedback.say("error", "Load a model and choose the unlabeled target first.")
+            return None
+        if self._refuse_lazy(target):
             return None
         data = layer_data(target)
         try:
@@ -317,6 +308,14 @@ class StrokeFlow:
         layer.brush_size = width
         return layer
 
+    def _refuse_lazy(self, target: Any) -> bool:
+        """A layer that stays on disk is neither painted nor mapped whole: say so."""
+        if is_lazy(target):
+            self.widget.feedback.say(
+                "error", f"{target.name} stays on disk: open a crop of it as an image to paint on."
+            )
+        return is_lazy(target)
+
     def _mapped_target(self) -> Any:
         """The layer the shown map was made of (None: the map or the layer was closed)."""
         if self.mapped not in self.viewer.layers or self.map_of not in self.viewer.layers:
@@ -330,51 +329,3 @@ class StrokeFlow:
         if type(layer).__name__ == "Labels" and strokes:
             for event in (layer.events.paint, layer.events.set_data, layer.events.data):
                 event.connect(lambda *_: self.widget.runner.update_buttons())
-
-
-def stroke_colours(model: Any) -> dict[str, Any]:
-    """``colormap=`` for the strokes of a one-channel model (napari's for class labels)."""
-    if model.out_channels != 1:
-        return {}
-    from napari.utils.colormaps import DirectLabelColormap
-
-    colours = {None: "transparent", 0: "transparent", **STROKE_COLOURS}
-    return {"colormap": DirectLabelColormap(color_dict=colours)}
-
-
-def legend_of(model: Any) -> str:
-    """Which label paints what, in the user's words."""
-    names = class_names(model)
-    if model.out_channels == 1:
-        return (
-            f"2 = {names[1]} (yellow) where the mask misses it, 1 = {names[0]} (magenta) "
-            "where it marks too much"
-        )
-    labels = ", ".join(f"{i} = {name}" for i, name in enumerate(names, 1))
-    return f"{labels} (choose the label in the layer controls)"
-
-
-def unsure_colours() -> Any:
-    from napari.utils.colormaps import Colormap
-
-    return Colormap(list(UNSURE_COLOURS), controls=list(UNSURE_CONTROLS), name="bnadapt unsure")
-
-
-def percent_unsure(found: np.ndarray) -> str:
-    return percent(float(np.mean(found > 0.5))) if found.size else "0 %"
-
-
-def go_to(viewer: Any, layer: Any, region: tuple[slice, ...]) -> None:
-    """Show ``region`` (slices of ``layer``'s data) in the middle of the canvas: its slice,
-    centred, zoomed so that it fills about half the canvas."""
-    centre = [(s.start + s.stop - 1) / 2 for s in region]
-    world = np.asarray(layer.data_to_world(centre), dtype=float)
-    offset = viewer.dims.ndim - len(world)
-    displayed = [a - offset for a in viewer.dims.displayed if a >= offset]
-    for axis in range(len(world)):
-        if axis not in displayed:
-            viewer.dims.set_point(axis + offset, world[axis])
-    camera = viewer.scene.camera
-    camera.center = tuple(world[displayed])
-    extent = max((region[a].stop - region[a].start) * abs(layer.scale[a]) for a in displayed)
-    camera.zoom = 0.5 * min(viewer.canvas.size) / max(extent, 1e-9)
