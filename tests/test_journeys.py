@@ -18,6 +18,8 @@ pytestmark = pytest.mark.qt
 
 TIMEOUT = 60_000
 LAPTOP = (1366, 768)
+#: What can be pressed with a model and an image, before anything was adapted or painted.
+UNADAPTED = {"Segment", "Adapt BatchNorm statistics", "Paint corrections", "Where to paint next"}
 
 
 # -- what a person sees ----------------------------------------------------------------------
@@ -178,7 +180,7 @@ def test_demo_journey_from_model_to_latents(bench, qtbot):
     # Segment the source first (does the model work on its own data?), from the layer list.
     raise_tab(bench, qtbot, "Segment and adapt")
     assert adapt.image.value.name == adapt.target.value.name == "target EM"  # the newest
-    assert enabled(adapt) == {"Segment", "Adapt BatchNorm statistics"}  # nothing to reset or save
+    assert enabled(adapt) == UNADAPTED  # nothing to reset or save
     viewer.layers.selection.active = viewer.layers["source EM"]
     assert adapt.image.value.name == "source EM"
     adapt.segment_button.native.click()
@@ -329,7 +331,7 @@ def test_cancel_midway_changes_nothing_and_says_so(bench, qtbot):
     wait(qtbot, adapt)
     assert "cancelled; nothing was changed" in adapt.feedback.text
     assert adapt.session.adapted is None and "source (as trained)" in adapt.status.value
-    assert enabled(adapt) == {"Segment", "Adapt BatchNorm statistics"}  # no Reset: nothing to undo
+    assert enabled(adapt) == UNADAPTED  # no Reset: nothing to undo
     assert not adapt.cancel_button.enabled
     for key, value in model.module.state_dict().items():
         torch.testing.assert_close(value, weights[key])
@@ -387,4 +389,143 @@ def test_two_cures_then_three_masks_compared(bench, qtbot):
     shown = {"Rand F (ISBI)", "object F1 (IoU ≥ 0.5)"} & set(compare.table.value["index"])
     assert len(shown) == 1
     assert "best [" in compare.feedback.text
+    assert not errors()
+
+
+def paint_from_truth(viewer, layer, rows=(24, 64, 104), z=1) -> None:
+    """What a person paints: a few lines across one slice, foreground where the ground
+    truth has it, background elsewhere (as the mouse would, then the layer redrawn)."""
+    truth = viewer.layers["target ground truth"].data
+    for row in rows:
+        layer.data[z, row, 20:108] = np.where(truth[z, row, 20:108] > 0, 2, 1)
+    layer.refresh()
+
+
+def weights_of(model) -> dict:
+    return {k: v.clone() for k, v in model.module.state_dict().items()}
+
+
+def test_strokes_journey_paint_teach_look_where_next_compare_and_reset(bench, qtbot):
+    """Issue 23's napari flow: segment, adapt label-free, paint corrections, see where the
+    network is unsure, go there, adapt with the strokes, compare the three masks, reset."""
+    from napari_bnadapt.adapt import reset
+
+    viewer, adapt, compare = (
+        bench.viewer, bench.widgets["Segment and adapt"], bench.widgets["Compare masks"]
+    )  # fmt: skip
+    source = weights_of(adapt.session.model)
+    raise_tab(bench, qtbot, "Segment and adapt")
+    strokes = adapt.strokes
+    assert readable(bench, strokes.paint_button) and readable(bench, strokes.map_button)
+    adapt.segment_button.native.click()
+    wait(qtbot, adapt)
+    show_options(adapt, 8)
+    strokes.steps.value = 6  # a quick lesson (the default is the core's 200 at most)
+    adapt.more_options.value = False  # the options keep their values, hidden
+    adapt.adapt_button.native.click()
+    qtbot.waitUntil(lambda: "target EM mask [adabn]" in viewer.layers, timeout=TIMEOUT)
+    wait(qtbot, adapt)
+    raise_tab(bench, qtbot, "Segment and adapt")  # back from Compare masks
+    assert "Adapt with strokes" not in enabled(adapt)  # nothing painted yet
+
+    # Paint corrections: a labels layer over the target, two named colours, brush ready.
+    image = viewer.layers["target EM"]
+    strokes.paint_button.native.click()
+    layer = viewer.layers["target EM strokes"]
+    assert viewer.layers.selection.active is layer and layer.mode == "paint"
+    assert layer.selected_label == 2 and layer.brush_size == 1
+    assert layer.data.shape == image.data.shape and np.allclose(layer.scale, image.scale)
+    assert list(layer.features["class"]) == ["not labelled", "background", "foreground"]
+    magenta, yellow = (tuple(np.round(layer.colormap.map(v)[:3], 2)) for v in (1, 2))
+    assert magenta[2] > magenta[1] and yellow[0] > yellow[2]
+    settle(qtbot)
+    said = adapt.feedback.text
+    assert "Paint on target EM strokes: 2 = foreground (yellow)" in said
+    assert "1 = background (magenta)" in said
+    assert "press Adapt with strokes" in said and readable(bench, adapt.feedback.label)
+    assert "Adapt with strokes" not in enabled(adapt)  # still nothing painted
+    paint_from_truth(viewer, layer)
+    assert "Adapt with strokes" in enabled(adapt)
+
+    # Where to paint next: the map as a layer under the strokes, then the most unsure
+    # region not painted yet moves the view.
+    strokes.map_button.native.click()
+    wait(qtbot, adapt)
+    mapped = viewer.layers["target EM uncertainty"]
+    assert mapped.data.shape == image.data.shape and mapped.colormap.name == "bnadapt unsure"
+    assert viewer.layers.index(mapped) < viewer.layers.index(layer)  # strokes on top
+    assert "the redder, the less sure" in adapt.feedback.text
+    assert "Next uncertain region" in enabled(adapt)
+    assert adapt.image.value is image and adapt.target.value is image  # not the map
+    before = (viewer.dims.current_step, viewer.scene.camera.center, viewer.scene.camera.zoom)
+    strokes.next_button.native.click()
+    after = (viewer.dims.current_step, viewer.scene.camera.center, viewer.scene.camera.zoom)
+    assert after != before and "Unsure region 1 of target EM" in adapt.feedback.text
+    region = strokes.visited[0]
+    assert viewer.dims.current_step[0] == region[0].start
+    assert region[0] != slice(1, 2)  # slice 1 is painted across: nothing there to propose
+
+    # Adapt with strokes: a copy taught, the target segmented again, what it did said.
+    strokes.adapt_button.native.click()
+    assert "Teaching a copy of the network" in adapt.feedback.text
+    qtbot.waitUntil(lambda: "target EM mask [adabn+strokes]" in viewer.layers, timeout=TIMEOUT)
+    wait(qtbot, adapt)
+    record = adapt.session.adapted.adaptation
+    details = record.details["strokes"]
+    said = adapt.feedback.text
+    assert said.startswith(f"Learnt from {details['strokes']} strokes")
+    assert f"({details['labelled_pixels']} px" in said and "slice 1)" in said
+    assert f"{details['steps']} steps; held-back strokes" in said and "[adabn+strokes]" in said
+    held = details["held_out_before"]["accuracy"]
+    assert f"{100 * held:.0f} %" in said and ("kept" in said or "undone" in said)
+    assert ": kept." in said if details["guard"]["kept"] else ": undone" in said
+    assert "Paint more there" in said and front_tab(bench) == "2 Segment, adapt"  # stays
+    assert readable(bench, adapt.feedback.label) and readable(bench, strokes.adapt_button)
+    assert details["from"] == "target EM strokes" and details["slices"] == [1]
+    assert "Statistics: adapted (adabn+strokes on target EM)" in adapt.status.value
+    assert {"Reset to source statistics", "Adapt with strokes"} <= enabled(adapt)
+    assert viewer.layers[-1] is layer and viewer.layers.selection.active is layer  # paint more
+
+    # Compare: the source mask before, the strokes' after, the label-free one offered.
+    assert compare.before.value.name == "target EM mask [source]"
+    assert compare.after.value.name == "target EM mask [adabn+strokes]"
+    assert [x.name for x in compare.more.choices] == ["target EM mask [adabn]"]  # not strokes
+
+    # Reset: the source again, bit for bit (and the taught copy resets bit for bit too).
+    taught = adapt.session.adapted.copy()
+    raise_tab(bench, qtbot, "Segment and adapt")
+    adapt.reset_button.native.click()
+    assert adapt.session.adapted is None and "source (as trained)" in adapt.status.value
+    for model in (adapt.session.model, taught):
+        if model is taught:
+            reset(model)
+        for key, value in model.module.state_dict().items():
+            assert torch.equal(value, source[key]), key
+    assert not errors()
+
+
+def test_strokes_cancelled_midway_change_nothing(bench, qtbot):
+    """The cure menu's "strokes" needs painted strokes; cancelling it keeps the model, the
+    strokes and the layers as they were."""
+    viewer, adapt = bench.viewer, bench.widgets["Segment and adapt"]
+    source = weights_of(adapt.session.model)
+    raise_tab(bench, qtbot, "Segment and adapt")
+    adapt.cure.value = "strokes"
+    assert "Adapt BatchNorm statistics" not in enabled(adapt)  # nothing painted to learn from
+    layer = adapt.strokes.paint()
+    paint_from_truth(viewer, layer)
+    painted = layer.data.copy()
+    assert {"Adapt BatchNorm statistics", "Adapt with strokes"} <= enabled(adapt)
+    layers = [x.name for x in viewer.layers]
+    adapt.strokes.steps.value = 5000  # long enough to be cancelled between two steps
+    worker = adapt.adapt()  # the cure menu's choice: the strokes flow
+    assert "(strokes, at most 5000 steps)" in adapt.feedback.text
+    assert enabled(adapt) == set() and adapt.cancel_button.enabled
+    worker.yielded.connect(lambda _step: adapt.cancel_button.native.click())
+    wait(qtbot, adapt)
+    assert "cancelled; nothing was changed" in adapt.feedback.text
+    assert adapt.session.adapted is None and [x.name for x in viewer.layers] == layers
+    np.testing.assert_array_equal(layer.data, painted)
+    for key, value in adapt.session.model.module.state_dict().items():
+        assert torch.equal(value, source[key]), key
     assert not errors()

@@ -395,3 +395,60 @@ def test_saving_over_the_loaded_model_or_an_opened_file_is_refused(
         assert not widget.runner.running
         assert widget.feedback.level == "error" and said in widget.feedback.text
     assert {p: p.read_bytes() for p in before} == before
+
+
+@pytest.mark.parametrize(
+    ("kept", "before", "after", "said"),
+    [
+        (True, 0.6, 0.9, "held-back strokes 60 % → 90 % right: kept."),
+        (True, 1.0, 1.0, "100 % → 100 % right (loss 0.20 → 0.10): kept."),
+        (False, 0.8, 0.8, "no better than with the label-free [adabn] network (80 % right): "
+         "undone, the mask is the label-free [adabn] one."),
+        (True, None, None, "none could be held back to check it (paint more): kept unchecked."),
+    ],
+)  # fmt: skip
+def test_what_the_strokes_did_is_said_from_the_record(kept, before, after, said):
+    from napari_bnadapt._widgets.readings import stroke_reading
+    from napari_bnadapt.model.record import AdaptationRecord
+
+    details = {
+        "strokes": 12, "labelled_pixels": 340, "labelled_fraction": 0.004, "slices": [1, 3],
+        "steps": 40, "guard": {"kept": kept},
+        "held_out_before": {"accuracy": before, "loss": 0.2 if before else None},
+        "held_out_after": {"accuracy": after, "loss": 0.1 if after else None},
+    }  # fmt: skip
+    record = AdaptationRecord(
+        target="stack", cure="adabn+strokes", seconds=23.4, details={"strokes": details}
+    )
+    text = stroke_reading(record)
+    assert text.startswith(
+        "Learnt from 12 strokes (340 px, 0.4 % of stack, slices 1, 3) in 23 s, 40 steps; "
+    )
+    assert text.endswith(said), text
+
+
+def test_a_multiclass_model_paints_one_label_per_class(workbench):
+    from napari_bnadapt.adapt.strokes import class_names
+    from napari_bnadapt.arrays.normalization import NormalizationSpec
+    from napari_bnadapt.model.loaded import wrap_unet
+    from napari_bnadapt.model.unet import UNet, UNetConfig
+
+    viewer, widgets = workbench
+    widget = widgets["Segment and adapt"]
+    torch.manual_seed(0)
+    unet = UNet(UNetConfig(dims=2, depth=2, base_channels=4, out_channels=3)).eval()
+    widget.session.set_model(wrap_unet(unet, NormalizationSpec(mode="fixed", mean=100, std=40)))
+    widget.target.value = viewer.layers["target EM"]
+    layer = widget.strokes.paint()
+    assert layer.name == "target EM strokes" and layer.selected_label == 2
+    names = class_names(widget.session.model)  # the core's: class k is label k + 1
+    assert len(names) == 3 and list(layer.features["class"]) == ["not labelled", *names]
+    assert f"1 = {names[0]}, 2 = {names[1]}, 3 = {names[2]}" in widget.feedback.text
+    assert not widget.strokes.adapt_button.enabled  # nothing painted yet
+    layer.data[1, 10, 10:20] = 1
+    widget.strokes.paint()  # pressed again: the same layer, its strokes kept
+    assert [x.name for x in viewer.layers].count("target EM strokes") == 1
+    assert viewer.layers["target EM strokes"].data[1, 10, 10:20].all()
+    layer.data[1, 40, 10:20] = 3
+    layer.refresh()
+    assert widget.strokes.adapt_button.enabled

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from napari_bnadapt.adapt import AdaptConfig, adapt, reset
-from napari_bnadapt.adapt.strokes import BACKGROUND, FOREGROUND, split_blocks
+from napari_bnadapt.adapt.strokes import BACKGROUND, FOREGROUND, brush_width, split_blocks
 from napari_bnadapt.arrays.metrics import dice
 from napari_bnadapt.arrays.normalization import NormalizationSpec
 from napari_bnadapt.cli import main
@@ -161,6 +161,15 @@ def test_strokes_are_resampled_with_the_target(demo, shifted):
     assert scaled == pytest.approx(4 * details["strokes"]["labelled_pixels"], rel=0.05)
 
 
+def test_the_brush_is_one_model_pixel_wide_on_the_target(demo):
+    shape, size = (3, 96, 96), demo.voxel_size
+    assert brush_width(demo, shape, None) == 1  # no voxel size: no resampling
+    assert brush_width(demo, shape, (50.0, *size)) == 1
+    assert brush_width(demo, shape, (50.0, *(v / 2 for v in size))) == 2  # shrunk ×0.5
+    assert brush_width(demo, shape, (50.0, *(v / 3 for v in size))) == 3
+    assert brush_width(demo, shape, (50.0, *(2 * v for v in size))) == 1  # zoomed ×2
+
+
 def test_held_out_blocks_leave_every_class_something_to_learn():
     labels = np.zeros((1, 64, 64), np.uint8)
     labels[0, 5, :] = FOREGROUND  # four blocks of 16 px: one held out
@@ -210,6 +219,10 @@ def test_cli_adapts_with_strokes_and_says_what_they_did(demo, shifted, tmp_path,
     assert main([*common, "--cure", "adabn+strokes", "--strokes", str(tmp_path / "s.tif")]) == 0
     out = capsys.readouterr().out
     assert "strokes:" in out and "held-out stroke accuracy" in out
-    assert load_model(tmp_path / "a.pt").adaptation.cure == "adabn+strokes"
+    record = load_model(tmp_path / "a.pt").adaptation
+    assert record.cure == "adabn+strokes"
+    assert record.details["strokes"]["from"] == str(
+        tmp_path / "s.tif"
+    )  # the saved record names them
     assert main([*common, "--cure", "strokes"]) == 2
     assert "--strokes strokes.tif" in capsys.readouterr().err

@@ -43,3 +43,19 @@ def test_regions_come_most_uncertain_first_and_never_twice():
         next_uncertain_region(u, (4, 4))
     with pytest.raises(InputDataError, match="method"):
         uncertainty_map(None, u, "variance")
+
+
+def test_regions_near_painted_strokes_are_not_proposed_again():
+    u = np.zeros((2, 100, 100), np.float32)
+    u[1, 10:20, 70:80] = 1.0
+    u[0, 50:60, 50:60] = 0.5
+    painted = np.zeros(u.shape, np.uint8)
+    painted[1, 14, 72:78] = 2  # a stroke across the most uncertain spot
+    found = next_uncertain_region(u, 16, painted=painted)
+    assert found[0] == slice(0, 1) and found[1].start <= 50 <= found[1].stop
+    # Strokes on another slice leave this one's regions free.
+    painted[:] = 0
+    painted[0, 55, 55] = 1
+    assert next_uncertain_region(u, 16, painted=painted)[0] == slice(1, 2)
+    with pytest.raises(InputDataError, match="paint them on the image"):
+        next_uncertain_region(u, 16, painted=painted[:, :50])

@@ -1,16 +1,17 @@
-"""Segment and adapt dock widget: segment a layer, adapt BatchNorm statistics, reset, save.
+"""Segment and adapt dock widget: segment a layer, adapt BatchNorm statistics, teach it with
+painted strokes, reset, save.
 
 The widget is laid out from :data:`SECTIONS` (a title and the controls under it, in order),
 and what each button needs is one entry of :meth:`AdaptWidget.button_rules`: a new flow is
-a new section, its handlers and its rules. The adaptation's finer options (mode, α,
-patches, layers, ROI) are shown on demand, so that the whole widget fits a laptop screen. The defaults follow what the user just did: a new
-image, or the one selected in the layer list, is the image to segment; the image just
-segmented is the unlabeled target.
+a new section, its handlers and its rules (the strokes': :mod:`.strokes_section`; saving:
+:mod:`.saving`). The adaptation's finer options (mode, α, patches, layers, ROI, stroke
+steps) are shown on demand, so that the whole widget fits a laptop screen. The defaults
+follow what the user just did: a new image, or the one selected in the layer list, is the
+image to segment; the image just segmented is the unlabeled target.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from magicgui.widgets import (
@@ -25,17 +26,14 @@ from magicgui.widgets import (
     SpinBox,
 )
 
-from ..adabn.config import CURES, MODES, AdaptConfig
+from ..adabn.config import CURES, MODES, STROKE_CURES, AdaptConfig
 from ..adapt.api import adapt_steps
 from ..arrays.resampling import parse_voxel_size
-from ..errors import BnAdaptError, OutputPathError
-from ..export.formats import export_model
+from ..errors import BnAdaptError
 from ..inference import PredictConfig, Prediction, predict_steps
-from ..io.paths import NamedPath, check_outputs_apart, layer_sources
 from ..model.bn_layers import batchnorm_modules
-from ..model.checkpoint import save_model
 from ..model.loaded import LoadedModel
-from .help import NEXT_STEP, explain, wrapping
+from .help import NEXT_STEP, control_of, explain, wrapping
 from .layers import (
     ROLE,
     MaskOrigin,
@@ -49,12 +47,16 @@ from .layers import (
     roi_mask,
     user_images,
 )
-from .layout import Section, lay_out
+from .layout import Section, button_row, lay_out
 from .lazy_masks import add_lazy_mask, lazy_job
 from .messages import Feedback
 from .readings import mask_reading
+from .saving import chosen_path, save_model_file, save_package
 from .session import session_for
-from .workers import JobRunner, Rule, one_step, stop_on_close
+from .strokes_section import OPTIONS as STROKE_OPTIONS
+from .strokes_section import SECTION as STROKES
+from .strokes_section import StrokeFlow
+from .workers import JobRunner, Rule, stop_on_close
 
 if TYPE_CHECKING:
     import napari
@@ -70,6 +72,7 @@ SECTIONS = (
         "Adapt to the new data (no labels needed)",
         ("target", "cure", "more_options", *OPTIONS, "segment_after", "adapt_row"),
     ),
+    STROKES,
     Section("Keep or undo", ("reset_button", "save_path", "save_row")),
 )
 
@@ -89,7 +92,8 @@ class AdaptWidget(Container):
         self.segment_button = PushButton(text="Segment")
         self.target = ComboBox(label="unlabeled target", choices=images)
         defaults = AdaptConfig()
-        self.cure = ComboBox(label="cure", choices=list(CURES), value=defaults.cure)
+        cures = [*CURES, *STROKE_CURES]
+        self.cure = ComboBox(label="cure", choices=cures, value=defaults.cure)
         self.mode = ComboBox(label="mode", choices=list(MODES), value=defaults.mode)
         self.alpha = FloatSlider(
             label="α (0 source, 1 adapted)", min=0.0, max=1.0, value=defaults.alpha
@@ -102,16 +106,17 @@ class AdaptWidget(Container):
             nullable=True,
             value=None,
         )
-        self.more_options = CheckBox(text="more options (mode, α, patches, layers, ROI)")
+        self.more_options = CheckBox(text="more options (mode, α, patches, layers, ROI, steps)")
         self.segment_after = CheckBox(text="segment again with the adapted statistics", value=True)
         self.adapt_button = PushButton(text="Adapt BatchNorm statistics")
         self.cancel_button = PushButton(text="Cancel")
-        self.adapt_row = _row(self.adapt_button, self.cancel_button)
+        self.adapt_row = button_row(self.adapt_button, self.cancel_button)
+        self.strokes = StrokeFlow(self)
         self.reset_button = PushButton(text="Reset to source statistics")
         self.save_path = FileEdit(label="save adapted model", mode="w", filter="*.pt")
         self.save_button = PushButton(text="Save model")
         self.package_button = PushButton(text="Save as bioimage.io package")
-        self.save_row = _row(self.save_button, self.package_button)
+        self.save_row = button_row(self.save_button, self.package_button)
         self.status = wrapping(Label(value=""))
         self.feedback = Feedback(viewer)
         self.runner = JobRunner(self.button_rules(), self.cancel_button, self.feedback)
@@ -126,10 +131,12 @@ class AdaptWidget(Container):
     def button_rules(self) -> dict[Any, Rule]:
         """What each button needs besides an idle widget (nothing it cannot use is enabled)."""
         has_model = lambda: self.session.current is not None  # noqa: E731
-        can_save = lambda: has_model() and self._save_path() is not None  # noqa: E731
+        can_save = lambda: has_model() and chosen_path(self) is not None  # noqa: E731
+        can_adapt = lambda: self.adaptable() and self.target.value is not None  # noqa: E731
         return {
             self.segment_button: lambda: has_model() and self.image.value is not None,
-            self.adapt_button: lambda: self._adaptable() and self.target.value is not None,
+            self.adapt_button: lambda: can_adapt() and self.strokes.ready_for(self.cure.value),
+            **self.strokes.button_rules(),
             self.reset_button: lambda: self.session.adapted is not None,
             self.save_button: can_save,
             self.package_button: can_save,
@@ -141,8 +148,9 @@ class AdaptWidget(Container):
         self.reset_button.changed.connect(self.reset)
         self.save_button.changed.connect(self.save)
         self.package_button.changed.connect(self.save_package)
-        for control in (self.image, self.target, self.save_path):
+        for control in (self.image, self.target, self.cure, self.save_path):
             control.changed.connect(self.runner.update_buttons)
+        self.strokes.connect()
         self.more_options.changed.connect(self._show_options)
         self.session.adapted_changed.connect(self._show_state)
         self.session.model_changed.connect(lambda _: self._show_state())
@@ -162,7 +170,7 @@ class AdaptWidget(Container):
         config = PredictConfig(device=self.session.device)
         data = layer_data(layer)
         try:
-            voxel_size = self._voxel_size_of(layer)
+            voxel_size = self.voxel_size_of(layer)
         except BnAdaptError as exc:
             self.feedback.say("error", str(exc))
             return None
@@ -194,7 +202,10 @@ class AdaptWidget(Container):
         return self.runner.start(job, done, f"segmenting {layer.name} block by block")
 
     def adapt(self, *_: object) -> Any:
-        """Re-estimate the statistics on the target layer (on a copy of the source model)."""
+        """Re-estimate the statistics on the target layer (on a copy of the source model);
+        a stroke cure learns from the target's painted strokes instead."""
+        if self.cure.value in STROKE_CURES:
+            return self.strokes.adapt()
         model, layer = self.session.model, self._layer(self.target.value, "an unlabeled target")
         if model is None or layer is None:
             if model is None:
@@ -202,13 +213,9 @@ class AdaptWidget(Container):
             return None
         data = layer_data(layer)
         try:
-            voxel_size = self._voxel_size_of(layer)
+            voxel_size = self.voxel_size_of(layer)
             roi = roi_mask(self.roi.value, tuple(data.shape))
-            config = AdaptConfig(
-                cure=self.cure.value, mode=self.mode.value, alpha=float(self.alpha.value),
-                patches=int(self.patches.value), layers=self.bn_layers.value,
-                device=self.session.device,
-            )  # fmt: skip
+            config = self.adapt_config(self.cure.value)
         except BnAdaptError as exc:  # invalid ROI or option: say what to do, change nothing
             self.feedback.say("error", str(exc))
             return None
@@ -227,6 +234,14 @@ class AdaptWidget(Container):
             )
         return worker
 
+    def adapt_config(self, cure: str) -> AdaptConfig:
+        """The options chosen in the widget, for ``cure`` (raises what is wrong with them)."""
+        return AdaptConfig(
+            cure=cure, mode=self.mode.value, alpha=float(self.alpha.value),
+            patches=int(self.patches.value), layers=self.bn_layers.value,
+            device=self.session.device,
+        )  # fmt: skip
+
     def reset(self, *_: object) -> None:
         """Forget the adapted statistics: segmentation uses the source ones again."""
         if self.session.adapted is None:
@@ -235,47 +250,13 @@ class AdaptWidget(Container):
         self.session.reset()
         self.feedback.say("info", "Back to the source (training) statistics.", NEXT_STEP["reset"])
 
-    def save(self, *_: object) -> None:
-        model, path = self.session.current, self._save_path()
-        if model is None or path is None:
-            self._say_what_is_missing(model, "choose a file to save the model to (.pt)")
-            return
-        if not self._apart_from_inputs(path, model):
-            return
-        self.runner.start(
-            one_step(save_model, model, str(path)),
-            lambda _: self.feedback.say(
-                "info", f"Saved the {model.state} model to {path}.", NEXT_STEP["saved"]
-            ),
-            "saving",
-        )
+    def save(self, *_: object) -> Any:
+        """Save the current model to the chosen .pt file (never over an input)."""
+        return save_model_file(self)
 
-    def save_package(self, *_: object) -> None:
-        """Export the current model as a bioimage.io package (.zip) beside the chosen file,
-        with test tensors and a cover cut from the adaptation's target layer."""
-        model, path = self.session.current, self._save_path()
-        if model is None or path is None:
-            self._say_what_is_missing(model, "choose a file to save the package to (a .zip)")
-            return
-        path = path.with_suffix(".zip")
-        if not self._apart_from_inputs(path, model):
-            return
-        sample = self._sample_for(model)
-        self.runner.start(
-            one_step(export_model, model, path, "bioimageio", sample),
-            lambda result: self.feedback.say(
-                "info", f"Saved {path}: {result.test_message}", NEXT_STEP["packaged"]
-            ),
-            "exporting a bioimage.io package",
-        )
-
-    def _sample_for(self, model: LoadedModel) -> Any:
-        """The layer to cut a package's test input from: the adaptation's target, else
-        the image to segment (None: a synthetic image)."""
-        record = model.adaptation
-        if record is not None and record.target in self.viewer.layers:
-            return layer_data(self.viewer.layers[record.target])
-        return layer_data(self.image.value) if self.image.value is not None else None
+    def save_package(self, *_: object) -> Any:
+        """Export the current model as a bioimage.io package beside the chosen file."""
+        return save_package(self)
 
     # -- results (main thread) ---------------------------------------------------------------
 
@@ -332,7 +313,9 @@ class AdaptWidget(Container):
         level, text, next_step = mask_reading(layer.name, mask, state, before, trained)
         parts = [p for p in (pending, note, text) if p]
         self.feedback.say(level, "\n".join(parts), next_step, toast=False)
-        if before is not None and before is not mask:
+        if state in STROKE_CURES:  # stay here, the strokes on top: paint more, teach again
+            self.strokes.raise_strokes(layer)
+        elif before is not None and before is not mask:
             self.session.masks_ready.emit(before, mask)
 
     # -- helpers -----------------------------------------------------------------------------
@@ -342,31 +325,11 @@ class AdaptWidget(Container):
             self.feedback.say("error", "Load a model first (step 1, Model).")
         return self.session.current
 
-    def _adaptable(self) -> bool:
+    def adaptable(self) -> bool:
         model = self.session.model
         return model is not None and bool(batchnorm_modules(model.module))
 
-    def _apart_from_inputs(self, path: Path, model: LoadedModel) -> bool:
-        """Whether ``path`` spares the loaded model's file and every layer's; if not, say so."""
-        inputs = layer_sources(self.viewer.layers)
-        if model.path:
-            inputs.append(NamedPath.of("loaded model's file", model.path))
-        try:
-            check_outputs_apart([NamedPath.of("the file to save", path)], inputs)
-        except OutputPathError as exc:
-            self.feedback.say("error", str(exc))
-            return False
-        return True
-
-    def _save_path(self) -> Path | None:
-        text = str(self.save_path.value or "")
-        return None if not text or text == "." else Path(text)
-
-    def _say_what_is_missing(self, model: Any, missing_file: str) -> None:
-        missing = "load a model first (step 1, Model)" if model is None else missing_file
-        self.feedback.say("error", missing[:1].upper() + missing[1:] + ".")
-
-    def _voxel_size_of(self, layer: Any) -> tuple[float, ...] | None:
+    def voxel_size_of(self, layer: Any) -> tuple[float, ...] | None:
         """The voxel size typed in (nm), else the layer's own scale when it is physical."""
         text = str(self.voxel_size.value or "")
         typed = parse_voxel_size(text, layer_data(layer).ndim, "voxel size (nm)")
@@ -402,8 +365,8 @@ class AdaptWidget(Container):
             self.image.value = layer
 
     def _show_options(self, shown: bool) -> None:
-        for name in OPTIONS:
-            getattr(self, name).visible = bool(shown)
+        for name in (*OPTIONS, *STROKE_OPTIONS):
+            control_of(self, name).visible = bool(shown)
 
     def _show_state(self, *_: object) -> None:
         adapted = self.session.adapted
@@ -416,10 +379,3 @@ class AdaptWidget(Container):
             target = f"{record.cure} on {record.target}" if record else "?"
             self.status.value = f"Statistics: adapted ({target})."
         self.runner.update_buttons()
-
-
-def _row(*buttons: Any) -> Container:
-    """Buttons side by side, across the widget."""
-    row = Container(widgets=list(buttons), layout="horizontal", labels=False)
-    row.margins = (0, 0, 0, 0)
-    return row

@@ -45,6 +45,12 @@ NEXT_STEP = {
     "no gain": "Try another cure (cure: auto tries several), check the voxel size, or "
     "press Reset to source statistics.",
     "reset": "Press Segment to see the mask with the source statistics again.",
+    "painting": "Next: press Adapt with strokes.",
+    "taught": "Still wrong somewhere? Paint more there and press Adapt with strokes again "
+    "(from the source, with all the strokes); Compare masks (step 3) sets them side by side.",
+    "mapped": "Next: press Next uncertain region, and paint what is wrong there.",
+    "region": "Paint what is wrong here, then press Next uncertain region again, or Adapt "
+    "with strokes.",
     "saved": "The file keeps the source statistics: bnadapt adapt --reset restores them.",
     "packaged": "Open it in deepImageJ, ilastik or the Model widget (step 1).",
     "side by side": "Back to the normal view restores your layers.",
@@ -78,7 +84,9 @@ TOOLTIPS: dict[str, dict[str, str]] = {
         "cure": "What is changed to fit the new data. adabn (default): re-estimate the "
         "BatchNorm statistics, seconds, reversible. histogram/fda: match the intensities / "
         "illumination to the training data first. tent, self-training: also tune weights "
-        "(slower, guarded). auto: try several and keep one without labels.",
+        "(slower, guarded). auto: try several and keep one without labels. adabn+strokes, "
+        "strokes: learn from strokes you paint (Paint corrections), after AdaBN or from "
+        "the source.",
         "mode": "How the statistics are measured: standard (default, AdaBN); consistent "
         "(what each layer sees at inference, a few more passes); ema (PyTorch's moving "
         "average, for reproducing papers).",
@@ -93,12 +101,28 @@ TOOLTIPS: dict[str, dict[str, str]] = {
         "roi": "Optional: a Shapes or Labels layer; patches are only drawn inside it (e.g. "
         "to avoid resin or empty regions). Shapes on one slice apply to every slice.",
         "more_options": "Show the adaptation's finer options: mode, α, patches, which "
-        "BatchNorm layers, a sampling ROI (their defaults suit most data).",
+        "BatchNorm layers, a sampling ROI, the stroke steps (their defaults suit most data).",
         "segment_after": "After adapting, segment the image again with the new statistics.",
         "adapt_button": "Adapt a copy of the network to the target (shortcut Alt+A); the "
         "loaded model is not changed until this succeeds.",
         "cancel_button": "Stop the running job; nothing changes.",
-        "reset_button": "Back to the statistics the network was trained with (shortcut Alt+R).",
+        "strokes.paint_button": "Add a labels layer over the unlabeled target to paint "
+        "corrections on, the brush ready: 2 = foreground (yellow) where the mask misses "
+        "structures, 1 = background (magenta) where it marks too much. Thin strokes on one "
+        "slice are enough to start. An existing strokes layer is kept and selected.",
+        "strokes.adapt_button": "Teach a copy of the network with the painted strokes (cure "
+        "adabn+strokes, or strokes if chosen above) and segment the target again; a share "
+        "of the strokes is held back to check it, and it is undone unless it does better "
+        "there. Reset to source statistics undoes it.",
+        "strokes.steps": f"Most fine-tuning steps on the strokes (default {ADAPT.stroke_steps}; "
+        "the strokes held back stop it earlier). Fewer: a first result sooner.",
+        "strokes.map_button": "Show where the network is unsure on the target (the entropy "
+        "of its prediction: the redder, the less sure) as a layer: strokes there should "
+        "teach it most.",
+        "strokes.next_button": "Go to the most unsure region not yet visited or painted "
+        "(after Where to paint next).",
+        "reset_button": "Back to the network as it was trained: its statistics (and its "
+        "weights, after strokes), bit for bit (shortcut Alt+R).",
         "save_path": "Where to save the adapted model (.pt); it keeps the training statistics "
         "inside, so it can always be reset.",
         "save_button": "Save the adapted (or source) model to the file above.",
@@ -193,9 +217,18 @@ def add_purpose(widget: Any, name: str) -> Any:
 def explain(widget: Any, name: str) -> None:
     """Attach the tooltips of widget ``name`` to its controls (attributes by name)."""
     for attribute, text in TOOLTIPS[name].items():
-        control = getattr(widget, attribute, None)
+        control = control_of(widget, attribute)
         if control is not None:
             control.tooltip = text
+
+
+def control_of(widget: Any, name: str) -> Any:
+    """The control ``name`` of ``widget``: an attribute, or a dotted path to one of a part
+    (``strokes.paint_button``: a section built by its own module); None if there is none."""
+    found = widget
+    for part in name.split("."):
+        found = getattr(found, part, None)
+    return found
 
 
 def show_as_written(table: Any) -> None:

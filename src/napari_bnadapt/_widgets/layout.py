@@ -16,7 +16,7 @@ from typing import Any
 from qtpy.QtCore import QEvent, QSize, Qt
 from qtpy.QtWidgets import QFrame, QScrollArea, QSizePolicy
 
-from .help import add_purpose, wrapping
+from .help import add_purpose, control_of, wrapping
 
 #: The least height the controls keep when the screen is short (they scroll inside it).
 MIN_BODY_HEIGHT = 120
@@ -24,8 +24,8 @@ MIN_BODY_HEIGHT = 120
 
 @dataclass(frozen=True)
 class Section:
-    """A titled group of controls: ``names`` are attributes of the widget, in order
-    (``title`` None: no title line)."""
+    """A titled group of controls: ``names`` are attributes of the widget (or dotted paths,
+    see :func:`~.help.control_of`), in order (``title`` None: no title line)."""
 
     title: str | None
     names: tuple[str, ...]
@@ -51,12 +51,12 @@ def lay_out(
     body = Container(labels=labels)
     body.margins = (0, 0, 0, 0)
     for section in sections:
-        body.extend([getattr(widget, name) for name in section.names])
+        body.extend([control_of(widget, name) for name in section.names])
     widget.extend([body, *results])
     widget.headings = {}
     layout = body.native.layout()
     for section in sections:
-        controls = [getattr(widget, name) for name in section.names]
+        controls = [control_of(widget, name) for name in section.names]
         for control in controls:
             _full_width(control)
         if section.title is not None:
@@ -68,6 +68,15 @@ def lay_out(
     add_purpose(widget, purpose)
     widget.body = body
     return body
+
+
+def button_row(*buttons: Any) -> Any:
+    """Buttons side by side, across the widget."""
+    from magicgui.widgets import Container
+
+    row = Container(widgets=list(buttons), layout="horizontal", labels=False)
+    row.margins = (0, 0, 0, 0)
+    return row
 
 
 def heading(text: str) -> Any:

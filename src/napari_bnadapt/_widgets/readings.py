@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..adabn.config import STROKE_CURES
 from .help import NEXT_STEP, percent
 from .layers import foreground_fraction
 
@@ -28,7 +29,13 @@ def mask_reading(
     the source statistics, when ``state`` is a cure's; ``trained``: the foreground fraction
     of the model's training labels (its fingerprint), the yardstick a reader needs."""
     fraction = foreground_fraction(mask.data) or 0.0
-    statistics = "the source statistics" if state == "source" else f"[{state}] statistics"
+    statistics = (
+        "the source statistics"
+        if state == "source"
+        else f"[{state}]"
+        if state in STROKE_CURES
+        else f"[{state}] statistics"
+    )
     head = f"{percent(fraction)} foreground in {image} with {statistics}"
     details = []
     if before is not None and state != "source":
@@ -55,4 +62,32 @@ def mask_reading(
         return level, f"{head}: adaptation did not find the structures.", NEXT_STEP["no gain"]
     if before is None:
         return level, f"{head}, {mask.name}.", NEXT_STEP["adapted, no before"]
-    return level, f"{head}.", NEXT_STEP["adapted"]
+    return level, f"{head}.", NEXT_STEP["taught" if state in STROKE_CURES else "adapted"]
+
+
+def stroke_reading(record: Any) -> str:
+    """What learning from the strokes did, in one sentence from the adaptation ``record``:
+    what was painted, how long, how many steps, the held-back strokes before and after (the
+    loss too when the accuracy did not move), kept or undone."""
+    d = record.details["strokes"]
+    slices = d.get("slices")
+    where = f", slice{'s' * (len(slices) > 1)} {', '.join(map(str, slices))}" if slices else ""
+    seconds = f"{record.seconds:.1f}" if record.seconds < 10 else f"{record.seconds:.0f}"
+    head = (
+        f"Learnt from {d['strokes']} strokes ({d['labelled_pixels']} px, "
+        f"{percent(d['labelled_fraction'])} of {record.target}{where}) in {seconds} s, "
+        f"{d['steps']} steps"
+    )
+    before, after = d["held_out_before"], d["held_out_after"]
+    if before["accuracy"] is None:
+        return f"{head}; none could be held back to check it (paint more): kept unchecked."
+    right = f"{100 * before['accuracy']:.0f} % → {100 * after['accuracy']:.0f} % right"
+    if round(100 * before["accuracy"]) == round(100 * after["accuracy"]):
+        right += f" (loss {before['loss']:.2f} → {after['loss']:.2f})"
+    if d["guard"]["kept"]:
+        return f"{head}; held-back strokes {right}: kept."
+    fallback = "label-free [adabn]" if record.cure == "adabn+strokes" else "source"
+    return (
+        f"{head}; held-back strokes no better than with the {fallback} network "
+        f"({100 * before['accuracy']:.0f} % right): undone, the mask is the {fallback} one."
+    )

@@ -23,6 +23,7 @@ def adapt_steps(
     voxel_size: tuple[float, ...] | None = None,
     cluster: ClusterConfig | None = None,
     strokes: Any | None = None,
+    strokes_name: str | None = None,
 ) -> Steps[AdaptResult]:
     """Adapt a copy of ``model`` to ``target`` with the configured cure; ``model`` is untouched.
 
@@ -40,7 +41,8 @@ def adapt_steps(
     multi-class model the class index + 1; any number of slices. It is resampled with the
     target (nearest neighbour); the loss is on the painted pixels only, a share of them held
     out to stop the training and to undo it unless it beats the label-free model there
-    (docs/strokes.md).
+    (docs/strokes.md). ``strokes_name`` (a file, a layer) is where they came from, kept in
+    the record (``details["strokes"]["from"]``) so that a saved model names its strokes.
     """
     cfg = config or AdaptConfig()
     _check_strokes_fit_cure(cfg.cure, strokes)
@@ -61,6 +63,7 @@ def adapt_steps(
             voxel_size=voxel_size,
             cluster=cluster,
             strokes=strokes,
+            strokes_name=strokes_name,
         )
     )
 

@@ -103,6 +103,7 @@ def cure_steps(
     voxel_size: tuple[float, ...] | None = None,
     cluster: ClusterConfig | None = None,
     strokes: Any | None = None,
+    strokes_name: str | None = None,
 ) -> Steps[AdaptResult]:
     """Apply one cure (not ``auto``) to a copy of ``model``: see
     :func:`napari_bnadapt.adapt.api.adapt_steps`."""
@@ -119,6 +120,8 @@ def cure_steps(
     with dask_client(cluster or ClusterConfig()) as client:
         run = _CureRun(adapted, targets, patches, cfg, client, painted)
         yield from run.steps()
+    if "strokes" in run.details:
+        run.details["strokes"]["from"] = strokes_name
     first = target[0] if isinstance(target, (list, tuple)) else target
     adapted.adaptation = AdaptationRecord(
         target=target_name,

@@ -11,6 +11,7 @@ rule and the guard of the stroke cure need no labels beyond the strokes.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +42,21 @@ def class_names(model: LoadedModel) -> tuple[str, ...]:
     if model.out_channels == 1:
         return ("background", model.classes[0] if model.classes else "foreground")
     return tuple(model.classes)
+
+
+def brush_width(
+    model: LoadedModel,
+    shape: tuple[int, ...],
+    voxel_size: tuple[float, ...] | None,
+    slice_axis: int | None = None,
+) -> int:
+    """The thinnest stroke (target pixels) that stays whole at the model's scale: one model
+    pixel. Thin strokes teach more than wide ones (a wide stroke along a membrane labels
+    its surroundings too), but a stroke thinner than a model pixel can vanish when the
+    target is shrunk to the model's voxel size."""
+    factors = model.zoom_for(tuple(shape), voxel_size, slice_axis)
+    smallest = min(factors) if factors else 1.0
+    return max(1, math.ceil(1.0 / smallest - 1e-6))
 
 
 def check_strokes(strokes: Any, shape: tuple[int, ...], model: LoadedModel) -> np.ndarray:

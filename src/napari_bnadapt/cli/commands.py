@@ -153,6 +153,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     result = adapt(
         model, data, config, roi=roi, target_name=Path(args.target).name,
         voxel_size=voxel_size, cluster=cluster, progress=printer(), strokes=strokes,
+        strokes_name=str(args.strokes) if args.strokes else None,
     )  # fmt: skip
     save_model(result.model, args.out)
     record = result.record

@@ -81,10 +81,13 @@ def next_uncertain_region(
     size: int | Sequence[int] = 64,
     visited: Sequence[tuple[slice, ...]] = (),
     per_slice: bool | None = None,
+    painted: Any | None = None,
 ) -> tuple[slice, ...] | None:
     """The window of ``size`` (per spatial axis, or in the plane of each slice when
     ``per_slice``: the default for 3D maps) with the highest mean uncertainty that overlaps
-    no ``visited`` window by half its size or more; None when none is left.
+    no ``visited`` window by half its size or more, and is centred more than half a window
+    from every ``painted`` pixel (strokes on the map's grid, nonzero = painted: a region
+    already corrected is not proposed again); None when none is left.
 
     Returns the window as slices of ``uncertainty`` (clipped to it).
     """
@@ -93,6 +96,14 @@ def next_uncertain_region(
     sizes = _window(size, u.ndim, flat)
     mean = ndimage.uniform_filter(u, sizes, mode="constant")
     free = np.ones(u.shape, bool)
+    if painted is not None:
+        strokes = np.asarray(painted) != 0
+        if strokes.shape != u.shape:
+            raise InputDataError(
+                f"the strokes have shape {strokes.shape}, the uncertainty map {u.shape}: "
+                "paint them on the image the map was made of"
+            )
+        free &= ~ndimage.maximum_filter(strokes, sizes, mode="constant")
     for region in visited:
         grown = tuple(
             slice(max(0, (r.start or 0) - s // 2), (n if r.stop is None else r.stop) + s // 2)
