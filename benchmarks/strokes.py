@@ -46,6 +46,17 @@ from napari_bnadapt.model import load_model, save_model
 COUNTS = (2, 5, 10, 20, 50)
 #: The simulated user's stroke length (target pixels) and brush width (target pixels).
 USER = {"length": 30, "width": 3}
+#: The brush follows what each lab means by a membrane: VNC's membranes are thick
+#: (glia included), NeuroProof's boundaries one pixel wide; a 3-px brush on NeuroProof says
+#: "thicker" where its ground truth says "thin" (measured: docs/strokes.md, "brush").
+BRUSH = {"vnc": 3, "neuroproof": 1}
+
+
+def user_for(pair: "Pair", **changes) -> dict:
+    """The simulated user's stroke settings on ``pair``'s target."""
+    return {**USER, "width": BRUSH.get(pair.target.name, USER["width"]), **changes}
+
+
 #: Window of the "next most uncertain region" (target pixels, about 0.6 µm on either volume).
 WINDOW = {"vnc": 128, "neuroproof": 64}
 
@@ -196,7 +207,7 @@ def main_grid(volumes, args) -> list[dict]:
             )
             for count, n_slices, placement, methods in plan(args.counts):
                 slices = painted_slices(pair.target, seed, n_slices)
-                strokes = draw(pair, count, slices, placement, USER)
+                strokes = draw(pair, count, slices, placement, user_for(pair))
                 for method in methods:
                     row = {"seed": seed, "direction": f"{src}->{tgt}", "strokes": count,
                            "slices": slices, "placement": placement, "method": method,
@@ -258,7 +269,7 @@ def explore(volumes, args) -> list[dict]:
                 options, user, replacements = VARIANTS[name]
                 for count in args.counts:
                     slices = painted_slices(pair.target, seed, 1)
-                    strokes = draw(pair, count, slices, "random", {**USER, **user})
+                    strokes = draw(pair, count, slices, "random", user_for(pair, **user))
                     undo = patched(replacements)
                     try:
                         result = run_cure(pair, strokes, **options)
@@ -284,7 +295,7 @@ def rounds(volumes, args) -> list[dict]:
         for src, tgt in DIRECTIONS:
             pair = make_pair(volumes, src, tgt, seed, args.steps, args.cache)
             slices = painted_slices(pair.target, seed, 1)
-            first, second = (draw(pair, k, slices, "random", USER) for k in (10, 20))
+            first, second = (draw(pair, k, slices, "random", user_for(pair)) for k in (10, 20))
             base = {"seed": seed, "direction": f"{src}->{tgt}", "references": pair.references}
             started = time.perf_counter()
             result = adapt(pair.source, pair.target.train,
@@ -337,7 +348,7 @@ def masks_figure(volumes, args) -> Path:
     for row, (src, tgt) in enumerate(DIRECTIONS):
         pair = make_pair(volumes, src, tgt, 0, args.steps, args.cache)
         target, slices = pair.target, painted_slices(pair.target, 0, 1)
-        strokes = draw(pair, 20, slices, "random", USER)
+        strokes = draw(pair, 20, slices, "random", user_for(pair))
         cured = adapt(pair.source, target.train, AdaptConfig(cure="adabn+strokes", **CPU),
                       voxel_size=target.voxel_size, strokes=strokes).model  # fmt: skip
         masks = [test_mask(pair.source, target, rescale=False), test_mask(pair.adabn, target),
