@@ -37,6 +37,7 @@ from stroke_tables import DIRECTIONS, KEYS, print_exploration, print_tables
 from stroke_user import simulate
 
 from napari_bnadapt.adapt import AdaptConfig, adapt
+from napari_bnadapt.adapt.strokes import split_strokes
 from napari_bnadapt.arrays.metrics import dice
 from napari_bnadapt.arrays.scores import boundary_scores
 from napari_bnadapt.diagnostics.uncertainty import uncertainty_map
@@ -52,7 +53,7 @@ USER = {"length": 30, "width": 3}
 BRUSH = {"vnc": 3, "neuroproof": 1}
 
 
-def user_for(pair: "Pair", **changes) -> dict:
+def user_for(pair: Pair, **changes) -> dict:
     """The simulated user's stroke settings on ``pair``'s target."""
     return {**USER, "width": BRUSH.get(pair.target.name, USER["width"]), **changes}
 
@@ -240,6 +241,7 @@ VARIANTS = {
     "fixed 100 steps": ({"stroke_steps": 100}, {}, {"strokes.split_blocks": nothing_held_out}),
     "fixed 30 steps": ({"stroke_steps": 30}, {}, {"strokes.split_blocks": nothing_held_out}),
     "statistics again": ({"reestimate": True}, {}, {}),
+    "whole strokes held out": ({}, {}, {"strokes.split_blocks": split_strokes}),
 }
 
 

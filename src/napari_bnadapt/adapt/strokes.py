@@ -207,6 +207,29 @@ def split_blocks(labels: np.ndarray, classes: int, dims: int, seed: int) -> np.n
     return held
 
 
+def split_strokes(labels: np.ndarray, classes: int, dims: int, seed: int) -> np.ndarray:
+    """Held-out labelled pixels, whole strokes at a time: per class with at least two
+    strokes (connected runs of its label; within a slice for 2D models), a seeded share
+    (:data:`HELD_OUT`, at least one) of its strokes; a class with a single stroke lends
+    blocks of it (:func:`split_blocks`). A held-out stroke is one the network never saw, so
+    the guard judges what a new stroke would say rather than the rest of a trained one."""
+    rng = np.random.default_rng(seed + 4242)
+    held = np.zeros(labels.shape, bool)
+    # 2D models: no connection across slices; 3D models: any neighbour.
+    structure = np.ones((3, 3, 3), bool)
+    if dims == 2:
+        structure[0] = structure[2] = False
+    for c in range(1, classes + 1):
+        runs, count = ndimage.label(labels == c, structure=structure)
+        if count < 2:
+            one = np.where(labels == c, c, 0)
+            held |= split_blocks(one, classes, dims, seed + c)
+            continue
+        chosen = rng.choice(count, max(1, round(HELD_OUT * count)), replace=False) + 1
+        held |= np.isin(runs, chosen)
+    return held
+
+
 def stroke_patches(
     targets: TargetSet, strokes: StrokeSet, patch: tuple[int, ...], limit: int, seed: int
 ) -> list[Patch]:
