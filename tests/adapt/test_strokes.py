@@ -6,7 +6,13 @@ import pytest
 import torch
 
 from napari_bnadapt.adapt import AdaptConfig, adapt, reset
-from napari_bnadapt.adapt.strokes import BACKGROUND, FOREGROUND, brush_width, split_blocks
+from napari_bnadapt.adapt.strokes import (
+    BACKGROUND,
+    FOREGROUND,
+    brush_width,
+    split_blocks,
+    split_strokes,
+)
 from napari_bnadapt.arrays.metrics import dice
 from napari_bnadapt.arrays.normalization import NormalizationSpec
 from napari_bnadapt.cli import main
@@ -179,6 +185,21 @@ def test_held_out_blocks_leave_every_class_something_to_learn():
     assert held[labels == FOREGROUND].sum() == 16
     assert 0 < held[labels == BACKGROUND].sum() < 9
     assert not held[labels == 3].any()
+
+
+def test_whole_strokes_are_held_out_when_a_class_has_several():
+    labels = np.zeros((2, 64, 64), np.uint8)
+    for row in (5, 20, 35, 50):  # four foreground strokes: one held out, whole
+        labels[0, row, 10:40] = FOREGROUND
+    labels[1, 20, 10:40] = FOREGROUND  # another slice: a stroke of its own (2D model)
+    labels[0, 60, 3:12] = BACKGROUND  # a single background stroke: blocks of it
+    held = split_strokes(labels, 2, 2, seed=0)
+    painted = [labels[z, r, 10:40] for z, r in ((0, 5), (0, 20), (0, 35), (0, 50), (1, 20))]
+    whole = [held[z, r, 10:40].all() for z, r in ((0, 5), (0, 20), (0, 35), (0, 50), (1, 20))]
+    none = [not held[z, r, 10:40].any() for z, r in ((0, 5), (0, 20), (0, 35), (0, 50), (1, 20))]
+    assert all(p.all() for p in painted)
+    assert sum(whole) == 1 and sum(none) == 4  # round(0.25 × 5) strokes, each whole or not
+    assert 0 < held[labels == BACKGROUND].sum() < 9
 
 
 def test_a_3d_model_learns_from_strokes_on_a_few_slices(small_model_3d):

@@ -5,8 +5,9 @@ model 1 = background and 2 = foreground; for a multi-class model the class index
 number of slices may hold strokes. Here they are checked against the target (one line says
 what is wrong), resampled to the model's voxel size exactly as the target is (nearest
 neighbour: a label never blends), viewed in the canonical ``(Z, Y, X)`` layout of the
-target's patches, and split into training and held-out pixels by blocks, so that the stop
-rule and the guard of the stroke cure need no labels beyond the strokes.
+target's patches, and split into training and held-out pixels (whole strokes where a class
+has several, else blocks of its one stroke), so that the stop rule and the guard of the
+stroke cure need no labels beyond the strokes.
 """
 
 from __future__ import annotations
@@ -161,7 +162,7 @@ def prepare_strokes(
     labels = np.ascontiguousarray(view[0])
     _require_after_resampling(labels, model, factors)
     summary["labelled_pixels_at_model_scale"] = int((labels > 0).sum())
-    held_out = split_blocks(labels, stroke_classes(model), model.dims, seed)
+    held_out = split_strokes(labels, stroke_classes(model), model.dims, seed)
     summary["held_out_pixels"] = int(held_out.sum())
     return StrokeSet(labels, held_out, stroke_classes(model), summary)
 
