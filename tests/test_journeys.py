@@ -405,7 +405,7 @@ def weights_of(model) -> dict:
     return {k: v.clone() for k, v in model.module.state_dict().items()}
 
 
-def test_strokes_journey_paint_teach_look_where_next_compare_and_reset(bench, qtbot):
+def test_strokes_journey_paint_teach_look_where_next_compare_and_reset(bench, qtbot, tmp_path):
     """Issue 23's napari flow: segment, adapt label-free, paint corrections, see where the
     network is unsure, go there, adapt with the strokes, compare the three masks, reset."""
     from napari_bnadapt.adapt import reset
@@ -446,6 +446,17 @@ def test_strokes_journey_paint_teach_look_where_next_compare_and_reset(bench, qt
     assert "Adapt with strokes" not in enabled(adapt)  # still nothing painted
     paint_from_truth(viewer, layer)
     assert "Adapt with strokes" in enabled(adapt)
+
+    # Saved strokes (File ▸ Save Selected Layers) open again as a labels layer of the same
+    # name, which the flow takes as the target's strokes.
+    saved = viewer.layers.save(str(tmp_path / "target EM strokes.tif"), selected=True)
+    painted = np.array(layer.data)
+    viewer.layers.remove(layer)
+    assert "Adapt with strokes" not in enabled(adapt)
+    [layer] = viewer.open(saved[0], plugin="napari-bnadapt")
+    assert type(layer).__name__ == "Labels" and layer.name == "target EM strokes"
+    np.testing.assert_array_equal(layer.data, painted)
+    assert strokes.strokes_layer(image) is layer and "Adapt with strokes" in enabled(adapt)
 
     # Where to paint next: the map as a layer under the strokes, then the most unsure
     # region not painted yet moves the view.

@@ -27,11 +27,16 @@ def test_labels_and_images_round_trip_with_their_scale(tmp_path, volume):
     [layer] = get_reader(path)(path)
     data, layer_meta, kind = layer
     np.testing.assert_array_equal(data, labels)
-    assert data.dtype == np.uint8 and kind == "image"
+    # Saved from a labels layer (painted strokes, a mask): opened as labels again.
+    assert data.dtype == np.uint8 and kind == "labels" and layer_meta["name"] == "mask"
     assert layer_meta["scale"] == VOXEL and layer_meta["units"] == ("nm",) * 3
     [path] = write_image(str(tmp_path / "image"), volume.astype(np.float32), meta)
     assert path.endswith(".tif")
     np.testing.assert_array_equal(read_volume(path).data, volume)
+    assert get_reader(path)(path)[0][2] == "image"
+    # A label image from elsewhere (no mark) stays an image: nothing is guessed.
+    tifffile.imwrite(tmp_path / "other.tif", labels.astype(np.uint8))
+    assert get_reader(str(tmp_path / "other.tif"))(str(tmp_path / "other.tif"))[0][2] == "image"
 
 
 def test_layers_come_in_nm_with_named_axes(tmp_path, volume):
@@ -103,7 +108,7 @@ def test_a_lazy_layer_is_saved_slice_by_slice(tmp_path, monkeypatch, volume):
     [path] = write_labels(str(tmp_path / "mask.tif"), source, meta)
     saved = read_volume(path)
     np.testing.assert_array_equal(saved.data, source.array)
-    assert saved.data.dtype == np.uint32 and saved.scale == VOXEL
+    assert saved.data.dtype == np.uint32 and saved.scale == VOXEL and saved.labels
     source.reads.clear()
     [path] = write_image(str(tmp_path / "image.tif"), source, meta)
     np.testing.assert_array_equal(read_volume(path).data, source.array)

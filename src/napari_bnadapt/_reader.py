@@ -99,4 +99,7 @@ def _layer(volume: Volume, path: str) -> LayerData:
     if len(levels) > 1:
         meta["multiscale"] = True
         return (levels, meta, "image")
+    if volume.labels:  # strokes or a mask saved from a labels layer: a labels layer again
+        del meta["rgb"]
+        return (volume.data, meta, "labels")
     return (volume.data, meta, "image")

@@ -22,7 +22,7 @@ def write_labels(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
     dtype = np.uint8 if top < 256 else np.uint16 if top < 65536 else np.uint32
     if array.dtype != dtype:
         array = array.astype(dtype)  # lazy for a dask array
-    return [_write(path, array, meta)]
+    return [_write(path, array, meta, labels=True)]
 
 
 def write_image(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
@@ -45,7 +45,9 @@ def _as_array(data: Any) -> Any:
     return np.asarray(data)
 
 
-def _write(path: str, array: Any, meta: dict[str, Any], rgb: bool = False) -> str:
+def _write(
+    path: str, array: Any, meta: dict[str, Any], rgb: bool = False, labels: bool = False
+) -> str:
     target = Path(path)
     if target.suffix.lower() not in (".tif", ".tiff"):
         target = target.with_suffix(".tif")
@@ -56,7 +58,7 @@ def _write(path: str, array: Any, meta: dict[str, Any], rgb: bool = False) -> st
     if unit in ("pixel", "None"):
         unit = None
     sizes = tuple(float(s) for s in scale) if scale is not None else None
-    write_tiff(target, array, sizes, unit, rgb=rgb)
+    write_tiff(target, array, sizes, unit, rgb=rgb, labels=labels)
     return str(target)
 
 

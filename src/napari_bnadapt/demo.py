@@ -94,9 +94,9 @@ def _write_outputs(
     out: Path, source_mask, before, after, adapted_model, summary: DemoSummary
 ) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    write_tiff(out / "source_mask.tif", source_mask, VOXEL_SIZE, "nm")
-    write_tiff(out / "target_mask_before.tif", before, VOXEL_SIZE, "nm")
-    write_tiff(out / "target_mask_adapted.tif", after, VOXEL_SIZE, "nm")
+    write_tiff(out / "source_mask.tif", source_mask, VOXEL_SIZE, "nm", labels=True)
+    write_tiff(out / "target_mask_before.tif", before, VOXEL_SIZE, "nm", labels=True)
+    write_tiff(out / "target_mask_adapted.tif", after, VOXEL_SIZE, "nm", labels=True)
     save_model(adapted_model, out / "demo_adapted.pt")
     with atomic_output(out / "summary.json") as tmp:
         tmp.write_text(json.dumps(asdict(summary), indent=2))

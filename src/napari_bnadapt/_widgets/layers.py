@@ -44,8 +44,13 @@ TRUTH_NAME = re.compile(r"ground[ _-]?truth|\bgt\b|\btruth\b|annotation|groundtr
 
 
 def role_of(layer: Any) -> str | None:
-    """The helper role of a layer the widgets added (None: the user's own or a mask)."""
-    return getattr(layer, "metadata", {}).get(ROLE)
+    """The helper role of a layer the widgets added (None: the user's own or a mask);
+    a labels layer named ``<image> strokes`` is strokes, as when saved strokes are opened
+    again (the file keeps the layer's name, not its metadata)."""
+    role = getattr(layer, "metadata", {}).get(ROLE)
+    if role is None and type(layer).__name__ == "Labels":
+        return "strokes" if str(getattr(layer, "name", "")).endswith(" strokes") else None
+    return role
 
 
 def says_truth(layer: Any) -> bool:

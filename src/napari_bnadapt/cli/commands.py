@@ -111,7 +111,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     for image in images:
         prediction = predict(model, image.data, config, voxel_size=voxel_size_of(args, image))
         mask_path = out / f"{image.name}.tif" if folder else out
-        write_tiff(mask_path, prediction.segmentation)
+        write_tiff(mask_path, prediction.segmentation, labels=True)  # opens as labels
         if probs is not None:
             write_tiff(
                 probs / f"{image.name}.tif" if folder else probs,

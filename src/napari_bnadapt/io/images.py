@@ -14,7 +14,7 @@ from ..errors import InputDataError
 from .containers import StoredArray, container_kind
 from .files import atomic_output
 from .paths import check_regular
-from .volumes import VOLUME_SUFFIXES, is_volume_path, read_volume
+from .volumes import LABELS_SOFTWARE, VOLUME_SUFFIXES, is_volume_path, read_volume
 
 IMAGE_SUFFIXES = (*VOLUME_SUFFIXES, ".png")
 
@@ -128,6 +128,7 @@ def write_tiff(
     unit: str | None = None,
     rgb: bool = False,
     pagewise_above: int | None = None,
+    labels: bool = False,
 ) -> Path:
     """Write ``data`` as a TIFF atomically, keeping its voxel size.
 
@@ -140,13 +141,16 @@ def write_tiff(
     of one RGB image. ``rgb`` data (a last axis of 3 or 4 colour samples, as in napari's RGB
     layers) is written as an OME-TIFF colour image. A lazy volume (dask, zarr) larger than
     ``pagewise_above`` bytes (default :data:`WRITE_PAGEWISE_ABOVE`) is read and written one
-    slice at a time, as an OME BigTIFF.
+    slice at a time, as an OME BigTIFF. ``labels`` marks the file as a label image (its
+    TIFF Software tag, :data:`LABELS_SOFTWARE`), so that napari opens it again as a labels
+    layer (painted strokes, masks) rather than as an image.
     """
+    software = LABELS_SOFTWARE if labels else None
     path = Path(path)
     limit = WRITE_PAGEWISE_ABOVE if pagewise_above is None else pagewise_above
     lazy = not isinstance(data, np.ndarray) and hasattr(data, "dtype")
     if lazy and not rgb and len(data.shape) == 3 and _nbytes(data) > limit:
-        return _write_pages(path, data, scale, unit)
+        return _write_pages(path, data, scale, unit, software)
     data = np.asarray(data)
     if data.dtype == bool:
         data = data.astype(np.uint8)
@@ -156,7 +160,7 @@ def write_tiff(
     # ImageJ reads images one pixel wide back without their last axis: OME keeps it.
     imagej = data.dtype in (np.uint8, np.uint16, np.float32) and axes is not None
     imagej = imagej and data.shape[-1] > 1
-    kwargs: dict = {"photometric": "minisblack"}
+    kwargs: dict = {"photometric": "minisblack", "software": software}
     if imagej:
         kwargs["imagej"] = True
         kwargs["metadata"] = {"axes": axes}
@@ -177,7 +181,13 @@ def _nbytes(data: Any) -> int:
     return int(np.prod(data.shape, dtype=np.int64)) * np.dtype(data.dtype).itemsize
 
 
-def _write_pages(path: Path, data: Any, scale: tuple[float, ...] | None, unit: str | None) -> Path:
+def _write_pages(
+    path: Path,
+    data: Any,
+    scale: tuple[float, ...] | None,
+    unit: str | None,
+    software: str | None = None,
+) -> Path:
     """A lazy 3D volume, one slice in memory at a time (BigTIFF: it may pass 4 GiB)."""
     dtype = np.dtype(np.uint8) if data.dtype == bool else np.dtype(data.dtype)
 
@@ -189,7 +199,7 @@ def _write_pages(path: Path, data: Any, scale: tuple[float, ...] | None, unit: s
     with atomic_output(path) as tmp:
         tifffile.imwrite(
             tmp, pages(), shape=tuple(data.shape), dtype=dtype, bigtiff=True, ome=True,
-            photometric="minisblack", metadata=metadata,
+            photometric="minisblack", metadata=metadata, software=software,
         )  # fmt: skip
     return path
 

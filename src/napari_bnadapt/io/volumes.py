@@ -22,6 +22,9 @@ from ..units import is_sane_voxel_size
 from .containers import CONTAINER_SUFFIXES, StoredArray, container_kind, open_container
 from .paths import check_regular
 
+#: The TIFF Software tag of label images written here (strokes, masks): read back as labels.
+LABELS_SOFTWARE = "napari-bnadapt labels"
+
 TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".tf2")
 MRC_SUFFIXES = (".mrc", ".rec", ".st", ".ali", ".map", ".mrcs")
 VOLUME_SUFFIXES = TIFF_SUFFIXES + MRC_SUFFIXES + CONTAINER_SUFFIXES
@@ -51,6 +54,8 @@ class Volume:
     rgb: bool = False
     levels: list[Any] | None = None
     source: StoredArray | None = None
+    #: Written as a label image (painted strokes, a mask) by this package.
+    labels: bool = False
 
     @property
     def voxel_size(self) -> tuple[float, ...] | None:
@@ -136,6 +141,7 @@ def _read_tiff(path: Path, lazy: bool) -> Volume:
         series = tif.series[0]
         axes = series.axes
         sizes = _tiff_voxel_size(tif)
+        labels = tif.pages[0].software == LABELS_SOFTWARE
         if not lazy:
             data = series.asarray()
     if lazy:
@@ -144,7 +150,7 @@ def _read_tiff(path: Path, lazy: bool) -> Volume:
     rgb = axes.endswith("S") and data.shape[-1] in (3, 4)
     spatial_axes = axes[:-1] if rgb else axes
     scale, units = _scale_for_axes(spatial_axes, sizes)
-    return Volume(data, path.stem, scale, units, lazy, rgb)
+    return Volume(data, path.stem, scale, units, lazy, rgb, labels=labels)
 
 
 def _tiff_voxel_size(tif) -> dict[str, tuple[float, str]]:
