@@ -452,3 +452,15 @@ def test_a_multiclass_model_paints_one_label_per_class(workbench):
     layer.data[1, 40, 10:20] = 3
     layer.refresh()
     assert widget.strokes.adapt_button.enabled
+
+
+def test_open_sample_leaves_the_image_selected_not_the_hidden_truth(workbench, qtbot):
+    """File ▸ Open Sample adds the hidden ground truth last; the image stays selected, so
+    the layer controls show an image's settings, not paint tools for a hidden layer."""
+    viewer, _ = workbench
+    viewer.layers.clear()
+    viewer.open_sample("napari-bnadapt", "target")
+    truth = viewer.layers["target ground truth"]
+    assert not truth.visible and viewer.layers[-1] is truth
+    qtbot.waitUntil(lambda: viewer.layers.selection.active is not truth, timeout=5000)
+    assert type(viewer.layers.selection.active).__name__ == "Image"

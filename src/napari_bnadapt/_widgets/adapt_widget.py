@@ -25,6 +25,7 @@ from magicgui.widgets import (
     PushButton,
     SpinBox,
 )
+from qtpy.QtCore import QTimer
 
 from ..adabn.config import CURES, MODES, STROKE_CURES, AdaptConfig
 from ..adapt.api import adapt_steps
@@ -45,6 +46,8 @@ from .layers import (
     mask_state,
     result_layer,
     roi_mask,
+    role_of,
+    says_truth,
     user_images,
 )
 from .layout import Section, button_row, lay_out
@@ -353,10 +356,24 @@ class AdaptWidget(Container):
         inserted = getattr(event, "value", None) if kind == "inserted" else None
         if inserted is not None and inserted in newest:
             lost = [self.image, self.target]
+        if inserted is not None and says_truth(inserted) and not inserted.visible:
+            # File ▸ Open Sample adds the hidden ground truth last and napari selects it:
+            # its paint tools would show for a layer nobody sees. Once napari is done, the
+            # newest image is selected instead.
+            layers = getattr(event, "source", self.viewer.layers)  # the list itself
+            QTimer.singleShot(0, lambda: self._away_from_hidden(inserted, layers))
         for combo in lost:
             if newest:
                 combo.value = newest[-1]
         self.runner.update_buttons()
+
+    @staticmethod
+    def _away_from_hidden(layer: Any, layers: Any) -> None:
+        # The layer list the event came from, not the widget's view of the viewer (napari
+        # may hand plugins a proxy, through which a selection is not set).
+        images = [x for x in layers if type(x).__name__ == "Image" and role_of(x) is None]
+        if layers.selection.active is layer and images:
+            layers.selection.active = images[-1]
 
     def _selected(self, event: Any = None) -> None:
         """The image selected in the layer list is the image to segment."""
