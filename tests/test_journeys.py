@@ -449,7 +449,9 @@ def test_strokes_journey_paint_teach_look_where_next_compare_and_reset(bench, qt
 
     # Saved strokes (File ▸ Save Selected Layers) open again as a labels layer of the same
     # name, which the flow takes as the target's strokes.
-    saved = viewer.layers.save(str(tmp_path / "target EM strokes.tif"), selected=True)
+    saved = viewer.layers.save(
+        str(tmp_path / "target EM strokes.tif"), selected=True, plugin="napari-bnadapt"
+    )
     painted = np.array(layer.data)
     viewer.layers.remove(layer)
     assert "Adapt with strokes" not in enabled(adapt)
