@@ -122,9 +122,8 @@ class StrokeFlow:
     def adapt(self, *_: object) -> Any:
         """Teach a copy of the network with the target's strokes, then segment it again."""
         widget = self.widget
-        model, target = widget.session.model, widget.target.value
-        if model is None or target is None:
-            widget.feedback.say("error", "Load a model and choose the unlabeled target first.")
+        model, target = widget.session.model, self._target_for(widget.session.model)
+        if target is None:
             return None
         layer = self.strokes_layer(target)
         if not self.painted(target):
@@ -162,9 +161,8 @@ class StrokeFlow:
     def show_uncertainty(self, *_: object) -> Any:
         """Map where the current network is unsure on the target, as a layer."""
         widget = self.widget
-        model, target = widget.session.current, widget.target.value
-        if model is None or target is None:
-            widget.feedback.say("error", "Load a model and choose the unlabeled target first.")
+        model, target = widget.session.current, self._target_for(widget.session.current)
+        if target is None:
             return None
         if self._refuse_lazy(target):
             return None
@@ -219,6 +217,14 @@ class StrokeFlow:
         return region
 
     # -- what the buttons need ------------------------------------------------------------
+
+    def _target_for(self, model: Any) -> Any:
+        """The chosen target when ``model`` and a target are there; else None, said."""
+        target = self.widget.target.value
+        if model is None or target is None:
+            self.widget.feedback.say("error", "Load a model and choose the unlabeled target first.")
+            return None
+        return target
 
     def strokes_layer(self, target: Any) -> Any:
         """The strokes layer painted for ``target`` (made by Paint corrections, or a labels
