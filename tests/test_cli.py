@@ -367,6 +367,12 @@ def test_info_credits_the_bundled_model_s_training_data(capsys):
     [
         (["adapt", "--model", "demo", "--target", "t.tif", "--out", "a.pt", "--patchs", "10"],
          "bnadapt adapt: error: unrecognized option --patchs: did you mean --patches?"),
+        # The issue's own example: the misspelling is said although --model is missing too.
+        (["adapt", "--patchs", "10"],
+         "bnadapt adapt: error: unrecognized option --patchs: did you mean --patches?"),
+        (["predict", "--model", "demo", "--input", "x", "--out", "y", "--tile=256",
+          "--thresh", "abc"],
+         "bnadapt predict: error: argument --threshold"),  # a prefix is no mistake
         (["predict", "--model", "demo", "--input", "x", "--out", "y", "--tile", "abc"],
          "bnadapt predict: error: argument --tile"),
         (["adapt", "--model", "demo", "--target", "t", "--out", "a.pt", "--alpha", "nan"],
