@@ -127,6 +127,9 @@ def _most_uncertain(candidates: np.ndarray, uncertainty: np.ndarray, region) -> 
     if not pool.any():
         if not candidates.any():
             return None
+        if region is None:  # every region visited: the most uncertain candidate anywhere
+            where = np.argwhere(candidates)
+            return tuple(int(v) for v in where[np.argmax(uncertainty[candidates])])
         centre = np.array([(r.start + r.stop) / 2 for r in region])
         where = np.argwhere(candidates)
         return tuple(int(v) for v in where[np.argmin(((where - centre) ** 2).sum(axis=1))])
