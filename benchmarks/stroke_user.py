@@ -100,7 +100,8 @@ def simulate(
         candidates = paths.skeletons[label] & away
         if placement == "uncertain" and uncertainty is not None:
             if label == FOREGROUND or not visited[z]:
-                region = next_uncertain_region(uncertainty[z], window, visited[z])
+                seen = [r for r in visited[z] if r is not None]  # None: none was left
+                region = next_uncertain_region(uncertainty[z], window, seen)
                 visited[z].append(region)
             start = _most_uncertain(candidates, uncertainty[z], visited[z][-1])
         else:
