@@ -494,6 +494,7 @@ def test_strokes_journey_paint_teach_look_where_next_compare_and_reset(bench, qt
     assert ": kept." in said if details["guard"]["kept"] else ": undone" in said
     assert "Paint more there" in said and front_tab(bench) == "2 Segment, adapt"  # stays
     assert readable(bench, adapt.feedback.label) and readable(bench, strokes.adapt_button)
+    assert readable(bench, adapt.reset_button)  # the undo in view under a long message
     assert details["from"] == "target EM strokes" and details["slices"] == [1]
     assert "Statistics: adapted (adabn+strokes on target EM)" in adapt.status.value
     assert {"Reset to source statistics", "Adapt with strokes"} <= enabled(adapt)

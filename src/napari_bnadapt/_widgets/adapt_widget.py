@@ -73,7 +73,7 @@ SECTIONS = (
     Section("Segment", ("image", "voxel_size", "probabilities", "segment_button")),
     Section(
         "Adapt to the new data (no labels needed)",
-        ("target", "cure", "more_options", *OPTIONS, "segment_after", "adapt_row"),
+        ("target", "cure", "checks_row", *OPTIONS, "adapt_row"),
     ),
     STROKES,
     Section("Keep or undo", ("reset_button", "save_path", "save_row")),
@@ -109,8 +109,12 @@ class AdaptWidget(Container):
             nullable=True,
             value=None,
         )
-        self.more_options = CheckBox(text="more options (mode, α, patches, layers, ROI, steps)")
-        self.segment_after = CheckBox(text="segment again with the adapted statistics", value=True)
+        self.more_options = CheckBox(
+            text="more options", tooltip="mode, α, patches, layers, ROI, steps"
+        )
+        self.segment_after = CheckBox(text="then segment again", value=True)
+        # Side by side: one row less, so that Keep or undo stays in view at 1366×768.
+        self.checks_row = button_row(self.more_options, self.segment_after)
         self.adapt_button = PushButton(text="Adapt BatchNorm statistics")
         self.cancel_button = PushButton(text="Cancel")
         self.adapt_row = button_row(self.adapt_button, self.cancel_button)

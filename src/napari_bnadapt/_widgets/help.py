@@ -16,8 +16,8 @@ ADAPT = AdaptConfig()
 
 PURPOSE = {
     "Model": "Step 1 · Choose the network that segments your data (a file or a bundled model).",
-    "Segment and adapt": "Step 2 · Segment an image; if the mask is poor, adapt the network "
-    "to an unlabeled image of the new data and segment again.",
+    "Segment and adapt": "Step 2 · Segment an image; poor mask? Adapt the network to the "
+    "new data (no labels), or teach it with a few strokes.",
     "Compare masks": "Step 3 · Look at the masks before and after adaptation side by side, "
     "and measure how they differ.",
     "Latent histograms": "Step 4 · Why adaptation helped or not: the network's internal "
@@ -46,8 +46,8 @@ NEXT_STEP = {
     "press Reset to source statistics.",
     "reset": "Press Segment to see the mask with the source statistics again.",
     "painting": "Next: press Adapt with strokes.",
-    "taught": "Still wrong somewhere? Paint more there and press Adapt with strokes again "
-    "(from the source, with all the strokes); Compare masks (step 3) sets them side by side.",
+    "taught": "Still wrong somewhere? Paint more there and press Adapt with strokes again; "
+    "Compare masks (step 3) sets the masks side by side.",
     "mapped": "Next: press Next uncertain region, and paint what is wrong there.",
     "region": "Paint what is wrong here, then press Next uncertain region again, or Adapt "
     "with strokes.",
