@@ -25,6 +25,7 @@ import argparse
 import itertools
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -197,8 +198,9 @@ def plan(counts) -> list[tuple[int, int, str, tuple[str, ...]]]:
     return runs
 
 
-def main_grid(volumes, args) -> list[dict]:
-    rows = []
+def pairs(volumes, args) -> Iterator[tuple[int, str, str, Pair]]:
+    """Each seed and direction: its pair (models trained once, cached), the references'
+    scores printed."""
     for seed in args.seeds:
         for src, tgt in DIRECTIONS:
             pair = make_pair(volumes, src, tgt, seed, args.steps, args.cache)
@@ -206,19 +208,23 @@ def main_grid(volumes, args) -> list[dict]:
                 json.dumps({"seed": seed, "direction": f"{src}->{tgt}", **pair.references}),
                 flush=True,
             )
-            for count, n_slices, placement, methods in plan(args.counts):
-                slices = painted_slices(pair.target, seed, n_slices)
-                strokes = draw(pair, count, slices, placement, user_for(pair))
-                for method in methods:
-                    row = {"seed": seed, "direction": f"{src}->{tgt}", "strokes": count,
-                           "slices": slices, "placement": placement, "method": method,
-                           **labelled(strokes, pair),
-                           **run_method(pair, method, strokes, {})}  # fmt: skip
-                    row["references"] = pair.references
-                    rows.append(row)
-                    print(
-                        json.dumps({k: v for k, v in row.items() if k != "references"}), flush=True
-                    )
+            yield seed, src, tgt, pair
+
+
+def main_grid(volumes, args) -> list[dict]:
+    rows = []
+    for seed, src, tgt, pair in pairs(volumes, args):
+        for count, n_slices, placement, methods in plan(args.counts):
+            slices = painted_slices(pair.target, seed, n_slices)
+            strokes = draw(pair, count, slices, placement, user_for(pair))
+            for method in methods:
+                row = {"seed": seed, "direction": f"{src}->{tgt}", "strokes": count,
+                       "slices": slices, "placement": placement, "method": method,
+                       **labelled(strokes, pair),
+                       **run_method(pair, method, strokes, {})}  # fmt: skip
+                row["references"] = pair.references
+                rows.append(row)
+                print(json.dumps({k: v for k, v in row.items() if k != "references"}), flush=True)
     return rows
 
 
@@ -260,31 +266,23 @@ def patched(replacements: dict) -> list:
 
 def explore(volumes, args) -> list[dict]:
     rows = []
-    for seed in args.seeds:
-        for src, tgt in DIRECTIONS:
-            pair = make_pair(volumes, src, tgt, seed, args.steps, args.cache)
-            print(
-                json.dumps({"seed": seed, "direction": f"{src}->{tgt}", **pair.references}),
-                flush=True,
-            )
-            for name in args.variants:
-                options, user, replacements = VARIANTS[name]
-                for count in args.counts:
-                    slices = painted_slices(pair.target, seed, 1)
-                    strokes = draw(pair, count, slices, "random", user_for(pair, **user))
-                    undo = patched(replacements)
-                    try:
-                        result = run_cure(pair, strokes, **options)
-                    finally:
-                        for target, attribute, value in undo:
-                            setattr(target, attribute, value)
-                    row = {"seed": seed, "direction": f"{src}->{tgt}", "variant": name,
-                           "strokes": count, **labelled(strokes, pair), **result}  # fmt: skip
-                    row["references"] = pair.references
-                    rows.append(row)
-                    print(
-                        json.dumps({k: v for k, v in row.items() if k != "references"}), flush=True
-                    )
+    for seed, src, tgt, pair in pairs(volumes, args):
+        for name in args.variants:
+            options, user, replacements = VARIANTS[name]
+            for count in args.counts:
+                slices = painted_slices(pair.target, seed, 1)
+                strokes = draw(pair, count, slices, "random", user_for(pair, **user))
+                undo = patched(replacements)
+                try:
+                    result = run_cure(pair, strokes, **options)
+                finally:
+                    for target, attribute, value in undo:
+                        setattr(target, attribute, value)
+                row = {"seed": seed, "direction": f"{src}->{tgt}", "variant": name,
+                       "strokes": count, **labelled(strokes, pair), **result}  # fmt: skip
+                row["references"] = pair.references
+                rows.append(row)
+                print(json.dumps({k: v for k, v in row.items() if k != "references"}), flush=True)
     return rows
 
 
@@ -293,24 +291,22 @@ def rounds(volumes, args) -> list[dict]:
     restarts from the source (what ``adapt`` does) or continues from the first run's
     network (anchored to the same label-free predictions, guarded against the first run)."""
     rows = []
-    for seed in args.seeds:
-        for src, tgt in DIRECTIONS:
-            pair = make_pair(volumes, src, tgt, seed, args.steps, args.cache)
-            slices = painted_slices(pair.target, seed, 1)
-            first, second = (draw(pair, k, slices, "random", user_for(pair)) for k in (10, 20))
-            base = {"seed": seed, "direction": f"{src}->{tgt}", "references": pair.references}
-            started = time.perf_counter()
-            result = adapt(pair.source, pair.target.train,
-                           AdaptConfig(cure="adabn+strokes", **CPU),
-                           voxel_size=pair.target.voxel_size, strokes=first)  # fmt: skip
-            one = {**scores_of(test_mask(result.model, pair.target), pair.target.test_labels),
-                   "seconds": round(time.perf_counter() - started, 2)}  # fmt: skip
-            rows.append({**base, "run": "first (10 strokes)", **one})
-            rows.append({**base, "run": "restart (20 strokes)", **run_cure(pair, second)})
-            rows.append({**base, "run": "continue (20 strokes)",
-                         **continue_from(pair, result.model, second)})  # fmt: skip
-            for row in rows[-3:]:
-                print(json.dumps({k: v for k, v in row.items() if k != "references"}), flush=True)
+    for seed, src, tgt, pair in pairs(volumes, args):
+        slices = painted_slices(pair.target, seed, 1)
+        first, second = (draw(pair, k, slices, "random", user_for(pair)) for k in (10, 20))
+        base = {"seed": seed, "direction": f"{src}->{tgt}", "references": pair.references}
+        started = time.perf_counter()
+        result = adapt(pair.source, pair.target.train,
+                       AdaptConfig(cure="adabn+strokes", **CPU),
+                       voxel_size=pair.target.voxel_size, strokes=first)  # fmt: skip
+        one = {**scores_of(test_mask(result.model, pair.target), pair.target.test_labels),
+               "seconds": round(time.perf_counter() - started, 2)}  # fmt: skip
+        rows.append({**base, "run": "first (10 strokes)", **one})
+        rows.append({**base, "run": "restart (20 strokes)", **run_cure(pair, second)})
+        rows.append({**base, "run": "continue (20 strokes)",
+                     **continue_from(pair, result.model, second)})  # fmt: skip
+        for row in rows[-3:]:
+            print(json.dumps({k: v for k, v in row.items() if k != "references"}), flush=True)
     return rows
 
 

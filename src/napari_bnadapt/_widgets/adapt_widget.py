@@ -46,8 +46,8 @@ from .layers import (
     mask_state,
     result_layer,
     roi_mask,
-    role_of,
     says_truth,
+    select_image_instead,
     user_images,
 )
 from .layout import Section, button_row, lay_out
@@ -365,19 +365,11 @@ class AdaptWidget(Container):
             # its paint tools would show for a layer nobody sees. Once napari is done, the
             # newest image is selected instead.
             layers = getattr(event, "source", self.viewer.layers)  # the list itself
-            QTimer.singleShot(0, lambda: self._away_from_hidden(inserted, layers))
+            QTimer.singleShot(0, lambda: select_image_instead(inserted, layers))
         for combo in lost:
             if newest:
                 combo.value = newest[-1]
         self.runner.update_buttons()
-
-    @staticmethod
-    def _away_from_hidden(layer: Any, layers: Any) -> None:
-        # The layer list the event came from, not the widget's view of the viewer (napari
-        # may hand plugins a proxy, through which a selection is not set).
-        images = [x for x in layers if type(x).__name__ == "Image" and role_of(x) is None]
-        if layers.selection.active is layer and images:
-            layers.selection.active = images[-1]
 
     def _selected(self, event: Any = None) -> None:
         """The image selected in the layer list is the image to segment."""

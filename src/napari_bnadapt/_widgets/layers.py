@@ -63,6 +63,15 @@ def user_images(viewer: Any) -> list[Any]:
     return [x for x in viewer.layers if type(x).__name__ == "Image" and role_of(x) is None]
 
 
+def select_image_instead(layer: Any, layers: Any) -> None:
+    """Select the newest user image in ``layers`` if ``layer`` is the selected one. Given
+    the layer list an event came from, not the widget's view of the viewer: napari may hand
+    plugins a proxy, through which a selection is not set."""
+    images = [x for x in layers if type(x).__name__ == "Image" and role_of(x) is None]
+    if layers.selection.active is layer and images:
+        layers.selection.active = images[-1]
+
+
 def foreground_fraction(data: Any) -> float | None:
     """The fraction of nonzero voxels of an in-memory mask (None for a lazy one)."""
     if type(data).__module__.startswith(("dask", "zarr")):
