@@ -3,10 +3,13 @@
 Foreground strokes follow the membrane skeleton, background strokes the medial axis of a
 cell's interior; each is a short path (``length`` pixels of the target's grid) painted with
 a round brush ``width`` pixels wide and kept inside its class, as a careful user paints.
-Placement is ``random`` (any skeleton pixel, away from earlier strokes) or ``uncertain``:
+Placement is ``random`` (any skeleton pixel, away from earlier strokes), ``uncertain``:
 the windows :func:`napari_bnadapt.diagnostics.uncertainty.next_uncertain_region` offers
 one after the other on the label-free model's uncertainty map, a foreground and a
-background stroke in each, started where the map is highest.
+background stroke in each, started where the map is highest; or ``corrections``: what the
+napari section asks a user to do, strokes only where the label-free mask is wrong
+(foreground along membrane it misses, background along what it marks too much, a pixel
+off the membrane), started at random there.
 """
 
 from __future__ import annotations
@@ -37,6 +40,21 @@ def paths_of(truth: np.ndarray, width: int) -> SlicePaths:
     return SlicePaths(
         membrane,
         {FOREGROUND: skeletonize(membrane), BACKGROUND: skeletonize(~membrane) & inside},
+    )
+
+
+def corrections_of(truth: np.ndarray, mask: np.ndarray, width: int) -> SlicePaths:
+    """Paths only where ``mask`` (the label-free model's) is wrong: the skeleton of the
+    membrane it misses, and of what it marks beyond the membrane (kept a pixel off it, as
+    a careful user paints next to a thin boundary)."""
+    membrane = truth > 0
+    off = ndimage.distance_transform_edt(~membrane) > max(1, (width + 1) // 2)
+    return SlicePaths(
+        membrane,
+        {
+            FOREGROUND: skeletonize(membrane & ~mask),
+            BACKGROUND: skeletonize(mask & ~membrane & off),
+        },
     )
 
 
@@ -83,13 +101,18 @@ def simulate(
     placement: str,
     rng: np.random.Generator,
     uncertainty: np.ndarray | None = None,
+    mask: np.ndarray | None = None,
     window: int = 64,
 ) -> np.ndarray:
     """``count`` strokes spread over ``slices`` of a ``(Z, Y, X)`` ground truth, alternately
     foreground and background (a uint8 label array of its shape). The first K of a longer
-    draw are the same strokes (the same ``rng`` state gives nested sets)."""
+    draw are the same strokes (the same ``rng`` state gives nested sets). ``corrections``
+    needs ``mask``, the label-free model's mask of the same shape."""
     strokes = np.zeros(truth.shape, np.uint8)
-    per_slice = {z: paths_of(truth[z], width) for z in slices}
+    if placement == "corrections":
+        per_slice = {z: corrections_of(truth[z], mask[z] > 0, width) for z in slices}
+    else:
+        per_slice = {z: paths_of(truth[z], width) for z in slices}
     visited: dict[int, list] = {z: [] for z in slices}
     taken = {z: np.zeros(truth.shape[1:], bool) for z in slices}
     for k in range(count):

@@ -5,7 +5,8 @@
 For each seed and direction (the source and target-trained models of benchmarks/real_em.py,
 cached in ``--cache``), a simulated user (benchmarks/stroke_user.py) paints K = 2, 5, 10,
 20, 50 strokes from the target's ground truth on one training slice (and K = 20, 50 over
-three slices), placed at random or where the label-free model is unsure; every method
+three slices), placed at random, where the label-free model is unsure, or only where its
+mask is wrong (``corrections``, what the napari section asks for); every method
 learns from the same strokes and is scored on the target's held-out slices with Dice and
 the ISBI 2012 scores (Rand F, VI split/merge, boundary F1):
 
@@ -38,7 +39,7 @@ from stroke_tables import DIRECTIONS, KEYS, print_exploration, print_tables
 from stroke_user import simulate
 
 from napari_bnadapt.adapt import AdaptConfig, adapt
-from napari_bnadapt.adapt.strokes import split_strokes
+from napari_bnadapt.adapt.strokes import split_blocks
 from napari_bnadapt.arrays.metrics import dice
 from napari_bnadapt.arrays.scores import boundary_scores
 from napari_bnadapt.diagnostics.uncertainty import uncertainty_map
@@ -118,7 +119,12 @@ def painted_slices(target: Volume, seed: int, count: int) -> list[int]:
 
 
 def draw(pair: Pair, count: int, slices: list[int], placement: str, user: dict) -> np.ndarray:
-    uncertainty = None
+    uncertainty = mask = None
+    if placement == "corrections":
+        mask = np.zeros(pair.target.train.shape, np.uint8)
+        plane = pair.target.voxel_size
+        mask[slices] = predict(pair.adabn, pair.target.train[slices], PredictConfig(**CPU),
+                               voxel_size=plane).mask  # fmt: skip
     if placement == "uncertain":
         uncertainty = np.zeros(pair.target.train.shape, np.float32)
         plane = pair.target.voxel_size
@@ -128,7 +134,7 @@ def draw(pair: Pair, count: int, slices: list[int], placement: str, user: dict) 
     rng = np.random.default_rng(1000 * pair.seed + 17)
     return simulate(
         pair.target.train_labels, slices, count, placement=placement, rng=rng,
-        uncertainty=uncertainty, window=WINDOW[pair.target.name], **user,
+        uncertainty=uncertainty, mask=mask, window=WINDOW[pair.target.name], **user,
     )  # fmt: skip
 
 
@@ -187,15 +193,16 @@ def labelled(strokes: np.ndarray, pair: Pair) -> dict:
 
 
 #: The main grid: (strokes, slices, placement) → methods.
-def plan(counts) -> list[tuple[int, int, str, tuple[str, ...]]]:
+def plan(counts, placements=("random", "uncertain", "corrections"), slices=(1, 3)) -> list:
     runs = []
     for k in counts:
         # Fine-tuning without AdaBN and the U-Net from scratch at K = 20 only (CPU time).
         methods = ("adabn+strokes", "forest") + (("strokes", "scratch") if k == 20 else ())
         runs.append((k, 1, "random", methods))
         runs.append((k, 1, "uncertain", ("adabn+strokes",)))
+        runs.append((k, 1, "corrections", ("adabn+strokes", "forest")))
     runs += [(k, 3, "random", ("adabn+strokes", "forest")) for k in (20, 50) if k in counts]
-    return runs
+    return [r for r in runs if r[2] in placements and r[1] in slices]
 
 
 def pairs(volumes, args) -> Iterator[tuple[int, str, str, Pair]]:
@@ -214,7 +221,8 @@ def pairs(volumes, args) -> Iterator[tuple[int, str, str, Pair]]:
 def main_grid(volumes, args) -> list[dict]:
     rows = []
     for seed, src, tgt, pair in pairs(volumes, args):
-        for count, n_slices, placement, methods in plan(args.counts):
+        for count, n_slices, placement, methods in plan(args.counts, args.placements,
+                                                        args.slices):  # fmt: skip
             slices = painted_slices(pair.target, seed, n_slices)
             strokes = draw(pair, count, slices, placement, user_for(pair))
             for method in methods:
@@ -238,16 +246,19 @@ VARIANTS = {
     "default": ({}, {}, {}),
     "no consistency": ({"stroke_consistency": 0.0}, {}, {}),
     "consistency 1": ({"stroke_consistency": 1.0}, {}, {}),
+    "consistency 3": ({"stroke_consistency": 3.0}, {}, {}),
+    "lr 1e-4, consistency 3": ({"stroke_learning_rate": 1e-4, "stroke_consistency": 3.0}, {}, {}),
+    "lr 3e-4, consistency 3": ({"stroke_learning_rate": 3e-4, "stroke_consistency": 3.0}, {}, {}),
     "decoder": ({"stroke_parameters": "decoder"}, {}, {}),
     "affine": ({"stroke_parameters": "affine", "stroke_learning_rate": 1e-2}, {}, {}),
     "lr 3e-4": ({"stroke_learning_rate": 3e-4}, {}, {}),
     "lr 3e-3": ({"stroke_learning_rate": 3e-3}, {}, {}),
     "brush 1": ({}, {"width": 1}, {}),
     "brush 7": ({}, {"width": 7}, {}),
-    "fixed 100 steps": ({"stroke_steps": 100}, {}, {"strokes.split_blocks": nothing_held_out}),
-    "fixed 30 steps": ({"stroke_steps": 30}, {}, {"strokes.split_blocks": nothing_held_out}),
+    "fixed 100 steps": ({"stroke_steps": 100}, {}, {"strokes.split_strokes": nothing_held_out}),
+    "fixed 30 steps": ({"stroke_steps": 30}, {}, {"strokes.split_strokes": nothing_held_out}),
     "statistics again": ({"reestimate": True}, {}, {}),
-    "whole strokes held out": ({}, {}, {"strokes.split_blocks": split_strokes}),
+    "blocks held out": ({}, {}, {"strokes.split_strokes": split_blocks}),
 }
 
 
@@ -271,7 +282,7 @@ def explore(volumes, args) -> list[dict]:
             options, user, replacements = VARIANTS[name]
             for count in args.counts:
                 slices = painted_slices(pair.target, seed, 1)
-                strokes = draw(pair, count, slices, "random", user_for(pair, **user))
+                strokes = draw(pair, count, slices, args.placement, user_for(pair, **user))
                 undo = patched(replacements)
                 try:
                     result = run_cure(pair, strokes, **options)
@@ -279,7 +290,7 @@ def explore(volumes, args) -> list[dict]:
                     for target, attribute, value in undo:
                         setattr(target, attribute, value)
                 row = {"seed": seed, "direction": f"{src}->{tgt}", "variant": name,
-                       "strokes": count, **labelled(strokes, pair), **result}  # fmt: skip
+                       "strokes": count, "placement": args.placement, **labelled(strokes, pair), **result}  # fmt: skip
                 row["references"] = pair.references
                 rows.append(row)
                 print(json.dumps({k: v for k, v in row.items() if k != "references"}), flush=True)
@@ -396,6 +407,12 @@ def main() -> None:
     parser.add_argument("--figure-only", action="store_true", help="only draw the masks figure")
     parser.add_argument("--tables", type=Path, help="print the tables of a results JSON")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS))
+    parser.add_argument("--placements", nargs="+", default=["random", "uncertain",
+                        "corrections"], help="the main grid's placements")  # fmt: skip
+    parser.add_argument("--slices", type=int, nargs="+", default=[1, 3],
+                        help="the main grid's numbers of painted slices")  # fmt: skip
+    parser.add_argument("--placement", default="random", choices=("random", "uncertain",
+                        "corrections"), help="the simulated user's placement (--explore)")  # fmt: skip
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     if args.tables:

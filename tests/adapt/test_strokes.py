@@ -6,6 +6,11 @@ import pytest
 import torch
 
 from napari_bnadapt.adapt import AdaptConfig, adapt, reset
+from napari_bnadapt.adapt.stroke_training import (
+    HeldOutScore,
+    StrokeBatch,
+    held_out_score,
+)
 from napari_bnadapt.adapt.strokes import (
     BACKGROUND,
     FOREGROUND,
@@ -101,11 +106,12 @@ def test_the_cure_and_the_strokes_must_go_together(demo, shifted):
 @pytest.mark.slow
 def test_strokes_repair_what_adabn_cannot_and_reset_is_bit_exact(demo, tmp_path):
     # Inverted contrast: AdaBN alone keeps the wrong polarity; strokes on one slice say
-    # which structures are foreground.
+    # which structures are foreground. The label-free model is wrong everywhere, so its
+    # anchor is weakened (the default, 3, is for strokes that correct a mostly right mask).
     volume, truth = make_volume(SHAPE, SHIFTS["inverted"], seed=5)
     source = state(demo)
     adabn = dice(predict(adapt(demo, volume, AdaptConfig(**CPU)).model, volume).mask, truth)
-    config = AdaptConfig(cure="adabn+strokes", stroke_steps=30, **CPU)
+    config = AdaptConfig(cure="adabn+strokes", stroke_steps=30, stroke_consistency=0.3, **CPU)
     result = adapt(demo, volume, config, strokes=paint(truth, 60))
     cured = dice(predict(result.model, volume, PredictConfig(**CPU)).mask, truth)
     assert cured > adabn + 0.3, (adabn, cured)
@@ -247,3 +253,40 @@ def test_cli_adapts_with_strokes_and_says_what_they_did(demo, shifted, tmp_path,
     )  # the saved record names them
     assert main([*common, "--cure", "strokes"]) == 2
     assert "--strokes strokes.tif" in capsys.readouterr().err
+
+
+class FixedLogits(torch.nn.Module):
+    """A 'network' whose logits are given, whatever its input."""
+
+    def __init__(self, logits: torch.Tensor):
+        super().__init__()
+        self.logits = logits
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.logits[: len(x)]
+
+
+def test_a_network_that_predicts_one_class_everywhere_is_never_kept(demo):
+    # Strokes painted where the label-free model is wrong: it scores 0 on the held-out
+    # strokes; a network collapsed to background scores 0.5 there, yet learnt nothing.
+    labels = torch.zeros((1, 32, 32), dtype=torch.long)
+    labels[0, 2, 2:30] = FOREGROUND
+    labels[0, 20, 2:30] = BACKGROUND
+    labels[0, 10, 2:30] = FOREGROUND
+    labels[0, 28, 2:30] = BACKGROUND
+    held = torch.zeros_like(labels, dtype=torch.bool)
+    held[0, 10], held[0, 28] = True, True
+    held &= labels > 0
+    batch = StrokeBatch(torch.zeros((1, 1, 32, 32)), labels, held, torch.zeros((1, 1, 32, 32)))
+
+    def score(logits: torch.Tensor) -> HeldOutScore:
+        return held_out_score(FixedLogits(logits[None, None]), batch, demo, torch.device("cpu"))
+
+    wrong = torch.where(labels[0] == FOREGROUND, -5.0, 5.0)
+    collapsed = torch.full((32, 32), -5.0)
+    learnt = -wrong
+    label_free, one_class, right = score(wrong), score(collapsed), score(learnt)
+    assert label_free.accuracy == 0.0 and one_class.accuracy == 0.5 and right.accuracy == 1.0
+    assert one_class.taught == 0.0 and right.taught == 1.0
+    assert not one_class.better_than(label_free)
+    assert right.better_than(label_free) and right.better_than(one_class)

@@ -97,9 +97,9 @@ class AdaptConfig:
     self_training_steps: int = 200
     self_training_learning_rate: float = 1e-4
     stroke_steps: int = 200
-    stroke_learning_rate: float = 1e-3
+    stroke_learning_rate: float = 3e-4
     stroke_parameters: str = "all"
-    stroke_consistency: float = 0.3
+    stroke_consistency: float = 3.0
 
     def __post_init__(self) -> None:
         require_finite(self)

@@ -8,11 +8,16 @@ around strokes are neither many enough nor representative enough to measure stat
 on). The loss is class-balanced cross-entropy on the training strokes plus a consistency
 term pulling every unlabelled pixel towards the label-free model's prediction (its weight
 ``consistency``), so that a few strokes correct what they touch without the rest drifting.
+The anchor is strong (weight 3, step size 3e-4: chosen on strokes painted as corrections,
+docs/strokes.md); where the label-free model is wrong everywhere (inverted contrast, which
+the ``polarity`` cure fixes without labels) a weaker one lets the strokes win.
 
 Every ``CHECK_EVERY`` steps the held-out strokes are scored (class-balanced accuracy and
 loss); the best state is kept, training stops when it has not improved for ``PATIENCE``
-checks, and the result is kept only when it beats the label-free model on the held-out
-strokes: otherwise everything is undone. (When no stroke pixel could be held out, as with a
+checks (counted once it has learnt its training strokes), and the result is kept only when it beats the label-free model on the held-out
+strokes while classifying at least half of every class's training strokes right (strokes
+painted where the label-free model is wrong start near zero on both, and a network
+collapsed to one class would otherwise "beat" it): otherwise everything is undone. (When no stroke pixel could be held out, as with a
 single dot per class, nothing can judge: the step limit stops and the result stays, and
 the record says so.)
 """
@@ -33,6 +38,8 @@ from ..model.unet import UNet, run_padded, to_probabilities
 from .tent import affine_names
 
 CHECK_EVERY = 10
+#: A kept state classifies at least this share of every painted class's training strokes.
+TAUGHT_FLOOR = 0.5
 #: Checks without a better held-out score before training stops.
 PATIENCE = 4
 #: Parameter groups the stroke cure may train.
@@ -121,7 +128,7 @@ def stroke_training_steps(
                     step,
                     0,
                 )
-            else:
+            elif score.learnt():  # a network still learning its strokes has not stalled
                 since += 1
                 if since >= PATIENCE:
                     stopped = "held-out strokes stopped improving"
@@ -139,7 +146,8 @@ def stroke_training_steps(
         reason = (
             "kept: better on the held-out strokes"
             if kept
-            else "no state beat the label-free model on the held-out strokes: undone"
+            else "no state beat the label-free model on the held-out strokes "
+            "(having learnt every class of the others): undone"
         )
         module.load_state_dict(best_state if kept else start)
     return {
@@ -156,50 +164,68 @@ def stroke_training_steps(
 
 @dataclass(frozen=True)
 class HeldOutScore:
-    """Class-balanced accuracy and loss on the held-out strokes (None: none held out)."""
+    """Class-balanced accuracy and loss on the held-out strokes (None: none held out), and
+    the lowest recall of a class on the training strokes (``taught``)."""
 
     accuracy: float | None
     loss: float | None
+    taught: float | None = None
 
     def better_than(self, other: HeldOutScore) -> bool:
-        """Higher accuracy; at equal accuracy, lower loss."""
+        """Higher accuracy; at equal accuracy, lower loss. Never a state that classifies
+        most of a painted class's training strokes wrong: a network that predicts one class
+        everywhere scores half the held-out strokes right when the label-free model had
+        none right (strokes painted where it was wrong), yet it learnt nothing."""
         if self.accuracy is None or other.accuracy is None:
+            return False
+        if not self.learnt():
             return False
         if self.accuracy != other.accuracy:
             return self.accuracy > other.accuracy
         return self.loss < other.loss
 
+    def learnt(self) -> bool:
+        """Whether the network classifies enough of every class's training strokes."""
+        return self.taught is None or self.taught >= TAUGHT_FLOOR
+
     def to_dict(self) -> dict[str, float | None]:
         return {
             "accuracy": None if self.accuracy is None else round(self.accuracy, 5),
             "loss": None if self.loss is None else round(self.loss, 5),
+            "taught": None if self.taught is None else round(self.taught, 5),
         }
 
 
 def held_out_score(
     module: torch.nn.Module, batch: StrokeBatch, model: LoadedModel, device: torch.device
 ) -> HeldOutScore:
-    """The network's class-balanced accuracy and loss on the held-out stroke pixels."""
+    """The network's class-balanced accuracy and loss on the held-out stroke pixels, and
+    its lowest per-class recall on the training strokes."""
     if not batch.held_out.any():
         return HeldOutScore(None, None)
-    # Only the patches that hold held-out pixels are run.
-    chosen = batch.held_out.flatten(1).any(dim=1).nonzero()[:, 0]
-    held, labels = batch.held_out[chosen], batch.labels[chosen]
     module.eval()
     logits = []
     with torch.no_grad():
-        for start in range(0, len(chosen), 8):
-            x = batch.inputs[chosen[start : start + 8]].to(device)
+        for start in range(0, len(batch.inputs), 8):
+            x = batch.inputs[start : start + 8].to(device)
             logits.append(run_padded(module, x, model.divisor).float().cpu())
     logits = torch.cat(logits)
+    held, training, labels = batch.held_out, batch.training, batch.labels
     loss = float(stroke_loss(logits, labels, held))
     predicted = _classes_of(logits)
-    recalls = []
-    for c in torch.unique(labels[held]):
-        where = held & (labels == c)
-        recalls.append(float((predicted[where] == c - 1).float().mean()))
+    accuracy = float(np.mean(class_recalls(predicted, labels, held)))
+    taught = class_recalls(predicted, labels, training)
     # Rounded so that a difference of one pixel in a million does not count as better.
-    return HeldOutScore(round(float(np.mean(recalls)), 4), loss)
+    return HeldOutScore(round(accuracy, 4), loss, min(taught) if taught else None)
+
+
+def class_recalls(predicted: torch.Tensor, labels: torch.Tensor, where: torch.Tensor) -> list:
+    """Per painted class, the share of its stroke pixels ``where`` predicted as it."""
+    recalls = []
+    for c in torch.unique(labels[where]):
+        chosen = where & (labels == c)
+        recalls.append(float((predicted[chosen] == c - 1).float().mean()))
+    return recalls
 
 
 def stroke_loss(logits: torch.Tensor, labels: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
