@@ -10,15 +10,17 @@ term pulling every unlabelled pixel towards the label-free model's prediction (i
 ``consistency``), so that a few strokes correct what they touch without the rest drifting.
 The anchor is strong (weight 3, step size 3e-4: chosen on strokes painted as corrections,
 docs/strokes.md); where the label-free model is wrong everywhere (inverted contrast, which
-the ``polarity`` cure fixes without labels) a weaker one lets the strokes win.
+``polarity`` fixes without labels) a weaker one lets the strokes win.
 
 Every ``CHECK_EVERY`` steps the held-out strokes are scored (class-balanced accuracy and
-loss); the best state is kept, training stops when it has not improved for ``PATIENCE``
-checks (counted once it has learnt its training strokes), and the result is kept only when it beats the label-free model on the held-out
-strokes while classifying at least half of every class's training strokes right (strokes
-painted where the label-free model is wrong start near zero on both, and a network
-collapsed to one class would otherwise "beat" it): otherwise everything is undone. (When no stroke pixel could be held out, as with a
-single dot per class, nothing can judge: the step limit stops and the result stays, and
+loss), and the training strokes (each class's recall); the best state is kept, training
+stops when it has not improved for ``PATIENCE`` checks (counted once every class's
+training strokes are half right), and the result is kept only when it beats the
+label-free model on the held-out strokes while getting at least half of every class's
+training strokes right (strokes painted where the label-free model is wrong start near
+zero on both, and a network collapsed to one class would otherwise "beat" it): otherwise
+everything is undone. (When no stroke pixel could be held out, as with a single dot per
+class, nothing can judge: the step limit stops and the result stays, and
 the record says so.)
 """
 
