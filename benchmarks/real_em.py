@@ -228,13 +228,18 @@ def print_tables(results: dict) -> None:
             f"{c} {s['mean']:.3f}±{s['spread'] / 2:.3f}" for c, s in summary.items()))  # fmt: skip
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_pair_options(parser: argparse.ArgumentParser) -> None:
+    """The data, output, model cache, seeds and training steps (this and strokes.py)."""
     parser.add_argument("--data", type=Path, default=Path("../shared/data/real_em"))
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/bnadapt_real_em"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=800)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_pair_options(parser)
     parser.add_argument("--cures", nargs="+", default=list(CURES))
     parser.add_argument("--figure-only", action="store_true", help="only draw the masks figure")
     parser.add_argument("--timing-only", action="store_true", help="only time the cures")

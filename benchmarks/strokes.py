@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from real_em import CPU, Volume, load_volumes, trained
+from real_em import CPU, Volume, add_pair_options, load_volumes, trained
 from scipy import ndimage
 from stroke_baselines import forest, scratch
 from stroke_tables import DIRECTIONS, KEYS, print_exploration, print_tables
@@ -396,11 +396,7 @@ def _overlay(image: np.ndarray, strokes: np.ndarray) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path("../shared/data/real_em"))
-    parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("--cache", type=Path, default=Path("/tmp/bnadapt_real_em"))
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--steps", type=int, default=800)
+    add_pair_options(parser)
     parser.add_argument("--counts", type=int, nargs="+", default=list(COUNTS))
     parser.add_argument("--explore", action="store_true", help="run the recipe variants")
     parser.add_argument("--rounds", action="store_true", help="paint more: restart or continue")
