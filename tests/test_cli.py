@@ -152,7 +152,10 @@ def test_demo_prints_dice_and_writes_outputs(tmp_path, capsys):
     assert "before" in out and "adapted" in out
     summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
     assert summary["dice_target_after"] > summary["dice_target_before"] + 0.5
-    assert (tmp_path / "demo" / "target_mask_adapted.tif").exists()
+    mask = tifffile.imread(tmp_path / "demo" / "target_mask_adapted.tif")
+    # The target and its truth too: what adapt --target / --strokes and report --labels take.
+    for name in ("target.tif", "target_truth.tif"):
+        assert tifffile.imread(tmp_path / "demo" / name).shape == mask.shape, name
 
 
 def test_every_option_of_every_command_has_help():

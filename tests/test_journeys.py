@@ -420,7 +420,7 @@ def test_strokes_journey_paint_teach_look_where_next_compare_and_reset(bench, qt
     adapt.segment_button.native.click()
     wait(qtbot, adapt)
     show_options(adapt, 8)
-    strokes.steps.value = 6  # a quick lesson (the default is the core's 200 at most)
+    strokes.steps.value = 20  # a quick lesson, two checks (the default: 200 at most)
     adapt.more_options.value = False  # the options keep their values, hidden
     adapt.adapt_button.native.click()
     qtbot.waitUntil(lambda: "target EM mask [adabn]" in viewer.layers, timeout=TIMEOUT)
@@ -500,9 +500,13 @@ def test_strokes_journey_paint_teach_look_where_next_compare_and_reset(bench, qt
     assert {"Reset to source statistics", "Adapt with strokes"} <= enabled(adapt)
     assert viewer.layers[-1] is layer and viewer.layers.selection.active is layer  # paint more
 
-    # Compare: the source mask before, the strokes' after, the label-free one offered.
+    assert "label-free: " in said  # the share of foreground the strokes changed from
+
+    # Compare: the source mask before, the strokes' after, the label-free one offered; its
+    # message names the new mask, not the label-free one it chose before.
     assert compare.before.value.name == "target EM mask [source]"
     assert compare.after.value.name == "target EM mask [adabn+strokes]"
+    assert "target EM mask [adabn+strokes] (after)" in compare.feedback.text
     assert [x.name for x in compare.more.choices] == ["target EM mask [adabn]"]  # not strokes
 
     # Reset: the source again, bit for bit (and the taught copy resets bit for bit too).
@@ -542,4 +546,35 @@ def test_strokes_cancelled_midway_change_nothing(bench, qtbot):
     np.testing.assert_array_equal(layer.data, painted)
     for key, value in adapt.session.model.module.state_dict().items():
         assert torch.equal(value, source[key]), key
+    assert not errors()
+
+
+def test_strokes_undone_by_the_guard_leave_the_label_free_network_and_say_so(
+    bench, qtbot, monkeypatch
+):
+    """When the held-out strokes reject what was learnt, everything the user sees says the
+    network is the label-free one: no "[adabn+strokes]" mask, the status line, the message
+    (and its next step: paint where the mask is wrong), the description."""
+    from napari_bnadapt.adapt import stroke_training
+
+    monkeypatch.setattr(stroke_training.HeldOutScore, "better_than", lambda *_: False)
+    viewer, adapt = bench.viewer, bench.widgets["Segment and adapt"]
+    raise_tab(bench, qtbot, "Segment and adapt")
+    adapt.segment_button.native.click()
+    wait(qtbot, adapt)
+    layer = adapt.strokes.paint()
+    paint_from_truth(viewer, layer)
+    adapt.strokes.steps.value = 20
+    adapt.strokes.adapt_button.native.click()
+    qtbot.waitUntil(lambda: "target EM mask [adabn]" in viewer.layers, timeout=TIMEOUT)
+    wait(qtbot, adapt)
+    record = adapt.session.adapted.adaptation
+    assert record.cure == "adabn+strokes" and record.undone == "strokes"
+    assert "target EM mask [adabn+strokes]" not in viewer.layers
+    said = adapt.feedback.text
+    assert ": undone, the network and mask are the label-free [adabn] ones." in said
+    assert "Paint more there" in said and front_tab(bench) == "2 Segment, adapt"
+    assert "Statistics: adapted (adabn on target EM (strokes undone))" in adapt.status.value
+    active = viewer.layers.selection.active  # the strokes on top: paint elsewhere
+    assert active.name == "target EM strokes" and viewer.layers[-1] is active
     assert not errors()

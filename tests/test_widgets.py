@@ -402,20 +402,34 @@ def test_saving_over_the_loaded_model_or_an_opened_file_is_refused(
     [
         (True, 0.6, 0.9, "held-back strokes 60 % → 90 % right: kept."),
         (True, 1.0, 1.0, "100 % → 100 % right (loss 0.20 → 0.10): kept."),
-        (False, 0.8, 0.8, "no better than with the label-free [adabn] network (80 % right): "
-         "undone, the mask is the label-free [adabn] one."),
+        (False, 0.8, 0.8, "held-back strokes 80 % right before, no better after (learning "
+         "did not make them more right): undone, the network and mask are the label-free "
+         "[adabn] ones."),
+        (False, 1.0, 1.0, "100 % right before, no better after (they were right already: "
+         "paint where the mask is wrong): undone, the network and mask are the label-free "
+         "[adabn] ones."),
         (True, None, None, "none could be held back to check it (paint more): kept unchecked."),
+        # Kept, yet a class of the held-back strokes mostly wrong (corrections at chance):
+        (True, 0.0, 0.5, "held-back strokes 0 % → 50 % right: kept, yet only background 0 % "
+         "right: compare it with the label-free mask before trusting it (Reset undoes it)."),
+        # One stroke of a class: the check held back a piece of it, and says so.
+        (True, 0.5, 1.0, "50 % → 100 % right: kept (one foreground stroke only: the check held "
+         "back a piece of it, a weak check; a second stroke of each makes it real)."),
     ],
 )  # fmt: skip
 def test_what_the_strokes_did_is_said_from_the_record(kept, before, after, said):
     from napari_bnadapt._widgets.readings import stroke_reading
     from napari_bnadapt.model.record import AdaptationRecord
 
+    recalls = {"1": 0.0, "2": 1.0} if after == 0.5 else {"1": after, "2": after}
     details = {
         "strokes": 12, "labelled_pixels": 340, "labelled_fraction": 0.004, "slices": [1, 3],
         "steps": 40, "guard": {"kept": kept},
-        "held_out_before": {"accuracy": before, "loss": 0.2 if before else None},
-        "held_out_after": {"accuracy": after, "loss": 0.1 if after else None},
+        "pixels_per_class": {"background": 200, "foreground": 140},
+        "strokes_per_class": {"background": 11, "foreground": 1 if before == 0.5 else 2},
+        "held_out_before": {"accuracy": before, "loss": 0.2 if before is not None else None},
+        "held_out_after": {"accuracy": after, "loss": 0.1 if after is not None else None,
+                           "recalls": None if after is None else recalls},
     }  # fmt: skip
     record = AdaptationRecord(
         target="stack", cure="adabn+strokes", seconds=23.4, details={"strokes": details}

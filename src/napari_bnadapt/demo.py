@@ -65,7 +65,8 @@ def run_demo(
 ) -> DemoSummary:
     """Segment the source and target samples, adapt on the target, segment again.
 
-    With ``out_dir``, writes the three masks (TIFF), the adapted model and ``summary.json``.
+    With ``out_dir``, writes the target volume and its ground truth, the three masks (TIFF),
+    the adapted model and ``summary.json``: every file the CLI's other commands take.
     """
     model = load_model("demo")
     cfg = PredictConfig(device=device)
@@ -86,14 +87,18 @@ def run_demo(
         device=result.record.device,
     )
     if out_dir is not None:
-        _write_outputs(Path(out_dir), source_mask, before, after, result.model, summary)
+        _write_outputs(Path(out_dir), target, source_mask, before, after, result.model, summary)
     return summary
 
 
 def _write_outputs(
-    out: Path, source_mask, before, after, adapted_model, summary: DemoSummary
+    out: Path, target: SampleVolume, source_mask, before, after, adapted_model, summary
 ) -> None:
     out.mkdir(parents=True, exist_ok=True)
+    # The target as files: what `bnadapt adapt --target`, `--strokes` (painted on its grid)
+    # and `report --labels` take, to try every command on the demo.
+    write_tiff(out / "target.tif", target.image, VOXEL_SIZE, "nm")
+    write_tiff(out / "target_truth.tif", target.truth, VOXEL_SIZE, "nm", labels=True)
     write_tiff(out / "source_mask.tif", source_mask, VOXEL_SIZE, "nm", labels=True)
     write_tiff(out / "target_mask_before.tif", before, VOXEL_SIZE, "nm", labels=True)
     write_tiff(out / "target_mask_adapted.tif", after, VOXEL_SIZE, "nm", labels=True)

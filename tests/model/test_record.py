@@ -83,3 +83,34 @@ def test_adapt_writes_every_field_of_the_record(small_model_2d, source_images):
     assert record.target == "stack" and record.patches == 4 and record.patch_size == (32, 32)
     assert record.config["batch_size"] == 2 and record.software.startswith("napari-bnadapt")
     assert "4 patches" in record.summary()
+
+
+@pytest.mark.parametrize(
+    ("cure", "layers", "kept", "in_force", "state", "said"),
+    [
+        ("adabn+strokes", ("bn",), True, "adabn+strokes", "adabn+strokes on stack",
+         ", fine-tuned on 7 strokes"),
+        ("adabn+strokes", ("bn",), False, "adabn", "adabn on stack (strokes undone)",
+         ", learning from the strokes undone (the network is the label-free one)"),
+        ("strokes", (), False, "source", "source on stack (strokes undone)",
+         "strokes: BatchNorm statistics kept, learning from the strokes undone"),
+        ("strokes", (), True, "strokes", "strokes on stack",
+         "strokes: BatchNorm statistics kept, fine-tuned on 7 strokes"),
+    ],
+)  # fmt: skip
+def test_a_record_says_what_the_model_carries_when_a_guard_undid_the_strokes(
+    cure, layers, kept, in_force, state, said
+):
+    """An undone stroke run leaves the label-free network: names, status lines and the
+    summary say so, not the cure that was asked for."""
+    details = {"strokes": {"strokes": 7, "guard": {"kept": kept}}}
+    record = AdaptationRecord(target="stack", cure=cure, layers=layers, details=details)
+    assert record.in_force == in_force and record.state() == state
+    assert record.undone == (None if kept else "strokes")
+    assert said in record.summary()
+
+
+def test_an_undone_tent_leaves_adabn_in_force():
+    record = AdaptationRecord(cure="tent", layers=("bn",), details={"guard": {"kept": False}})
+    assert record.undone == "tent" and record.in_force == "adabn"
+    assert AdaptationRecord(cure="tent", details={"guard": {"kept": True}}).in_force == "tent"

@@ -44,6 +44,7 @@ from .layers import (
     layers_of,
     mask_colours,
     mask_state,
+    mask_to_compare,
     result_layer,
     roi_mask,
     says_truth,
@@ -312,15 +313,13 @@ class AdaptWidget(Container):
         self.viewer.layers.selection.active = mask  # its tools, not a hidden layer's
         if state == "source" and layer in self.target.choices:
             self.target.value = layer  # the image just segmented is the one to adapt to
-        name = f"{layer.name} mask [source]"
-        before = (
-            self.viewer.layers[name] if state != "source" and name in self.viewer.layers else None
-        )
+        taught = model.adaptation is not None and model.adaptation.cure in STROKE_CURES
+        before = mask_to_compare(self.viewer, layer.name, state, taught)
         trained = model.fingerprint.foreground_fraction if model.fingerprint else None
-        level, text, next_step = mask_reading(layer.name, mask, state, before, trained)
+        level, text, next_step = mask_reading(layer.name, mask, state, before, trained, taught)
         parts = [p for p in (pending, note, text) if p]
         self.feedback.say(level, "\n".join(parts), next_step, toast=False)
-        if state in STROKE_CURES:  # stay here, the strokes on top: paint more, teach again
+        if taught:  # stay here, the strokes on top: paint more, teach again
             self.strokes.raise_strokes(layer)
         elif before is not None and before is not mask:
             self.session.masks_ready.emit(before, mask)
@@ -389,6 +388,6 @@ class AdaptWidget(Container):
             self.status.value = "Statistics: source (as trained)."
         else:
             record = adapted.adaptation
-            target = f"{record.cure} on {record.target}" if record else "?"
+            target = record.state() if record else "?"
             self.status.value = f"Statistics: adapted ({target})."
         self.runner.update_buttons()

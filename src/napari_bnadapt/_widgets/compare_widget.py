@@ -182,15 +182,20 @@ class CompareWidget(Container):
                 self.image.value = self.viewer.layers[origin.image]
             self.before.value, self.after.value = before, after
             self._choices_changed()
-            self.feedback.say(
-                "info", f"Chosen: {before.name} (before) and {after.name} (after).",
-                "Press Side by side, or Compute metrics.",
-            )  # fmt: skip
+            self._say_chosen()
         dock = self.native.parent()
         while dock is not None and not isinstance(dock, QDockWidget):
             dock = dock.parent()
         if dock is not None:
             dock.raise_()
+
+    def _say_chosen(self) -> None:
+        before, after = self.before.value, self.after.value
+        self._said = (before, after)
+        self.feedback.say(
+            "info", f"Chosen: {before.name} (before) and {after.name} (after).",
+            "Press Side by side, or Compute metrics.",
+        )  # fmt: skip
 
     # -- results -------------------------------------------------------------------------------
 
@@ -277,6 +282,10 @@ class CompareWidget(Container):
             images = user_images(self.viewer)
             self.image.value = images[-1] if images else None
         self._choices_changed()
+        said = getattr(self, "_said", None)
+        pair = (self.before.value, self.after.value)
+        if said is not None and said != pair and self._pair_chosen():
+            self._say_chosen()  # a new mask was picked: the message names it, not the old
 
     def _chosen(self) -> tuple[Any, Any, Any]:
         image, before, after = self.image.value, self.before.value, self.after.value

@@ -193,4 +193,15 @@ def layer_voxel_size(layer: Any) -> tuple[float, ...] | None:
 
 def mask_state(model: Any) -> str:
     """What a mask layer's name says of the statistics that made it: source or the cure."""
-    return "source" if model.adaptation is None else model.adaptation.cure
+    return "source" if model.adaptation is None else model.adaptation.in_force
+
+
+def mask_to_compare(viewer: Any, image: str, state: str, taught: bool) -> Any:
+    """The mask of ``image`` a new one (made in ``state``) is read against: after strokes
+    the label-free one (what the strokes changed), else the source statistics' (what
+    adapting changed); None for a source mask or when there is none."""
+    if state == "source":
+        return None
+    names = [f"{image} mask [adabn]"] if taught else []
+    names.append(f"{image} mask [source]")
+    return next((viewer.layers[n] for n in names if n in viewer.layers), None)

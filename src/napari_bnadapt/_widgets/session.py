@@ -84,4 +84,8 @@ def live_statistics(session: Session) -> str:
     record = adapted.adaptation
     if record is None:
         return "Live statistics: adapted"
-    return f"Live statistics: adapted to {record.target} ({record.cure}, {record.patches} patches)"
+    undone = f"; {record.undone} undone" if record.undone else ""
+    return (
+        f"Live statistics: adapted to {record.target} ({record.in_force}, "
+        f"{record.patches} patches{undone})"
+    )

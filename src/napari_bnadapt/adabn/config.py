@@ -111,8 +111,12 @@ class AdaptConfig:
             f"got {self.stroke_parameters!r}",
         )
         require(
-            self.stroke_steps >= 1 and self.stroke_learning_rate > 0,
-            "stroke steps must be at least 1 and their learning rate positive",
+            self.stroke_steps >= 1,
+            f"the stroke steps (--stroke-steps) must be at least 1, got {self.stroke_steps}",
+        )
+        require(
+            self.stroke_learning_rate > 0,
+            f"the stroke learning rate must be positive, got {self.stroke_learning_rate}",
         )
         require(self.stroke_consistency >= 0, "the stroke consistency weight must be ≥ 0")
         require(

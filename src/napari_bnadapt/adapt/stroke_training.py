@@ -148,8 +148,8 @@ def stroke_training_steps(
         reason = (
             "kept: better on the held-out strokes"
             if kept
-            else "no state beat the label-free model on the held-out strokes "
-            "(having learnt every class of the others): undone"
+            else "learning did not make the held-out strokes more right (while getting the "
+            "others right): undone, the network is the label-free one"
         )
         module.load_state_dict(best_state if kept else start)
     return {
@@ -166,12 +166,14 @@ def stroke_training_steps(
 
 @dataclass(frozen=True)
 class HeldOutScore:
-    """Class-balanced accuracy and loss on the held-out strokes (None: none held out), and
-    the lowest recall of a class on the training strokes (``taught``)."""
+    """Class-balanced accuracy and loss on the held-out strokes (None: none held out), the
+    lowest recall of a class on the training strokes (``taught``), and each painted class's
+    recall on the held-out strokes (``recalls``, label order: what the message names)."""
 
     accuracy: float | None
     loss: float | None
     taught: float | None = None
+    recalls: dict[int, float] | None = None
 
     def better_than(self, other: HeldOutScore) -> bool:
         """Higher accuracy; at equal accuracy, lower loss. Never a state that classifies
@@ -195,6 +197,9 @@ class HeldOutScore:
             "accuracy": None if self.accuracy is None else round(self.accuracy, 5),
             "loss": None if self.loss is None else round(self.loss, 5),
             "taught": None if self.taught is None else round(self.taught, 5),
+            "recalls": None
+            if self.recalls is None
+            else {str(k): round(v, 4) for k, v in self.recalls.items()},
         }
 
 
@@ -215,18 +220,21 @@ def held_out_score(
     held, training, labels = batch.held_out, batch.training, batch.labels
     loss = float(stroke_loss(logits, labels, held))
     predicted = _classes_of(logits)
-    accuracy = float(np.mean(class_recalls(predicted, labels, held)))
-    taught = class_recalls(predicted, labels, training)
+    recalls = class_recalls(predicted, labels, held)
+    accuracy = float(np.mean(list(recalls.values())))
+    taught = list(class_recalls(predicted, labels, training).values())
     # Rounded so that a difference of one pixel in a million does not count as better.
-    return HeldOutScore(round(accuracy, 4), loss, min(taught) if taught else None)
+    return HeldOutScore(round(accuracy, 4), loss, min(taught) if taught else None, recalls)
 
 
-def class_recalls(predicted: torch.Tensor, labels: torch.Tensor, where: torch.Tensor) -> list:
-    """Per painted class, the share of its stroke pixels ``where`` predicted as it."""
-    recalls = []
+def class_recalls(
+    predicted: torch.Tensor, labels: torch.Tensor, where: torch.Tensor
+) -> dict[int, float]:
+    """Per painted label, the share of its stroke pixels ``where`` predicted as its class."""
+    recalls = {}
     for c in torch.unique(labels[where]):
         chosen = where & (labels == c)
-        recalls.append(float((predicted[chosen] == c - 1).float().mean()))
+        recalls[int(c)] = float((predicted[chosen] == c - 1).float().mean())
     return recalls
 
 

@@ -89,8 +89,10 @@ def check_strokes(strokes: Any, shape: tuple[int, ...], model: LoadedModel) -> n
     present = {int(v) for v in np.unique(array)} - {0}
     if model.out_channels == 1 and present != {BACKGROUND, FOREGROUND}:
         missing = [names[c - 1] for c in (BACKGROUND, FOREGROUND) if c not in present]
+        found = ", ".join(f"{c} ({names[c - 1]})" for c in sorted(present)) or "no label"
         raise InputDataError(
-            f"no {' and no '.join(missing)} strokes: paint at least one stroke of each ({legend})"
+            f"no {' and no '.join(missing)} strokes (found only {found}): paint at least one "
+            f"stroke of each ({legend})"
         )
     if len(present) < 2:
         raise InputDataError(
@@ -175,8 +177,11 @@ def _require_after_resampling(
     needed = {BACKGROUND, FOREGROUND} if model.out_channels == 1 else None
     if (needed is not None and not needed <= present) or len(present) < 2:
         zoom = "×".join(f"{f:.2f}" for f in factors or ())
+        names = class_names(model)
+        gone = sorted(set(range(1, len(names) + 1)) - present) if needed else []
+        which = f"{', '.join(names[c - 1] for c in gone)} strokes" if gone else "strokes"
         raise InputDataError(
-            f"the strokes of a class vanish when the target is resampled to the model's "
+            f"the {which} vanish when the target is resampled to the model's "
             f"voxel size (zoom {zoom}): paint them wider"
         )
 

@@ -126,9 +126,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_adapt(args: argparse.Namespace) -> int:
     if args.reset:
         model = model_from(args)
+        weights = " and weights" if model.source_weights else ""
         reset(model)
         save_model(model, args.out)
-        print(f"wrote {args.out} with the source statistics restored")
+        print(f"wrote {args.out} with the source statistics{weights} restored")
         return 0
     if not args.target:
         raise InputDataError("give --target (unlabeled images to adapt to), or --reset")
@@ -237,7 +238,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"Dice on the shifted target, adapted:  {summary.dice_target_after:.3f}")
     print(f"adaptation took {summary.adaptation_seconds:.2f} s on {summary.device}")
     if args.out:
-        print(f"masks, adapted model and summary.json written to {args.out}")
+        print(
+            f"written to {args.out}: the target (target.tif) and its ground truth "
+            "(target_truth.tif), the masks, the adapted model (demo_adapted.pt) and summary.json"
+        )
     return 0
 
 

@@ -103,4 +103,11 @@ def _state_text(model: LoadedModel) -> str:
         return "source (as trained)"
     record = model.adaptation
     steps = f", input: {'; '.join(record.input_steps)}" if record.input_steps else ""
-    return f"adapted ({record.cure}, {record.mode}) on {record.target}{steps}"
+    if record.in_force == "source":
+        return f"source (as trained): {record.cure} on {record.target} undone by its guard"
+    undone = f", {record.undone} undone by its guard" if record.undone else ""
+    strokes = record.details.get("strokes")
+    if isinstance(strokes, dict) and not record.undone:
+        painted = f" from {strokes['from']}" if strokes.get("from") else ""
+        undone = f", weights fine-tuned on {strokes.get('strokes', '?')} strokes{painted}"
+    return f"adapted ({record.in_force}, {record.mode}) on {record.target}{steps}{undone}"

@@ -81,6 +81,35 @@ class AdaptationRecord:
         """Movement of the statistics with the last batch (σ), None for a single batch."""
         return self.convergence[-1].change if self.convergence else None
 
+    @property
+    def undone(self) -> str | None:
+        """The part of the cure that trained weights (``strokes``, ``tent``,
+        ``self-training``) when its guard undid it, else None."""
+        strokes = self.details.get("strokes")
+        if isinstance(strokes, dict) and not strokes.get("guard", {}).get("kept", True):
+            return "strokes"
+        guard = self.details.get("guard")
+        if isinstance(guard, dict) and not guard.get("kept", True):
+            return self.cure
+        return None
+
+    @property
+    def in_force(self) -> str:
+        """The cure whose changes the model carries: the cure, or, when its guard undid the
+        trained weights, what is left of it (``adabn`` when the statistics were
+        re-estimated, ``source`` when nothing else changed)."""
+        if self.undone is None:
+            return self.cure
+        if self.layers:
+            return "adabn"
+        return "source" if not self.input_steps else self.cure
+
+    def state(self) -> str:
+        """What the model carries, for a status line: "adabn+strokes on stack.tif", or
+        "adabn on stack.tif (strokes undone)"."""
+        undone = f" ({self.undone} undone)" if self.undone else ""
+        return f"{self.in_force} on {self.target}{undone}"
+
     def summary(self) -> str:
         """One line: what was adapted, on how much data, how fast, where."""
         steps = f" after {', '.join(self.input_steps)}" if self.input_steps else ""
@@ -89,11 +118,24 @@ class AdaptationRecord:
             if self.zoom
             else ""
         )
-        return (
-            f"{self.cure}{steps}: adapted {len(self.layers)} BatchNorm layers ({self.mode}, "
-            f"alpha {self.alpha:.2f}) on {self.patches} patches{scale} in {self.seconds:.2f} s "
-            f"on {self.device}"
+        statistics = (
+            f"adapted {len(self.layers)} BatchNorm layers ({self.mode}, alpha {self.alpha:.2f}) "
+            f"on {self.patches} patches"
+            if self.layers or "strokes" not in self.details
+            else "BatchNorm statistics kept"
         )
+        return (
+            f"{self.cure}{steps}: {statistics}{self._strokes_part()}{scale} "
+            f"in {self.seconds:.2f} s on {self.device}"
+        )
+
+    def _strokes_part(self) -> str:
+        strokes = self.details.get("strokes")
+        if not isinstance(strokes, dict):
+            return ""
+        if self.undone == "strokes":
+            return ", learning from the strokes undone (the network is the label-free one)"
+        return f", fine-tuned on {strokes.get('strokes', '?')} strokes"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON values, with the keys model files have always used."""
