@@ -84,3 +84,48 @@ def print_exploration(rows: list[dict]) -> None:
             seconds += [g["cure_seconds"] for g in group]
             steps += [f"{g['steps']} ({g['best_step']})" for g in group]
         print(f"| {name} | {' | '.join(cells)} | {np.mean(seconds):.0f} | {', '.join(steps)} |")
+
+
+def _by_seed(rows: list[dict], n_slices: int, **where) -> dict[int, dict]:
+    """Per seed, the row painted on ``n_slices`` slices that matches ``where``."""
+    return {r["seed"]: r for r in rows
+            if len(r["slices"]) == n_slices and all(r[k] == v for k, v in where.items())}  # fmt: skip
+
+
+def print_goals(rows: list[dict]) -> None:
+    """The issue's requirements, setting by setting: the stroke cure against AdaBN and
+    against the forest on the same strokes, paired by seed (mean difference and its range;
+    runs more than 0.01 Dice, and more than AdaBN's own spread over seeds, below AdaBN)."""
+    print(
+        "\n| direction | strokes | K | Δ Dice vs AdaBN | Δ Rand F vs AdaBN | runs below "
+        "AdaBN (> 0.01 / > seed noise) | Δ Dice vs forest | Δ Rand F vs forest |"
+    )
+    print("|---" * 8 + "|")
+    for src, tgt in DIRECTIONS:
+        mine = [r for r in rows if r["direction"] == f"{src}->{tgt}"]
+        if not mine:
+            continue
+        adabn = {r["seed"]: r["references"]["adabn"] for r in mine}
+        noise = max(a["dice"] for a in adabn.values()) - min(a["dice"] for a in adabn.values())
+        noise /= 2
+        settings = sorted({(r["placement"], len(r["slices"]), r["strokes"]) for r in mine
+                           if r["method"] == "adabn+strokes"})  # fmt: skip
+        for placement, n_slices, count in settings:
+            picked = {"placement": placement, "strokes": count}
+            cure = _by_seed(mine, n_slices, method="adabn+strokes", **picked)
+            trees = _by_seed(mine, n_slices, method="forest", **picked)
+            vs_adabn = [_differences(cure, adabn, k) for k in ("dice", "rand_f")]
+            below = [cure[s]["dice"] - adabn[s]["dice"] for s in cure]
+            vs_forest = [_differences(cure, trees, k) for k in ("dice", "rand_f")]
+            label = placement + ("" if n_slices == 1 else f", {n_slices} slices")
+            print(f"| {src} → {tgt} | {label} | {count} | {vs_adabn[0]} | {vs_adabn[1]} | "
+                  f"{sum(b < -0.01 for b in below)} / {sum(b < -noise for b in below)} of "
+                  f"{len(below)} | {vs_forest[0]} | {vs_forest[1]} |")  # fmt: skip
+
+
+def _differences(mine: dict, other: dict, key: str) -> str:
+    """Mean of the seed-paired differences ``mine − other`` [lowest, highest]."""
+    found = [mine[s][key] - other[s][key] for s in mine if s in other]
+    if not found:
+        return "–"
+    return f"{np.mean(found):+.3f} [{min(found):+.3f}, {max(found):+.3f}]"

@@ -35,11 +35,11 @@ import torch
 from real_em import CPU, Volume, add_pair_options, load_volumes, trained
 from scipy import ndimage
 from stroke_baselines import forest, scratch
-from stroke_tables import DIRECTIONS, KEYS, print_exploration, print_tables
+from stroke_tables import DIRECTIONS, KEYS, print_exploration, print_goals, print_tables
 from stroke_user import simulate
+from stroke_variants import VARIANTS
 
 from napari_bnadapt.adapt import AdaptConfig, adapt
-from napari_bnadapt.adapt.strokes import split_blocks
 from napari_bnadapt.arrays.metrics import dice
 from napari_bnadapt.arrays.scores import boundary_scores
 from napari_bnadapt.diagnostics.uncertainty import uncertainty_map
@@ -236,32 +236,6 @@ def main_grid(volumes, args) -> list[dict]:
     return rows
 
 
-def nothing_held_out(labels, *_args) -> np.ndarray:
-    return np.zeros(labels.shape, bool)
-
-
-#: Recipe variants: AdaptConfig options, simulated-user changes, and module attributes
-#: replaced for the run (to measure what is not an option: the stop rule, augmentation).
-VARIANTS = {
-    "default": ({}, {}, {}),
-    "no consistency": ({"stroke_consistency": 0.0}, {}, {}),
-    "consistency 1": ({"stroke_consistency": 1.0}, {}, {}),
-    "consistency 3": ({"stroke_consistency": 3.0}, {}, {}),
-    "lr 1e-4, consistency 3": ({"stroke_learning_rate": 1e-4, "stroke_consistency": 3.0}, {}, {}),
-    "lr 3e-4, consistency 3": ({"stroke_learning_rate": 3e-4, "stroke_consistency": 3.0}, {}, {}),
-    "decoder": ({"stroke_parameters": "decoder"}, {}, {}),
-    "affine": ({"stroke_parameters": "affine", "stroke_learning_rate": 1e-2}, {}, {}),
-    "lr 3e-4": ({"stroke_learning_rate": 3e-4}, {}, {}),
-    "lr 3e-3": ({"stroke_learning_rate": 3e-3}, {}, {}),
-    "brush 1": ({}, {"width": 1}, {}),
-    "brush 7": ({}, {"width": 7}, {}),
-    "fixed 100 steps": ({"stroke_steps": 100}, {}, {"strokes.split_strokes": nothing_held_out}),
-    "fixed 30 steps": ({"stroke_steps": 30}, {}, {"strokes.split_strokes": nothing_held_out}),
-    "statistics again": ({"reestimate": True}, {}, {}),
-    "blocks held out": ({}, {}, {"strokes.split_strokes": split_blocks}),
-}
-
-
 def patched(replacements: dict) -> list:
     """Replace ``module.attr`` of napari_bnadapt.adapt; returns what to put back."""
     import importlib
@@ -413,7 +387,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.tables:
         rows = json.loads(args.tables.read_text())
-        (print_exploration if "variant" in rows[0] else print_tables)(rows)
+        if "variant" in rows[0]:
+            print_exploration(rows)
+        else:
+            print_tables(rows)
+            print_goals(rows)
         return
     torch.set_num_threads(args.threads)
     args.cache.mkdir(parents=True, exist_ok=True)
