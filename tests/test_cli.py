@@ -406,3 +406,16 @@ def test_help_answers_before_torch_loads():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "--patches" in done.stdout and "--precision" in done.stdout
+
+
+def test_progress_prints_about_twenty_lines_however_many_steps_it_counts(capsys):
+    """A log or a pipe gets a line per 5 % and per change of work, not one per counted step
+    ("step 57/200" changes at every step)."""
+    from napari_bnadapt.cli.common import printer
+    from napari_bnadapt.jobs import Progress
+
+    show = printer()
+    for i in range(1, 201):
+        show(Progress(i, 200, f"learning from strokes, step {i}/200"))
+    lines = capsys.readouterr().err.splitlines()
+    assert 15 <= len(lines) <= 22 and lines[-1].endswith("step 200/200")

@@ -477,6 +477,19 @@ def test_strokes_journey_paint_teach_look_where_next_compare_and_reset(bench, qt
     region = strokes.visited[0]
     assert viewer.dims.current_step[0] == region[0].start
     assert region[0] != slice(1, 2)  # slice 1 is painted across: nothing there to propose
+    # The region outlined on its slice (where to paint, not only where the view went),
+    # under the strokes, which stay selected; the next region replaces the outline.
+    outline = viewer.layers["target EM unsure region"]
+    [box] = outline.data
+    assert np.all(box[:, 0] == region[0].start) and outline.shape_type == ["rectangle"]
+    assert box[:, 1].min() == region[1].start - 0.5 and box[:, 2].max() == region[2].stop - 0.5
+    assert viewer.layers[-1] is layer and viewer.layers.selection.active is layer
+    adapt.roi.reset_choices()
+    assert outline not in adapt.roi.choices and layer in adapt.roi.choices  # not an ROI
+    strokes.next_button.native.click()
+    assert len(outline.data) == 1 and len(strokes.visited) == 2
+    assert np.all(outline.data[0][:, 0] == strokes.visited[1][0].start)
+    assert not [t for t in toasts() if "units" in t]  # drawn in the target's units
 
     # Adapt with strokes: a copy taught, the target segmented again, what it did said.
     strokes.adapt_button.native.click()

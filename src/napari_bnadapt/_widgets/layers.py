@@ -91,16 +91,23 @@ def prediction_of(layer: Any) -> Prediction:
     return Prediction.of_segmentation(data, before.probabilities, before.multiclass)
 
 
+def geometry_of(like: Any) -> dict[str, Any]:
+    """What a layer over ``like`` takes to sit on it: scale, translate, and its units and
+    axis labels (the slider reads "z", not "-3"; napari warns when units differ)."""
+    geometry = {"scale": like.scale, "translate": like.translate}
+    for key in ("units", "axis_labels"):
+        value = getattr(like, key, None)
+        if value is not None:
+            geometry[key] = value
+    return geometry
+
+
 def result_layer(
     viewer: Any, name: str, data: Any, like: Any, kind: str = "labels", **kwargs: Any
 ) -> Any:
     """Add a layer named ``name`` over ``like`` (same scale, translate, units), or replace
     the data of the existing layer of that name."""
-    geometry = {"scale": like.scale, "translate": like.translate}
-    for key in ("units", "axis_labels"):  # the slider reads "z", not "-3"
-        value = getattr(like, key, None)
-        if value is not None:
-            geometry[key] = value
+    geometry = geometry_of(like)
     if name in viewer.layers:
         layer = viewer.layers[name]
         layer.data = data
@@ -175,11 +182,11 @@ def is_lazy(layer: Any) -> bool:
 
 def layers_of(viewer: Any, *kinds: str) -> list[tuple[str, Any]]:
     """(name, layer) choices of the given layer class names, for combo boxes (the grid
-    cells' temporary copies of an image left out)."""
+    cells' temporary copies of an image and the unsure region's outline left out)."""
     return [
         (layer.name, layer)
         for layer in viewer.layers
-        if type(layer).__name__ in kinds and role_of(layer) != "compare"
+        if type(layer).__name__ in kinds and role_of(layer) not in ("compare", "region")
     ]
 
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..adapt.strokes import class_names
 from .help import percent
+from .layers import geometry_of
 
 #: Colours of the strokes of a one-channel model: magenta background, yellow foreground
 #: (apart from the masks' orange, cyan and purple, and from each other for colour-blind
@@ -68,3 +69,31 @@ def go_to(viewer: Any, layer: Any, region: tuple[slice, ...]) -> None:
     camera.center = tuple(world[displayed])
     extent = max((region[a].stop - region[a].start) * abs(layer.scale[a]) for a in displayed)
     camera.zoom = 0.5 * min(viewer.canvas.size) / max(extent, 1e-9)
+
+
+#: The outline of the region "Next uncertain region" shows: cyan, apart from the map's red
+#: and the strokes' yellow and magenta.
+REGION_COLOUR = "#00e5ff"
+
+
+def outline_region(viewer: Any, layer: Any, region: tuple[slice, ...], role: dict) -> Any:
+    """Draw ``region`` (slices of ``layer``'s data) as a rectangle on its slice, in a
+    shapes layer ``<layer> unsure region`` over ``layer`` (replaced at each call): where to
+    look and paint, not only where the view went."""
+    (y, x) = region[-2:]
+    top, left, bottom, right = y.start - 0.5, x.start - 0.5, y.stop - 0.5, x.stop - 0.5
+    corners = [(top, left), (top, right), (bottom, right), (bottom, left)]
+    if len(region) == 3:
+        corners = [(region[0].start, *c) for c in corners]
+    box = np.asarray(corners, dtype=float)
+    name = f"{layer.name} unsure region"
+    if name in viewer.layers:
+        shapes = viewer.layers[name]
+        shapes.data = []
+        shapes.add_rectangles([box], edge_color=REGION_COLOUR, face_color="transparent")
+        return shapes
+    return viewer.add_shapes(
+        [box], shape_type="rectangle", name=name, edge_color=REGION_COLOUR,
+        face_color="transparent", edge_width=max(1.0, (y.stop - y.start) / 64),
+        metadata=role, **geometry_of(layer),
+    )  # fmt: skip

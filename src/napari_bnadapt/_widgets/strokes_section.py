@@ -29,7 +29,14 @@ from .help import NEXT_STEP
 from .layers import ROLE, is_lazy, layer_data, result_layer, roi_mask, role_of
 from .layout import Section, button_row
 from .readings import stroke_reading
-from .stroke_layers import go_to, legend_of, percent_unsure, stroke_colours, unsure_colours
+from .stroke_layers import (
+    go_to,
+    legend_of,
+    outline_region,
+    percent_unsure,
+    stroke_colours,
+    unsure_colours,
+)
 from .workers import Rule
 
 #: The *Segment and adapt* widget (typed loosely: its module imports this one).
@@ -202,9 +209,9 @@ class StrokeFlow:
             return None
         self.visited.append(region)
         go_to(self.viewer, target, region)
+        outline_region(self.viewer, target, region, {ROLE: "region"})
         if strokes is not None:
-            self.viewer.layers.selection.active = strokes
-            strokes.mode = "paint"
+            self.raise_strokes(target)  # over the outline, selected, ready to paint
         mean = float(self.uncertainty[region].mean())
         where = ", ".join(f"{s.start}–{s.stop - 1}" for s in region[-2:])
         plane = f"slice {region[0].start}, " if self.uncertainty.ndim == 3 else ""

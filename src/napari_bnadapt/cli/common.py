@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from typing import Any
 
@@ -78,10 +79,13 @@ def printer(lines: int = 20) -> ProgressCallback:
 
     def show(step: Progress) -> None:
         tick = int(step.fraction * lines)
-        if (tick, step.message) != tuple(last) or step.done == step.total:
+        # What is being done, without its counters ("step 57/200"): a new line when the
+        # work changes, not at every step it counts.
+        kind = re.sub(r"\d+", "#", step.message)
+        if (tick, kind) != tuple(last) or step.done == step.total:
             percent = f"{step.fraction:4.0%}"
             detail = f" ({step.detail})" if step.detail else ""
             print(f"  [{percent}] {step.message}{detail}", file=sys.stderr, flush=True)
-            last[:] = [tick, step.message]
+            last[:] = [tick, kind]
 
     return show
