@@ -31,6 +31,18 @@ def anchor_away(logits, anchor, where, reach: int = 4):
     return anchor_loss(logits, anchor, where & ~near)
 
 
+def head_only(model, which: str) -> list[str]:
+    """The 1×1 output layer alone (a linear read-out of the last features, as
+    convpaint-like tools train on frozen features); ``which`` is ignored."""
+    return [n for n, _ in model.module.named_parameters() if n.startswith("head.")]
+
+
+def last_stage(model, which: str) -> list[str]:
+    """The last up-sampling, decoder stage and the head (the finest scale only)."""
+    prefixes = ("upsamplers.2.", "decoder.2.", "head.")
+    return [n for n, _ in model.module.named_parameters() if n.startswith(prefixes)]
+
+
 #: name → (AdaptConfig options, simulated-user changes, ``module.attribute`` replacements).
 VARIANTS = {
     "default": ({}, {}, {}),
@@ -50,5 +62,20 @@ VARIANTS = {
     "statistics again": ({"reestimate": True}, {}, {}),
     "confident anchor": ({}, {}, {"stroke_training.anchor_loss": confident_anchor}),
     "anchor away from strokes": ({}, {}, {"stroke_training.anchor_loss": anchor_away}),
+    "head, lr 1e-2": (
+        {"stroke_learning_rate": 1e-2},
+        {},
+        {"stroke_training.trainable_names": head_only},
+    ),
+    "head, lr 1e-2, no consistency": (
+        {"stroke_learning_rate": 1e-2, "stroke_consistency": 0.0},
+        {},
+        {"stroke_training.trainable_names": head_only},
+    ),
+    "last stage, lr 1e-3": (
+        {"stroke_learning_rate": 1e-3},
+        {},
+        {"stroke_training.trainable_names": last_stage},
+    ),
     "blocks held out": ({}, {}, {"strokes.split_strokes": split_blocks}),
 }
