@@ -410,11 +410,11 @@ def test_saving_over_the_loaded_model_or_an_opened_file_is_refused(
          "[adabn] ones."),
         (True, None, None, "none could be held back to check it (paint more): kept unchecked."),
         # Kept, yet a class of the held-back strokes mostly wrong (corrections at chance):
-        (True, 0.0, 0.5, "held-back strokes 0 % → 50 % right: kept, yet only background 0 % "
-         "right: compare it with the label-free mask before trusting it (Reset undoes it)."),
+        (True, 0.0, 0.5, "held-back strokes 0 % → 50 % right: kept; yet only background 0 % "
+         "right: compare it with the label-free mask before trusting it (reset undoes it)."),
         # One stroke of a class: the check held back a piece of it, and says so.
-        (True, 0.5, 1.0, "50 % → 100 % right: kept (one foreground stroke only: the check held "
-         "back a piece of it, a weak check; a second stroke of each makes it real)."),
+        (True, 0.5, 1.0, "50 % → 100 % right: kept; one foreground stroke only: the check held "
+         "back a piece of it, a weak check; a second stroke of each makes it real."),
     ],
 )  # fmt: skip
 def test_what_the_strokes_did_is_said_from_the_record(kept, before, after, said):

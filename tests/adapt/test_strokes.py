@@ -11,6 +11,7 @@ from napari_bnadapt.adapt.stroke_training import (
     StrokeBatch,
     held_out_score,
 )
+from napari_bnadapt.adapt.stroke_verdict import stroke_verdict
 from napari_bnadapt.adapt.strokes import (
     BACKGROUND,
     FOREGROUND,
@@ -245,8 +246,10 @@ def test_cli_adapts_with_strokes_and_says_what_they_did(demo, shifted, tmp_path,
     common += ["--out", str(tmp_path / "a.pt"), "--device", "cpu", "--stroke-steps", "2"]
     assert main([*common, "--cure", "adabn+strokes", "--strokes", str(tmp_path / "s.tif")]) == 0
     out = capsys.readouterr().out
-    assert "strokes:" in out and "held-out stroke accuracy" in out
     record = load_model(tmp_path / "a.pt").adaptation
+    # The napari message's words: the held-back strokes, kept or undone and why.
+    assert f"strokes: {record.details['strokes']['strokes']} strokes," in out
+    assert stroke_verdict(record.details["strokes"]) in out and "held-back strokes" in out
     assert record.cure == "adabn+strokes"
     assert record.details["strokes"]["from"] == str(
         tmp_path / "s.tif"

@@ -1,9 +1,11 @@
+import pytest
 import torch
 from torch import nn
 
 from napari_bnadapt.arrays.normalization import NormalizationSpec
 from napari_bnadapt.model import LoadedModel
 from napari_bnadapt.model.description import describe
+from napari_bnadapt.model.record import AdaptationRecord
 
 
 def _wrap(module: nn.Module) -> LoadedModel:
@@ -39,3 +41,25 @@ def test_torchscript_batchnorm_is_recognised(small_model_2d):
     description = describe(_wrap(scripted))
     assert description.adaptable_layers == 10
     assert all(layer.type_name == "BatchNorm2d" for layer in description.norm_layers)
+
+
+@pytest.mark.parametrize(
+    ("cure", "layers", "kept", "said"),
+    [
+        ("adabn+strokes", ("bn",), True, "adapted (adabn+strokes, standard) on stack, weights "
+         "fine-tuned on 7 strokes from s.tif"),
+        ("adabn+strokes", ("bn",), False, "adapted (adabn, standard) on stack, strokes undone "
+         "by its guard"),
+        ("strokes", (), True, "source statistics, weights fine-tuned on 7 strokes from s.tif "
+         "(strokes on stack)"),
+        ("strokes", (), False, "source (as trained): strokes on stack undone by its guard"),
+    ],
+)  # fmt: skip
+def test_the_statistics_line_says_what_strokes_left(small_model_2d, cure, layers, kept, said):
+    """``bnadapt info``: the label-free state after an undone run, the source statistics
+    after ``--cure strokes`` (no BatchNorm layer adapted), and where the strokes came from."""
+    strokes = {"strokes": 7, "from": "s.tif", "guard": {"kept": kept}}
+    small_model_2d.adaptation = AdaptationRecord(
+        target="stack", cure=cure, layers=layers, details={"strokes": strokes}
+    )
+    assert describe(small_model_2d).state == said

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..adabn.config import STROKE_CURES
+from ..adapt.stroke_verdict import stroke_verdict
 from .help import NEXT_STEP, percent
 from .layers import foreground_fraction
 
@@ -88,53 +89,5 @@ def stroke_reading(record: Any) -> str:
         f"{percent(d['labelled_fraction'])} of {record.target}{where}) in {seconds} s, "
         f"{d['steps']} steps"
     )
-    before, after = d["held_out_before"], d["held_out_after"]
-    if before["accuracy"] is None:
-        return f"{head}; none could be held back to check it (paint more): kept unchecked."
-    right = f"{100 * before['accuracy']:.0f} % → {100 * after['accuracy']:.0f} % right"
-    if round(100 * before["accuracy"]) == round(100 * after["accuracy"]):
-        right += f" (loss {before['loss']:.2f} → {after['loss']:.2f})"
-    if d["guard"]["kept"]:
-        weak = _weak_classes(d)
-        if weak:
-            return (
-                f"{head}; held-back strokes {right}: kept, yet only {weak} right: compare "
-                "it with the label-free mask before trusting it (Reset undoes it)."
-            )
-        return f"{head}; held-back strokes {right}: kept{_weak_check(d)}."
     fallback = "label-free [adabn]" if record.cure == "adabn+strokes" else "source"
-    why = (
-        "they were right already: paint where the mask is wrong"
-        if before["accuracy"] >= 0.95
-        else "learning did not make them more right"
-    )
-    return (
-        f"{head}; held-back strokes {100 * before['accuracy']:.0f} % right before, no better "
-        f"after ({why}): undone, the network and mask are the {fallback} ones."
-    )
-
-
-def _weak_check(details: dict) -> str:
-    """A class painted in one stroke lends a piece of it to the check, which then judges
-    what the network was shown (measured: runs kept this way fell below the label-free
-    model, docs/strokes.md): say so, and what makes the check real."""
-    single = [n for n, k in details.get("strokes_per_class", {}).items() if k == 1]
-    if not single:
-        return ""
-    return (
-        f" (one {' and one '.join(single)} stroke only: the check held back a piece of it, "
-        "a weak check; a second stroke of each makes it real)"
-    )
-
-
-def _weak_classes(details: dict) -> str:
-    """The painted classes whose held-back strokes are mostly wrong after learning, with
-    their share right ("background 0 %"), or "" when none is."""
-    recalls = details["held_out_after"].get("recalls") or {}
-    names = list(details.get("pixels_per_class", {}))
-    weak = [
-        f"{names[int(k) - 1] if int(k) <= len(names) else f'label {k}'} {100 * v:.0f} %"
-        for k, v in recalls.items()
-        if v < 0.5
-    ]
-    return ", ".join(weak)
+    return f"{head}; {stroke_verdict(d, fallback)}."

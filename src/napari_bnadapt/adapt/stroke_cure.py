@@ -18,6 +18,7 @@ from ..adabn.sampling import TargetSet, patch_shape, read_patches, smallest_patc
 from ..jobs import Steps
 from ..model.loaded import LoadedModel
 from .stroke_training import StrokeBatch, anchor_of, stroke_training_steps
+from .stroke_verdict import stroke_verdict
 from .strokes import StrokeSet, stroke_patches
 
 #: Most patches read around the strokes (they cover every stroke when it is enough).
@@ -89,15 +90,10 @@ def stroke_patch(model: LoadedModel, cfg: AdaptConfig) -> tuple[int, ...]:
 
 
 def stroke_summary(details: dict[str, Any]) -> str:
-    """One line on what the strokes did (the record's ``strokes`` entry)."""
-    before, after = details["held_out_before"]["accuracy"], details["held_out_after"]["accuracy"]
-    held = (
-        f"held-out stroke accuracy {before:.3f} → {after:.3f}"
-        if before is not None
-        else "no stroke could be held out (paint a few more to let the guard check)"
-    )
+    """One line on what the strokes did (the record's ``strokes`` entry), in the words
+    of the napari message (:func:`.stroke_verdict.stroke_verdict`)."""
     return (
         f"strokes: {details['strokes']} strokes, {details['labelled_pixels']} labelled pixels "
         f"on {len(details.get('slices', [0]))} slice(s); {details['steps']} steps "
-        f"({details['stopped']}), {held}; {details['guard']['reason']}"
+        f"({details['stopped']}); {stroke_verdict(details)}"
     )

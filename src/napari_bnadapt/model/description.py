@@ -109,5 +109,8 @@ def _state_text(model: LoadedModel) -> str:
     strokes = record.details.get("strokes")
     if isinstance(strokes, dict) and not record.undone:
         painted = f" from {strokes['from']}" if strokes.get("from") else ""
-        undone = f", weights fine-tuned on {strokes.get('strokes', '?')} strokes{painted}"
+        taught = f"weights fine-tuned on {strokes.get('strokes', '?')} strokes{painted}"
+        if not record.layers:  # --cure strokes: the statistics stayed the source's
+            return f"source statistics, {taught} ({record.cure} on {record.target}{steps})"
+        undone = f", {taught}"
     return f"adapted ({record.in_force}, {record.mode}) on {record.target}{steps}{undone}"
