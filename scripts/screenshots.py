@@ -92,6 +92,23 @@ def walk(out: Path, width: int, height: int) -> None:
     histograms.plots_button.native.click()
     shoot(bench, "Latent plots", out / f"4_latent_plots_{size}.png")
 
+    # Teach it with strokes: a few lines painted from the ground truth on the slice in view,
+    # the most unsure region outlined, then the network taught and the target segmented.
+    strokes = adapt.strokes
+    layer = strokes.paint()
+    z = int(viewer.dims.current_step[0])
+    truth = viewer.layers["target ground truth"].data
+    for row in (40, 96, 152):
+        layer.data[z, row, 16:176] = (truth[z, row, 16:176] > 0) + 1
+    layer.refresh()
+    strokes.map_button.native.click()
+    wait_for(adapt)
+    strokes.next_button.native.click()
+    shoot(bench, "Segment and adapt", out / f"6_strokes_region_{size}.png")
+    strokes.adapt_button.native.click()
+    wait_for(adapt)
+    shoot(bench, "Segment and adapt", out / f"6_strokes_taught_{size}.png")
+
     # The AdaBN-adapted model saved as a bioimage.io package, then opened again.
     adapt.reset_button.native.click()
     adapt.cure.value = "adabn"

@@ -586,6 +586,7 @@ def test_strokes_undone_by_the_guard_leave_the_label_free_network_and_say_so(
     assert "target EM mask [adabn+strokes]" not in viewer.layers
     said = adapt.feedback.text
     assert ": undone, the network and mask are the label-free [adabn] ones." in said
+    assert "label-free: " not in said  # the mask is the label-free one: no self-comparison
     assert "Paint more there" in said and front_tab(bench) == "2 Segment, adapt"
     assert "Statistics: adapted (adabn on target EM (strokes undone))" in adapt.status.value
     active = viewer.layers.selection.active  # the strokes on top: paint elsewhere

@@ -321,7 +321,7 @@ class AdaptWidget(Container):
         self.feedback.say(level, "\n".join(parts), next_step, toast=False)
         if taught:  # stay here, the strokes on top: paint more, teach again
             self.strokes.raise_strokes(layer)
-        elif before is not None and before is not mask:
+        elif before is not None and before.name != mask.name:
             self.session.masks_ready.emit(before, mask)
 
     # -- helpers -----------------------------------------------------------------------------

@@ -46,7 +46,8 @@ def mask_reading(
     )
     head = f"{percent(fraction)} foreground in {image} with {statistics}"
     details = []
-    if before is not None and state != "source" and before is not mask:
+    # By name: napari may hand a plugin a proxy of a layer, never `is` the layer itself.
+    if before is not None and state != "source" and before.name != mask.name:
         label = "label-free" if taught and before.name.endswith("[adabn]") else "before"
         details.append(f"{label}: {percent(foreground_fraction(before.data) or 0.0)}")
     if trained is not None:
