@@ -62,6 +62,12 @@ VARIANTS = {
     "statistics again": ({"reestimate": True}, {}, {}),
     "confident anchor": ({}, {}, {"stroke_training.anchor_loss": confident_anchor}),
     "anchor away from strokes": ({}, {}, {"stroke_training.anchor_loss": anchor_away}),
+    "strokes cure": ({"cure": "strokes"}, {}, {}),
+    "strokes cure, lr 1e-3, consistency 0.3": (
+        {"cure": "strokes", "stroke_learning_rate": 1e-3, "stroke_consistency": 0.3},
+        {},
+        {},
+    ),
     "head, lr 1e-2": (
         {"stroke_learning_rate": 1e-2},
         {},

@@ -15,6 +15,12 @@ CURES = (
 #: Cures that learn from painted strokes (``adapt(..., strokes=...)``): fine-tuning from
 #: the source model, or after AdaBN (docs/strokes.md).
 STROKE_CURES = ("strokes", "adabn+strokes")
+#: Each stroke cure's step size and anchor weight (``stroke_learning_rate``,
+#: ``stroke_consistency`` left None): after AdaBN the anchor is a label-free model worth
+#: holding to (weight 3, small steps); without it the anchor is the source model's own
+#: predictions on the new data, often what the strokes correct, so it must give way
+#: (measured, 3 seeds both directions: docs/strokes.md, "Fine-tuning without AdaBN").
+STROKE_RECIPES = {"adabn+strokes": (3e-4, 3.0), "strokes": (1e-3, 0.3)}
 #: Which parameters the stroke cure trains.
 STROKE_PARAMETERS = ("all", "decoder", "affine")
 POLARITY = ("auto", "keep", "invert")
@@ -67,12 +73,14 @@ class AdaptConfig:
         Fine-tuning steps on pseudo-labels (at most: a label-free criterion stops earlier).
     stroke_steps, stroke_learning_rate
         Fine-tuning steps on the strokes (at most: the held-out strokes stop it earlier),
-        and their step size.
+        and their step size (None: the cure's, :data:`STROKE_RECIPES`; set when made, so
+        the record holds the number, and ``dataclasses.replace`` keeps it).
     stroke_parameters
         What the strokes train: ``all`` parameters, the ``decoder`` or the BatchNorm
         ``affine`` terms.
     stroke_consistency
-        Weight of the pull towards the label-free model's predictions on unlabelled pixels.
+        Weight of the pull towards the label-free model's predictions on unlabelled pixels
+        (None: the cure's, as for the step size).
     """
 
     mode: str = "standard"
@@ -97,11 +105,15 @@ class AdaptConfig:
     self_training_steps: int = 200
     self_training_learning_rate: float = 1e-4
     stroke_steps: int = 200
-    stroke_learning_rate: float = 3e-4
+    stroke_learning_rate: float | None = None
     stroke_parameters: str = "all"
-    stroke_consistency: float = 3.0
+    stroke_consistency: float | None = None
 
     def __post_init__(self) -> None:
+        recipe = STROKE_RECIPES.get(self.cure, STROKE_RECIPES["adabn+strokes"])
+        for name, value in zip(("stroke_learning_rate", "stroke_consistency"), recipe):
+            if getattr(self, name) is None:  # frozen: set once, here
+                object.__setattr__(self, name, value)
         require_finite(self)
         cures = (*CURES, *STROKE_CURES)
         require(self.cure in cures, f"unknown cure {self.cure!r}: use one of {', '.join(cures)}")

@@ -8,9 +8,10 @@ around strokes are neither many enough nor representative enough to measure stat
 on). The loss is class-balanced cross-entropy on the training strokes plus a consistency
 term pulling every unlabelled pixel towards the label-free model's prediction (its weight
 ``consistency``), so that a few strokes correct what they touch without the rest drifting.
-The anchor is strong (weight 3, step size 3e-4: chosen on strokes painted as corrections,
-docs/strokes.md); where the label-free model is wrong everywhere (inverted contrast, which
-``polarity`` fixes without labels) a weaker one lets the strokes win.
+After AdaBN the anchor is strong (weight 3, step size 3e-4: chosen on strokes painted as
+corrections, docs/strokes.md); on the source model's own predictions (``strokes``) it is
+weak (0.3, 1e-3), as where the label-free model is wrong everywhere (inverted contrast,
+which ``polarity`` fixes without labels): :data:`~..adabn.config.STROKE_RECIPES`.
 
 Every ``CHECK_EVERY`` steps the held-out strokes are scored (class-balanced accuracy and
 loss), and the training strokes (each class's recall); the best state is kept, training
