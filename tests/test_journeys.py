@@ -562,12 +562,22 @@ def test_strokes_cancelled_midway_change_nothing(bench, qtbot):
     assert not errors()
 
 
+@pytest.mark.parametrize(
+    ("cure", "left", "fallback", "status", "next_step"),
+    [
+        ("adabn+strokes", "adabn", "label-free [adabn]",
+         "Statistics: adapted (adabn on target EM (strokes undone)).", "Paint more there"),
+        # The source finds nothing on the shifted target: adapting it is the next step.
+        ("strokes", "source", "source", "Statistics: source (strokes on target EM undone).",
+         "Next: press Adapt BatchNorm statistics"),
+    ],
+)  # fmt: skip
 def test_strokes_undone_by_the_guard_leave_the_label_free_network_and_say_so(
-    bench, qtbot, monkeypatch
+    bench, qtbot, monkeypatch, cure, left, fallback, status, next_step
 ):
     """When the held-out strokes reject what was learnt, everything the user sees says the
-    network is the label-free one: no "[adabn+strokes]" mask, the status line, the message
-    (and its next step: paint where the mask is wrong), the description."""
+    network is the label-free one (or the source, after ``strokes`` alone): no stroke mask,
+    the status line, the message (and its next step: paint where the mask is wrong)."""
     from napari_bnadapt.adapt import stroke_training
 
     monkeypatch.setattr(stroke_training.HeldOutScore, "better_than", lambda *_: False)
@@ -577,18 +587,20 @@ def test_strokes_undone_by_the_guard_leave_the_label_free_network_and_say_so(
     wait(qtbot, adapt)
     layer = adapt.strokes.paint()
     paint_from_truth(viewer, layer)
+    adapt.cure.value = cure
     adapt.strokes.steps.value = 20
     adapt.strokes.adapt_button.native.click()
-    qtbot.waitUntil(lambda: "target EM mask [adabn]" in viewer.layers, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: "Learnt from" in adapt.feedback.text, timeout=TIMEOUT)
     wait(qtbot, adapt)
     record = adapt.session.adapted.adaptation
-    assert record.cure == "adabn+strokes" and record.undone == "strokes"
-    assert "target EM mask [adabn+strokes]" not in viewer.layers
+    assert record.cure == cure and record.undone == "strokes" and record.in_force == left
+    assert f"target EM mask [{cure}]" not in viewer.layers
+    assert f"target EM mask [{left}]" in viewer.layers
     said = adapt.feedback.text
-    assert ": undone, the network and mask are the label-free [adabn] ones." in said
+    assert f": undone, the network and mask are the {fallback} ones." in said
     assert "label-free: " not in said  # the mask is the label-free one: no self-comparison
-    assert "Paint more there" in said and front_tab(bench) == "2 Segment, adapt"
-    assert "Statistics: adapted (adabn on target EM (strokes undone))" in adapt.status.value
+    assert next_step in said and front_tab(bench) == "2 Segment, adapt"
+    assert adapt.status.value == status
     active = viewer.layers.selection.active  # the strokes on top: paint elsewhere
     assert active.name == "target EM strokes" and viewer.layers[-1] is active
     assert not errors()

@@ -92,7 +92,7 @@ def test_adapt_writes_every_field_of_the_record(small_model_2d, source_images):
          ", fine-tuned on 7 strokes"),
         ("adabn+strokes", ("bn",), False, "adabn", "adabn on stack (strokes undone)",
          ", learning from the strokes undone (the network is the label-free one)"),
-        ("strokes", (), False, "source", "source on stack (strokes undone)",
+        ("strokes", (), False, "source", "source (strokes on stack undone)",
          "strokes: BatchNorm statistics kept, learning from the strokes undone"),
         ("strokes", (), True, "strokes", "strokes on stack",
          "strokes: BatchNorm statistics kept, fine-tuned on 7 strokes"),

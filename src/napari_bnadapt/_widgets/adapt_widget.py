@@ -388,6 +388,9 @@ class AdaptWidget(Container):
             self.status.value = "Statistics: source (as trained)."
         else:
             record = adapted.adaptation
-            target = record.state() if record else "?"
-            self.status.value = f"Statistics: adapted ({target})."
+            state = record.state() if record else "?"
+            left = record is not None and record.in_force == "source"  # all undone
+            self.status.value = (
+                f"Statistics: {state}." if left else f"Statistics: adapted ({state})."
+            )
         self.runner.update_buttons()

@@ -107,6 +107,8 @@ class AdaptationRecord:
     def state(self) -> str:
         """What the model carries, for a status line: "adabn+strokes on stack.tif", or
         "adabn on stack.tif (strokes undone)"."""
+        if self.in_force == "source":  # nothing left of the cure: say so, not "source on"
+            return f"source ({self.undone} on {self.target} undone)"
         undone = f" ({self.undone} undone)" if self.undone else ""
         return f"{self.in_force} on {self.target}{undone}"
 
