@@ -388,9 +388,6 @@ class AdaptWidget(Container):
             self.status.value = "Statistics: source (as trained)."
         else:
             record = adapted.adaptation
-            state = record.state() if record else "?"
-            left = record is not None and record.in_force == "source"  # all undone
-            self.status.value = (
-                f"Statistics: {state}." if left else f"Statistics: adapted ({state})."
-            )
+            phrase = record.statistics_phrase() if record else "adapted (?)"
+            self.status.value = f"Statistics: {phrase}."
         self.runner.update_buttons()

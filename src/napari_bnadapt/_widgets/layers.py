@@ -60,14 +60,19 @@ def says_truth(layer: Any) -> bool:
 
 def user_images(viewer: Any) -> list[Any]:
     """The image layers the user brought (not the widgets' probability maps or copies)."""
-    return [x for x in viewer.layers if type(x).__name__ == "Image" and role_of(x) is None]
+    return images_in(viewer.layers)
+
+
+def images_in(layers: Any) -> list[Any]:
+    """The user's image layers of a layer list (see :func:`user_images`)."""
+    return [x for x in layers if type(x).__name__ == "Image" and role_of(x) is None]
 
 
 def select_image_instead(layer: Any, layers: Any) -> None:
     """Select the newest user image in ``layers`` if ``layer`` is the selected one. Given
     the layer list an event came from, not the widget's view of the viewer: napari may hand
     plugins a proxy, through which a selection is not set."""
-    images = [x for x in layers if type(x).__name__ == "Image" and role_of(x) is None]
+    images = images_in(layers)
     if layers.selection.active is layer and images:
         layers.selection.active = images[-1]
 

@@ -78,12 +78,12 @@ def printer(lines: int = 20) -> ProgressCallback:
     last: list[Any] = [None, None]
 
     def show(step: Progress) -> None:
+        if not step.message and step.done != step.total:
+            return  # nothing to say yet (a job's first tick)
         tick = int(step.fraction * lines)
         # What is being done, without its counters ("step 57/200"): a new line when the
         # work changes, not at every step it counts.
         kind = re.sub(r"\d+", "#", step.message)
-        if not step.message and step.done != step.total:
-            return  # nothing to say yet (a job's first tick)
         if (tick, kind) != tuple(last) or step.done == step.total:
             percent = f"{step.fraction:4.0%}"
             detail = f" ({step.detail})" if step.detail else ""

@@ -112,6 +112,11 @@ class AdaptationRecord:
         undone = f" ({self.undone} undone)" if self.undone else ""
         return f"{self.in_force} on {self.target}{undone}"
 
+    def statistics_phrase(self) -> str:
+        """The state for "Statistics: …": "adapted (adabn on X (strokes undone))", or,
+        when nothing of the cure is left, "source (strokes on X undone)"."""
+        return self.state() if self.in_force == "source" else f"adapted ({self.state()})"
+
     def summary(self) -> str:
         """One line: what was adapted, on how much data, how fast, where."""
         steps = f" after {', '.join(self.input_steps)}" if self.input_steps else ""
