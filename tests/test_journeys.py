@@ -604,3 +604,43 @@ def test_strokes_undone_by_the_guard_leave_the_label_free_network_and_say_so(
     active = viewer.layers.selection.active  # the strokes on top: paint elsewhere
     assert active.name == "target EM strokes" and viewer.layers[-1] is active
     assert not errors()
+
+
+def test_a_taught_model_keeps_its_strokes_and_brings_them_back(bench, qtbot, tmp_path):
+    """Strokes are saved and loaded with the model: a taught model saved, opened again
+    another day (its strokes layer gone), and Paint corrections brings back what the network
+    was told, ready to paint more and teach again."""
+    viewer, adapt = bench.viewer, bench.widgets["Segment and adapt"]
+    models = bench.widgets["Model"]
+    raise_tab(bench, qtbot, "Segment and adapt")
+    layer = adapt.strokes.paint()
+    paint_from_truth(viewer, layer)
+    painted = np.array(layer.data)
+    show_options(adapt, 8)
+    adapt.strokes.steps.value = 10
+    adapt.strokes.adapt_button.native.click()
+    qtbot.waitUntil(lambda: "Learnt from" in adapt.feedback.text, timeout=TIMEOUT)
+    wait(qtbot, adapt)
+    adapt.save_path.value = str(tmp_path / "taught.pt")
+    adapt.save_button.native.click()
+    wait(qtbot, adapt)
+    assert "with the strokes it was taught with" in adapt.feedback.text
+
+    viewer.layers.remove("target EM strokes")  # another day: only the model file is left
+    raise_tab(bench, qtbot, "Model")
+    models.path.value = str(tmp_path / "taught.pt")
+    models.load_button.native.click()
+    wait(qtbot, models)
+    assert "Paint corrections brings them back" in models.feedback.text
+    assert "strokes" in models.summary.value and "stored in the model" in models.summary.value
+
+    raise_tab(bench, qtbot, "Segment and adapt")
+    adapt.strokes.paint_button.native.click()
+    restored = viewer.layers["target EM strokes"]
+    np.testing.assert_array_equal(restored.data, painted)
+    assert viewer.layers.selection.active is restored and restored.mode == "paint"
+    said = adapt.feedback.text
+    assert "Brought back the strokes the model was taught with" in said
+    assert f"{int((painted > 0).sum()):,} labelled pixels painted on target EM" in said
+    assert "Adapt with strokes" in enabled(adapt)
+    assert not errors()

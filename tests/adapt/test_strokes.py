@@ -24,7 +24,7 @@ from napari_bnadapt.arrays.normalization import NormalizationSpec
 from napari_bnadapt.cli import main
 from napari_bnadapt.errors import CancelledError, InputDataError
 from napari_bnadapt.inference import PredictConfig, predict
-from napari_bnadapt.io.images import write_tiff
+from napari_bnadapt.io.images import read_image, write_tiff
 from napari_bnadapt.model import load_model, save_model
 from napari_bnadapt.model.loaded import wrap_unet
 from napari_bnadapt.model.unet import UNet, UNetConfig
@@ -139,6 +139,7 @@ def test_the_guard_undoes_training_that_makes_held_out_strokes_worse(demo, shift
     assert result.record.details["strokes"]["guard"]["kept"] is False
     assert result.model.source_weights is None
     assert same(state(result.model), state(adabn))
+    assert result.model.strokes is not None  # painted all the same: kept to paint more on
 
 
 def test_cancel_leaves_the_model_as_it_was(demo, shifted):
@@ -293,3 +294,23 @@ def test_a_network_that_predicts_one_class_everywhere_is_never_kept(demo):
     assert one_class.taught == 0.0 and right.taught == 1.0
     assert not one_class.better_than(label_free)
     assert right.better_than(label_free) and right.better_than(one_class)
+
+
+def test_the_taught_model_keeps_its_strokes_for_the_next_round(demo, shifted, tmp_path, capsys):
+    """Strokes are saved with the model (``bnadapt strokes`` writes them back as a labels
+    TIFF to paint more on); a label-free cure on a taught model leaves none behind."""
+    volume, truth = shifted
+    painted = paint(truth)
+    taught = adapt(demo, volume, QUICK, strokes=painted, target_name="t.tif").model
+    assert taught.strokes.target == "t.tif" and demo.strokes is None
+    np.testing.assert_array_equal(taught.strokes.to_array(), painted)
+    assert adapt(taught, volume, AdaptConfig(**CPU)).model.strokes is None
+    save_model(taught, tmp_path / "taught.pt")
+    out = tmp_path / "strokes.tif"
+    assert main(["strokes", "--model", str(tmp_path / "taught.pt"), "--out", str(out)]) == 0
+    assert "labelled pixels painted on t.tif (3×96×96)" in capsys.readouterr().out
+    again = read_image(out)
+    np.testing.assert_array_equal(again, painted)
+    assert main(["strokes", "--model", "demo", "--out", str(tmp_path / "none.tif")]) == 2
+    assert "carries no strokes" in capsys.readouterr().err
+    assert not (tmp_path / "none.tif").exists()

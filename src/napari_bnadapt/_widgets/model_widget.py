@@ -14,7 +14,7 @@ from ..device import available_devices
 from ..errors import UntrustedCodeError
 from ..model.bn_layers import batchnorm_modules
 from ..model.checkpoint import BUNDLED, DEMO_NAME, DEMO_PATH, load_model
-from ..model.description import describe
+from ..model.description import describe, strokes_text
 from ..model.loaded import LoadedModel
 from .help import NEXT_STEP, explain, wrapping
 from .layout import Section, lay_out
@@ -119,6 +119,9 @@ class ModelWidget(Container):
                 text += (
                     f"\nadapted copy: to {record.target} ({record.mode}, {record.patches} patches)"
                 )
+            strokes = strokes_text(self.session.adapted)
+            if strokes is not None:
+                text += f"\nstrokes:        {strokes}"
         self.summary.value = summary_table(text)
 
 
@@ -149,7 +152,13 @@ def _loaded_text(model: LoadedModel | None) -> str:
         else ""
     )
     count = len(batchnorm_modules(model.module))
-    return f"Using {model.name}: {model.dims}D, {count} BatchNorm layers to adapt{voxel}."
+    strokes = (
+        f" It keeps the strokes it was taught with ({model.strokes.describe()}): Paint "
+        "corrections brings them back over that target."
+        if model.strokes is not None
+        else ""
+    )
+    return f"Using {model.name}: {model.dims}D, {count} BatchNorm layers to adapt{voxel}.{strokes}"
 
 
 def _next_for(model: LoadedModel | None) -> str | None:

@@ -34,7 +34,10 @@ def save_model_file(widget: AdaptWidget) -> Any:
     return widget.runner.start(
         one_step(save_model, model, str(path)),
         lambda _: widget.feedback.say(
-            "info", f"Saved the {model.state} model to {path}.", NEXT_STEP["saved"]
+            "info",
+            f"Saved the {model.state} model to {path}"
+            + (" with the strokes it was taught with." if model.strokes is not None else "."),
+            NEXT_STEP["saved"],
         ),
         "saving",
     )

@@ -25,6 +25,7 @@ from ..adapt.strokes import FOREGROUND, brush_width, class_names
 from ..diagnostics.uncertainty import next_uncertain_region, uncertainty_steps
 from ..errors import BnAdaptError
 from ..inference import PredictConfig
+from ..model.painted_strokes import PaintedStrokes
 from .help import NEXT_STEP
 from .layers import ROLE, is_lazy, layer_data, result_layer, roi_mask, role_of
 from .layout import Section, button_row
@@ -109,22 +110,36 @@ class StrokeFlow:
             return None
         if self._refuse_lazy(target):
             return None
-        layer = self.strokes_layer(target)
+        layer, restored = self.strokes_layer(target), None
         if layer is None:
-            layer = self._add_strokes_layer(target)
+            restored = self.stored_strokes(target)
+            layer = self._add_strokes_layer(target, restored)
             if layer is None:
                 return None
         self.viewer.layers.selection.active = layer
         layer.visible = True
         layer.mode = "paint"
         layer.selected_label = FOREGROUND
+        start = (
+            f"Brought back the strokes the model was taught with ({restored.describe()}): "
+            "paint more where the mask is still wrong."
+            if restored is not None
+            else "A few thin strokes on one slice are enough to start."
+        )
         widget.feedback.say(
-            "info",
-            f"Paint on {layer.name}: {legend_of(model)}. A few thin strokes on one slice are "
-            "enough to start.",
-            NEXT_STEP["painting"],
+            "info", f"Paint on {layer.name}: {legend_of(model)}. {start}", NEXT_STEP["painting"]
         )
         return layer
+
+    def stored_strokes(self, target: Any) -> PaintedStrokes | None:
+        """The strokes the current (else the loaded) model was taught with, when they were
+        painted on a grid of the target's shape."""
+        shape = tuple(np.shape(layer_data(target)))
+        session = self.widget.session
+        for model in (session.current, session.model):
+            if model is not None and model.strokes is not None and model.strokes.fits(shape):
+                return model.strokes
+        return None
 
     def adapt(self, *_: object) -> Any:
         """Teach a copy of the network with the target's strokes, then segment it again."""
@@ -304,7 +319,7 @@ class StrokeFlow:
         )
         self.widget.runner.update_buttons()
 
-    def _add_strokes_layer(self, target: Any) -> Any:
+    def _add_strokes_layer(self, target: Any, restored: PaintedStrokes | None) -> Any:
         widget, model = self.widget, self.widget.session.model
         shape = tuple(np.shape(layer_data(target)))
         try:
@@ -313,8 +328,9 @@ class StrokeFlow:
             widget.feedback.say("error", str(exc))
             return None
         names = ("not labelled", *class_names(model))
+        data = restored.to_array() if restored is not None else np.zeros(shape, np.uint8)
         layer = result_layer(
-            self.viewer, f"{target.name} strokes", np.zeros(shape, np.uint8), target,
+            self.viewer, f"{target.name} strokes", data, target,
             features={"class": list(names)}, opacity=1.0, **stroke_colours(model),
             metadata={ROLE: "strokes", TARGET_KEY: target.name},
         )  # fmt: skip

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from .. import __version__
@@ -114,6 +114,8 @@ def cure_steps(
     painted = None
     if PLANS[cfg.cure].strokes:
         painted = prepare_strokes(adapted, strokes, target, voxel_size, cfg.slice_axis, cfg.seed)
+        # Kept with the taught model (and its file), guard or not: to be painted on again.
+        adapted.strokes = replace(painted.painted, target=target_name)
     targets, patches, patch = sample_target(
         adapted, target, cfg.patches, cfg.patch_size, cfg.seed, roi, cfg.slice_axis, voxel_size
     )

@@ -24,6 +24,7 @@ from ..arrays.axes import canonical_view
 from ..arrays.resampling import resample
 from ..errors import InputDataError
 from ..model.loaded import LoadedModel
+from ..model.painted_strokes import PaintedStrokes
 
 #: Stroke labels of a one-channel model.
 BACKGROUND, FOREGROUND = 1, 2
@@ -127,12 +128,14 @@ def describe_strokes(strokes: np.ndarray, model: LoadedModel, slice_axis: int) -
 @dataclass
 class StrokeSet:
     """Strokes at the model's scale in the target's canonical ``(Z, Y, X)`` layout
-    (0 = none, k = stroke label k), with which labelled pixels are held out."""
+    (0 = none, k = stroke label k), with which labelled pixels are held out, and the
+    strokes as painted (``painted``: on the target's grid, what the taught model keeps)."""
 
     labels: np.ndarray
     held_out: np.ndarray
     classes: int
     summary: dict[str, Any]
+    painted: PaintedStrokes
 
     @property
     def training(self) -> np.ndarray:
@@ -166,7 +169,8 @@ def prepare_strokes(
     summary["labelled_pixels_at_model_scale"] = int((labels > 0).sum())
     held_out = split_strokes(labels, stroke_classes(model), model.dims, seed)
     summary["held_out_pixels"] = int(held_out.sum())
-    return StrokeSet(labels, held_out, stroke_classes(model), summary)
+    painted = PaintedStrokes.of(array, "target")
+    return StrokeSet(labels, held_out, stroke_classes(model), summary, painted)
 
 
 def _require_after_resampling(

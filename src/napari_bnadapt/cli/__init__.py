@@ -1,5 +1,5 @@
 """The ``bnadapt`` command line: info, train, predict, adapt, report, fingerprint, export,
-gui, demo.
+gui, demo, strokes.
 
 Expected problems (bad files, wrong shapes, unknown devices, bad option values) print one
 line that says what to do and exit with code 2; nothing half-written is left at an output

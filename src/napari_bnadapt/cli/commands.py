@@ -167,6 +167,27 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_strokes(args: argparse.Namespace) -> int:
+    model = load_model(args.model)
+    if model.strokes is None:
+        raise InputDataError(
+            f"{model.name} carries no strokes: only a model taught with --cure strokes or "
+            "adabn+strokes does (bnadapt info says how a model was adapted)"
+        )
+    record = model.adaptation
+    voxel_size = record.voxel_size if record is not None else None
+    fits = voxel_size is not None and len(voxel_size) == len(model.strokes.shape)
+    write_tiff(
+        args.out, model.strokes.to_array(), scale=voxel_size if fits else None,
+        unit="nm" if fits else None, labels=True,
+    )  # fmt: skip
+    print(
+        f"wrote {args.out}: {model.strokes.describe()}. Paint more where the mask is still "
+        f"wrong, then: bnadapt adapt --cure adabn+strokes --strokes {args.out} …"
+    )
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     sampling = given(args, "patches", "device")
     adapt_config, latent_config = AdaptConfig(**sampling), LatentConfig(**sampling)
@@ -248,5 +269,5 @@ def cmd_demo(args: argparse.Namespace) -> int:
 HANDLERS = {
     "info": cmd_info, "train": cmd_train, "predict": cmd_predict, "adapt": cmd_adapt,
     "report": cmd_report, "fingerprint": cmd_fingerprint, "export": cmd_export,
-    "gui": cmd_gui, "demo": cmd_demo,
+    "gui": cmd_gui, "demo": cmd_demo, "strokes": cmd_strokes,
 }  # fmt: skip

@@ -52,7 +52,7 @@ def make_parser() -> argparse.ArgumentParser:
     builders = {
         "info": _info, "train": _train, "predict": _predict, "adapt": _adapt,
         "report": _report, "fingerprint": _fingerprint, "export": _export, "gui": _gui,
-        "demo": _demo,
+        "demo": _demo, "strokes": _strokes,
     }  # fmt: skip
     for name, build in builders.items():
         command = build(commands)
@@ -335,6 +335,21 @@ def _fingerprint(commands) -> argparse.ArgumentParser:
     )
     fingerprint.add_argument("--device", help=DEVICE_HELP)
     return fingerprint
+
+
+def _strokes(commands) -> argparse.ArgumentParser:
+    strokes = commands.add_parser(
+        "strokes",
+        help="write the strokes a model was taught with (--cure strokes, adabn+strokes) as a "
+        "labels TIFF: paint more on it, then adapt again with --strokes",
+    )
+    strokes.add_argument("--model", required=True, help=MODEL_HELP)
+    strokes.add_argument(
+        "--out", required=True,
+        help="labels TIFF to write, on the target's grid (0 = not labelled, 1 = background, "
+        "2 = foreground; multi-class models: class index + 1)",
+    )  # fmt: skip
+    return strokes
 
 
 def _gui(commands) -> argparse.ArgumentParser:

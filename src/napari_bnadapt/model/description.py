@@ -32,6 +32,8 @@ class ModelDescription:
     voxel_size: tuple[float, ...] | None = None
     #: (label, text) of the file's description, training-data attribution and licence.
     about: tuple[tuple[str, str], ...] = ()
+    #: The strokes the model was taught with, stored in it (None: none).
+    strokes: str | None = None
 
     @property
     def adaptable_layers(self) -> int:
@@ -62,6 +64,8 @@ class ModelDescription:
             or "fingerprint:    none (add one with bnadapt fingerprint --model M --source imgs.tif)",
         ]
         lines += [f"{label + ':':<15} {text}" for label, text in self.about]
+        if self.strokes:
+            lines.append(f"strokes:        {self.strokes}")
         if not layers:
             return "\n".join(lines)
         lines.append("layers:")
@@ -95,7 +99,18 @@ def describe(model: LoadedModel) -> ModelDescription:
             for key, label in ABOUT
             if isinstance(model.metadata.get(key), str) and model.metadata[key]
         ),
+        strokes=strokes_text(model),
     )
+
+
+def strokes_text(model: LoadedModel) -> str | None:
+    """"20 strokes, 1,234 labelled pixels painted on X (…), stored in the model", or None."""
+    if model.strokes is None:
+        return None
+    details = model.adaptation.details.get("strokes") if model.adaptation else None
+    count = details.get("strokes") if isinstance(details, dict) else None
+    counted = f"{count} strokes, " if isinstance(count, int) else ""
+    return f"{counted}{model.strokes.describe()}, stored in the model"
 
 
 def _state_text(model: LoadedModel) -> str:

@@ -19,17 +19,20 @@ from .bn_layers import BNStats
 from .fingerprint import Fingerprint
 from .input_steps import step_from_dict, step_to_dict
 from .loaded import LoadedModel
+from .painted_strokes import PaintedStrokes
 from .record import AdaptationRecord
 from .schema import check_voxel_size
 
 
 def tensor_document(model: LoadedModel) -> dict[str, Any]:
-    """The optional tensor parts: the fingerprint and the source weights."""
+    """The optional tensor parts: the fingerprint, the source weights and the strokes."""
     out: dict[str, Any] = {}
     if model.fingerprint is not None:
         out["fingerprint"] = model.fingerprint.to_document()
     if model.source_weights:
         out["source_weights"] = {k: v.detach().cpu() for k, v in model.source_weights.items()}
+    if model.strokes is not None:
+        out["strokes"] = model.strokes.to_document()
     return out
 
 
@@ -59,7 +62,11 @@ def record_from(meta: dict[str, Any]) -> AdaptationRecord | None:
 
 
 def extras_from(meta: dict[str, Any], tensors: dict[str, Any], path: Path) -> dict[str, Any]:
-    """Fingerprint, input steps and source weights of a file (all optional)."""
+    """Fingerprint, input steps, source weights and strokes of a file (all optional)."""
+    strokes = tensors.get("strokes")
+    if strokes is not None:
+        out = int(meta.get("out_channels") or 255)  # unknown: any label a file may hold
+        strokes = PaintedStrokes.from_document(strokes, 2 if out == 1 else out, path.name)
     try:
         document = tensors.get("fingerprint")
         fingerprint = Fingerprint.from_document(document) if document else None
@@ -69,6 +76,7 @@ def extras_from(meta: dict[str, Any], tensors: dict[str, Any], path: Path) -> di
             "fingerprint": fingerprint,
             "input_steps": tuple(step_from_dict(s) for s in meta.get("input_steps") or ()),
             "source_weights": tensors.get("source_weights") or None,
+            "strokes": strokes,
         }
     except BnAdaptError:
         raise

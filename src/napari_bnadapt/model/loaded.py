@@ -17,6 +17,7 @@ from ..arrays.resampling import format_sizes, zoom_factors
 from .bn_layers import BNStats, read_bn_stats, restore_parameters, write_bn_stats
 from .fingerprint import Fingerprint
 from .input_steps import InputStep, compose
+from .painted_strokes import PaintedStrokes
 from .record import AdaptationRecord
 from .unet import UNet, UNetConfig
 
@@ -33,8 +34,8 @@ class LoadedModel:
     of the adaptation whose statistics the module currently holds (None: source).
     ``fingerprint`` describes the training data (None for models trained elsewhere until
     one is computed). A cure may add ``input_steps`` (applied to every input after the
-    normalisation) or change parameters, whose source values ``source_weights`` keeps.
-    Build one with :meth:`build` (or :func:`wrap_unet` for a freshly trained U-Net).
+    normalisation) or change parameters, whose source values ``source_weights`` keeps; a
+    stroke cure leaves the ``strokes`` it learnt from. Build one with :meth:`build` (or :func:`wrap_unet` for a freshly trained U-Net).
     """
 
     module: nn.Module
@@ -52,6 +53,7 @@ class LoadedModel:
     fingerprint: Fingerprint | None = None
     input_steps: tuple[InputStep, ...] = ()
     source_weights: dict[str, torch.Tensor] | None = None
+    strokes: PaintedStrokes | None = None
 
     @classmethod
     def build(
@@ -71,6 +73,7 @@ class LoadedModel:
         fingerprint: Fingerprint | None = None,
         input_steps: tuple[InputStep, ...] = (),
         source_weights: dict[str, torch.Tensor] | None = None,
+        strokes: PaintedStrokes | None = None,
     ) -> LoadedModel:
         """The one place a model is assembled, whatever file or code it came from.
 
@@ -96,6 +99,7 @@ class LoadedModel:
             fingerprint=fingerprint,
             input_steps=tuple(input_steps),
             source_weights=source_weights or None,
+            strokes=strokes,
         )
 
     @property
@@ -203,6 +207,7 @@ class LoadedModel:
         self.source_weights = None
         self.input_steps = ()
         self.adaptation = None
+        self.strokes = None  # they taught the cure just undone
 
     def copy(self) -> LoadedModel:
         """A deep copy: adapting the copy never touches this model."""
