@@ -75,7 +75,8 @@ def _check_strokes_fit_cure(cure: str, strokes: Any | None) -> None:
     if cure in STROKE_CURES and strokes is None:
         raise InputDataError(
             f"cure {cure} learns from painted strokes: give them (a labels image on the "
-            "target's grid, 1 = background, 2 = foreground; --strokes strokes.tif)"
+            "target's grid, 1 = background, 2 = foreground; --strokes strokes.tif; a taught "
+            "model's own: bnadapt strokes --model taught.pt --out strokes.tif)"
         )
     if cure not in STROKE_CURES and strokes is not None:
         raise InputDataError(

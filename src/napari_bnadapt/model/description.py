@@ -104,7 +104,7 @@ def describe(model: LoadedModel) -> ModelDescription:
 
 
 def strokes_text(model: LoadedModel) -> str | None:
-    """"20 strokes, 1,234 labelled pixels painted on X (…), stored in the model", or None."""
+    """ "20 strokes, 1,234 labelled pixels painted on X (…), stored in the model", or None."""
     if model.strokes is None:
         return None
     details = model.adaptation.details.get("strokes") if model.adaptation else None
