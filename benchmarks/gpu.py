@@ -17,7 +17,8 @@ against float32 (mask agreement, Dice, max |Δp|) and the former float32 tiling,
 sliding window when MONAI is installed; a 3D U-Net trained briefly on synthetic volumes
 (the CUDA training path) and its prediction; block-by-block prediction to OME-Zarr with
 resampling to the model's voxel size, against the in-memory path; AdaBN on the GPU against
-the CPU on the same patches; ``report``; out-of-memory halving (a memory cap on the GPU, a
+the CPU on the same patches; the stroke cure (``adabn+strokes``, lines painted on one
+slice) on the GPU against the CPU (seconds, steps, kept, mask agreement); ``report``; out-of-memory halving (a memory cap on the GPU, a
 network that fails on large batches on the CPU).
 """
 
@@ -79,6 +80,7 @@ def main() -> int:
         ("predict_3d", predict_3d),
         ("stream_resampled", stream_resampled),
         ("adapt", adapt_on_device),
+        ("strokes", strokes_on_device),
         ("report", report_on_device),
         ("out_of_memory", out_of_memory),
     ]
@@ -330,6 +332,41 @@ def adapt_on_device(ctx: dict) -> dict:
     torch.cuda.empty_cache() if torch.cuda.is_available() else None
     return {"patches": patches, "seconds": round(seconds, 3), "cpu_seconds": round(cpu_seconds, 3),
             "max_abs_statistics_difference_vs_cpu": max(diffs) if diffs else None}  # fmt: skip
+
+
+def strokes_on_device(ctx: dict) -> dict:
+    """The stroke cure on the device and on the CPU, from the same strokes: lines across
+    one slice, foreground on the generator's dark membranes, background elsewhere."""
+    import numpy as np
+
+    from napari_bnadapt.adapt import AdaptConfig, adapt
+    from napari_bnadapt.inference import PredictConfig, predict
+
+    model, volume = ctx["model_2d"], ctx["volume"]
+    full = ctx["size"] == "full"
+    strokes = np.zeros(volume.shape, np.uint8)
+    rows = range(8, volume.shape[1] - 8, max(8, volume.shape[1] // 8))
+    for row in rows:  # the generator's membranes are about 60, the rest about 170
+        strokes[1, row, 4:-4] = np.where(volume[1, row, 4:-4] < 115, 2, 1)
+    patches, steps = (64, 200) if full else (8, 5)
+
+    def cure(device: str):
+        config = AdaptConfig(cure="adabn+strokes", device=device, patches=patches,
+                             stroke_steps=steps)  # fmt: skip
+        return adapt(model, volume, config, strokes=strokes)
+
+    seconds, result = timed(lambda: cure(ctx["device"]), ctx["device"] == "cuda")
+    cpu_seconds, cpu = timed(lambda: cure("cpu"), False)
+    check = volume[:4]
+    on_device = predict(result.model, check, PredictConfig(device=ctx["device"])).probabilities
+    on_cpu = predict(cpu.model, check, PredictConfig(device="cpu")).probabilities
+    details, cpu_details = result.record.details["strokes"], cpu.record.details["strokes"]
+    return {"labelled_pixels": int((strokes > 0).sum()), "seconds": round(seconds, 3),
+            "cpu_seconds": round(cpu_seconds, 3), "cure_seconds": details["seconds"],
+            "steps": details["steps"], "cpu_steps": cpu_details["steps"],
+            "kept": details["guard"]["kept"], "cpu_kept": cpu_details["guard"]["kept"],
+            "held_out_after": details["held_out_after"]["accuracy"],
+            "masks_vs_cpu": compare(on_device, on_cpu)}  # fmt: skip
 
 
 def report_on_device(ctx: dict) -> dict:

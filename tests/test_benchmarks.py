@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.slow
 def test_gpu_check_runs_its_dry_path_and_writes_json(tmp_path):
     out = tmp_path / "gpu.json"
-    steps = "environment,predict_2d,stream_resampled,adapt,out_of_memory"
+    steps = "environment,predict_2d,stream_resampled,adapt,strokes,out_of_memory"
     done = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "gpu.py"), "--json", str(out), "--dry",
          "--steps", steps],
@@ -24,9 +24,10 @@ def test_gpu_check_runs_its_dry_path_and_writes_json(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     figures = json.loads(out.read_text())
     assert figures["mode"].startswith("dry")
-    assert [s["status"] for s in figures["steps"].values()] == ["ok"] * 5
+    assert [s["status"] for s in figures["steps"].values()] == ["ok"] * 6
     assert figures["steps"]["stream_resampled"]["masks_equal_in_memory"]
     assert figures["steps"]["out_of_memory"]["halved"]
+    assert figures["steps"]["strokes"]["steps"] > 0 and figures["steps"]["strokes"]["cpu_steps"] > 0
     assert "GPU check (dry" in done.stdout
 
 
