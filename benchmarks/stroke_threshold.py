@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -76,7 +77,9 @@ def run(pair, count: int, placement: str) -> dict:
 def print_table(rows: list[dict]) -> None:
     """Per setting and rule: Dice and Rand F (mean ± half the spread), the thresholds
     chosen, and the worst seed's change against 0.5."""
-    print("| direction | strokes | K | rule | thresholds | Dice | Rand F | worst Δ Dice / Δ Rand F |")
+    print(
+        "| direction | strokes | K | rule | thresholds | Dice | Rand F | worst Δ Dice / Δ Rand F |"
+    )
     print("|---" * 8 + "|")
     for src, tgt in DIRECTIONS:
         direction = f"{src}->{tgt}"
@@ -101,11 +104,11 @@ def main() -> None:
     add_pair_options(parser)
     parser.add_argument("--counts", type=int, nargs="+", default=[10, 20])
     parser.add_argument("--placements", nargs="+", default=["random", "corrections"])
-    parser.add_argument("--tables", type=str, help="print the table of a results JSON")
+    parser.add_argument("--tables", type=Path, help="print the table of a results JSON")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     if args.tables:
-        print_table(json.loads(open(args.tables).read()))
+        print_table(json.loads(args.tables.read_text()))
         return
     torch.set_num_threads(args.threads)
     volumes, rows = load_volumes(args.data), []
