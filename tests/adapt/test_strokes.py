@@ -314,3 +314,18 @@ def test_the_taught_model_keeps_its_strokes_for_the_next_round(demo, shifted, tm
     assert main(["strokes", "--model", "demo", "--out", str(tmp_path / "none.tif")]) == 2
     assert "carries no strokes" in capsys.readouterr().err
     assert not (tmp_path / "none.tif").exists()
+    # Strokes are annotations: an existing file (an image, strokes painted since) is kept.
+    write_tiff(out, np.ones_like(painted))
+    again = ["strokes", "--model", str(tmp_path / "taught.pt"), "--out", str(out)]
+    assert main(again) == 2 and "add --force" in capsys.readouterr().err
+    np.testing.assert_array_equal(read_image(out), np.ones_like(painted))
+    assert main([*again, "--force"]) == 0
+    np.testing.assert_array_equal(read_image(out), painted)
+    png = ["strokes", "--model", str(tmp_path / "taught.pt"), "--out", str(tmp_path / "s.png")]
+    assert main(png) == 2 and "ending in .tif" in capsys.readouterr().err
+    # Reset writes the source; the taught file keeps its strokes, and the message says so.
+    reset = ["adapt", "--reset", "--model", str(tmp_path / "taught.pt")]
+    assert main([*reset, "--out", str(tmp_path / "source.pt")]) == 0
+    assert "are not in" in capsys.readouterr().out
+    assert load_model(tmp_path / "source.pt").strokes is None
+    assert load_model(tmp_path / "taught.pt").strokes is not None

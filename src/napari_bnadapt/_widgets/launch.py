@@ -63,7 +63,7 @@ def open_workbench(
         bench.widgets[name], bench.docks[name] = widget, dock
     bench.docks["Latent plots"] = bench.widgets[DOCKED[-1]].plots.show_in_dock()
     if model is not None:
-        bench.widgets[DOCKED[0]].session.set_model(model)
+        bench.widgets[DOCKED[0]].use(model)  # what it is said, as when loaded in the tab
     bind_shortcuts(bench)
     select_newest_image(bench.viewer)
     show_first_step(bench)

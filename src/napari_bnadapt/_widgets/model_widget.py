@@ -84,22 +84,23 @@ class ModelWidget(Container):
 
     def _loaded(self, result: LoadedModel | NeedsTrust) -> None:
         if not isinstance(result, NeedsTrust):
-            self._use(result)
+            self.use(result)
             return
         question = f"{result.message}\n\nRun the code of {result.path} and load the model?"
         if not confirm(self.native, "Run code from this package?", question):
             self.feedback.say("info", "Not loaded: the package's code was not run.")
             return
         job = one_step(load_model, result.path, None, True)
-        self.runner.start(job, self._use, "loading model (trusted code)")
+        self.runner.start(job, self.use, "loading model (trusted code)")
 
     def load_demo(self, *_: object) -> None:
         """Load the bundled model chosen (the synthetic demo, or the FIB-SEM membranes)."""
         name = str(self.bundled.value)
         self.path.value = str(BUNDLED[name])
-        self.runner.start(one_step(load_model, name), self._use, f"loading {name}")
+        self.runner.start(one_step(load_model, name), self.use, f"loading {name}")
 
-    def _use(self, model: LoadedModel) -> None:
+    def use(self, model: LoadedModel) -> None:
+        """Make ``model`` the session's and say what it is and what to do next."""
         self.session.set_model(model)
         self.feedback.say("info", _loaded_text(model), _next_for(model))
 

@@ -1,6 +1,6 @@
 """What a new mask shows, in words, and what to do next: the Segment and adapt widget's
-message after each segmentation. An empty (or full) mask says so, since on the canvas it
-looks like nothing happened."""
+message after each segmentation (an empty or full mask says so, since on the canvas it
+looks like nothing happened), and what Paint corrections says of a model's own strokes."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 from ..adabn.config import STROKE_CURES
 from ..adapt.stroke_verdict import stroke_verdict
+from ..model.painted_strokes import PaintedStrokes
 from .help import NEXT_STEP, percent
 from .layers import foreground_fraction
 
@@ -92,3 +93,37 @@ def stroke_reading(record: Any) -> str:
     )
     fallback = "label-free [adabn]" if record.cure == "adabn+strokes" else "source"
     return f"{head}; {stroke_verdict(d, fallback)}."
+
+
+#: What Paint corrections says when the layer starts empty.
+FIRST_STROKES = "A few thin strokes on one slice are enough to start."
+
+
+def restored_note(
+    kept: PaintedStrokes | None,
+    restored: PaintedStrokes | None,
+    target: str,
+    shape: tuple[int, ...],
+) -> tuple[str, str]:
+    """What Paint corrections says of the model's own strokes, and at which level: brought
+    back, brought back onto a layer of another name (maybe another image), or left out
+    because they were painted on a grid of another shape."""
+    if restored is not None:
+        said = f"Brought back the strokes the model was taught with ({restored.describe()})"
+        if restored.target == target:
+            return f"{said}: paint more where the mask is still wrong.", "info"
+        return (
+            f"{said}, on {target}: if {target} is another image, clear the layer before "
+            "teaching (they say what is where on the other one).",
+            "warning",
+        )
+    if kept is not None:
+        size = "×".join(str(n) for n in shape)
+        painted = "×".join(str(n) for n in kept.shape)
+        return (
+            f"The model's strokes were painted on {kept.target} ({painted}), not on this "
+            f"{size} layer: choose that image as the target to bring them back. "
+            f"{FIRST_STROKES}",
+            "info",
+        )
+    return FIRST_STROKES, "info"

@@ -29,7 +29,7 @@ from ..model.painted_strokes import PaintedStrokes
 from .help import NEXT_STEP
 from .layers import ROLE, is_lazy, layer_data, result_layer, roi_mask, role_of
 from .layout import Section, button_row
-from .readings import stroke_reading
+from .readings import FIRST_STROKES, restored_note, stroke_reading
 from .stroke_layers import (
     go_to,
     legend_of,
@@ -110,34 +110,29 @@ class StrokeFlow:
             return None
         if self._refuse_lazy(target):
             return None
-        layer, restored = self.strokes_layer(target), None
+        layer, start, level = self.strokes_layer(target), FIRST_STROKES, "info"
         if layer is None:
-            restored = self.stored_strokes(target)
+            kept = self.kept_strokes()
+            shape = tuple(np.shape(layer_data(target)))
+            restored = kept if kept is not None and kept.fits(shape) else None
             layer = self._add_strokes_layer(target, restored)
             if layer is None:
                 return None
+            start, level = restored_note(kept, restored, target.name, shape)
         self.viewer.layers.selection.active = layer
         layer.visible = True
         layer.mode = "paint"
         layer.selected_label = FOREGROUND
-        start = (
-            f"Brought back the strokes the model was taught with ({restored.describe()}): "
-            "paint more where the mask is still wrong."
-            if restored is not None
-            else "A few thin strokes on one slice are enough to start."
-        )
         widget.feedback.say(
-            "info", f"Paint on {layer.name}: {legend_of(model)}. {start}", NEXT_STEP["painting"]
+            level, f"Paint on {layer.name}: {legend_of(model)}. {start}", NEXT_STEP["painting"]
         )
         return layer
 
-    def stored_strokes(self, target: Any) -> PaintedStrokes | None:
-        """The strokes the current (else the loaded) model was taught with, when they were
-        painted on a grid of the target's shape."""
-        shape = tuple(np.shape(layer_data(target)))
+    def kept_strokes(self) -> PaintedStrokes | None:
+        """The strokes the current (else the loaded) model was taught with, if any."""
         session = self.widget.session
         for model in (session.current, session.model):
-            if model is not None and model.strokes is not None and model.strokes.fits(shape):
+            if model is not None and model.strokes is not None:
                 return model.strokes
         return None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from ..cluster import ClusterConfig
 from ..demo import run_demo
 from ..diagnostics.fingerprinting import compute_fingerprint
 from ..diagnostics.latents import LatentConfig
-from ..errors import InputDataError
+from ..errors import InputDataError, OutputPathError
 from ..export.bioimageio import ExportConfig
 from ..export.formats import export_model
 from ..export.test_tensors import check_test_tensors
@@ -127,9 +128,16 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     if args.reset:
         model = model_from(args)
         weights = " and weights" if model.source_weights else ""
+        strokes = model.strokes
         reset(model)
         save_model(model, args.out)
         print(f"wrote {args.out} with the source statistics{weights} restored")
+        if strokes is not None:  # they stay in the input file, not in the reset one
+            print(
+                f"the strokes it was taught with ({strokes.describe()}) are not in "
+                f"{args.out}; bnadapt strokes --model {shlex.quote(args.model)} --out "
+                "strokes.tif writes them"
+            )
         return 0
     if not args.target:
         raise InputDataError("give --target (unlabeled images to adapt to), or --reset")
@@ -168,22 +176,40 @@ def cmd_adapt(args: argparse.Namespace) -> int:
 
 
 def cmd_strokes(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if out.suffix.lower() not in (".tif", ".tiff"):
+        raise InputDataError(
+            f"--out {args.out!r}: the strokes are written as a labels TIFF, which "
+            "bnadapt adapt --strokes reads: give a name ending in .tif (nothing was written)"
+        )
+    if out.exists() and not args.force:
+        raise OutputPathError(
+            f"--out {args.out!r} exists, and may hold an image or strokes painted since: "
+            "choose a new name, or add --force to replace it (nothing was written)"
+        )
     model = load_model(args.model)
     if model.strokes is None:
         raise InputDataError(
-            f"{model.name} carries no strokes: only a model taught with --cure strokes or "
-            "adabn+strokes does (bnadapt info says how a model was adapted)"
+            f"{args.model} carries no strokes: only a model taught with --cure strokes or "
+            "adabn+strokes does, until it is reset (bnadapt info says how a model was adapted)"
         )
     record = model.adaptation
     voxel_size = record.voxel_size if record is not None else None
     fits = voxel_size is not None and len(voxel_size) == len(model.strokes.shape)
     write_tiff(
-        args.out, model.strokes.to_array(), scale=voxel_size if fits else None,
+        out, model.strokes.to_array(), scale=voxel_size if fits else None,
         unit="nm" if fits else None, labels=True,
     )  # fmt: skip
+    print(f"wrote {out}: {model.strokes.describe()}.")
+    napari_name = f"{Path(model.strokes.target).stem} strokes.tif"
+    if out.name != napari_name:
+        print(
+            f"napari takes it as the strokes of {Path(model.strokes.target).stem} when it is "
+            f"named {napari_name!r}."
+        )
     print(
-        f"wrote {args.out}: {model.strokes.describe()}. Paint more where the mask is still "
-        f"wrong, then: bnadapt adapt --cure adabn+strokes --strokes {args.out} …"
+        "Paint more where the mask is still wrong, then: bnadapt adapt --cure adabn+strokes "
+        f"--strokes {shlex.quote(str(out))} …"
     )
     return 0
 

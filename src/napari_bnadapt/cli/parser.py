@@ -349,6 +349,9 @@ def _strokes(commands) -> argparse.ArgumentParser:
         help="labels TIFF to write, on the target's grid (0 = not labelled, 1 = background, "
         "2 = foreground; multi-class models: class index + 1)",
     )  # fmt: skip
+    strokes.add_argument(
+        "--force", action="store_true", help="replace --out when it exists (default: refuse)"
+    )
     return strokes
 
 

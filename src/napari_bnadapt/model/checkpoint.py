@@ -184,7 +184,34 @@ def _is_torchscript(path: Path) -> bool:
     return any(n.endswith("constants.pkl") or "/code/" in n for n in names)
 
 
+#: The first bytes of files people mistake for a model, and what each is.
+NOT_MODELS = (
+    (b"II*\x00", "a TIFF image"), (b"MM\x00*", "a TIFF image"), (b"\x89PNG", "a PNG image"),
+    (b"\x89HDF", "an HDF5 file"),
+)  # fmt: skip
+
+
+def _refuse_other_formats(path: Path) -> None:
+    """A file that is neither a zip (torch's format) nor a pickle (its legacy one) is no
+    model: say what it looks like, rather than that it holds code."""
+    with open(path, "rb") as stream:
+        head = stream.read(8)
+    if zipfile.is_zipfile(path) or head.startswith(b"\x80"):
+        return
+    kind = next((name for magic, name in NOT_MODELS if head.startswith(magic)), None)
+    what = (
+        f"a model file but {kind} (give it as the image: --target, --input)"
+        if kind
+        else "a readable model file (empty, truncated, or of another format)"
+    )
+    raise ModelFileError(
+        f"{path.name} is not {what}: give the model as a .pt or TorchScript file, or a "
+        "bioimage.io package"
+    )
+
+
 def _load_native(path: Path) -> LoadedModel:
+    _refuse_other_formats(path)
     try:
         document = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
