@@ -478,3 +478,27 @@ def test_open_sample_leaves_the_image_selected_not_the_hidden_truth(workbench, q
     assert not truth.visible and viewer.layers[-1] is truth
     qtbot.waitUntil(lambda: viewer.layers.selection.active is not truth, timeout=5000)
     assert type(viewer.layers.selection.active).__name__ == "Image"
+
+
+def test_the_threshold_follows_the_model_and_draws_thinner_masks(workbench, qtbot):
+    """The threshold starts at the model's own (a package's binarize step) and a higher
+    one draws less foreground from the same probabilities, and says so."""
+    viewer, widgets = workbench
+    widget = widgets["Segment and adapt"]
+    assert widget.threshold.value == 0.5  # the demo model's
+    widget.image.value = viewer.layers["source EM"]
+    widget.segment()
+    wait(qtbot, widget)
+    default = np.asarray(viewer.layers["source EM mask [source]"].data).mean()
+    assert "Threshold" not in widget.feedback.text
+    widget.threshold.value = 0.9
+    widget.segment()
+    wait(qtbot, widget)
+    thinner = np.asarray(viewer.layers["source EM mask [source]"].data).mean()
+    assert thinner < default
+    assert "Threshold 0.90 (the model's: 0.5): higher draws thinner" in widget.feedback.text
+    packaged = widget.session.model.copy()
+    packaged.metadata["bioimageio"] = {"threshold": 0.3}
+    widget.session.set_model(packaged)
+    assert widget.threshold.value == pytest.approx(0.3)
+    assert not errors_shown()

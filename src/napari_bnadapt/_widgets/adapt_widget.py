@@ -20,6 +20,7 @@ from magicgui.widgets import (
     Container,
     FileEdit,
     FloatSlider,
+    FloatSpinBox,
     Label,
     LineEdit,
     PushButton,
@@ -54,7 +55,7 @@ from .layers import (
 from .layout import Section, button_row, lay_out
 from .lazy_masks import add_lazy_mask, lazy_job
 from .messages import Feedback
-from .readings import mask_reading
+from .readings import mask_reading, threshold_note
 from .saving import chosen_path, save_model_file, save_package
 from .session import session_for
 from .strokes_section import OPTIONS as STROKE_OPTIONS
@@ -71,7 +72,7 @@ OPTIONS = ("mode", "alpha", "patches", "bn_layers", "roi")
 
 #: The widget's sections, top to bottom: a title and its controls (attribute names).
 SECTIONS = (
-    Section("Segment", ("image", "voxel_size", "probabilities", "segment_button")),
+    Section("Segment", ("image", "voxel_size", "segment_row", "segment_button")),
     Section(
         "Adapt to the new data (no labels needed)",
         ("target", "cure", "checks_row", *OPTIONS, "adapt_row"),
@@ -92,7 +93,9 @@ class AdaptWidget(Container):
         self.image = ComboBox(label="image to segment", choices=images)
         self.voxel_size = LineEdit(label="voxel size (nm)", value="")
         self.voxel_size.native.setPlaceholderText("the layer's (e.g. 50,4.6,4.6)")
-        self.probabilities = CheckBox(text="also add the probability map", value=False)
+        self.probabilities = CheckBox(text="add the probability map", value=False)
+        self.threshold = FloatSpinBox(label="threshold", min=0.01, max=0.99, step=0.05, value=0.5)
+        self.segment_row = button_row(self.probabilities, self.threshold, labels=True)
         self.segment_button = PushButton(text="Segment")
         self.target = ComboBox(label="unlabeled target", choices=images)
         defaults = AdaptConfig()
@@ -162,6 +165,7 @@ class AdaptWidget(Container):
         self.more_options.changed.connect(self._show_options)
         self.session.adapted_changed.connect(self._show_state)
         self.session.model_changed.connect(lambda _: self._show_state())
+        self.session.model_changed.connect(self._follow_threshold)
         for event in ("inserted", "removed", "reordered"):
             getattr(self.viewer.layers.events, event).connect(self._follow)
         self.viewer.layers.selection.events.active.connect(self._selected)
@@ -175,7 +179,7 @@ class AdaptWidget(Container):
         model, layer = self._model(), self._layer(self.image.value, "an image to segment")
         if model is None or layer is None:
             return None
-        config = PredictConfig(device=self.session.device)
+        config = PredictConfig(device=self.session.device, threshold=self.threshold.value)
         data = layer_data(layer)
         try:
             voxel_size = self.voxel_size_of(layer)
@@ -188,6 +192,7 @@ class AdaptWidget(Container):
         if note is not None:
             typed = " (type it in the voxel size (nm) field)" if voxel_size is None else ""
             note = note.rstrip(".") + typed + "."
+        note = " ".join(p for p in (note, threshold_note(model, config.threshold)) if p) or None
         worker = self.runner.start(
             lambda: predict_steps(model, data, config, voxel_size=voxel_size),
             lambda prediction: self._add_masks(prediction, layer, model, note, pending),
@@ -375,6 +380,9 @@ class AdaptWidget(Container):
         layer = self.viewer.layers.selection.active
         if layer is not None and layer in user_images(self.viewer) and not self.runner.running:
             self.image.value = layer
+
+    def _follow_threshold(self, model: LoadedModel | None) -> None:  # a package's, else 0.5
+        self.threshold.value = model.threshold_for(None) if model is not None else 0.5
 
     def _show_options(self, shown: bool) -> None:
         for name in (*OPTIONS, *STROKE_OPTIONS):

@@ -77,6 +77,10 @@ TOOLTIPS: dict[str, dict[str, str]] = {
         "voxel size (Model widget) the input is resampled to the model's scale and the mask "
         "back: on real data this matters more than any cure.",
         "probabilities": "Also add the foreground probability (0–1) as an image layer.",
+        "threshold": "A pixel is foreground where its probability is at least this (default: "
+        "the model's own, 0.5 unless its package says otherwise). Higher draws thinner "
+        "membranes, lower thicker ones: a thickness convention, not a new network. Press "
+        "Segment again to see it.",
         "segment_button": "Segment the image (shortcut Alt+S). The mask layer's name says "
         "which statistics made it: [source] or the cure, e.g. [adabn].",
         "target": "Unlabeled images of the new data. Adaptation only looks at their pixels: "

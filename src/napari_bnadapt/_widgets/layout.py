@@ -70,11 +70,11 @@ def lay_out(
     return body
 
 
-def button_row(*buttons: Any) -> Any:
-    """Buttons side by side, across the widget."""
+def button_row(*buttons: Any, labels: bool = False) -> Any:
+    """Buttons (or controls, with their ``labels``) side by side, across the widget."""
     from magicgui.widgets import Container
 
-    row = Container(widgets=list(buttons), layout="horizontal", labels=False)
+    row = Container(widgets=list(buttons), layout="horizontal", labels=labels)
     row.margins = (0, 0, 0, 0)
     return row
 

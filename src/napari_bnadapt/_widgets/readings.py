@@ -127,3 +127,11 @@ def restored_note(
             "info",
         )
     return FIRST_STROKES, "info"
+
+
+def threshold_note(model: Any, threshold: float | None) -> str | None:
+    """What a threshold other than the model's own does to the mask (None: the model's)."""
+    own = model.threshold_for(None)
+    if threshold is None or abs(threshold - own) < 1e-6:
+        return None
+    return f"Threshold {threshold:.2f} (the model's: {own:g}): higher draws thinner structures."
