@@ -514,6 +514,12 @@ def test_strokes_journey_paint_teach_look_where_next_compare_and_reset(bench, qt
     assert viewer.layers[-1] is layer and viewer.layers.selection.active is layer  # paint more
 
     assert "label-free: " in said  # the share of foreground the strokes changed from
+    # Only the newest mask shows (an older one under it would fill its gaps); the map and
+    # outline of the network before are out of date: hidden, no region to go to.
+    assert viewer.layers["target EM mask [adabn+strokes]"].visible
+    assert not viewer.layers["target EM mask [adabn]"].visible
+    assert not mapped.visible and not outline.visible
+    assert "Next uncertain region" not in enabled(adapt)
 
     # Compare: the source mask before, the strokes' after, the label-free one offered; its
     # message names the new mask, not the label-free one it chose before.
@@ -521,12 +527,16 @@ def test_strokes_journey_paint_teach_look_where_next_compare_and_reset(bench, qt
     assert compare.after.value.name == "target EM mask [adabn+strokes]"
     assert "target EM mask [adabn+strokes] (after)" in compare.feedback.text
     assert [x.name for x in compare.more.choices] == ["target EM mask [adabn]"]  # not strokes
+    compare.metrics_button.native.click()
+    wait(qtbot, compare)
+    assert "Paint more there" in compare.feedback.text  # not the latents: weights changed
 
     # Reset: the source again, bit for bit (and the taught copy resets bit for bit too).
     taught = adapt.session.adapted.copy()
     raise_tab(bench, qtbot, "Segment and adapt")
     adapt.reset_button.native.click()
     assert adapt.session.adapted is None and "source (as trained)" in adapt.status.value
+    assert "Back to the source statistics and weights, as trained." in adapt.feedback.text
     for model in (adapt.session.model, taught):
         if model is taught:
             reset(model)

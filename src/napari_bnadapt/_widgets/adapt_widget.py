@@ -39,6 +39,7 @@ from .help import NEXT_STEP, control_of, explain, wrapping
 from .layers import (
     ROLE,
     MaskOrigin,
+    hide_older_masks,
     is_lazy,
     layer_data,
     layer_voxel_size,
@@ -260,8 +261,11 @@ class AdaptWidget(Container):
         if self.session.adapted is None:
             self.feedback.say("info", "Nothing to reset: the statistics are the source's.")
             return
+        weights = " and weights" if self.session.adapted.source_weights else ""
         self.session.reset()
-        self.feedback.say("info", "Back to the source (training) statistics.", NEXT_STEP["reset"])
+        self.feedback.say(
+            "info", f"Back to the source statistics{weights}, as trained.", NEXT_STEP["reset"]
+        )
 
     def save(self, *_: object) -> Any:
         """Save the current model to the chosen .pt file (never over an input)."""
@@ -309,6 +313,7 @@ class AdaptWidget(Container):
             self.viewer, f"{layer.name} mask [{state}]", prediction.segmentation, layer,
             metadata={MaskOrigin.KEY: origin}, **mask_colours(state, prediction.multiclass),
         )  # fmt: skip
+        hide_older_masks(self.viewer, layer.name, mask)
         if self.probabilities.value:
             result_layer(
                 self.viewer, f"{layer.name} probability [{state}]", prediction.probabilities,

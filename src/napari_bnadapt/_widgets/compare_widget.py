@@ -17,6 +17,7 @@ from magicgui.widgets import ComboBox, Container, PushButton, Select, Table
 from napari.utils.colormaps import DirectLabelColormap
 from qtpy.QtWidgets import QDockWidget
 
+from ..adabn.config import STROKE_CURES
 from ..diagnostics.quality import MaskComparison, compare_many, compare_masks
 from .grid_view import SideBySide, is_empty
 from .help import NEXT_STEP, explain, show_as_written
@@ -206,7 +207,9 @@ class CompareWidget(Container):
         self.last_table = dict(zip(names, columns))
         fill_table(self.table, self.last_table)
         reading = metrics_reading(pair, self.last_table, self.truth.value)
-        self.feedback.say("info", reading, NEXT_STEP["compared"])
+        # Latent histograms explain changed statistics, not weights the strokes changed.
+        taught = any(n.endswith(tuple(f"[{c}]" for c in STROKE_CURES)) for n in names)
+        self.feedback.say("info", reading, NEXT_STEP["compared, taught" if taught else "compared"])
 
     # -- choices -------------------------------------------------------------------------------
 

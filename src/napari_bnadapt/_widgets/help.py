@@ -55,6 +55,8 @@ NEXT_STEP = {
     "packaged": "Open it in deepImageJ, ilastik or the Model widget (step 1).",
     "side by side": "Back to the normal view restores your layers.",
     "compared": "Next: Latent histograms (step 4) shows why adaptation changed the masks.",
+    "compared, taught": "Still wrong somewhere? Paint more there (Segment and adapt, step 2) "
+    "and teach again; side by side shows what the strokes changed.",
     "measured": "The plots: the Latent plots tab (Show the plots).",
 }
 

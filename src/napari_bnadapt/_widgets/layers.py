@@ -53,6 +53,16 @@ def role_of(layer: Any) -> str | None:
     return role
 
 
+def hide_older_masks(viewer: Any, image: str, newest: Any) -> None:
+    """Show only the newest mask of ``image``: an older one left under it fills its gaps
+    and hides what changed (Compare masks sets them side by side). By name: napari hands
+    plugins proxies of layers."""
+    for layer in viewer.layers:
+        origin = MaskOrigin.of(layer)
+        if origin is not None and origin.image == image and layer.name != newest.name:
+            layer.visible = False
+
+
 def says_truth(layer: Any) -> bool:
     """Whether a layer's name says it is ground truth (``target ground truth``, ``gt``)."""
     return bool(TRUTH_NAME.search(str(getattr(layer, "name", ""))))

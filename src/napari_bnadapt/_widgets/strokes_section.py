@@ -94,6 +94,9 @@ class StrokeFlow:
         self.adapt_button.changed.connect(self.adapt)
         self.map_button.changed.connect(self.show_uncertainty)
         self.next_button.changed.connect(self.next_region)
+        session = self.widget.session
+        for event in (session.adapted_changed, session.model_changed):
+            event.connect(lambda *_: self.forget_map())
         self.viewer.layers.events.inserted.connect(lambda event: self._watch(event.value))
         for layer in self.viewer.layers:
             self._watch(layer)
@@ -339,6 +342,17 @@ class StrokeFlow:
                 "error", f"{target.name} stays on disk: open a crop of it as an image to paint on."
             )
         return is_lazy(target)
+
+    def forget_map(self) -> None:
+        """A map of another network is out of date: hidden (with its outline), and Next
+        uncertain region waits for a new one (it would send the user to the old doubts)."""
+        if self.mapped is None:
+            return
+        for layer in self.viewer.layers:
+            if role_of(layer) in ("uncertainty", "region"):
+                layer.visible = False
+        self.uncertainty, self.mapped, self.map_of, self.visited = None, None, None, []
+        self.widget.runner.update_buttons()
 
     def _mapped_target(self) -> Any:
         """The layer the shown map was made of (None: the map or the layer was closed)."""
