@@ -25,3 +25,27 @@ def test_strokes_of_another_shape_are_left_out_and_say_where_they_belong():
     assert level == "info" and "painted on EM (8×8), not on this 4×8 layer" in said
     assert said.endswith(FIRST_STROKES)
     assert restored_note(None, None, "crop", (4, 8)) == (FIRST_STROKES, "info")
+
+
+def grid(step: int) -> np.ndarray:
+    """Membranes every ``step`` pixels, enclosing cells (2 slices)."""
+    mask = np.zeros((2, 64, 64), np.uint8)
+    for start in range(0, 64, step):
+        mask[:, start : start + 2, :] = mask[:, :, start : start + 2] = 1
+    return mask
+
+
+def test_a_taught_mask_whose_cells_merge_is_a_caution_not_a_success():
+    """Strokes can open gaps in membranes: Dice may rise while cells merge (Rand F falls).
+    The mask's reading compares its cells with the label-free mask's and says so."""
+    from types import SimpleNamespace as Layer
+
+    from napari_bnadapt._widgets.readings import mask_reading
+
+    label_free = Layer(name="EM mask [adabn]", data=grid(16))
+    merged = Layer(name="EM mask [adabn+strokes]", data=grid(32))
+    level, said, _ = mask_reading("EM", merged, "adabn+strokes", label_free, taught=True)
+    assert level == "warning" and "Caution: 4 cells per slice against 16 in EM mask" in said
+    assert "opened gaps in the membranes" in said
+    level, said, _ = mask_reading("EM", label_free, "adabn+strokes", merged, taught=True)
+    assert level == "info" and "Caution" not in said  # more cells: nothing to caution

@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 
 from napari_bnadapt.diagnostics.quality import (
+    cells_per_slice,
+    merged_cells,
     compare_masks,
     confident_fraction,
     mean_entropy,
@@ -66,3 +68,26 @@ def test_a_model_says_what_it_segments_by_metadata_or_its_words(small_model_2d):
     assert structure_of(small_model_2d) == "objects"
     small_model_2d.metadata["structure"] = "boundaries"
     assert structure_of(small_model_2d) == "boundaries"
+
+
+def membranes(across: int, down: int, shape=(3, 64, 64)) -> np.ndarray:
+    """2-px membranes every ``across`` rows and every ``down`` columns, enclosing cells."""
+    mask = np.zeros(shape, np.uint8)
+    for start in range(0, shape[1], across):
+        mask[:, start : start + 2, :] = 1
+    for start in range(0, shape[2], down):
+        mask[:, :, start : start + 2] = 1
+    return mask
+
+
+def test_cells_are_counted_per_slice_and_merges_are_flagged():
+    closed = membranes(16, 16)
+    assert cells_per_slice(closed) == 16 and cells_per_slice(closed[0]) == 16
+    assert cells_per_slice(membranes(16, 21)) == 12
+    assert merged_cells(closed, membranes(16, 21)) is None  # three quarters: not merged
+    assert merged_cells(closed, membranes(16, 32)) == (16.0, 8.0)  # membranes opened
+    assert merged_cells(closed, membranes(32, 32)) == (16.0, 4.0)
+    assert merged_cells(membranes(32, 32), closed) is None  # more cells: gaps closed
+    blobs = np.zeros((3, 64, 64), np.uint8)
+    blobs[:, 10:20, 10:20] = 1
+    assert merged_cells(blobs, np.zeros_like(blobs)) is None  # objects, not boundaries

@@ -8,6 +8,7 @@ from typing import Any
 
 from ..adabn.config import STROKE_CURES
 from ..adapt.stroke_verdict import stroke_verdict
+from ..diagnostics.quality import merged_cells
 from ..model.painted_strokes import PaintedStrokes
 from .help import NEXT_STEP, percent
 from .layers import foreground_fraction
@@ -72,7 +73,15 @@ def mask_reading(
     if kind is not None:
         return level, f"{head}: adaptation did not find the structures.", NEXT_STEP["no gain"]
     if taught:
-        return level, f"{head}, {mask.name}.", NEXT_STEP["taught"]
+        merged = merged_cells(before.data, mask.data) if before is not None else None
+        if merged is None or before.name == mask.name:
+            return level, f"{head}, {mask.name}.", NEXT_STEP["taught"]
+        caution = (
+            f"{head}, {mask.name}. Caution: {merged[1]:.0f} cells per slice against "
+            f"{merged[0]:.0f} in {before.name}: the strokes may have opened gaps in the "
+            "membranes (neighbouring cells merge). Look side by side before trusting it."
+        )
+        return "warning", caution, NEXT_STEP["taught"]
     if before is None:
         return level, f"{head}, {mask.name}.", NEXT_STEP["adapted, no before"]
     return level, f"{head}.", NEXT_STEP["adapted"]
