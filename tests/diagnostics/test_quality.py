@@ -5,10 +5,10 @@ import pytest
 
 from napari_bnadapt.diagnostics.quality import (
     cells_per_slice,
-    merged_cells,
     compare_masks,
     confident_fraction,
     mean_entropy,
+    merged_cells,
     object_count,
     structure_of,
 )
