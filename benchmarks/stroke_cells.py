@@ -10,7 +10,9 @@ random and corrections, 3 seeds, both directions), counts the cells of AdaBN's a
 taught mask on the painted slice, and scores the held-out slices. The least share of cells
 kept by runs that did not lose Rand F sets
 :data:`napari_bnadapt.diagnostics.quality.MERGED`, below which the napari message cautions.
-Writes ``strokes_cells.json`` into ``--out``; figures are reported, never asserted.
+The cure records the same count at the model's scale (``details["strokes"]["cells"]``,
+what the CLI's and napari's caution read), kept beside it. Writes ``strokes_cells.json``
+into ``--out``; figures are reported, never asserted.
 """
 
 from __future__ import annotations
@@ -44,6 +46,9 @@ def run(pair, count: int, placement: str) -> dict:
     return {
         "seed": pair.seed, "placement": placement, "strokes": count,
         "kept": result.record.details["strokes"]["guard"]["kept"], "cells": cells,
+        # What the cure itself recorded (the painted slice at the model's scale): the
+        # figures its caution reads.
+        "recorded": result.record.details["strokes"].get("cells"),
         "share": round(cells["taught"] / max(cells["adabn"], 1.0), 3),
         "delta_dice": round(taught["dice"] - adabn["dice"], 4),
         "delta_rand_f": round(taught["rand_f"] - adabn["rand_f"], 4),

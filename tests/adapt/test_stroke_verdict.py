@@ -43,3 +43,16 @@ def test_a_clean_kept_run_has_no_caution_and_nothing_held_out_is_unchecked():
     unchecked = details()
     unchecked["held_out_before"]["accuracy"] = None
     assert stroke_verdict(unchecked).endswith("kept unchecked")
+
+
+@pytest.mark.parametrize(
+    ("cells", "cautioned"),
+    [({"label_free": 70.0, "taught": 22.0}, True),  # membranes opened: cells merged
+     ({"label_free": 70.0, "taught": 60.0}, False),
+     ({"label_free": 50.0, "taught": 90.0}, False),  # gaps closed: more cells
+     ({"label_free": 2.0, "taught": 0.0}, False)],  # objects on one background
+)  # fmt: skip
+def test_merged_cells_are_a_caution_in_the_cli_line_and_napari(cells, cautioned):
+    line = stroke_summary({**details(), "cells": cells})
+    assert ("yet the painted slices hold 22 cells against 70 label-free" in line) is cautioned
+    assert ("opened gaps in the membranes" in line) is cautioned

@@ -122,6 +122,8 @@ def test_strokes_repair_what_adabn_cannot_and_reset_is_bit_exact(demo, tmp_path)
         (paint(truth, 60) > 0).sum()
     )
     assert details["held_out_after"]["accuracy"] > details["held_out_before"]["accuracy"]
+    cells = details["cells"]  # counted on the painted slice, before and after (2D model)
+    assert cells["label_free"] >= 0 and cells["taught"] >= 0
     assert 0 < details["steps"] <= 30 and details["seconds"] > 0
     assert same(state(demo), source)  # the user's model never changes
     save_model(result.model, tmp_path / "cured.pt")
@@ -329,3 +331,21 @@ def test_the_taught_model_keeps_its_strokes_for_the_next_round(demo, shifted, tm
     assert "are not in" in capsys.readouterr().out
     assert load_model(tmp_path / "source.pt").strokes is None
     assert load_model(tmp_path / "taught.pt").strokes is not None
+
+
+def test_a_kept_run_records_the_cells_of_its_painted_slices(demo, shifted, monkeypatch):
+    """Strokes that open membranes merge cells, which the held-out strokes do not see: a
+    kept run of a 2D model counts the cells of its painted slices before and after."""
+    from napari_bnadapt.adapt import stroke_training
+    from napari_bnadapt.diagnostics.quality import cells_per_slice
+
+    monkeypatch.setattr(stroke_training.HeldOutScore, "better_than", lambda *_: True)
+    volume, truth = shifted
+    result = adapt(demo, volume, QUICK, strokes=paint(truth))
+    cells = result.record.details["strokes"]["cells"]
+    taught = predict(result.model, volume[1], PredictConfig(**CPU)).mask
+    assert cells["taught"] == pytest.approx(cells_per_slice(taught), abs=3)
+    assert cells["label_free"] >= 0
+    monkeypatch.setattr(stroke_training.HeldOutScore, "better_than", lambda *_: False)
+    undone = adapt(demo, volume, QUICK, strokes=paint(truth)).record.details["strokes"]
+    assert "cells" not in undone  # the label-free network: nothing to compare

@@ -46,7 +46,6 @@ from .layers import (
     layers_of,
     mask_colours,
     mask_state,
-    mask_to_compare,
     result_layer,
     roi_mask,
     says_truth,
@@ -56,7 +55,7 @@ from .layers import (
 from .layout import Section, button_row, lay_out
 from .lazy_masks import add_lazy_mask, lazy_job
 from .messages import Feedback
-from .readings import mask_reading, threshold_note
+from .readings import new_mask_reading, threshold_note
 from .saving import chosen_path, save_model_file, save_package
 from .session import session_for
 from .strokes_section import OPTIONS as STROKE_OPTIONS
@@ -323,10 +322,9 @@ class AdaptWidget(Container):
         self.viewer.layers.selection.active = mask  # its tools, not a hidden layer's
         if state == "source" and layer in self.target.choices:
             self.target.value = layer  # the image just segmented is the one to adapt to
-        taught = model.adaptation is not None and model.adaptation.cure in STROKE_CURES
-        before = mask_to_compare(self.viewer, layer.name, state, taught)
-        trained = model.fingerprint.foreground_fraction if model.fingerprint else None
-        level, text, next_step = mask_reading(layer.name, mask, state, before, trained, taught)
+        level, text, next_step, before, taught = new_mask_reading(
+            self.viewer, layer.name, mask, state, model
+        )
         parts = [p for p in (pending, note, text) if p]
         self.feedback.say(level, "\n".join(parts), next_step, toast=False)
         if taught:  # stay here, the strokes on top: paint more, teach again

@@ -7,11 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from ..adabn.config import STROKE_CURES
-from ..adapt.stroke_verdict import stroke_verdict
+from ..adapt.stroke_verdict import merged, stroke_verdict
 from ..diagnostics.quality import merged_cells
 from ..model.painted_strokes import PaintedStrokes
 from .help import NEXT_STEP, percent
-from .layers import foreground_fraction
+from .layers import foreground_fraction, mask_to_compare
 
 #: A mask with at most this foreground fraction is "empty" (at least 1 - it: "full").
 EMPTY = 0.001
@@ -32,12 +32,14 @@ def mask_reading(
     before: Any,
     trained: float | None = None,
     taught: bool = False,
+    cautioned: bool = False,
 ) -> tuple[str, str, str]:
     """(level, what the mask of ``image`` shows, the next step); ``before``: the mask to
     compare with (the source statistics', or after strokes the label-free one), when
     ``state`` is a cure's; ``trained``: the foreground fraction of the model's training
     labels (its fingerprint), the yardstick a reader needs; ``taught``: the model came
-    from learning strokes (kept or undone): the next step is to paint more."""
+    from learning strokes (kept or undone): the next step is to paint more, and merged
+    cells are cautioned about (unless the record's verdict did already: ``cautioned``)."""
     fraction = foreground_fraction(mask.data) or 0.0
     statistics = (
         "the source statistics"
@@ -73,7 +75,7 @@ def mask_reading(
     if kind is not None:
         return level, f"{head}: adaptation did not find the structures.", NEXT_STEP["no gain"]
     if taught:
-        merged = merged_cells(before.data, mask.data) if before is not None else None
+        merged = None if before is None or cautioned else merged_cells(before.data, mask.data)
         if merged is None or before.name == mask.name:
             return level, f"{head}, {mask.name}.", NEXT_STEP["taught"]
         caution = (
@@ -85,6 +87,21 @@ def mask_reading(
     if before is None:
         return level, f"{head}, {mask.name}.", NEXT_STEP["adapted, no before"]
     return level, f"{head}.", NEXT_STEP["adapted"]
+
+
+def new_mask_reading(
+    viewer: Any, image: str, mask: Any, state: str, model: Any
+) -> tuple[str, str, str, Any, bool]:
+    """:func:`mask_reading` of a mask ``model`` just made of ``image``, with what it is
+    compared with (the mask it is read against, or None) and whether strokes taught the
+    model (its record's verdict may have cautioned about merged cells already)."""
+    record = model.adaptation
+    taught = record is not None and record.cure in STROKE_CURES
+    before = mask_to_compare(viewer, image, state, taught)
+    trained = model.fingerprint.foreground_fraction if model.fingerprint else None
+    said = taught and bool(merged(record.details.get("strokes") or {}))
+    reading = mask_reading(image, mask, state, before, trained, taught, cautioned=said)
+    return (*reading, before, taught)
 
 
 def stroke_reading(record: Any) -> str:

@@ -1,5 +1,7 @@
 """The stroke cure as one job: patches around the strokes, the label-free anchor, the
-fine-tuning, and what it did (for the record).
+fine-tuning, and what it did (for the record), with the cells of the painted slices before
+and after (a 2D one-channel model's: strokes that open membranes merge cells, which the
+held-out strokes do not see).
 
 It runs on the model the cure's plan has made label-free so far (the source, or AdaBN), in
 place; :mod:`.engine` keeps the source values of what it trains, so ``reset`` is bit-exact.
@@ -14,7 +16,8 @@ import numpy as np
 import torch
 
 from ..adabn.config import AdaptConfig
-from ..adabn.sampling import TargetSet, patch_shape, read_patches, smallest_patch
+from ..adabn.sampling import Patch, TargetSet, patch_shape, read_patches, smallest_patch
+from ..diagnostics.quality import cells_per_slice
 from ..jobs import Steps
 from ..model.loaded import LoadedModel
 from .stroke_training import StrokeBatch, anchor_of, stroke_training_steps
@@ -23,6 +26,8 @@ from .strokes import StrokeSet, stroke_patches
 
 #: Most patches read around the strokes (they cover every stroke when it is enough).
 MAX_PATCHES = 64
+#: Painted slices whose cells are counted (the first ones; a bounded cost).
+CELL_SLICES = 4
 #: Patch edge around strokes for a model whose training patch is unknown.
 DEFAULT_PATCH = {2: 64, 3: 32}
 
@@ -39,11 +44,15 @@ def stroke_cure_steps(
     strokes before and after, the guard, the seconds."""
     started = time.perf_counter()
     batch = read_stroke_batch(model, targets, strokes, cfg, device)
+    label_free = painted_cells(model, targets, strokes, device)
     outcome = yield from stroke_training_steps(
         model, batch, steps=cfg.stroke_steps, learning_rate=cfg.stroke_learning_rate,
         parameters=cfg.stroke_parameters, consistency=cfg.stroke_consistency,
         batch_size=cfg.batch_size, device=device, seed=cfg.seed,
     )  # fmt: skip
+    if label_free is not None and outcome["guard"]["kept"]:
+        taught = painted_cells(model, targets, strokes, device)
+        outcome["cells"] = {"label_free": label_free, "taught": taught}
     return {
         **strokes.summary,
         "patches": len(batch.inputs),
@@ -76,6 +85,21 @@ def read_stroke_batch(
         held_out=torch.from_numpy(held),
         anchor=anchor_of(model.module.to(device), inputs, model, device),
     )
+
+
+def painted_cells(
+    model: LoadedModel, targets: TargetSet, strokes: StrokeSet, device: torch.device
+) -> float | None:
+    """Cells per painted slice in the network's mask as it is now (whole slices at the
+    model's scale, up to :data:`CELL_SLICES`); None for 3D or multi-class models."""
+    if model.dims != 2 or model.out_channels != 1:
+        return None
+    planes = np.flatnonzero(strokes.labels.any(axis=(1, 2)))[:CELL_SLICES]
+    whole = [Patch(0, (slice(None), int(z), slice(None), slice(None))) for z in planes]
+    inputs = torch.from_numpy(read_patches(targets, whole))
+    found = anchor_of(model.module.to(device), inputs, model, device)[:, 0].numpy()
+    masks = found >= model.threshold_for(None)
+    return round(float(np.mean([cells_per_slice(mask) for mask in masks])), 1)
 
 
 def stroke_patch(model: LoadedModel, cfg: AdaptConfig) -> tuple[int, ...]:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..diagnostics.quality import cells_merged
+
 #: Held-back strokes at least this right before learning were "right already".
 RIGHT_ALREADY = 0.95
 
@@ -29,7 +31,7 @@ def stroke_verdict(details: dict[str, Any], fallback: str = "label-free") -> str
     right = f"{100 * before['accuracy']:.0f} % → {100 * after['accuracy']:.0f} % right"
     if round(100 * before["accuracy"]) == round(100 * after["accuracy"]):
         right += f" (loss {before['loss']:.2f} → {after['loss']:.2f})"
-    cautions = [c for c in (weak_classes(details), weak_check(details)) if c]
+    cautions = [c for c in (weak_classes(details), weak_check(details), merged(details)) if c]
     return f"held-back strokes {right}: kept" + (f"; {'; '.join(cautions)}" if cautions else "")
 
 
@@ -61,4 +63,18 @@ def weak_classes(details: dict[str, Any]) -> str:
     return (
         f"yet only {', '.join(weak)} right: compare it with the label-free mask before "
         "trusting it (reset undoes it)"
+    )
+
+
+def merged(details: dict[str, Any]) -> str:
+    """When the taught mask of the painted slices has far fewer cells than the label-free
+    one (its membranes opened, neighbouring cells merged: a Rand F collapse the held-out
+    strokes do not see, docs/strokes.md), say so; "" otherwise."""
+    cells = details.get("cells")
+    if not cells or not cells_merged(cells["label_free"], cells["taught"]):
+        return ""
+    return (
+        f"yet the painted slices hold {cells['taught']:.0f} cells against "
+        f"{cells['label_free']:.0f} label-free: the strokes may have opened gaps in the "
+        "membranes (cells merge); look at the mask before trusting it"
     )

@@ -115,7 +115,13 @@ def merged_cells(before: Any, after: Any) -> tuple[float, float] | None:
     if first < LEAST_CELLS:
         return None
     second = cells_per_slice(after)
-    return (first, second) if second < MERGED * first else None
+    return (first, second) if cells_merged(first, second) else None
+
+
+def cells_merged(first: float, second: float) -> bool:
+    """Whether ``second`` cells per slice, against ``first`` before, is a merge: fewer
+    than :data:`MERGED` of them, from a mask of boundaries around cells."""
+    return first >= LEAST_CELLS and second < MERGED * first
 
 
 def object_count(mask: np.ndarray) -> int:
