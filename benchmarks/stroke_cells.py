@@ -21,9 +21,9 @@ import argparse
 import json
 
 import torch
-from real_em import CPU, add_pair_options, load_volumes
-from stroke_tables import DIRECTIONS
-from strokes import draw, make_pair, painted_slices, scores_of, test_mask, user_for
+from real_em import CPU, load_volumes
+from stroke_threshold import add_grid_options, run_grid
+from strokes import draw, painted_slices, scores_of, test_mask, user_for
 
 from napari_bnadapt.adapt import AdaptConfig, adapt
 from napari_bnadapt.diagnostics.quality import MERGED, cells_per_slice
@@ -68,20 +68,10 @@ def print_table(rows: list[dict]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_pair_options(parser)
-    parser.add_argument("--counts", type=int, nargs="+", default=[10, 20])
-    parser.add_argument("--placements", nargs="+", default=["random", "corrections"])
-    parser.add_argument("--threads", type=int, default=2)
+    add_grid_options(parser)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    volumes, rows = load_volumes(args.data), []
-    for seed in args.seeds:
-        for src, tgt in DIRECTIONS:
-            pair = make_pair(volumes, src, tgt, seed, args.steps, args.cache)
-            for placement in args.placements:
-                for count in args.counts:
-                    rows.append({"direction": f"{src}->{tgt}", **run(pair, count, placement)})
-                    print(json.dumps(rows[-1]), flush=True)
+    rows = run_grid(load_volumes(args.data), args, run)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "strokes_cells.json").write_text(json.dumps(rows, indent=1))

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from real_em import CPU, add_pair_options, load_volumes
 from stroke_tables import DIRECTIONS, cell
-from strokes import draw, make_pair, painted_slices, scores_of, user_for
+from strokes import draw, painted_slices, pairs, scores_of, user_for
 
 from napari_bnadapt.adapt import AdaptConfig, adapt
 from napari_bnadapt.adapt.strokes import split_strokes
@@ -119,32 +119,42 @@ def print_table(rows: list[dict]) -> None:
                       f"{worst_dice:+.3f} / {worst_rand:+.3f} |")  # fmt: skip
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_grid_options(parser: argparse.ArgumentParser) -> None:
+    """The pair's options and the small grid's (K, placements), for this and
+    stroke_cells.py."""
     add_pair_options(parser)
     parser.add_argument("--counts", type=int, nargs="+", default=[10, 20])
     parser.add_argument("--placements", nargs="+", default=["random", "corrections"])
-    parser.add_argument("--tables", type=Path, help="print the table of a results JSON")
     parser.add_argument("--threads", type=int, default=2)
+
+
+def run_grid(volumes, args, run) -> list[dict]:
+    """``run(pair, count, placement)`` for every seed, direction, placement and K."""
+    rows = []
+    for _, src, tgt, pair in pairs(volumes, args):
+        for placement in args.placements:
+            for count in args.counts:
+                rows.append({"direction": f"{src}->{tgt}", **run(pair, count, placement)})
+                print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_grid_options(parser)
+    parser.add_argument("--tables", type=Path, help="print the table of a results JSON")
     parser.add_argument("--sweep", action="store_true", help="fixed thresholds, no strokes")
     args = parser.parse_args()
     if args.tables:
         print_table(json.loads(args.tables.read_text()))
         return
     torch.set_num_threads(args.threads)
-    volumes, rows = load_volumes(args.data), []
-    for seed in args.seeds:
-        for src, tgt in DIRECTIONS:
-            pair = make_pair(volumes, src, tgt, seed, args.steps, args.cache)
-            if args.sweep:
-                rows.append({"direction": f"{src}->{tgt}", **sweep(pair)})
-                print(json.dumps(rows[-1]), flush=True)
-                continue
-            for placement in args.placements:
-                for count in args.counts:
-                    row = {"direction": f"{src}->{tgt}", **run(pair, count, placement)}
-                    rows.append(row)
-                    print(json.dumps(row), flush=True)
+    volumes = load_volumes(args.data)
+    if args.sweep:
+        rows = [{"direction": f"{src}->{tgt}", **sweep(pair)}
+                for _, src, tgt, pair in pairs(volumes, args)]  # fmt: skip
+    else:
+        rows = run_grid(volumes, args, run)
     name = "strokes_threshold_sweep.json" if args.sweep else "strokes_threshold.json"
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
