@@ -155,6 +155,7 @@ def run_cure(
     row = scores_of(test_mask(result.model, pair.target), pair.target.test_labels)
     brief = {k: details[k] for k in ("steps", "best_step", "stopped", "patches", "guard")}
     brief["held_out"] = [details["held_out_before"], details["held_out_after"]]
+    brief["cells"] = details.get("cells")  # the painted slices' cells, for a merge guard
     return {**row, "seconds": round(seconds, 2), "cure_seconds": details["seconds"], **brief}
 
 
