@@ -55,7 +55,7 @@ from .layers import (
 from .layout import Section, button_row, lay_out
 from .lazy_masks import add_lazy_mask, lazy_job
 from .messages import Feedback
-from .readings import new_mask_reading, threshold_note
+from .readings import new_mask_reading, segment_note
 from .saving import chosen_path, save_model_file, save_package
 from .session import session_for
 from .strokes_section import OPTIONS as STROKE_OPTIONS
@@ -188,11 +188,7 @@ class AdaptWidget(Container):
             return None
         if is_lazy(layer):
             return self._segment_lazily(model, layer, config, voxel_size)
-        note = model.scale_note(layer.name, tuple(data.shape), voxel_size, config.slice_axis)
-        if note is not None:
-            typed = " (type it in the voxel size (nm) field)" if voxel_size is None else ""
-            note = note.rstrip(".") + typed + "."
-        note = " ".join(p for p in (note, threshold_note(model, config.threshold)) if p) or None
+        note = segment_note(model, layer.name, tuple(data.shape), voxel_size, config)
         worker = self.runner.start(
             lambda: predict_steps(model, data, config, voxel_size=voxel_size),
             lambda prediction: self._add_masks(prediction, layer, model, note, pending),

@@ -155,6 +155,18 @@ def restored_note(
     return FIRST_STROKES, "info"
 
 
+def segment_note(
+    model: Any, image: str, shape: tuple[int, ...], voxel_size: Any, config: Any
+) -> str | None:
+    """What a segmentation of ``image`` says beside its mask's reading: the resampling to
+    the model's scale (and where to type a voxel size), a threshold not the model's."""
+    note = model.scale_note(image, shape, voxel_size, config.slice_axis)
+    if note is not None:
+        typed = " (type it in the voxel size (nm) field)" if voxel_size is None else ""
+        note = note.rstrip(".") + typed + "."
+    return " ".join(p for p in (note, threshold_note(model, config.threshold)) if p) or None
+
+
 def threshold_note(model: Any, threshold: float | None) -> str | None:
     """What a threshold other than the model's own does to the mask (None: the model's)."""
     own = model.threshold_for(None)
