@@ -226,7 +226,7 @@ def main_grid(volumes, args) -> list[dict]:
                                                         args.slices):  # fmt: skip
             slices = painted_slices(pair.target, seed, n_slices)
             strokes = draw(pair, count, slices, placement, user_for(pair))
-            for method in methods:
+            for method in [m for m in methods if not args.methods or m in args.methods]:
                 row = {"seed": seed, "direction": f"{src}->{tgt}", "strokes": count,
                        "slices": slices, "placement": placement, "method": method,
                        **labelled(strokes, pair),
@@ -385,6 +385,7 @@ def main() -> None:
     parser.add_argument("--placement", default="random", choices=("random", "uncertain",
                         "corrections"), help="the simulated user's placement (--explore)")  # fmt: skip
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--methods", nargs="+", help="only these methods of the main grid")
     args = parser.parse_args()
     if args.tables:
         rows = json.loads(args.tables.read_text())
