@@ -45,14 +45,9 @@ def test_a_clean_kept_run_has_no_caution_and_nothing_held_out_is_unchecked():
     assert stroke_verdict(unchecked).endswith("kept unchecked")
 
 
-@pytest.mark.parametrize(
-    ("cells", "cautioned"),
-    [({"label_free": 70.0, "taught": 22.0}, True),  # membranes opened: cells merged
-     ({"label_free": 70.0, "taught": 60.0}, False),
-     ({"label_free": 50.0, "taught": 90.0}, False),  # gaps closed: more cells
-     ({"label_free": 2.0, "taught": 0.0}, False)],  # objects on one background
-)  # fmt: skip
-def test_merged_cells_are_a_caution_in_the_cli_line_and_napari(cells, cautioned):
-    line = stroke_summary({**details(), "cells": cells})
-    assert ("yet the painted slices hold 22 cells against 70 label-free" in line) is cautioned
-    assert ("opened gaps in the membranes" in line) is cautioned
+def test_a_run_undone_because_its_cells_merged_says_so_in_the_cli_line_and_napari():
+    guard = {"kept": False, "merged": True, "reason": "cells merged"}
+    merged = {**details(), "guard": guard, "cells": {"label_free": 67.0, "taught": 16.0}}
+    line = stroke_summary(merged)
+    assert "held-back strokes 50 % → 90 % right, but the painted slices kept 16 cells of 67" in line
+    assert line.endswith("cells merged): undone, the network and mask are the label-free ones")

@@ -335,17 +335,26 @@ def test_the_taught_model_keeps_its_strokes_for_the_next_round(demo, shifted, tm
 
 def test_a_kept_run_records_the_cells_of_its_painted_slices(demo, shifted, monkeypatch):
     """Strokes that open membranes merge cells, which the held-out strokes do not see: a
-    kept run of a 2D model counts the cells of its painted slices before and after."""
-    from napari_bnadapt.adapt import stroke_training
+    kept run of a 2D model counts the cells of its painted slices before and after, and
+    one whose cells merged is undone (bit for bit the label-free network)."""
+    from napari_bnadapt.adapt import stroke_cure, stroke_training
     from napari_bnadapt.diagnostics.quality import cells_per_slice
 
     monkeypatch.setattr(stroke_training.HeldOutScore, "better_than", lambda *_: True)
+    monkeypatch.setattr(stroke_cure, "cells_merged", lambda *_: False)
     volume, truth = shifted
     result = adapt(demo, volume, QUICK, strokes=paint(truth))
-    cells = result.record.details["strokes"]["cells"]
+    details = result.record.details["strokes"]
+    cells = details["cells"]
     taught = predict(result.model, volume[1], PredictConfig(**CPU)).mask
+    assert details["guard"]["kept"] and cells["label_free"] >= 0
     assert cells["taught"] == pytest.approx(cells_per_slice(taught), abs=3)
-    assert cells["label_free"] >= 0
+    monkeypatch.setattr(stroke_cure, "cells_merged", lambda *_: True)
+    merged = adapt(demo, volume, QUICK, strokes=paint(truth))
+    guard = merged.record.details["strokes"]["guard"]
+    assert guard["merged"] and not guard["kept"] and merged.record.undone == "strokes"
+    label_free = adapt(demo, volume, AdaptConfig(**CPU)).model
+    assert same(state(merged.model), state(label_free)) and merged.model.source_weights is None
     monkeypatch.setattr(stroke_training.HeldOutScore, "better_than", lambda *_: False)
     undone = adapt(demo, volume, QUICK, strokes=paint(truth)).record.details["strokes"]
     assert "cells" not in undone  # the label-free network: nothing to compare

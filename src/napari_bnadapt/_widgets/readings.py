@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..adabn.config import STROKE_CURES
-from ..adapt.stroke_verdict import merged, stroke_verdict
+from ..adapt.stroke_verdict import stroke_verdict
 from ..diagnostics.quality import merged_cells
 from ..model.painted_strokes import PaintedStrokes
 from .help import NEXT_STEP, percent
@@ -32,14 +32,14 @@ def mask_reading(
     before: Any,
     trained: float | None = None,
     taught: bool = False,
-    cautioned: bool = False,
 ) -> tuple[str, str, str]:
     """(level, what the mask of ``image`` shows, the next step); ``before``: the mask to
     compare with (the source statistics', or after strokes the label-free one), when
     ``state`` is a cure's; ``trained``: the foreground fraction of the model's training
     labels (its fingerprint), the yardstick a reader needs; ``taught``: the model came
-    from learning strokes (kept or undone): the next step is to paint more, and merged
-    cells are cautioned about (unless the record's verdict did already: ``cautioned``)."""
+    from learning strokes (kept or undone): the next step is to paint more, and cells
+    merged over the whole target are cautioned about (the cure undoes a run whose painted
+    slices' cells merged; elsewhere only the masks can show it)."""
     fraction = foreground_fraction(mask.data) or 0.0
     statistics = (
         "the source statistics"
@@ -75,7 +75,7 @@ def mask_reading(
     if kind is not None:
         return level, f"{head}: adaptation did not find the structures.", NEXT_STEP["no gain"]
     if taught:
-        merged = None if before is None or cautioned else merged_cells(before.data, mask.data)
+        merged = None if before is None else merged_cells(before.data, mask.data)
         if merged is None or before.name == mask.name:
             return level, f"{head}, {mask.name}.", NEXT_STEP["taught"]
         caution = (
@@ -94,13 +94,12 @@ def new_mask_reading(
 ) -> tuple[str, str, str, Any, bool]:
     """:func:`mask_reading` of a mask ``model`` just made of ``image``, with what it is
     compared with (the mask it is read against, or None) and whether strokes taught the
-    model (its record's verdict may have cautioned about merged cells already)."""
+    model."""
     record = model.adaptation
     taught = record is not None and record.cure in STROKE_CURES
     before = mask_to_compare(viewer, image, state, taught)
     trained = model.fingerprint.foreground_fraction if model.fingerprint else None
-    said = taught and bool(merged(record.details.get("strokes") or {}))
-    reading = mask_reading(image, mask, state, before, trained, taught, cautioned=said)
+    reading = mask_reading(image, mask, state, before, trained, taught)
     return (*reading, before, taught)
 
 

@@ -1,7 +1,7 @@
 """The stroke cure as one job: patches around the strokes, the label-free anchor, the
 fine-tuning, and what it did (for the record), with the cells of the painted slices before
-and after (a 2D one-channel model's: strokes that open membranes merge cells, which the
-held-out strokes do not see).
+and after (a 2D one-channel model's): strokes that open membranes merge cells, which the
+held-out strokes do not see, and a run whose cells merged is undone.
 
 It runs on the model the cure's plan has made label-free so far (the source, or AdaBN), in
 place; :mod:`.engine` keeps the source values of what it trains, so ``reset`` is bit-exact.
@@ -17,7 +17,7 @@ import torch
 
 from ..adabn.config import AdaptConfig
 from ..adabn.sampling import Patch, TargetSet, patch_shape, read_patches, smallest_patch
-from ..diagnostics.quality import cells_per_slice
+from ..diagnostics.quality import cells_merged, cells_per_slice
 from ..jobs import Steps
 from ..model.loaded import LoadedModel
 from .stroke_training import StrokeBatch, anchor_of, stroke_training_steps
@@ -28,6 +28,13 @@ from .strokes import StrokeSet, stroke_patches
 MAX_PATCHES = 64
 #: Painted slices whose cells are counted (the first ones; a bounded cost).
 CELL_SLICES = 4
+#: Why a run the held-out strokes kept was undone: its cells merged (docs/strokes.md: on
+#: the grid's 91 kept runs, the 4 below two thirds of the cells each lost 0.32-0.42 Rand F;
+#: no other lost more than 0.15).
+MERGED_REASON = (
+    "the painted slices' cells merged (the strokes opened the membranes): undone, the "
+    "network is the label-free one"
+)
 #: Patch edge around strokes for a model whose training patch is unknown.
 DEFAULT_PATCH = {2: 64, 3: 32}
 
@@ -45,6 +52,7 @@ def stroke_cure_steps(
     started = time.perf_counter()
     batch = read_stroke_batch(model, targets, strokes, cfg, device)
     label_free = painted_cells(model, targets, strokes, device)
+    start = {k: v.detach().clone() for k, v in model.module.state_dict().items()}
     outcome = yield from stroke_training_steps(
         model, batch, steps=cfg.stroke_steps, learning_rate=cfg.stroke_learning_rate,
         parameters=cfg.stroke_parameters, consistency=cfg.stroke_consistency,
@@ -53,6 +61,9 @@ def stroke_cure_steps(
     if label_free is not None and outcome["guard"]["kept"]:
         taught = painted_cells(model, targets, strokes, device)
         outcome["cells"] = {"label_free": label_free, "taught": taught}
+        if cells_merged(label_free, taught):  # membranes opened: what strokes cannot see
+            model.module.load_state_dict(start)
+            outcome["guard"] = {"kept": False, "merged": True, "reason": MERGED_REASON}
     return {
         **strokes.summary,
         "patches": len(batch.inputs),

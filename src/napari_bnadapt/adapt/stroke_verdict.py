@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..diagnostics.quality import cells_merged
-
 #: Held-back strokes at least this right before learning were "right already".
 RIGHT_ALREADY = 0.95
 
@@ -16,6 +14,19 @@ def stroke_verdict(details: dict[str, Any], fallback: str = "label-free") -> str
     """The held-back strokes before → after, kept or undone and why (no final full stop);
     ``fallback``: what an undone run leaves ("label-free [adabn]", "source")."""
     before, after = details["held_out_before"], details["held_out_after"]
+    if details["guard"].get("merged"):
+        cells = details["cells"]
+        right = (
+            ""
+            if before["accuracy"] is None
+            else f"held-back strokes {100 * before['accuracy']:.0f} % → "
+            f"{100 * after['accuracy']:.0f} % right, but "
+        )
+        return (
+            f"{right}the painted slices kept {cells['taught']:.0f} cells of "
+            f"{cells['label_free']:.0f} (the strokes opened the membranes, cells merged): "
+            f"undone, the network and mask are the {fallback} ones"
+        )
     if before["accuracy"] is None:
         return "none could be held back to check it (paint more): kept unchecked"
     if not details["guard"]["kept"]:
@@ -31,7 +42,7 @@ def stroke_verdict(details: dict[str, Any], fallback: str = "label-free") -> str
     right = f"{100 * before['accuracy']:.0f} % → {100 * after['accuracy']:.0f} % right"
     if round(100 * before["accuracy"]) == round(100 * after["accuracy"]):
         right += f" (loss {before['loss']:.2f} → {after['loss']:.2f})"
-    cautions = [c for c in (weak_classes(details), weak_check(details), merged(details)) if c]
+    cautions = [c for c in (weak_classes(details), weak_check(details)) if c]
     return f"held-back strokes {right}: kept" + (f"; {'; '.join(cautions)}" if cautions else "")
 
 
@@ -63,18 +74,4 @@ def weak_classes(details: dict[str, Any]) -> str:
     return (
         f"yet only {', '.join(weak)} right: compare it with the label-free mask before "
         "trusting it (reset undoes it)"
-    )
-
-
-def merged(details: dict[str, Any]) -> str:
-    """When the taught mask of the painted slices has far fewer cells than the label-free
-    one (its membranes opened, neighbouring cells merged: a Rand F collapse the held-out
-    strokes do not see, docs/strokes.md), say so; "" otherwise."""
-    cells = details.get("cells")
-    if not cells or not cells_merged(cells["label_free"], cells["taught"]):
-        return ""
-    return (
-        f"yet the painted slices hold {cells['taught']:.0f} cells against "
-        f"{cells['label_free']:.0f} label-free: the strokes may have opened gaps in the "
-        "membranes (cells merge); look at the mask before trusting it"
     )

@@ -78,9 +78,9 @@ def foreground_fraction(mask: np.ndarray) -> float:
 
 
 #: A mask with fewer than this share of another's cells has merged them. Measured on
-#: the painted slice of the real pair's stroke runs (benchmarks/stroke_cells.py, 24 runs):
-#: one kept 0.56 of AdaBN's cells and lost 0.33 Rand F, every other kept at least 0.80;
-#: a walkthrough whose strokes opened the membranes kept 0.31.
+#: the painted slices of the real pair's stroke grid (docs/strokes.md): of 91 kept runs,
+#: the 4 below it lost 0.32-0.42 Rand F each, no other more than 0.21; a walkthrough
+#: whose strokes opened the membranes kept 0.24.
 MERGED = 2 / 3
 #: Least area (pixels) of a background region counted as a cell (not a speck).
 LEAST_CELL = 16
