@@ -75,8 +75,10 @@ def mask_reading(
     if kind is not None:
         return level, f"{head}: adaptation did not find the structures.", NEXT_STEP["no gain"]
     if taught:
-        merged = None if before is None else merged_cells(before.data, mask.data)
-        if merged is None or before.name == mask.name:
+        # An undone run's mask is the label-free one: nothing to count cells against.
+        other = before is not None and before.name != mask.name
+        merged = merged_cells(before.data, mask.data) if other else None
+        if merged is None:
             return level, f"{head}, {mask.name}.", NEXT_STEP["taught"]
         caution = (
             f"{head}, {mask.name}. Caution: {merged[1]:.0f} cells per slice against "
