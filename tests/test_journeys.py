@@ -653,4 +653,8 @@ def test_a_taught_model_keeps_its_strokes_and_brings_them_back(bench, qtbot, tmp
     assert "Brought back the strokes the model was taught with" in said
     assert f"{int((painted > 0).sum()):,} labelled pixels painted on target EM" in said
     assert "Adapt with strokes" in enabled(adapt)
+
+    adapt.reset_button.native.click()  # the source again: the Model tab says so, not the strokes
+    assert "strokes" not in models.feedback.text and "strokes" not in models.summary.value
+    assert models.feedback.text.startswith("Using ")
     assert not errors()

@@ -49,6 +49,7 @@ class ModelWidget(Container):
         self.device = ComboBox(label="device", choices=["auto", *available_devices()])
         self.summary = wrapping(Label(value="no model loaded"))
         self.feedback = Feedback(viewer)
+        self._loaded_message: str | None = None
         self.runner = JobRunner(self.button_rules(), None, self.feedback)
         lay_out(self, "Model", SECTIONS, [self.summary, self.feedback.label])
         self.load_button.changed.connect(self.load)
@@ -56,7 +57,7 @@ class ModelWidget(Container):
         self.path.changed.connect(self.runner.update_buttons)
         self.device.changed.connect(self._device_changed)
         self.session.model_changed.connect(self._show)
-        self.session.adapted_changed.connect(lambda _: self._show(self.session.model))
+        self.session.adapted_changed.connect(self._adapted_changed)
         stop_on_close(self.native, self.runner)
         explain(self, "Model")
         if self.session.model is None:
@@ -64,7 +65,7 @@ class ModelWidget(Container):
         else:
             self._show(self.session.model)
         self.runner.update_buttons()
-        self.feedback.say("info", _loaded_text(self.session.model), _next_for(self.session.model))
+        self._say_loaded()
 
     def button_rules(self) -> dict[Any, Rule]:
         """What each button needs besides an idle widget."""
@@ -102,7 +103,20 @@ class ModelWidget(Container):
     def use(self, model: LoadedModel) -> None:
         """Make ``model`` the session's and say what it is and what to do next."""
         self.session.set_model(model)
-        self.feedback.say("info", _loaded_text(model), _next_for(model))
+        self._say_loaded()
+
+    def _say_loaded(self) -> None:
+        """Say what the session segments with now (the adapted copy when there is one)."""
+        current = self.session.current
+        self._loaded_message = _loaded_text(current)
+        self.feedback.say("info", self._loaded_message, _next_for(current))
+
+    def _adapted_changed(self, _: object) -> None:
+        """Show the new state; a load message still on screen is said again for it (after a
+        reset it spoke of strokes and statistics the session no longer has)."""
+        self._show(self.session.model)
+        if self.feedback.text.startswith(self._loaded_message or "\0"):
+            self._say_loaded()
 
     def _device_changed(self, value: str) -> None:
         self.session.device = value
