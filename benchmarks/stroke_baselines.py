@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from real_em import CPU, Volume
+from scipy import ndimage as ndi
 from skimage.feature import multiscale_basic_features
 from sklearn.ensemble import RandomForestClassifier
 
@@ -32,27 +33,42 @@ FILTERS = {"intensity": True, "edges": True, "texture": True, "sigma_min": 0.7,
 SCRATCH_STEPS = 400
 
 
-def features(image: np.ndarray) -> np.ndarray:
-    return multiscale_basic_features(image.astype(np.float32) / 255.0, **FILTERS)
+def features(image: np.ndarray, probability: np.ndarray | None = None) -> np.ndarray:
+    bank = multiscale_basic_features(image.astype(np.float32) / 255.0, **FILTERS)
+    if probability is None:
+        return bank
+    smoothed = [probability] + [ndi.gaussian_filter(probability, s) for s in (1, 2, 4)]
+    return np.concatenate([bank, np.stack(smoothed, -1)], -1)
 
 
-def forest(target: Volume, strokes: np.ndarray, seed: int) -> np.ndarray:
-    """The forest's masks of the held-out slices, trained on the strokes' pixels."""
+def forest(target: Volume, strokes: np.ndarray, seed: int, network=None) -> np.ndarray:
+    """The forest's masks of the held-out slices, trained on the strokes' pixels (with
+    ``network``, its probability maps are features as well)."""
+    painted = np.flatnonzero(strokes.reshape(len(strokes), -1).any(axis=1))
+    train = probabilities(network, target, target.train[painted])
     xs, ys = [], []
-    for z in np.flatnonzero(strokes.reshape(len(strokes), -1).any(axis=1)):
+    for i, z in enumerate(painted):
         where = strokes[z] > 0
-        xs.append(features(target.train[z])[where])
+        xs.append(features(target.train[z], None if train is None else train[i])[where])
         ys.append(strokes[z][where])
     model = RandomForestClassifier(
         n_estimators=100, n_jobs=2, random_state=seed, class_weight="balanced"
     ).fit(np.concatenate(xs), np.concatenate(ys))
     column = list(model.classes_).index(FOREGROUND)
+    test = probabilities(network, target, target.test)
     masks = []
-    for image in target.test:
-        bank = features(image)
-        probabilities = model.predict_proba(bank.reshape(-1, bank.shape[-1]))
-        masks.append((probabilities[:, column] >= 0.5).reshape(image.shape))
+    for i, image in enumerate(target.test):
+        bank = features(image, None if test is None else test[i])
+        found = model.predict_proba(bank.reshape(-1, bank.shape[-1]))
+        masks.append((found[:, column] >= 0.5).reshape(image.shape))
     return np.stack(masks).astype(np.uint8)
+
+
+def probabilities(network, target: Volume, images: np.ndarray) -> np.ndarray | None:
+    if network is None:
+        return None
+    config = PredictConfig(**CPU)
+    return predict(network, images, config, voxel_size=target.voxel_size).probabilities
 
 
 def scratch(source, target: Volume, strokes: np.ndarray, seed: int) -> np.ndarray:

@@ -13,6 +13,8 @@ the ISBI 2012 scores (Rand F, VI split/merge, boundary F1):
 - ``adabn+strokes``: the stroke cure after AdaBN (the product);
 - ``strokes``: the same fine-tuning without AdaBN first;
 - ``forest``: a random forest on an ilastik-like filter bank of the target's own pixels;
+- ``forest+network``: the same forest, with the label-free network's probability map (and
+  its smoothing) among its features;
 - ``scratch``: the same U-Net trained from scratch on the strokes alone (then AdaBN).
 
 Writes ``strokes_results.json`` (and ``strokes_masks.png``) into ``--out`` and prints the
@@ -180,6 +182,8 @@ def run_method(pair: Pair, method: str, strokes: np.ndarray, options: dict) -> d
     started = time.perf_counter()
     if method == "forest":
         mask = forest(pair.target, strokes, pair.seed)
+    elif method == "forest+network":
+        mask = forest(pair.target, strokes, pair.seed, pair.adabn)
     else:
         mask = scratch(pair.source, pair.target, strokes, pair.seed)
     row = scores_of(mask, pair.target.test_labels)
@@ -198,10 +202,11 @@ def plan(counts, placements=("random", "uncertain", "corrections"), slices=(1, 3
     runs = []
     for k in counts:
         # Fine-tuning without AdaBN and the U-Net from scratch at K = 20 only (CPU time).
-        methods = ("adabn+strokes", "forest") + (("strokes", "scratch") if k == 20 else ())
+        forests = ("forest", "forest+network")
+        methods = ("adabn+strokes", *forests) + (("strokes", "scratch") if k == 20 else ())
         runs.append((k, 1, "random", methods))
         runs.append((k, 1, "uncertain", ("adabn+strokes",)))
-        runs.append((k, 1, "corrections", ("adabn+strokes", "forest")))
+        runs.append((k, 1, "corrections", ("adabn+strokes", *forests)))
     runs += [(k, 3, "random", ("adabn+strokes", "forest")) for k in (20, 50) if k in counts]
     return [r for r in runs if r[2] in placements and r[1] in slices]
 

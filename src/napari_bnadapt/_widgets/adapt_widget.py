@@ -26,7 +26,6 @@ from magicgui.widgets import (
     PushButton,
     SpinBox,
 )
-from qtpy.QtCore import QTimer
 
 from ..adabn.config import CURES, MODES, STROKE_CURES, AdaptConfig
 from ..adapt.api import adapt_steps
@@ -40,6 +39,8 @@ from .layers import (
     ROLE,
     MaskOrigin,
     hide_older_masks,
+    hide_opened_truth,
+    image_to_follow,
     is_lazy,
     layer_data,
     layer_voxel_size,
@@ -48,8 +49,6 @@ from .layers import (
     mask_state,
     result_layer,
     roi_mask,
-    says_truth,
-    select_image_instead,
     user_images,
 )
 from .layout import Section, button_row, lay_out
@@ -355,23 +354,13 @@ class AdaptWidget(Container):
     def _follow(self, event: Any = None) -> None:
         """Refresh the layer choices. At start, and when the user opens an image, the newest
         image is the image to segment and the target; a closed choice falls to the newest."""
-        kind = getattr(event, "type", None)
-        gone = getattr(event, "value", None) if kind == "removed" else None
-        lost = [c for c in (self.image, self.target) if event is None or c.value is gone]
+        chosen = {combo: combo.value for combo in (self.image, self.target)}
         self.reset_choices()
-        newest = user_images(self.viewer)
-        inserted = getattr(event, "value", None) if kind == "inserted" else None
-        if inserted is not None and inserted in newest:
-            lost = [self.image, self.target]
-        if inserted is not None and says_truth(inserted) and not inserted.visible:
-            # File ▸ Open Sample adds the hidden ground truth last and napari selects it:
-            # its paint tools would show for a layer nobody sees. Once napari is done, the
-            # newest image is selected instead.
-            layers = getattr(event, "source", self.viewer.layers)  # the list itself
-            QTimer.singleShot(0, lambda: select_image_instead(inserted, layers))
-        for combo in lost:
-            if newest:
-                combo.value = newest[-1]
+        for combo, current in chosen.items():
+            followed = image_to_follow(self.viewer, event, current)
+            if followed is not None:
+                combo.value = followed
+        hide_opened_truth(event)
         self.runner.update_buttons()
 
     def _selected(self, event: Any = None) -> None:

@@ -20,7 +20,7 @@ from ..diagnostics.tables import channel_rows, write_shift_csv
 from ..model.loaded import LoadedModel
 from .help import NEXT_STEP, explain, set_headers, show_as_written, wrapping
 from .latent_plots import TITLE, LatentPlots
-from .layers import layer_data, layer_voxel_size, layers_of, user_images
+from .layers import image_to_follow, layer_data, layer_voxel_size, layers_of
 from .layout import Section, lay_out
 from .messages import Feedback
 from .session import session_for
@@ -220,13 +220,11 @@ class HistogramWidget(Container):
     def _refresh(self, event: Any = None) -> None:
         """Refresh the choices; an image the user opens (or the newest, at start) is the
         target."""
+        current = self.target.value
         self.reset_choices()
-        newest = user_images(self.viewer)
-        inserted = (
-            getattr(event, "value", None) if getattr(event, "type", "") == "inserted" else None
-        )
-        if newest and (event is None or inserted in newest or self.target.value not in newest):
-            self.target.value = inserted if inserted in newest else newest[-1]
+        followed = image_to_follow(self.viewer, event, current)
+        if followed is not None:
+            self.target.value = followed
         self.runner.update_buttons()
 
     def _adapted(self, adapted: LoadedModel | None) -> None:

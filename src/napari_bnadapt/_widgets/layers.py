@@ -78,6 +78,32 @@ def images_in(layers: Any) -> list[Any]:
     return [x for x in layers if type(x).__name__ == "Image" and role_of(x) is None]
 
 
+def image_to_follow(viewer: Any, event: Any, current: Any) -> Any:
+    """The image a layer choice shows after a layer-list ``event`` (None: at start): an
+    image the user just opened, else ``current`` while it is still open, else the newest
+    image (None when there is none)."""
+    images = user_images(viewer)
+    inserted = getattr(event, "value", None) if getattr(event, "type", None) == "inserted" else None
+    if inserted is not None and inserted in images:
+        return inserted
+    if event is not None and current is not None and current in images:
+        return current
+    return images[-1] if images else None
+
+
+def hide_opened_truth(event: Any) -> None:
+    """File ▸ Open Sample adds the hidden ground truth last and napari selects it: its
+    paint tools would show for a layer nobody sees. Once napari is done, the newest image
+    is selected instead."""
+    inserted = getattr(event, "value", None) if getattr(event, "type", None) == "inserted" else None
+    if inserted is not None and says_truth(inserted) and not inserted.visible:
+        from qtpy.QtCore import QTimer
+
+        layers = getattr(event, "source", None)  # the list itself, not a plugin's proxy
+        if layers is not None:
+            QTimer.singleShot(0, lambda: select_image_instead(inserted, layers))
+
+
 def select_image_instead(layer: Any, layers: Any) -> None:
     """Select the newest user image in ``layers`` if ``layer`` is the selected one. Given
     the layer list an event came from, not the widget's view of the viewer: napari may hand
