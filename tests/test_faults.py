@@ -7,13 +7,15 @@ smaller tile batches, and said.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 from napari_bnadapt.adapt import AdaptConfig, adapt
 from napari_bnadapt.cli import main
-from napari_bnadapt.errors import CancelledError, InputDataError
+from napari_bnadapt.errors import CancelledError, InputDataError, OutputPathError
 from napari_bnadapt.inference import PredictConfig, predict, tile_geometry
 from napari_bnadapt.io.images import write_tiff
 from napari_bnadapt.model import save_model
@@ -179,18 +181,53 @@ def test_a_write_that_fails_midway_keeps_the_previous_file(
             handle.write(b"partial")
         raise OSError(28, "No space left on device")
 
+    full = "no space left on device; choose a folder you can write to"
     if writer == "model":
         monkeypatch.setattr(torch, "save", torn)
-        with pytest.raises(OSError):
+        with pytest.raises(OutputPathError, match=full):
             save_model(small_model_2d, path)
     else:
         import tifffile
 
         monkeypatch.setattr(tifffile, "imwrite", lambda target, *a, **k: torn(None, target))
-        with pytest.raises(OSError):
+        with pytest.raises(OutputPathError, match=full):
             write_tiff(path, np.zeros((8, 8), np.uint8))
     assert path.read_bytes() == b"the user's previous file"
     assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
+
+
+def test_an_output_folder_that_cannot_be_written_is_one_line(
+    small_model_2d, target, tmp_path, monkeypatch, capsys
+):
+    """A read-only folder is refused before any work; a disk that fills up while the
+    result is written is one line and exit 2, never a traceback, and nothing is left."""
+    import os
+
+    from napari_bnadapt.cli import guards
+
+    image_path, out = tmp_path / "image.tif", tmp_path / "out" / "mask.tif"
+    write_tiff(image_path, target)
+    out.parent.mkdir()
+    model_path = tmp_path / "model.pt"
+    save_model(small_model_2d, model_path)
+    args = ["predict", "--model", str(model_path), "--input", str(image_path), "--out", str(out)]
+    real_access = os.access
+    monkeypatch.setattr(guards.os, "access", lambda p, mode: Path(p) != out.parent
+                        and real_access(p, mode))  # fmt: skip
+    assert main(args) == 2
+    assert "cannot be written (read-only, or not yours)" in capsys.readouterr().err
+    monkeypatch.undo()
+
+    import tifffile
+
+    def full(target, *_args, **_kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tifffile, "imwrite", full)
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "no space left on device" in err and "Traceback" not in err
+    assert list(out.parent.iterdir()) == []
 
 
 def test_a_process_killed_mid_write_leaves_no_complete_store(small_model_2d, tmp_path):

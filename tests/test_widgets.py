@@ -126,6 +126,64 @@ def test_bad_inputs_give_messages_and_keep_everything(workbench, qtbot):
     assert len(errors_shown()) >= 3
 
 
+def test_exports_spare_opened_files_and_failed_writes_are_said(workbench, qtbot, tmp_path):
+    """The Latents exports never write over an opened layer's file (a walkthrough's PNG
+    was replaced by the plots), keep a folder's dots, and a write the system refuses (a
+    read-only or full disk) or an unexpected error is one message, never silence."""
+    import errno
+
+    from PIL import Image
+
+    import napari_bnadapt._widgets.saving as saving
+    import napari_bnadapt.io.files as files
+
+    viewer, widgets = workbench
+    histograms, widget = widgets["Latent histograms"], widgets["Segment and adapt"]
+    opened = tmp_path / "slice.png"
+    Image.fromarray(np.full((32, 32), 90, np.uint8)).save(opened)
+    before = opened.read_bytes()
+    viewer.open(str(opened))
+    histograms.export_path.value = opened
+    histograms.save_png()
+    assert opened.read_bytes() == before
+    assert "slice.png" in histograms.feedback.text and histograms.feedback.level == "error"
+
+    (tmp_path / "data.v2").mkdir()
+    histograms.export_path.value = tmp_path / "data.v2" / "plots"
+    histograms.save_png()
+    assert (tmp_path / "data.v2" / "plots.png").stat().st_size > 0
+    assert "Saved the plots" in histograms.feedback.text
+
+    def refused(*_args, **_kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    original = files.tempfile.mkstemp
+    files.tempfile.mkstemp = refused
+    try:
+        histograms.save_png()
+        assert "read-only file system" in histograms.feedback.text
+        widget.save_path.value = tmp_path / "model.pt"
+        widget.save()
+        wait(qtbot, widget)
+        assert "could not write" in widget.feedback.text and widget.feedback.level == "error"
+    finally:
+        files.tempfile.mkstemp = original
+    assert not (tmp_path / "model.pt").exists()
+
+    def broken(*_args):
+        raise RuntimeError("a bug")
+
+    original_save = saving.save_model
+    saving.save_model = broken
+    try:
+        widget.save()
+        wait(qtbot, widget)
+    finally:
+        saving.save_model = original_save
+    assert "Saving failed: RuntimeError: a bug" in widget.feedback.text
+    assert "Nothing was changed" in widget.feedback.text
+
+
 def test_roi_from_shapes_restricts_sampling(workbench, qtbot):
     viewer, widgets = workbench
     widget = widgets["Segment and adapt"]

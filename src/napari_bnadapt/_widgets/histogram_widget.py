@@ -8,6 +8,8 @@ that every result is in view on a 1366×768 screen.
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from magicgui.widgets import ComboBox, Container, FileEdit, Label, PushButton, SpinBox, Table
@@ -17,12 +19,15 @@ from qtpy.QtWidgets import QHeaderView, QSizePolicy
 from ..diagnostics.diagnosis import Diagnosis, diagnose_steps
 from ..diagnostics.latents import LatentConfig
 from ..diagnostics.tables import channel_rows, write_shift_csv
+from ..errors import BnAdaptError
+from ..io.files import atomic_output
 from ..model.loaded import LoadedModel
 from .help import NEXT_STEP, explain, set_headers, show_as_written, wrapping
 from .latent_plots import TITLE, LatentPlots
 from .layers import image_to_follow, layer_data, layer_voxel_size, layers_of
 from .layout import Section, lay_out
 from .messages import Feedback
+from .saving import apart_from_inputs
 from .session import session_for
 from .workers import JobRunner, Rule, stop_on_close
 
@@ -152,16 +157,30 @@ class HistogramWidget(Container):
         return layer_voxel_size(layer)
 
     def save_png(self, *_: object) -> None:
+        """The plots as a PNG (never over an opened layer's file or the model's)."""
         path = self._export_path(".png")
-        if path:
-            self.figure.savefig(path, dpi=120)
+        write = lambda tmp: self.figure.savefig(tmp, dpi=120, format="png")  # noqa: E731
+        if path is not None and self._write(path, write):
             self.feedback.say("info", f"Saved the plots to {path}.")
 
     def save_csv(self, *_: object) -> None:
+        """Every layer's per-channel distances as CSV (never over an input either)."""
         path = self._export_path(".csv")
-        if path and self.session.diagnosis is not None:
-            write_shift_csv(self.session.diagnosis, path)
+        diagnosis = self.session.diagnosis
+        write = lambda tmp: write_shift_csv(diagnosis, tmp)  # noqa: E731
+        if path is not None and diagnosis is not None and self._write(path, write):
             self.feedback.say("info", f"Saved the per-channel distances of every layer to {path}.")
+
+    def _write(self, path: Path, write: Callable[[Path], Any]) -> bool:
+        """``write`` to a temporary file moved onto ``path`` only when it is complete;
+        whether it was written (a refusal or a failed write is said in one line)."""
+        try:
+            with atomic_output(path) as tmp:
+                write(tmp)
+        except BnAdaptError as exc:
+            self.feedback.say("error", str(exc))
+            return False
+        return True
 
     # -- display ---------------------------------------------------------------------------
 
@@ -210,12 +229,16 @@ class HistogramWidget(Container):
             return
         self.plots.draw(diagnosis, self.layer.value, int(self.channel.value))
 
-    def _export_path(self, suffix: str) -> str | None:
-        path = str(self.export_path.value or "")
-        if not path or path == ".":
+    def _export_path(self, suffix: str) -> Path | None:
+        """The file chosen, with ``suffix`` (the folder's own dots kept), if it spares every
+        opened layer's file and the model's; else None, and the reason said."""
+        text = str(self.export_path.value or "")
+        if not text or text == ".":
             self.feedback.say("error", "Choose a file to export to (export to).")
             return None
-        return path if path.endswith(suffix) else path.rsplit(".", 1)[0] + suffix
+        path = Path(text).with_suffix(suffix)
+        model = self.session.current
+        return path if model is None or apart_from_inputs(self, path, model) else None
 
     def _refresh(self, event: Any = None) -> None:
         """Refresh the choices; an image the user opens (or the newest, at start) is the

@@ -5,11 +5,14 @@ a job runs, the widget's buttons are disabled and its Cancel button enabled; oth
 button is enabled exactly when its rule (a widget's table of "what this button needs")
 holds, so nothing the user cannot use is enabled. Progress shows in napari's activity dock.
 Expected problems (:class:`BnAdaptError`) come back as one clear message in the widget's
-feedback line (and a notification); anything else is relayed by napari with its traceback.
+feedback line (and a notification); anything else too, naming the error, with its
+traceback in the terminal and napari's log: a job that fails must never fail silently (a
+save that did not happen would be believed).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +26,8 @@ from ..errors import BnAdaptError
 from ..forward import is_out_of_memory
 from ..jobs import Progress, Steps, remaining_seconds
 from .messages import Feedback, notify
+
+LOG = logging.getLogger(__name__)
 
 #: When a button may be pressed (besides "no job is running"): a call without arguments.
 Rule = Callable[[], bool]
@@ -38,6 +43,13 @@ class Failed:
     """What a job returns instead of raising an expected error."""
 
     message: str
+
+
+@dataclass(frozen=True)
+class Crashed:
+    """What a job returns instead of raising an unexpected error."""
+
+    error: Exception
 
 
 class JobRunner:
@@ -111,7 +123,10 @@ class JobRunner:
                 return Failed(str(exc))
             except Exception as exc:
                 if not is_out_of_memory(exc):
-                    raise
+                    # Handed back, not raised: superqt takes a RuntimeError (most of torch's)
+                    # for a deleted worker and ends without ``finished``, which would leave
+                    # the widget busy for good and the user told nothing.
+                    return Crashed(exc)
                 # Nothing was changed (every job works on copies): say what to do instead.
                 return Failed(
                     f"{description}: out of memory; nothing was changed. Use fewer patches, "
@@ -120,10 +135,11 @@ class JobRunner:
 
         worker = create_worker(job, _start_thread=False, _ignore_errors=True)
         worker.yielded.connect(lambda step: self._show(step, description))
-        worker.returned.connect(lambda result: self._returned(result, on_done))
+        worker.returned.connect(lambda result: self._returned(result, on_done, description))
         worker.aborted.connect(
             lambda: self.say("info", f"{_capital(description)}: cancelled; nothing was changed.")
         )
+        worker.errored.connect(lambda exc: self._errored(exc, description))
         worker.finished.connect(self._finished)
         self.worker = worker
         self.last_error = None
@@ -157,13 +173,27 @@ class JobRunner:
             bar.set_description(f"{description}: {step.message}{detail}")
         bar.update(step.done - bar.n)
 
-    def _returned(self, result: Any, on_done: Callable[[Any], None]) -> None:
+    def _returned(self, result: Any, on_done: Callable[[Any], None], description: str) -> None:
+        if isinstance(result, Crashed):
+            self._errored(result.error, description)
+            return
         if isinstance(result, Failed):
             self.last_error = result.message
             self.say("error", result.message)
             return
         # Called once the worker has finished, so on_done may start the next job.
         self._done = (on_done, result)
+
+    def _errored(self, exc: BaseException, description: str) -> None:
+        """An unexpected error: said in one line (what failed and why), the traceback logged
+        for a bug report. Results are applied only on success, so nothing was changed."""
+        LOG.error("%s failed", description, exc_info=(type(exc), exc, exc.__traceback__))
+        self.last_error = f"{_capital(description)} failed: {type(exc).__name__}: {exc}"
+        self.say(
+            "error",
+            f"{self.last_error}. Nothing was changed. This is a bug: please report it with the "
+            "traceback from the terminal.",
+        )
 
     def _finished(self) -> None:
         if self._bar is not None:

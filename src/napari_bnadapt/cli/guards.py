@@ -4,6 +4,7 @@ inputs that are files or folders (never a pipe or a device)."""
 from __future__ import annotations
 
 import argparse
+import os
 
 from ..errors import OutputPathError
 from ..io.images import is_image_folder
@@ -32,6 +33,7 @@ def check_paths(args: argparse.Namespace) -> None:
         check_outputs_apart([first], outputs[i + 1 :], existing_only=False)
     for output in outputs:
         check_output_kind(output, writes_folder(args))
+        check_writable(output)
 
 
 def writes_folder(args: argparse.Namespace) -> bool:
@@ -58,6 +60,19 @@ def check_output_kind(output: NamedPath, folder: bool) -> None:
         raise OutputPathError(
             f"{output.label} {str(path)!r} is a folder: give a file name, e.g. "
             f"{str(path / 'result.tif')!r} (nothing was written)"
+        )
+
+
+def check_writable(output: NamedPath) -> None:
+    """Refuse, before any work, an output whose nearest existing folder cannot be written
+    (read-only, another user's): the work would be lost at the very end."""
+    folder = output.path.absolute().parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputPathError(
+            f"{output.label} {str(output.path)!r}: the folder {str(folder)!r} cannot be "
+            "written (read-only, or not yours): choose another (nothing was written)"
         )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import io
 import json
 import os
@@ -31,7 +32,10 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise BnAdaptError(f"output folder {str(parent)!r} does not exist: create it first")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=parent)
+    except OSError as exc:
+        raise unwritable(path, exc) from exc
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -41,9 +45,31 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.errno in WRITE_ERRORS:
+            raise unwritable(path, exc) from exc
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+#: What a full disk, a read-only or foreign folder answer a write with.
+WRITE_ERRORS = frozenset(
+    getattr(errno, name)
+    for name in ("ENOSPC", "EDQUOT", "EROFS", "EACCES", "EPERM", "EFBIG")
+    if hasattr(errno, name)
+)
+
+
+def unwritable(path: Path, exc: OSError) -> OutputPathError:
+    """One line for a write the system refused (nothing was left at ``path``)."""
+    reason = exc.strerror or type(exc).__name__
+    return OutputPathError(
+        f"could not write {str(path)!r}: {reason.lower()}; choose a folder you can write to "
+        "(with space left); nothing was written there"
+    )
 
 
 def write_json(value: Any, path: str | Path) -> Path:
