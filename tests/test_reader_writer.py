@@ -193,6 +193,30 @@ def test_corrupt_tiff_gives_a_notification_not_a_traceback(tmp_path, volume, mon
     assert len(shown) == 1 and "bad.tif" in shown[0] and "re-export" in shown[0]
 
 
+@pytest.mark.parametrize(
+    "options", [{"imagej": True}, {"compression": "zlib"}, {"contiguous": False}, {}]
+)
+def test_a_cut_tiff_stack_is_refused_or_read_whole(tmp_path, options):
+    """A stack cut short (a copy that stopped) reads back whole or is refused: tifffile
+    alone read half an ImageJ stack, or of a compressed one, as its first slice, and a
+    walkthrough segmented that slice with exit code 0."""
+    stack = (np.arange(10 * 32 * 32) % 251).astype(np.uint8).reshape(10, 32, 32)
+    tifffile.imwrite(tmp_path / "whole.tif", stack, **options)
+    whole = (tmp_path / "whole.tif").read_bytes()
+    refused = 0
+    for cut in np.linspace(0.1, 0.995, 15):
+        path = tmp_path / f"cut{cut:.3f}.tif"
+        path.write_bytes(whole[: int(len(whole) * cut)])
+        try:
+            data = np.asarray(read_volume(path).data)
+        except InputDataError as exc:
+            refused += 1
+            assert "truncated" in str(exc) and path.name in str(exc)
+            continue
+        np.testing.assert_array_equal(data, stack)
+    assert refused >= 10
+
+
 def test_containers_open_lazily_multiscale_as_multiscale(tmp_path, volume):
     import h5py
     import zarr

@@ -8,7 +8,11 @@ still be viewed and processed block by block.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import re
 import xml.etree.ElementTree as ElementTree
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,12 +106,21 @@ def read_volume(
             f"({', '.join(MRC_SUFFIXES)}), zarr/OME-Zarr, N5 or HDF5"
         )
     try:
-        # By the size the pixels will take, not the file's: a small compressed file can
-        # declare a huge image (a decompression bomb), which is then only read lazily.
-        lazy = max(path.stat().st_size, _declared_bytes(path)) > lazy_above
-        if path.suffix.lower() in MRC_SUFFIXES:
-            return _read_mrc(path, lazy)
-        return _read_tiff(path, lazy)
+        with tifffile_complaints() as complaints:
+            # By the size the pixels will take, not the file's: a small compressed file can
+            # declare a huge image (a decompression bomb), which is then only read lazily.
+            lazy = max(path.stat().st_size, _declared_bytes(path)) > lazy_above
+            if path.suffix.lower() in MRC_SUFFIXES:
+                return _read_mrc(path, lazy)
+            volume = _read_tiff(path, lazy)
+        if complaints:
+            # tifffile reads what it can of a cut file (the first slice of a stack, say)
+            # and only logs the rest: a wrong volume, silently, unless refused here.
+            raise InputDataError(
+                f"{path.name} is damaged or truncated (tifffile: {complaints[0]}): copy or "
+                "export it again"
+            )
+        return volume
     except InputDataError:
         raise
     except Exception as exc:
@@ -115,6 +128,25 @@ def read_volume(
             f"{path.name} could not be read ({type(exc).__name__}: {first_line(exc)}): the file may be "
             "truncated or corrupt; re-export it"
         ) from None
+
+
+@contextlib.contextmanager
+def tifffile_complaints() -> Iterator[list[str]]:
+    """The errors tifffile logs while the block runs (a broken page chain, a series that
+    does not fit its metadata), collected as one line each."""
+    found: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            found.append(re.sub(r"^<[^>]*>\s*", "", first_line(record.getMessage())))
+
+    handler = Collect(level=logging.ERROR)
+    logger = logging.getLogger("tifffile")
+    logger.addHandler(handler)
+    try:
+        yield found
+    finally:
+        logger.removeHandler(handler)
 
 
 def _declared_bytes(path: Path) -> int:
