@@ -15,6 +15,15 @@ def test_strokes_brought_back_on_their_own_target_say_paint_more():
     assert "15 labelled pixels painted on EM (8×8)" in said and "paint more" in said
 
 
+def test_strokes_taught_from_the_command_line_name_the_file_of_the_layer():
+    """``bnadapt adapt --target vnc10.tif`` records the file; napari names its layer
+    ``vnc10``: the same image, no warning (a walkthrough was told it might be another)."""
+    from_file = PaintedStrokes.of(KEPT.to_array(), "vnc10.tif")
+    said, level = restored_note(from_file, from_file, "vnc10", (8, 8))
+    assert level == "info" and "paint more" in said
+    assert restored_note(from_file, from_file, "vnc10.tif copy", (8, 8))[1] == "warning"
+
+
 def test_strokes_brought_back_on_a_layer_of_another_name_warn():
     said, level = restored_note(KEPT, KEPT, "other", (8, 8))
     assert level == "warning" and "if other is another image, clear the layer" in said

@@ -47,6 +47,7 @@ from .layers import (
     layers_of,
     mask_colours,
     mask_state,
+    recorded_layer,
     result_layer,
     roi_mask,
     user_images,
@@ -283,8 +284,9 @@ class AdaptWidget(Container):
         if not self.segment_after.value:
             self.feedback.say("info", done, NEXT_STEP["adapted, not segmented"])
             return
-        if self.image.value is None and record.target in self.viewer.layers:
-            self.image.value = self.viewer.layers[record.target]
+        target = recorded_layer(self.viewer, record.target)
+        if self.image.value is None and target is not None:
+            self.image.value = target
         if self.segment(pending=done) is None:  # it could not segment: say both
             self.feedback.say(self.feedback.level, f"{done}\n{self.feedback.text}", toast=False)
 

@@ -24,7 +24,14 @@ from ..io.files import atomic_output
 from ..model.loaded import LoadedModel
 from .help import NEXT_STEP, explain, set_headers, show_as_written, wrapping
 from .latent_plots import TITLE, LatentPlots
-from .layers import image_to_follow, layer_data, layer_voxel_size, layers_of
+from .layers import (
+    image_to_follow,
+    layer_data,
+    layer_voxel_size,
+    layers_of,
+    names_layer,
+    recorded_layer,
+)
 from .layout import Section, lay_out
 from .messages import Feedback
 from .saving import apart_from_inputs
@@ -152,7 +159,7 @@ class HistogramWidget(Container):
         adapt), so before and after are measured at the adaptation's scale; else the
         layer's own."""
         record = adapted.adaptation if adapted is not None else None
-        if record is not None and record.target == layer.name and record.voxel_size:
+        if record is not None and names_layer(record.target, layer.name) and record.voxel_size:
             return record.voxel_size
         return layer_voxel_size(layer)
 
@@ -253,10 +260,9 @@ class HistogramWidget(Container):
     def _adapted(self, adapted: LoadedModel | None) -> None:
         """After adapting, the target is the layer adapted to (what step 4 explains)."""
         record = adapted.adaptation if adapted is not None else None
-        if record is not None and record.target in self.viewer.layers:
-            layer = self.viewer.layers[record.target]
-            if layer in self.target.choices:
-                self.target.value = layer
+        layer = recorded_layer(self.viewer, record.target) if record is not None else None
+        if layer is not None and layer in self.target.choices:
+            self.target.value = layer
         self.runner.update_buttons()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import Any, ClassVar
 
 import numpy as np
@@ -76,6 +77,21 @@ def user_images(viewer: Any) -> list[Any]:
 def images_in(layers: Any) -> list[Any]:
     """The user's image layers of a layer list (see :func:`user_images`)."""
     return [x for x in layers if type(x).__name__ == "Image" and role_of(x) is None]
+
+
+def names_layer(recorded: str, layer_name: str) -> bool:
+    """Whether a record's target names the layer: the layer's own name (napari), or the
+    file the command line was given, whose layer napari names after the file's stem."""
+    return recorded == layer_name or (
+        PurePath(recorded).suffix != "" and PurePath(recorded).stem == layer_name
+    )
+
+
+def recorded_layer(viewer: Any, recorded: str) -> Any:
+    """The open layer a record's target names (see :func:`names_layer`), else None."""
+    if recorded in viewer.layers:
+        return viewer.layers[recorded]
+    return next((x for x in viewer.layers if names_layer(recorded, x.name)), None)
 
 
 def image_to_follow(viewer: Any, event: Any, current: Any) -> Any:

@@ -11,7 +11,7 @@ from ..adapt.stroke_verdict import stroke_verdict
 from ..diagnostics.quality import merged_cells
 from ..model.painted_strokes import PaintedStrokes
 from .help import NEXT_STEP, percent
-from .layers import foreground_fraction, mask_to_compare
+from .layers import foreground_fraction, mask_to_compare, names_layer
 
 #: A mask with at most this foreground fraction is "empty" (at least 1 - it: "full").
 EMPTY = 0.001
@@ -137,7 +137,7 @@ def restored_note(
     because they were painted on a grid of another shape."""
     if restored is not None:
         said = f"Brought back the strokes the model was taught with ({restored.describe()})"
-        if restored.target == target:
+        if names_layer(restored.target, target):
             return f"{said}: paint more where the mask is still wrong.", "info"
         return (
             f"{said}, on {target}: if {target} is another image, clear the layer before "

@@ -16,7 +16,7 @@ from ..io.paths import NamedPath, check_outputs_apart, layer_sources
 from ..model.checkpoint import save_model
 from ..model.loaded import LoadedModel
 from .help import NEXT_STEP
-from .layers import layer_data
+from .layers import layer_data, recorded_layer
 from .workers import one_step
 
 #: The *Segment and adapt* widget (typed loosely: its module imports this one).
@@ -73,8 +73,9 @@ def sample_for(widget: AdaptWidget, model: LoadedModel) -> Any:
     """The layer to cut a package's test input from: the adaptation's target, else
     the image to segment (None: a synthetic image)."""
     record = model.adaptation
-    if record is not None and record.target in widget.viewer.layers:
-        return layer_data(widget.viewer.layers[record.target])
+    target = recorded_layer(widget.viewer, record.target) if record is not None else None
+    if target is not None:
+        return layer_data(target)
     return layer_data(widget.image.value) if widget.image.value is not None else None
 
 
