@@ -97,9 +97,12 @@ def test_latents_export_save_and_reset_after_adapting(workbench, qtbot, tmp_path
     wait(qtbot, widget)
     assert load_model(tmp_path / "adapted.pt").state == "adapted"
     assert "Saved the adapted model" in widget.feedback.text
+    assert "Out of date" not in histograms.feedback.text  # saving changed no network
     widget.reset()
     assert widget.session.adapted is None and not widget.reset_button.enabled
     assert "Press Segment" in widget.feedback.text
+    # The plots compare the adaptation just undone: said to be out of date, not as now.
+    assert histograms.feedback.text.startswith("Out of date")
     for name, mean in source_stats.items():
         torch.testing.assert_close(widget.session.model.source_stats[name]["running_mean"], mean)
     assert not errors_shown()
@@ -124,6 +127,26 @@ def test_bad_inputs_give_messages_and_keep_everything(workbench, qtbot):
     widget.segment()  # nothing chosen: a message, no worker
     assert widget.runner.worker is None
     assert len(errors_shown()) >= 3
+
+
+def test_another_model_is_said_where_the_old_one_was_spoken_of(workbench, qtbot):
+    """Loading another model after adapting: Segment and adapt no longer says "Adapted
+    to…" of a copy that is gone, and the Latents plots say they are out of date."""
+    viewer, widgets = workbench
+    widget, histograms, models = (
+        widgets["Segment and adapt"], widgets["Latent histograms"], widgets["Model"]
+    )  # fmt: skip
+    adapt_and_segment(qtbot, viewer, widget)
+    histograms.patches.value = 8
+    histograms.measure()
+    wait(qtbot, histograms)
+    models.bundled.value = "demo"
+    models.load_demo()
+    wait(qtbot, models)
+    said = widget.feedback.text
+    assert said.startswith("Now using ") and "adapted to target EM is no longer used" in said
+    assert "press Segment" in said and widget.status.value.startswith("Statistics: source")
+    assert histograms.feedback.text.startswith("Out of date")
 
 
 def test_exports_spare_opened_files_and_failed_writes_are_said(workbench, qtbot, tmp_path):

@@ -123,6 +123,8 @@ class AdaptWidget(Container):
         self.cancel_button = PushButton(text="Cancel")
         self.adapt_row = button_row(self.adapt_button, self.cancel_button)
         self.strokes = StrokeFlow(self)
+        #: The model and adapted copy last shown (to tell what a change replaced).
+        self._model_seen, self._adapted_seen = self.session.model, self.session.adapted
         self.reset_button = PushButton(text="Reset to source statistics")
         self.save_path = FileEdit(label="save adapted model", mode="w", filter="*.pt")
         self.save_button = PushButton(text="Save model")
@@ -164,7 +166,7 @@ class AdaptWidget(Container):
         self.strokes.connect()
         self.more_options.changed.connect(self._show_options)
         self.session.adapted_changed.connect(self._show_state)
-        self.session.model_changed.connect(lambda _: self._show_state())
+        self.session.model_changed.connect(self._model_changed)
         self.session.model_changed.connect(self._follow_threshold)
         for event in ("inserted", "removed", "reordered"):
             getattr(self.viewer.layers.events, event).connect(self._follow)
@@ -371,6 +373,22 @@ class AdaptWidget(Container):
         if layer is not None and layer in user_images(self.viewer) and not self.runner.running:
             self.image.value = layer
 
+    def _model_changed(self, model: LoadedModel | None) -> None:
+        """Another model: say so (the message and masks on screen are of the one before),
+        and that its adapted copy, if any, is no longer in use."""
+        before, adapted, self._model_seen = self._model_seen, self._adapted_seen, model
+        self._show_state()
+        if before is None or model is None or model is before:
+            return
+        record = adapted.adaptation if adapted is not None else None
+        dropped = (
+            f" The previous model's copy adapted to {record.target} is no longer used (not "
+            "saved? load that model and adapt again)."
+            if record is not None
+            else ""
+        )
+        self.feedback.say("info", f"Now using {model.name}.{dropped}", NEXT_STEP["other model"])
+
     def _follow_threshold(self, model: LoadedModel | None) -> None:  # a package's, else 0.5
         self.threshold.value = model.threshold_for(None) if model is not None else 0.5
 
@@ -379,7 +397,7 @@ class AdaptWidget(Container):
             control_of(self, name).visible = bool(shown)
 
     def _show_state(self, *_: object) -> None:
-        adapted = self.session.adapted
+        adapted = self._adapted_seen = self.session.adapted
         if self.session.model is None:
             self.status.value = "Statistics: no model loaded (step 1, Model)."
         elif adapted is None:

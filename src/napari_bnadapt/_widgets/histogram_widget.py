@@ -75,6 +75,8 @@ class HistogramWidget(Container):
         self.plots_button = PushButton(text="Show the plots")
         self.export_row = _row(self.export_png, self.export_csv, self.plots_button)
         self.verdict = wrapping(Label(value=""))
+        #: (model, adapted copy) the plots shown were measured with.
+        self._measured_networks: tuple[Any, Any] = (None, None)
         self.verdict.native.setTextFormat(Qt.TextFormat.RichText)
         self.table = Table(value={"data": [], "index": [], "columns": ["channel", *COLUMNS]})
         self.feedback = Feedback(viewer)
@@ -120,7 +122,7 @@ class HistogramWidget(Container):
         for control in (self.target, self.export_path):
             control.changed.connect(self.runner.update_buttons)
         self.session.diagnosis_changed.connect(self._show)
-        self.session.model_changed.connect(lambda _: self.runner.update_buttons())
+        self.session.model_changed.connect(lambda _: self._network_changed())
         self.session.adapted_changed.connect(self._adapted)
         for event in ("inserted", "removed"):
             getattr(self.viewer.layers.events, event).connect(self._refresh)
@@ -143,7 +145,7 @@ class HistogramWidget(Container):
             lambda: diagnose_steps(
                 model, data, adapted, source=source, config=config, voxel_size=voxel_size
             ),
-            self.session.set_diagnosis,
+            lambda diagnosis: self._show_measured(diagnosis, (model, adapted)),
             f"measuring latents of {target.name}",
         )
         if worker is not None:
@@ -152,6 +154,10 @@ class HistogramWidget(Container):
                 "info", f"Measuring the latents of {target.name} under {statistics} "
                 "statistics… (Cancel stops it.)",
             )  # fmt: skip
+
+    def _show_measured(self, diagnosis: Diagnosis, networks: tuple[Any, Any]) -> None:
+        self._measured_networks = networks
+        self.session.set_diagnosis(diagnosis)
 
     @staticmethod
     def _voxel_size_of(layer: Any, adapted: LoadedModel | None) -> tuple[float, ...] | None:
@@ -263,7 +269,24 @@ class HistogramWidget(Container):
         layer = recorded_layer(self.viewer, record.target) if record is not None else None
         if layer is not None and layer in self.target.choices:
             self.target.value = layer
+        self._network_changed()
+
+    def _network_changed(self) -> None:
+        """Plots of a network the session no longer uses (a reset, another adaptation or
+        model) stay, said to be out of date: a reset used to leave "after adaptation the
+        distance fell" on screen with nothing adapted."""
         self.runner.update_buttons()
+        measured, now = self._measured_networks, (self.session.model, self.session.adapted)
+        if measured == (None, None) or all(a is b for a, b in zip(measured, now)):
+            return
+        self.feedback.say("warning", STALE_PLOTS, toast=False)
+
+
+#: What the Latents tab says when its plots are of a network no longer in use.
+STALE_PLOTS = (
+    "Out of date: these plots and the reading are of the network before the last change "
+    "(a reset, an adaptation or another model). Press Measure latents again."
+)
 
 
 def reading_html(text: str) -> str:
