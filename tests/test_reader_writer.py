@@ -34,9 +34,17 @@ def test_labels_and_images_round_trip_with_their_scale(tmp_path, volume):
     assert path.endswith(".tif")
     np.testing.assert_array_equal(read_volume(path).data, volume)
     assert get_reader(path)(path)[0][2] == "image"
-    # A label image from elsewhere (no mark) stays an image: nothing is guessed.
-    tifffile.imwrite(tmp_path / "other.tif", labels.astype(np.uint8))
-    assert get_reader(str(tmp_path / "other.tif"))(str(tmp_path / "other.tif"))[0][2] == "image"
+    # A label image from elsewhere (integers of a few values: a ground truth) opens as
+    # labels too: as an image it became the image to segment and the target. An 8-bit
+    # image of many grey levels, or a float one, stays an image.
+    for name, data, kind in (
+        ("truth.tif", (volume > 128).astype(np.uint8), "labels"),
+        ("classes.tif", (volume // 32).astype(np.uint16), "labels"),
+        ("em.tif", volume.astype(np.uint8), "image"),
+        ("binary float.tif", (volume > 128).astype(np.float32), "image"),
+    ):
+        tifffile.imwrite(tmp_path / name, data)
+        assert read_layers(str(tmp_path / name))[0][2] == kind, name
 
 
 def test_layers_come_in_nm_with_named_axes(tmp_path, volume):

@@ -58,7 +58,8 @@ class Volume:
     rgb: bool = False
     levels: list[Any] | None = None
     source: StoredArray | None = None
-    #: Written as a label image (painted strokes, a mask) by this package.
+    #: A label image: written as one by this package (painted strokes, a mask), or
+    #: integer pixels of a few values (:func:`looks_like_labels`).
     labels: bool = False
 
     @property
@@ -182,7 +183,24 @@ def _read_tiff(path: Path, lazy: bool) -> Volume:
     rgb = axes.endswith("S") and data.shape[-1] in (3, 4)
     spatial_axes = axes[:-1] if rgb else axes
     scale, units = _scale_for_axes(spatial_axes, sizes)
+    labels = labels or (not lazy and not rgb and looks_like_labels(data))
     return Volume(data, path.stem, scale, units, lazy, rgb, labels=labels)
+
+
+#: An integer image with at most this many distinct values is an annotation.
+LABEL_VALUES = 16
+
+
+def looks_like_labels(data: np.ndarray) -> bool:
+    """Whether integer pixels take at most :data:`LABEL_VALUES` values (0/1 membranes, 0/1/2
+    strokes, a few classes): an annotation, never an EM image, whose grey levels span a
+    range. Opened as an image, a ground truth became the image to segment and the target."""
+    if data.dtype.kind not in "biu" or data.size == 0:
+        return False
+    sample = data.reshape(-1)[:: max(1, data.size // 1_000_000)]
+    if np.unique(sample).size > LABEL_VALUES:
+        return False
+    return np.unique(data).size <= LABEL_VALUES
 
 
 def _tiff_voxel_size(tif) -> dict[str, tuple[float, str]]:
