@@ -270,6 +270,29 @@ def test_demo_journey_from_model_to_latents(bench, qtbot):
     assert not errors()
 
 
+def test_the_model_tab_keeps_every_control_in_view_with_a_long_description(bench, qtbot):
+    """A packaged model's summary (description, data, licence) is long: the controls stay
+    in view and the summary scrolls in its own area, down to its last row (a walkthrough
+    found the device row and the licence cut off at 1366×768)."""
+    from qtpy.QtWidgets import QScrollArea
+
+    model = bench.widgets["Model"]
+    raise_tab(bench, qtbot, "Model")
+    model.bundled.value = "membranes-fibsem"
+    model.demo_button.native.click()
+    wait(qtbot, model)
+    for control in (model.path, model.load_button, model.bundled, model.demo_button,
+                    model.device, model.feedback.label):  # fmt: skip
+        assert readable(bench, control), control
+    area = model.summary.native.parentWidget().parentWidget()
+    assert isinstance(area, QScrollArea) and "licence" in model.summary.value
+    bar = area.verticalScrollBar()
+    bar.setValue(bar.maximum())  # the last row can be scrolled to, nothing sideways
+    settle(qtbot)
+    assert area.viewport().rect().bottom() >= model.summary.native.geometry().bottom() - bar.value()
+    assert not area.horizontalScrollBar().isVisible()
+
+
 def test_real_data_like_journey_with_a_voxel_size(make_napari_viewer, qtbot, tmp_path):
     """A stack dropped into napari with its voxel size (2.5 nm; the model was trained at 5):
     it is resampled and says so; masks come back on the stack's grid; no ground truth."""

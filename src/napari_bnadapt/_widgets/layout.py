@@ -64,7 +64,9 @@ def lay_out(
             layout.insertWidget(layout.indexOf(_row_of(body, controls[0])), label.native)
             widget.headings[section.title] = label
     layout.addStretch(1)
-    _scroll(widget, body, None if fill is None else fill.native)
+    _scroll(
+        widget, body, None if fill is None else getattr(fill, "root_native_widget", fill.native)
+    )
     add_purpose(widget, purpose)
     widget.body = body
     return body
@@ -134,6 +136,23 @@ def _scroll(widget: Any, body: Any, filler: Any = None) -> FittingScrollArea:
     else:
         layout.addStretch(1)  # the results stay right under the controls
     widget.scroll_area = area
+    return area
+
+
+def scroll_in_place(widget: Any, result: Any) -> QScrollArea:
+    """Put ``result`` (a result of ``widget``, laid out) into a scroll area in its place,
+    with its stretch: a long text then scrolls, down only (its lines wrap), instead of
+    running past the screen's bottom."""
+    layout = widget.native.layout()
+    index = layout.indexOf(result.native)
+    stretch = layout.stretch(index)
+    layout.removeWidget(result.native)
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    area.setWidget(result.native)
+    layout.insertWidget(index, area, stretch)
     return area
 
 

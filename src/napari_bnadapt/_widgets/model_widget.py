@@ -17,7 +17,7 @@ from ..model.checkpoint import BUNDLED, DEMO_NAME, DEMO_PATH, load_model
 from ..model.description import describe, strokes_text
 from ..model.loaded import LoadedModel
 from .help import NEXT_STEP, explain, wrapping
-from .layout import Section, lay_out
+from .layout import Section, lay_out, scroll_in_place
 from .messages import Feedback, confirm
 from .session import live_statistics, session_for
 from .workers import JobRunner, Rule, one_step, stop_on_close
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     import napari
 
 MODEL_FILTER = "*.pt *.pth *.ts *.torchscript *.zip *.yaml"
-SECTIONS = (Section(None, ("live", "path", "load_button", "bundled_row", "device")),)
+SECTIONS = (Section(None, ("live", "path", "load_button", "bundled", "demo_button", "device")),)
 _ROW = re.compile(r"^(\s*)([^:]{1,24}):\s+(.*)$")
 
 
@@ -44,14 +44,15 @@ class ModelWidget(Container):
         self.load_button = PushButton(text="Load model")
         self.bundled = ComboBox(label="bundled", choices=list(BUNDLED), value=DEMO_NAME)
         self.demo_button = PushButton(text="Use the bundled model")
-        self.bundled_row = Container(widgets=[self.bundled, self.demo_button], layout="horizontal")
-        self.bundled_row.margins = (0, 0, 0, 0)
         self.device = ComboBox(label="device", choices=["auto", *available_devices()])
         self.summary = wrapping(Label(value="no model loaded"))
         self.feedback = Feedback(viewer)
         self._loaded_message: str | None = None
         self.runner = JobRunner(self.button_rules(), None, self.feedback)
-        lay_out(self, "Model", SECTIONS, [self.summary, self.feedback.label])
+        lay_out(self, "Model", SECTIONS, [self.summary, self.feedback.label], fill=self.summary)
+        # Its own scroll area, taking the dock's spare height: a packaged model's
+        # description and attribution ran past the bottom of a 1366×768 screen.
+        scroll_in_place(self, self.summary)
         self.load_button.changed.connect(self.load)
         self.demo_button.changed.connect(self.load_demo)
         self.path.changed.connect(self.runner.update_buttons)
