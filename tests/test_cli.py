@@ -144,6 +144,13 @@ def test_adapt_then_reset(tmp_path, target_tif, capsys):
     assert restored_model.state == "source"
     for key, value in source.module.state_dict().items():
         assert (value == restored_model.module.state_dict()[key]).all(), key
+    assert "source statistics restored" in capsys.readouterr().out
+    # A model never adapted: the copy is the model as it was, and said so (not "restored").
+    assert main(["adapt", "--reset", "--model", "demo", "--out", str(tmp_path / "r.pt")]) == 0
+    assert "demo was not adapted, so it is unchanged" in capsys.readouterr().out
+    # A folder as --out: the example named is a model file, not a mask.
+    assert main(["adapt", "--reset", "--model", "demo", "--out", str(tmp_path)]) == 2
+    assert repr(str(tmp_path / "adapted.pt")) in capsys.readouterr().err
 
 
 def test_demo_prints_dice_and_writes_outputs(tmp_path, capsys):

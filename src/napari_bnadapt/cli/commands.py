@@ -128,10 +128,13 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     if args.reset:
         model = model_from(args)
         weights = " and weights" if model.source_weights else ""
-        strokes = model.strokes
+        strokes, adapted = model.strokes, model.adaptation is not None
         reset(model)
         save_model(model, args.out)
-        print(f"wrote {args.out} with the source statistics{weights} restored")
+        if adapted:
+            print(f"wrote {args.out} with the source statistics{weights} restored")
+        else:
+            print(f"wrote {args.out}: {args.model} was not adapted, so it is unchanged")
         if strokes is not None:  # they stay in the input file, not in the reset one
             print(
                 f"the strokes it was taught with ({strokes.describe()}) are not in "

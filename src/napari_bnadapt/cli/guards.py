@@ -32,7 +32,9 @@ def check_paths(args: argparse.Namespace) -> None:
     for i, first in enumerate(outputs):
         check_outputs_apart([first], outputs[i + 1 :], existing_only=False)
     for output in outputs:
-        check_output_kind(output, writes_folder(args))
+        check_output_kind(
+            output, writes_folder(args), EXAMPLE.get(getattr(args, "command", None), "result.tif")
+        )
         check_writable(output)
 
 
@@ -46,8 +48,14 @@ def writes_folder(args: argparse.Namespace) -> bool:
     return command == "predict" and bool(source) and is_image_folder(source)
 
 
-def check_output_kind(output: NamedPath, folder: bool) -> None:
-    """Refuse a file where a folder is written, and a folder where a file is."""
+#: A file name to suggest when a command that writes a file is given a folder.
+EXAMPLE = {"adapt": "adapted.pt", "train": "model.pt", "fingerprint": "model.pt",
+           "export": "model.zip", "strokes": "strokes.tif"}  # fmt: skip
+
+
+def check_output_kind(output: NamedPath, folder: bool, example: str = "result.tif") -> None:
+    """Refuse a file where a folder is written, and a folder where a file is (suggesting
+    ``example`` in that folder)."""
     path = output.path
     if str(path).rstrip("/").endswith(".zarr") or not path.exists():
         return
@@ -59,7 +67,7 @@ def check_output_kind(output: NamedPath, folder: bool) -> None:
     if not folder and path.is_dir():
         raise OutputPathError(
             f"{output.label} {str(path)!r} is a folder: give a file name, e.g. "
-            f"{str(path / 'result.tif')!r} (nothing was written)"
+            f"{str(path / example)!r} (nothing was written)"
         )
 
 
