@@ -149,6 +149,20 @@ def test_another_model_is_said_where_the_old_one_was_spoken_of(workbench, qtbot)
     assert histograms.feedback.text.startswith("Out of date")
 
 
+def test_segmenting_again_after_a_reset_shows_the_mask(workbench, qtbot):
+    """Reset, then Segment: the source mask (hidden when the adapted one came) is
+    replaced and shown again; it stayed hidden, so the canvas showed no mask at all."""
+    viewer, widgets = workbench
+    widget = widgets["Segment and adapt"]
+    adapt_and_segment(qtbot, viewer, widget)
+    source, adapted = (viewer.layers[f"target EM mask [{s}]"] for s in ("source", "adabn"))
+    assert adapted.visible and not source.visible
+    widget.reset()
+    widget.segment()
+    wait(qtbot, widget)
+    assert source.visible and not adapted.visible
+
+
 def test_exports_spare_opened_files_and_failed_writes_are_said(workbench, qtbot, tmp_path):
     """The Latents exports never write over an opened layer's file (a walkthrough's PNG
     was replaced by the plots), keep a folder's dots, and a write the system refuses (a

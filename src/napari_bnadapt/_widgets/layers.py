@@ -168,6 +168,7 @@ def result_layer(
     if name in viewer.layers:
         layer = viewer.layers[name]
         layer.data = data
+        layer.visible = True  # a fresh result: hidden by a newer mask before, shown again
         for key, value in kwargs.items():
             if key == "metadata":
                 layer.metadata.update(value)
