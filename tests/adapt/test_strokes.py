@@ -331,6 +331,16 @@ def test_the_taught_model_keeps_its_strokes_for_the_next_round(demo, shifted, tm
     assert "are not in" in capsys.readouterr().out
     assert load_model(tmp_path / "source.pt").strokes is None
     assert load_model(tmp_path / "taught.pt").strokes is not None
+    # A taught model is not replaced by another's output (its strokes may be nowhere
+    # else), unless --force; a model without strokes is replaced as any output.
+    copy = tmp_path / "copy.pt"
+    copy.write_bytes((tmp_path / "taught.pt").read_bytes())
+    assert main([*reset, "--out", str(copy)]) == 2
+    assert "taught with painted strokes" in capsys.readouterr().err
+    assert load_model(copy).strokes is not None
+    assert main([*reset, "--out", str(copy), "--force"]) == 0
+    assert load_model(copy).strokes is None
+    assert main([*reset, "--out", str(copy)]) == 0
 
 
 def test_a_kept_run_records_the_cells_of_its_painted_slices(demo, shifted, monkeypatch):

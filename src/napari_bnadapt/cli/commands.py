@@ -16,7 +16,7 @@ from ..cluster import ClusterConfig
 from ..demo import run_demo
 from ..diagnostics.fingerprinting import compute_fingerprint
 from ..diagnostics.latents import LatentConfig
-from ..errors import InputDataError, OutputPathError
+from ..errors import BnAdaptError, InputDataError, OutputPathError
 from ..export.bioimageio import ExportConfig
 from ..export.formats import export_model
 from ..export.test_tensors import check_test_tensors
@@ -125,6 +125,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_adapt(args: argparse.Namespace) -> int:
+    check_no_strokes_lost(args.out, args.force)
     if args.reset:
         model = model_from(args)
         weights = " and weights" if model.source_weights else ""
@@ -176,6 +177,25 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         print(stroke_summary(record.details["strokes"]))
     say_scale(args, targets[0], model)
     return 0
+
+
+def check_no_strokes_lost(out: str, force: bool) -> None:
+    """Refuse, before any work, to replace a taught model whose painted strokes may exist
+    nowhere else (a walkthrough lost them so); ``--force`` replaces it."""
+    path = Path(out)
+    if force or not path.is_file() or path.suffix.lower() not in (".pt", ".pth"):
+        return
+    try:
+        strokes = load_model(path).strokes
+    except BnAdaptError:
+        return  # not a model we can read: nothing of ours to lose there
+    if strokes is not None:
+        raise OutputPathError(
+            f"--out {out!r} is a model taught with painted strokes ({strokes.describe()}), "
+            f"which the new file would not keep: choose a new name, save them first (bnadapt "
+            f"strokes --model {shlex.quote(out)} --out strokes.tif), or add --force "
+            "(nothing was written)"
+        )
 
 
 def cmd_strokes(args: argparse.Namespace) -> int:

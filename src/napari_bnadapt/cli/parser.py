@@ -197,6 +197,10 @@ def _adapt(commands) -> argparse.ArgumentParser:
     add_key_option(adapt)
     adapt.add_argument("--out", required=True, help="adapted model file to write")
     adapt.add_argument(
+        "--force", action="store_true",
+        help="replace --out even when it is a model taught with strokes (default: refuse)",
+    )  # fmt: skip
+    adapt.add_argument(
         "--cure", choices=(*CURES, *STROKE_CURES),
         help="what to change: adabn = re-estimate the BatchNorm statistics; histogram, fda = "
         "bring the input's intensities / low frequencies to the source fingerprint's (alone or "
