@@ -207,11 +207,24 @@ def test_bad_option_values_get_one_line_and_exit_code_2(
         "predict": ["--model", "demo", "--input", str(target_tif)],
         "adapt": ["--model", "demo", "--target", str(target_tif)],
     }[command]
-    out = tmp_path / "out.x"
+    out = tmp_path / ("out.tif" if command == "predict" else "out.pt")
     assert main([command, *files, "--out", str(out), option, value]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("bnadapt: error:") and words in err and "\n" not in err
     assert not out.exists()
+
+
+def test_an_output_named_as_another_format_is_refused(tmp_path, target_tif, capsys):
+    """A model under an image's name, a TIFF mask under .png: one line, nothing written."""
+    for args, words in (
+        (["adapt", "--model", "demo", "--target", str(target_tif), "--out", "a.tif"],
+         "a model is written there"),
+        (["predict", "--model", "demo", "--input", str(target_tif), "--out", "m.png"],
+         "masks are written as TIFF"),
+    ):  # fmt: skip
+        args[-1] = str(tmp_path / args[-1])
+        assert main(args) == 2
+        assert words in capsys.readouterr().err and not (tmp_path / args[-1]).exists()
 
 
 def test_adapt_with_a_cure_records_it_and_predict_applies_it(tmp_path, capsys):

@@ -191,6 +191,10 @@ def test_exports_spare_opened_files_and_failed_writes_are_said(workbench, qtbot,
     assert (tmp_path / "data.v2" / "plots.png").stat().st_size > 0
     assert "Saved the plots" in histograms.feedback.text
 
+    widget.save_path.value = tmp_path / "saved.tif"  # a model under an image's name
+    assert widget.save() is None and "a model is written there" in widget.feedback.text
+    assert not (tmp_path / "saved.tif").exists()
+
     def refused(*_args, **_kwargs):
         raise OSError(errno.EROFS, "Read-only file system")
 

@@ -257,7 +257,7 @@ def test_cli_adapts_with_strokes_and_says_what_they_did(demo, shifted, tmp_path,
     assert record.details["strokes"]["from"] == str(
         tmp_path / "s.tif"
     )  # the saved record names them
-    assert main([*common, "--cure", "strokes"]) == 2
+    assert main([*common, "--cure", "strokes", "--force"]) == 2  # a.pt is taught: --force
     assert "--strokes strokes.tif" in capsys.readouterr().err
 
 

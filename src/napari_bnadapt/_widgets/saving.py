@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import OutputPathError
 from ..export.formats import export_model
-from ..io.paths import NamedPath, check_outputs_apart, layer_sources
+from ..io.paths import NamedPath, check_output_suffix, check_outputs_apart, layer_sources
 from ..model.checkpoint import save_model
 from ..model.loaded import LoadedModel
 from .help import NEXT_STEP
@@ -29,7 +29,7 @@ def save_model_file(widget: AdaptWidget) -> Any:
     if model is None or path is None:
         say_what_is_missing(widget, model, "choose a file to save the model to (.pt)")
         return None
-    if not apart_from_inputs(widget, path, model):
+    if not apart_from_inputs(widget, path, model, "model"):
         return None
     return widget.runner.start(
         one_step(save_model, model, str(path)),
@@ -79,13 +79,18 @@ def sample_for(widget: AdaptWidget, model: LoadedModel) -> Any:
     return layer_data(widget.image.value) if widget.image.value is not None else None
 
 
-def apart_from_inputs(widget: AdaptWidget, path: Path, model: LoadedModel) -> bool:
-    """Whether ``path`` spares the loaded model's file and every layer's; if not, say so."""
+def apart_from_inputs(
+    widget: AdaptWidget, path: Path, model: LoadedModel, written: str | None = None
+) -> bool:
+    """Whether ``path`` spares the loaded model's file and every layer's (and, for a
+    ``written`` model, is not named as an image); if not, say so."""
     inputs = layer_sources(widget.viewer.layers)
     if model.path:
         inputs.append(NamedPath.of("loaded model's file", model.path))
+    output = NamedPath.of("the file to save", path)
     try:
-        check_outputs_apart([NamedPath.of("the file to save", path)], inputs)
+        check_outputs_apart([output], inputs)
+        check_output_suffix(output, written)
     except OutputPathError as exc:
         widget.feedback.say("error", str(exc))
         return False

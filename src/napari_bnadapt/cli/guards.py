@@ -8,7 +8,7 @@ import os
 
 from ..errors import OutputPathError
 from ..io.images import is_image_folder
-from ..io.paths import NamedPath, check_outputs_apart, check_regular
+from ..io.paths import NamedPath, check_output_suffix, check_outputs_apart, check_regular
 
 #: Options whose value is read (attribute name → how the user wrote it).
 INPUTS = {
@@ -31,10 +31,12 @@ def check_paths(args: argparse.Namespace) -> None:
     check_outputs_apart(outputs, inputs)
     for i, first in enumerate(outputs):
         check_outputs_apart([first], outputs[i + 1 :], existing_only=False)
+    command = getattr(args, "command", None)
     for output in outputs:
-        check_output_kind(
-            output, writes_folder(args), EXAMPLE.get(getattr(args, "command", None), "result.tif")
-        )
+        folder = writes_folder(args)
+        check_output_kind(output, folder, EXAMPLE.get(command, "result.tif"))
+        if not folder:
+            check_output_suffix(output, "model" if command in MODEL_COMMANDS else command)
         check_writable(output)
 
 
@@ -48,6 +50,8 @@ def writes_folder(args: argparse.Namespace) -> bool:
     return command == "predict" and bool(source) and is_image_folder(source)
 
 
+#: Commands that write a model file.
+MODEL_COMMANDS = ("adapt", "train", "fingerprint")
 #: A file name to suggest when a command that writes a file is given a folder.
 EXAMPLE = {"adapt": "adapted.pt", "train": "model.pt", "fingerprint": "model.pt",
            "export": "model.zip", "strokes": "strokes.tif"}  # fmt: skip
