@@ -144,13 +144,22 @@ def test_adapt_then_reset(tmp_path, target_tif, capsys):
     assert restored_model.state == "source"
     for key, value in source.module.state_dict().items():
         assert (value == restored_model.module.state_dict()[key]).all(), key
-    assert "source statistics restored" in capsys.readouterr().out
+    said = capsys.readouterr()
+    assert "source statistics restored" in said.out
+    assert "] \n" not in said.err  # no progress line without words
     # A model never adapted: the copy is the model as it was, and said so (not "restored").
     assert main(["adapt", "--reset", "--model", "demo", "--out", str(tmp_path / "r.pt")]) == 0
     assert "demo was not adapted, so it is unchanged" in capsys.readouterr().out
     # A folder as --out: the example named is a model file, not a mask.
     assert main(["adapt", "--reset", "--model", "demo", "--out", str(tmp_path)]) == 2
     assert repr(str(tmp_path / "adapted.pt")) in capsys.readouterr().err
+
+
+def test_how_far_the_statistics_still_move_is_read_for_the_user():
+    from napari_bnadapt.cli.commands import settling
+
+    assert settling(0.01, 64).endswith("settled (more --patches would change little)")
+    assert settling(0.2, 64).endswith("still moving; --patches 128 would steady them")
 
 
 def test_demo_prints_dice_and_writes_outputs(tmp_path, capsys):

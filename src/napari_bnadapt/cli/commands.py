@@ -172,11 +172,23 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     record = result.record
     print(f"{record.summary()} → {args.out}")
     if record.last_change is not None:
-        print(f"statistics still moved {record.last_change:.4f} σ with the last batch")
+        print(settling(record.last_change, record.patches))
     if "strokes" in record.details:
         print(stroke_summary(record.details["strokes"]))
     say_scale(args, targets[0], model)
     return 0
+
+
+#: Below this movement with the last batch (source σ), the statistics have settled.
+SETTLED = 0.05
+
+
+def settling(change: float, patches: int) -> str:
+    """How much the statistics still moved with the last batch, and what that means."""
+    said = f"statistics moved {change:.3f} σ with the last batch"
+    if change < SETTLED:
+        return f"{said}: settled (more --patches would change little)"
+    return f"{said}: still moving; --patches {2 * patches} would steady them"
 
 
 def check_no_strokes_lost(out: str, force: bool) -> None:

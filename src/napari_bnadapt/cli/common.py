@@ -78,8 +78,8 @@ def printer(lines: int = 20) -> ProgressCallback:
     last: list[Any] = [None, None]
 
     def show(step: Progress) -> None:
-        if not step.message and step.done != step.total:
-            return  # nothing to say yet (a job's first tick)
+        if not step.message:
+            return  # nothing to say (a job's first tick, or a last one that names nothing)
         tick = int(step.fraction * lines)
         # What is being done, without its counters ("step 57/200"): a new line when the
         # work changes, not at every step it counts.
