@@ -116,7 +116,7 @@ def test_bad_inputs_give_messages_and_keep_everything(workbench, qtbot):
     widget.image.value = viewer.layers["5D"]
     widget.segment()
     wait(qtbot, widget)
-    assert widget.runner.last_error and "select one channel" in widget.runner.last_error
+    assert widget.runner.last_error and "EM is one channel" in widget.runner.last_error
     widgets["Model"].path.value = "/nonexistent/model.pt"
     widgets["Model"].load()
     wait(qtbot, widgets["Model"])

@@ -77,9 +77,11 @@ def canonical_view(
         )
     if model_dims == 2 and len(spatial) not in (2, 3):
         raise InputDataError(
-            f"this 2D model needs {expected}, got {len(spatial)} spatial axes {spatial}: "
-            "select one channel or timepoint first"
-            + ("; or it expects more channels" if len(spatial) == 4 else "")
+            f"this 2D model needs {expected} (2 or 3 spatial axes), got {len(spatial)} axes "
+            f"{spatial}: the extra axis is channels or time, and EM is one channel; keep one "
+            "(Fiji: Image ▸ Color ▸ Split Channels, or Image ▸ Duplicate of one frame; in "
+            "napari: right-click the layer ▸ Split Stack) and save it as its own TIFF"
+            + ("; or the model expects more channels" if len(spatial) == 4 else "")
         )
     view = data if has_channels else data[None]
     axis: int | None = None
