@@ -52,11 +52,12 @@ def stroke_cure_steps(
     started = time.perf_counter()
     batch = read_stroke_batch(model, targets, strokes, cfg, device)
     label_free = painted_cells(model, targets, strokes, device)
+    # One copy of the starting weights, for the training's guard and the merge guard.
     start = {k: v.detach().clone() for k, v in model.module.state_dict().items()}
     outcome = yield from stroke_training_steps(
         model, batch, steps=cfg.stroke_steps, learning_rate=cfg.stroke_learning_rate,
         parameters=cfg.stroke_parameters, consistency=cfg.stroke_consistency,
-        batch_size=cfg.batch_size, device=device, seed=cfg.seed,
+        batch_size=cfg.batch_size, device=device, seed=cfg.seed, start=start,
     )  # fmt: skip
     if label_free is not None and outcome["guard"]["kept"]:
         taught = painted_cells(model, targets, strokes, device)

@@ -89,13 +89,16 @@ def stroke_training_steps(
     batch_size: int,
     device: torch.device,
     seed: int = 0,
+    start: dict[str, torch.Tensor] | None = None,
 ) -> Steps[dict[str, Any]]:
     """Fine-tune ``model`` in place on ``batch``; undo unless the held-out strokes say it
-    is better than the state it started from. Returns what was done, for the record."""
+    is better than the state it started from (``start``, a copy of the module's state
+    dict: taken here unless the caller, which may undo it later, already holds one).
+    Returns what was done, for the record."""
     module = model.module.to(device).eval()
     names = trainable_names(model, parameters)
     named = dict(module.named_parameters())
-    start = copy.deepcopy(module.state_dict())
+    start = start if start is not None else copy.deepcopy(module.state_dict())
     flags = {n: p.requires_grad for n, p in named.items()}
     for name, parameter in named.items():
         parameter.requires_grad_(name in names)
