@@ -193,6 +193,27 @@ def test_output_names_are_checked(tmp_path, small_model_2d, volume):
     assert (tmp_path / "taken.zarr" / "notes.txt").read_text() == "mine"
 
 
+def test_a_zarr_store_this_tool_did_not_write_is_never_replaced(tmp_path, small_model_2d, volume):
+    """A walkthrough's `--out victim.zarr` replaced the user's store (its image and notes)
+    with a mask. Only a mask or map this package wrote (its record) is replaced."""
+    import zarr
+
+    from napari_bnadapt.errors import OutputPathError
+
+    theirs = tmp_path / "theirs.zarr"
+    zarr.open_group(str(theirs), mode="w").create_array("raw", data=volume)
+    (theirs / "notes").mkdir()
+    (theirs / "notes" / "readme.txt").write_text("mine")
+    with pytest.raises(OutputPathError, match="this tool did not write"):
+        predict_to_zarr(small_model_2d, volume, theirs, CPU)
+    assert (theirs / "notes" / "readme.txt").read_text() == "mine"
+    np.testing.assert_array_equal(zarr.open_group(str(theirs), mode="r")["raw"][:], volume)
+    ours = tmp_path / "mask.zarr"
+    predict_to_zarr(small_model_2d, volume, ours, CPU)
+    predict_to_zarr(small_model_2d, 255 - volume, ours, CPU)  # an earlier mask: replaced
+    assert read_volume(ours).data.shape == volume.shape
+
+
 def test_torchscript_models_travel_to_workers(small_model_2d):
     import pickle
 

@@ -99,11 +99,11 @@ def predict_to_zarr_steps(
     outputs = [
         NamedPath.of(label, p) for label, p in (("out", out), ("probabilities", probabilities)) if p
     ]
-    for named in outputs:
-        check_output_name(named.path)
-    if isinstance(image, StoredArray):
+    if isinstance(image, StoredArray):  # the input first: the most precise message
         check_outputs_apart(outputs, [NamedPath.of("input", image.path)])
     check_outputs_apart(outputs[:1], outputs[1:], existing_only=False)
+    for named in outputs:
+        check_output_name(named.path)
     plan = make_plan(model, as_array(image), cfg, opts.block, voxel_size)
     stores = _stores(model, plan, out, probabilities, scale, unit, opts.ome_version)
     run = run_record(model, plan, as_array(image), cfg, scale)

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputDataError, require
+from ..errors import InputDataError, OutputPathError, require
 
 OME_VERSIONS = ("0.4", "0.5")
 MARKERS = "bnadapt-blocks"
@@ -151,10 +151,30 @@ class BlockStore:
 
 
 def check_output_name(path: str | Path) -> None:
-    """Refuse an output that would replace something other than a zarr store."""
+    """Refuse an output that would replace anything but a store this package wrote (a mask
+    or probability map of an earlier run): another zarr store there may be the user's
+    image, labels or notes, and is replaced whole."""
     path = Path(path)
-    if path.exists() and not _is_zarr(path):
+    if not path.exists():
+        return
+    if not _is_zarr(path):
         raise InputDataError(f"{path} exists and is not a zarr store: choose another output name")
+    if not _written_here(path):
+        raise OutputPathError(
+            f"{path} exists and holds a zarr store this tool did not write (an image, "
+            "labels?): it would be replaced whole. Choose another output name, or remove it "
+            "first (nothing was written)"
+        )
+
+
+def _written_here(path: Path) -> bool:
+    """Whether the store at ``path`` is a mask or map this package wrote (its record)."""
+    import zarr
+
+    try:
+        return "bnadapt" in zarr.open_group(str(path), mode="r").attrs
+    except Exception:  # not a group, or unreadable: not ours
+        return False
 
 
 def _is_zarr(path: Path) -> bool:
