@@ -40,6 +40,23 @@ def test_predict_writes_a_mask_with_the_input_shape(tmp_path, target_tif):
     assert tifffile.imread(probs).dtype == np.float32
 
 
+def test_predicted_masks_keep_the_image_voxel_size(tmp_path):
+    """A mask without the image's voxel size did not overlay it in napari (scale 1 against
+    50×4.6×4.6 nm): the mask and the probabilities carry it, with --no-rescale too."""
+    from napari_bnadapt.io.images import write_tiff
+    from napari_bnadapt.io.volumes import read_volume
+
+    volume, _ = make_volume((3, 64, 64), TARGET, seed=4)
+    write_tiff(tmp_path / "em.tif", volume, (50.0, 4.6, 4.6), "nm")
+    for extra in ([], ["--no-rescale"]):
+        out, probs = tmp_path / "mask.tif", tmp_path / "prob.tif"
+        assert main(["predict", "--model", "demo", "--input", str(tmp_path / "em.tif"),
+                     "--out", str(out), "--probabilities", str(probs), *extra]) == 0  # fmt: skip
+        for path in (out, probs):
+            assert read_volume(path).voxel_size == pytest.approx((50.0, 4.6, 4.6)), extra
+        assert read_volume(out).labels
+
+
 def test_predict_on_a_folder_writes_one_mask_per_image(tmp_path):
     from PIL import Image
 

@@ -110,13 +110,20 @@ def cmd_predict(args: argparse.Namespace) -> int:
             if path is not None:
                 path.mkdir(parents=True, exist_ok=True)
     for image in images:
-        prediction = predict(model, image.data, config, voxel_size=voxel_size_of(args, image))
+        voxel_size = voxel_size_of(args, image)
+        prediction = predict(model, image.data, config, voxel_size=voxel_size)
         mask_path = out / f"{image.name}.tif" if folder else out
-        write_tiff(mask_path, prediction.segmentation, labels=True)  # opens as labels
+        # The image's voxel size goes with its mask, which then overlays it in napari.
+        size = voxel_size or image.voxel_size  # with --no-rescale too
+        scale = size if size and len(size) == prediction.mask.ndim else None
+        unit = "nm" if scale else None
+        write_tiff(mask_path, prediction.segmentation, scale, unit, labels=True)  # as labels
         if probs is not None:
             write_tiff(
                 probs / f"{image.name}.tif" if folder else probs,
                 prediction.probabilities.astype(np.float32),
+                scale if prediction.probabilities.ndim == prediction.mask.ndim else None,
+                unit,
             )
         fraction = float(np.mean(prediction.mask))
         print(f"{image.name}: {prediction.mask.shape} foreground {fraction:.1%} → {mask_path}")
