@@ -351,7 +351,7 @@ def test_predict_streams_an_input_at_another_voxel_size_as_in_memory(tmp_path, t
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ([], "several arrays (labels, raw): choose one with --key"),
+        ([], "several arrays (labels, raw): choose one with --key, e.g. --key raw"),
         (["--key", "raw", "--block", "0"], "--block '0'"),
         (["--key", "raw", "--workers", "2", "--scheduler", "tcp://x:1"], "not both"),
     ],

@@ -245,6 +245,8 @@ def test_containers_open_lazily_multiscale_as_multiscale(tmp_path, volume):
     layers = get_reader(str(tmp_path / "v.h5"))(str(tmp_path / "v.h5"))
     assert [meta["name"] for _, meta, _ in layers] == ["v-mito", "v-raw"]
     assert all(type(data).__module__.startswith("dask") for data, _, _ in layers)
+    # The annotation opens as labels (as an image it was offered as the image to segment).
+    assert [kind for _, _, kind in layers] == ["labels", "image"]
     assert get_reader(str(tmp_path / "missing.zarr")) is None
 
 

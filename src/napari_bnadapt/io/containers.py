@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -261,6 +262,11 @@ def list_arrays(path: str | Path) -> list[str]:
     return sorted(name for name, member in node.members(max_depth=None) if _is_array(member))
 
 
+#: An array whose name says it is an annotation (``labels``, ``seg``, ``gt``...), not an
+#: image to segment.
+LABEL_NAME = re.compile(r"label|seg|mask|truth|\bgt\b|annot|membrane|mito|stroke", re.I)
+
+
 def _choose_key(path: Path, keys: list[str], key: str | None) -> str:
     listed = ", ".join(k or "(root)" for k in keys) or "none"
     if key is not None:
@@ -274,8 +280,10 @@ def _choose_key(path: Path, keys: list[str], key: str | None) -> str:
         return keys[0]
     if not keys:
         raise InputDataError(f"{path.name} holds no arrays: check the path")
+    images = [k for k in keys if not LABEL_NAME.search(k)] or keys  # an image, not labels
     raise InputDataError(
-        f"{path.name} holds several arrays ({listed}): choose one with --key, e.g. --key {keys[0]}"
+        f"{path.name} holds several arrays ({listed}): choose one with --key, e.g. --key "
+        f"{images[0]}"
     )
 
 

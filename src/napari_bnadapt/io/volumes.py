@@ -23,7 +23,13 @@ import tifffile
 
 from ..errors import InputDataError, first_line
 from ..units import is_sane_voxel_size
-from .containers import CONTAINER_SUFFIXES, StoredArray, container_kind, open_container
+from .containers import (
+    CONTAINER_SUFFIXES,
+    LABEL_NAME,
+    StoredArray,
+    container_kind,
+    open_container,
+)
 from .paths import check_regular
 
 #: The TIFF Software tag of label images written here (strokes, masks): read back as labels.
@@ -163,10 +169,17 @@ def _declared_bytes(path: Path) -> int:
 def _read_container(path: Path, key: str | None, missing_chunks: str) -> Volume:
     container = open_container(path, key, missing_chunks)
     levels = [level.to_dask() for level in container.levels]
+    labels = bool(LABEL_NAME.search(container.name)) and looks_like_labels(_middle(levels[0]))
     return Volume(
         levels[0], container.name, container.scale, container.units, lazy=True,
-        levels=levels, source=container.array,
+        levels=levels, source=container.array, labels=labels,
     )  # fmt: skip
+
+
+def _middle(data: Any, side: int = 512) -> np.ndarray:
+    """A window of the middle slice of a lazy array, read (a sample of its values)."""
+    index = (*(n // 2 for n in data.shape[:-2]), slice(0, side), slice(0, side))
+    return np.asarray(data[index])
 
 
 def _read_tiff(path: Path, lazy: bool) -> Volume:
