@@ -352,6 +352,22 @@ def test_a_lazy_layer_is_segmented_block_by_block_and_shown_lazily(workbench, qt
     )
     np.testing.assert_allclose(mask.scale, layer.scale)
 
+    # Adapted on the lazy layer: said, and its masks before and after go to Compare.
+    compare = widgets["Compare masks"]
+    widget.target.value = layer
+    widget.image.value = layer
+    widget.patches.value = 8
+    widget.adapt()
+    qtbot.waitUntil(lambda: "big-raw mask [adabn]" in viewer.layers, timeout=TIMEOUT)
+    wait(qtbot, widget)
+    said = widget.feedback.text
+    assert said.startswith("Adapted to big-raw") and "block by block" in said
+    assert "segmented, not adapted" not in said
+    adapted = viewer.layers["big-raw mask [adabn]"]
+    assert adapted.visible and not mask.visible  # the newest mask of the image alone
+    assert compare.before.value.name == "big-raw mask [source]"
+    assert compare.after.value.name == "big-raw mask [adabn]"
+
 
 def test_a_package_with_code_loads_only_after_the_user_confirms(
     workbench, qtbot, make_package, nets, monkeypatch

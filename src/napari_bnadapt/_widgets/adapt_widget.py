@@ -53,9 +53,9 @@ from .layers import (
     user_images,
 )
 from .layout import Section, button_row, lay_out
-from .lazy_masks import add_lazy_mask, lazy_job
+from .lazy_masks import lazy_job, show_lazy_mask
 from .messages import Feedback
-from .readings import new_mask_reading, segment_note
+from .readings import new_mask_reading, other_model_note, segment_note
 from .saving import chosen_path, save_model_file, save_package
 from .session import session_for
 from .strokes_section import OPTIONS as STROKE_OPTIONS
@@ -189,7 +189,7 @@ class AdaptWidget(Container):
             self.feedback.say("error", str(exc))
             return None
         if is_lazy(layer):
-            return self._segment_lazily(model, layer, config, voxel_size)
+            return self._segment_lazily(model, layer, config, voxel_size, pending)
         note = segment_note(model, layer.name, tuple(data.shape), voxel_size, config)
         worker = self.runner.start(
             lambda: predict_steps(model, data, config, voxel_size=voxel_size),
@@ -201,15 +201,15 @@ class AdaptWidget(Container):
         return worker
 
     def _segment_lazily(
-        self, model: LoadedModel, layer: Any, config: PredictConfig, voxel_size: Any
+        self,
+        model: LoadedModel,
+        layer: Any,
+        config: PredictConfig,
+        voxel_size: Any,
+        pending: str | None = None,
     ) -> Any:
         job, note = lazy_job(model, layer, config, voxel_size)
-
-        def done(result: Any) -> None:
-            text = add_lazy_mask(self.viewer, result, layer, model)
-            said = " ".join(p for p in (note, text) if p)
-            self.feedback.say("info", said, NEXT_STEP["segmented lazily"])
-
+        done = lambda result: show_lazy_mask(self, result, layer, model, note, pending)  # noqa: E731
         return self.runner.start(job, done, f"segmenting {layer.name} block by block")
 
     def adapt(self, *_: object) -> Any:
@@ -378,16 +378,8 @@ class AdaptWidget(Container):
         and that its adapted copy, if any, is no longer in use."""
         before, adapted, self._model_seen = self._model_seen, self._adapted_seen, model
         self._show_state()
-        if before is None or model is None or model is before:
-            return
-        record = adapted.adaptation if adapted is not None else None
-        dropped = (
-            f" The previous model's copy adapted to {record.target} is no longer used (not "
-            "saved? load that model and adapt again)."
-            if record is not None
-            else ""
-        )
-        self.feedback.say("info", f"Now using {model.name}.{dropped}", NEXT_STEP["other model"])
+        if before is not None and model is not None and model is not before:
+            self.feedback.say("info", other_model_note(model, adapted), NEXT_STEP["other model"])
 
     def _follow_threshold(self, model: LoadedModel | None) -> None:  # a package's, else 0.5
         self.threshold.value = model.threshold_for(None) if model is not None else 0.5

@@ -34,8 +34,8 @@ NEXT_STEP = {
     "not be adapted.",
     "segmented": "Poor mask? Press Adapt BatchNorm statistics to adapt the network to "
     "{target} (no labels needed); it segments again. Good mask: File ▸ Save Selected Layers.",
-    "segmented lazily": "Open the mask's store in napari any time; a lazy volume is "
-    "segmented, not adapted, at its own pixel size.",
+    "segmented lazily": "The mask stays on disk: open its store in napari any time. Poor "
+    "mask? Press Adapt BatchNorm statistics; it segments again.",
     "empty": "Next: press Adapt BatchNorm statistics to adapt the network to {target} (no "
     "labels needed); it segments again.",
     "adapted": "Next: Compare masks (step 3, now in front) shows the masks before and after "

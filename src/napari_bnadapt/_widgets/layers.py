@@ -20,13 +20,14 @@ from ..io.volumes import voxel_size_nm
 class MaskOrigin:
     """Where a mask layer came from, kept in its ``metadata[MaskOrigin.KEY]``.
 
-    The prediction keeps the probabilities the label-free figures need; the mask itself is
+    The prediction keeps the probabilities the label-free figures need (None for a mask
+    written block by block to disk: its probabilities are not kept); the mask itself is
     read back from the layer, so edits the user painted count.
     """
 
     KEY: ClassVar[str] = "bnadapt"
 
-    prediction: Prediction
+    prediction: Prediction | None
     state: str
     image: str
     model: str
@@ -142,7 +143,7 @@ def prediction_of(layer: Any) -> Prediction:
     the class meaning of the prediction it came from (none for a layer made elsewhere)."""
     origin = MaskOrigin.of(layer)
     data = np.asarray(layer_data(layer))
-    if origin is None:
+    if origin is None or origin.prediction is None:
         return Prediction.of_segmentation(data)
     before = origin.prediction
     return Prediction.of_segmentation(data, before.probabilities, before.multiclass)

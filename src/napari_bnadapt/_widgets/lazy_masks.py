@@ -14,7 +14,16 @@ from ..inference import PredictConfig
 from ..io.volumes import read_volume
 from ..jobs import Steps
 from ..model.loaded import LoadedModel
-from .layers import layer_data, mask_colours, mask_state, result_layer
+from .help import NEXT_STEP
+from .layers import (
+    MaskOrigin,
+    hide_older_masks,
+    layer_data,
+    mask_colours,
+    mask_state,
+    mask_to_compare,
+    result_layer,
+)
 
 
 def lazy_job(
@@ -36,14 +45,37 @@ def lazy_job(
     return job, note
 
 
-def add_lazy_mask(viewer: Any, result: Any, layer: Any, model: LoadedModel) -> str:
-    """Show the written store as ``<layer> mask [<state>]``; what happened, in a sentence."""
+def add_lazy_mask(viewer: Any, result: Any, layer: Any, model: LoadedModel) -> tuple[Any, str]:
+    """Show the written store as ``<layer> mask [<state>]``, the only mask of its image in
+    view (Compare masks finds it as the others); the layer, and what happened in a
+    sentence."""
     state = mask_state(model)
-    result_layer(
+    origin = MaskOrigin(None, state, layer.name, model.name)
+    mask = result_layer(
         viewer, f"{layer.name} mask [{state}]", read_volume(result.out).data, layer,
-        metadata={"source_path": str(result.out), "lazy": True}, **mask_colours(state),
+        metadata={"source_path": str(result.out), "lazy": True, MaskOrigin.KEY: origin},
+        **mask_colours(state),
     )  # fmt: skip
-    return f"{layer.name}: mask written block by block to {result.out} (shown from there)."
+    hide_older_masks(viewer, layer.name, mask)
+    said = f"{layer.name}: mask written block by block to {result.out} (shown from there)."
+    return mask, said
+
+
+def show_lazy_mask(
+    widget: Any, result: Any, layer: Any, model: LoadedModel, note: str | None, pending: str | None
+) -> None:
+    """*Segment and adapt*'s end of a block-by-block segmentation: the mask shown and
+    selected, what was done before (``pending``: an adaptation) said with it, and after an
+    adaptation the masks before and after offered to Compare masks."""
+    mask, text = add_lazy_mask(widget.viewer, result, layer, model)
+    said = "\n".join(p for p in (pending, " ".join(p for p in (note, text) if p)) if p)
+    widget.viewer.layers.selection.active = mask
+    before = mask_to_compare(widget.viewer, layer.name, mask_state(model), False)
+    if before is None or before.name == mask.name:
+        widget.feedback.say("info", said, NEXT_STEP["segmented lazily"])
+        return
+    widget.feedback.say("info", said, NEXT_STEP["adapted"])
+    widget.session.masks_ready.emit(before, mask)
 
 
 def _file_name(name: str) -> str:

@@ -156,6 +156,19 @@ def restored_note(
     return FIRST_STROKES, "info"
 
 
+def other_model_note(model: Any, adapted: Any) -> str:
+    """What *Segment and adapt* says when another model is loaded: which, and that the
+    previous model's adapted copy (``adapted``, if any) is no longer used."""
+    record = adapted.adaptation if adapted is not None else None
+    dropped = (
+        f" The previous model's copy adapted to {record.target} is no longer used (not "
+        "saved? load that model and adapt again)."
+        if record is not None
+        else ""
+    )
+    return f"Now using {model.name}.{dropped}"
+
+
 def segment_note(
     model: Any, image: str, shape: tuple[int, ...], voxel_size: Any, config: Any
 ) -> str | None:
