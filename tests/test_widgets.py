@@ -163,6 +163,19 @@ def test_segmenting_again_after_a_reset_shows_the_mask(workbench, qtbot):
     assert source.visible and not adapted.visible
 
 
+def test_a_ground_truth_chosen_is_not_offered_as_a_result(workbench, qtbot):
+    """A truth whose name does not say so (chosen by the user) left "more results" too,
+    and scored Dice 1.000 against itself as the best mask."""
+    viewer, widgets = workbench
+    widget, compare = widgets["Segment and adapt"], widgets["Compare masks"]
+    adapt_and_segment(qtbot, viewer, widget)
+    theirs = viewer.add_labels(np.asarray(viewer.layers["target ground truth"].data), name="lab")
+    compare.reset_choices()
+    assert theirs in list(compare.more.choices)  # a labels layer of the image: maybe a result
+    compare.truth.value = theirs
+    assert theirs not in list(compare.more.choices)
+
+
 def test_exports_spare_opened_files_and_failed_writes_are_said(workbench, qtbot, tmp_path):
     """The Latents exports never write over an opened layer's file (a walkthrough's PNG
     was replaced by the plots), keep a folder's dots, and a write the system refuses (a

@@ -89,6 +89,7 @@ class CompareWidget(Container):
         for combo in (self.image, self.before, self.after):
             combo.changed.connect(self._choices_changed)
         self.truth.changed.connect(self.runner.update_buttons)
+        self.truth.changed.connect(self._offer_more)
         for event in ("inserted", "removed"):
             getattr(viewer.layers.events, event).connect(self._refresh)
         viewer.canvas.grid.events.enabled.connect(self._grid_toggled)
@@ -226,7 +227,8 @@ class CompareWidget(Container):
         image = getattr(self, "image", None)
         shape = None if image is None or image.value is None else _shape(image.value)
         chosen = (getattr(self, "before", None), getattr(self, "after", None))
-        taken = [c.value for c in chosen if c is not None]
+        truth = getattr(self, "truth", None)  # the chosen ground truth is no result
+        taken = [c.value for c in (*chosen, truth) if c is not None]
         return [
             (name, x)
             for name, x in self._masks()
@@ -235,6 +237,11 @@ class CompareWidget(Container):
 
     def _choices_changed(self, *_: object) -> None:
         """Keep "more results" and the ground truth in line with the image and masks."""
+        self._offer_more()
+        self._pick_truth()
+
+    def _offer_more(self, *_: object) -> None:
+        """ "More results": the image's other masks (a ground truth chosen is not one)."""
         offered = [c for _, c in self._more()]
         kept = [x for x in self.more.value if x in offered]
         self.more.reset_choices()
@@ -242,7 +249,6 @@ class CompareWidget(Container):
         self.more.visible = bool(offered)  # no empty box when there is nothing more
         rows = self.more.native.sizeHintForRow(0) if offered else 0
         self.more.native.setFixedHeight(min(3, max(1, len(offered))) * max(rows, 18) + 6)
-        self._pick_truth()
         self.runner.update_buttons()
 
     def _pick_truth(self) -> None:
