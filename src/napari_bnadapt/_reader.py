@@ -44,7 +44,8 @@ def read_layers(path: str | list[str], lazy_above: int = LAZY_ABOVE) -> list[Lay
         # napari is there whenever napari calls the reader; the module stays Qt-free.
         from napari.utils.notifications import show_error
 
-        show_error(f"napari-bnadapt could not open the file: {exc}")
+        # The reason first: a toast shows the start of its line only.
+        show_error(f"{exc} (napari-bnadapt could not open it)")
         return [(None,)]
     return [_layer(volume, str(path)) for volume in volumes]
 
