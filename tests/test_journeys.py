@@ -404,7 +404,8 @@ def test_two_cures_then_three_masks_compared(bench, qtbot):
     compare.metrics_button.native.click()
     wait(qtbot, compare)
     assert compare.table.native.columnCount() == 3 and table_fully_shown(compare.table)
-    for shown in (compare.table, compare.feedback.label, compare.truth, compare.metrics_button):
+    for shown in (compare.table, compare.feedback.label, compare.truth, compare.metrics_button,
+                  compare.side_button):  # fmt: skip
         assert readable(bench, shown)  # three masks: still no control scrolled away
     table = compare.last_table
     assert table["target EM mask [adabn]"]["dice"] > table["target EM mask [source]"]["dice"] + 0.3

@@ -42,9 +42,7 @@ if TYPE_CHECKING:
 
 GAINED, LOST = 1, 2
 DIFFERENCE_COLOURS = {GAINED: "lime", LOST: "magenta", None: "transparent"}
-SECTIONS = (
-    Section(None, ("image", "before", "after", "more", "truth", "view_row", "measure_row")),
-)
+SECTIONS = (Section(None, ("image", "before", "after", "more", "truth")),)
 
 
 class CompareWidget(Container):
@@ -76,7 +74,12 @@ class CompareWidget(Container):
         self.runner = JobRunner(self.button_rules(), None, self.feedback)
         self.grid = SideBySide(viewer)
         self._picked_truth: Any = None  # the ground truth this widget chose (not the user)
-        lay_out(self, "Compare masks", SECTIONS, [self.table, self.feedback.label])
+        # The buttons pinned under the choices, with the results: with "more results" and a
+        # ground truth shown, the table squeezed the choices and scrolled them away.
+        lay_out(
+            self, "Compare masks", SECTIONS,
+            [self.view_row, self.measure_row, self.table, self.feedback.label],
+        )  # fmt: skip
         show_as_written(self.table)
         fit_rows(self.table)
         self.table.visible = False  # until there is something to show
