@@ -172,24 +172,22 @@ class HistogramWidget(Container):
     def save_png(self, *_: object) -> None:
         """The plots as a PNG (never over an opened layer's file or the model's)."""
         path = self._export_path(".png")
-        write = lambda tmp: self.figure.savefig(tmp, dpi=120, format="png")  # noqa: E731
-        if path is not None and self._write(path, write):
+        if path is not None and self._written(lambda: save_figure(self.figure, path)):
             self.feedback.say("info", f"Saved the plots to {path}.")
 
     def save_csv(self, *_: object) -> None:
         """Every layer's per-channel distances as CSV (never over an input either)."""
         path = self._export_path(".csv")
         diagnosis = self.session.diagnosis
-        write = lambda tmp: write_shift_csv(diagnosis, tmp)  # noqa: E731
-        if path is not None and diagnosis is not None and self._write(path, write):
+        write = lambda: write_shift_csv(diagnosis, path)  # noqa: E731 (atomic itself)
+        if path is not None and diagnosis is not None and self._written(write):
             self.feedback.say("info", f"Saved the per-channel distances of every layer to {path}.")
 
-    def _write(self, path: Path, write: Callable[[Path], Any]) -> bool:
-        """``write`` to a temporary file moved onto ``path`` only when it is complete;
-        whether it was written (a refusal or a failed write is said in one line)."""
+    def _written(self, write: Callable[[], Any]) -> bool:
+        """Whether ``write`` (an atomic write) succeeded; a refusal or a failed write is
+        said in one line."""
         try:
-            with atomic_output(path) as tmp:
-                write(tmp)
+            write()
         except BnAdaptError as exc:
             self.feedback.say("error", str(exc))
             return False
@@ -287,6 +285,12 @@ STALE_PLOTS = (
     "Out of date: these plots and the reading are of the network before the last change "
     "(a reset, an adaptation or another model). Press Measure latents again."
 )
+
+
+def save_figure(figure: Any, path: Path) -> None:
+    """``figure`` as a PNG at ``path``, moved into place only once complete."""
+    with atomic_output(path) as tmp:
+        figure.savefig(tmp, dpi=120, format="png")
 
 
 def reading_html(text: str) -> str:
