@@ -225,6 +225,23 @@ def test_a_cut_tiff_stack_is_refused_or_read_whole(tmp_path, options):
     assert refused >= 10
 
 
+def test_only_the_reading_thread_s_tifffile_errors_refuse_a_file():
+    """A worker reading another file at the same time does not make this one damaged."""
+    import logging
+    import threading
+
+    from napari_bnadapt.io.volumes import tifffile_complaints
+
+    log = logging.getLogger("tifffile")
+    with tifffile_complaints() as found:
+        worker = threading.Thread(target=lambda: log.error("<TiffPages @8> elsewhere"))
+        worker.start()
+        worker.join()
+        assert found == []
+        log.error("<TiffPages @8> invalid page offset 1")
+    assert found == ["invalid page offset 1"]
+
+
 def test_containers_open_lazily_multiscale_as_multiscale(tmp_path, volume):
     import h5py
     import zarr

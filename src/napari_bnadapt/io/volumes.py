@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import threading
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -142,10 +143,12 @@ def tifffile_complaints() -> Iterator[list[str]]:
     """The errors tifffile logs while the block runs (a broken page chain, a series that
     does not fit its metadata), collected as one line each."""
     found: list[str] = []
+    reader = threading.get_ident()  # another thread's read (a worker's) is not this one's
 
     class Collect(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
-            found.append(re.sub(r"^<[^>]*>\s*", "", first_line(record.getMessage())))
+            if record.thread == reader:
+                found.append(re.sub(r"^<[^>]*>\s*", "", first_line(record.getMessage())))
 
     handler = Collect(level=logging.ERROR)
     logger = logging.getLogger("tifffile")
