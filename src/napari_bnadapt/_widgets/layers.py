@@ -95,12 +95,17 @@ def recorded_layer(viewer: Any, recorded: str) -> Any:
     return next((x for x in viewer.layers if names_layer(recorded, x.name)), None)
 
 
+def inserted_layer(event: Any) -> Any:
+    """The layer a layer-list event inserted (None for any other event)."""
+    return getattr(event, "value", None) if getattr(event, "type", None) == "inserted" else None
+
+
 def image_to_follow(viewer: Any, event: Any, current: Any) -> Any:
     """The image a layer choice shows after a layer-list ``event`` (None: at start): an
     image the user just opened, else ``current`` while it is still open, else the newest
     image (None when there is none)."""
     images = user_images(viewer)
-    inserted = getattr(event, "value", None) if getattr(event, "type", None) == "inserted" else None
+    inserted = inserted_layer(event)
     if inserted is not None and inserted in images:
         return inserted
     if event is not None and current is not None and current in images:
@@ -112,7 +117,7 @@ def hide_opened_truth(event: Any) -> None:
     """File ▸ Open Sample adds the hidden ground truth last and napari selects it: its
     paint tools would show for a layer nobody sees. Once napari is done, the newest image
     is selected instead."""
-    inserted = getattr(event, "value", None) if getattr(event, "type", None) == "inserted" else None
+    inserted = inserted_layer(event)
     if inserted is not None and says_truth(inserted) and not inserted.visible:
         from qtpy.QtCore import QTimer
 

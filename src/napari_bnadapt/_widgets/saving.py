@@ -12,7 +12,8 @@ from typing import Any
 
 from ..errors import OutputPathError
 from ..export.formats import export_model
-from ..io.paths import NamedPath, check_output_suffix, check_outputs_apart, layer_sources
+from ..io.images import check_output_suffix
+from ..io.paths import NamedPath, check_outputs_apart, layer_sources
 from ..model.checkpoint import save_model
 from ..model.loaded import LoadedModel
 from .help import NEXT_STEP

@@ -122,8 +122,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             write_tiff(
                 probs / f"{image.name}.tif" if folder else probs,
                 prediction.probabilities.astype(np.float32),
-                scale if prediction.probabilities.ndim == prediction.mask.ndim else None,
-                unit,
+                *((scale, unit) if prediction.probabilities.ndim == prediction.mask.ndim else ()),
             )
         fraction = float(np.mean(prediction.mask))
         print(f"{image.name}: {prediction.mask.shape} foreground {fraction:.1%} → {mask_path}")

@@ -7,8 +7,8 @@ import argparse
 import os
 
 from ..errors import OutputPathError
-from ..io.images import is_image_folder
-from ..io.paths import NamedPath, check_output_suffix, check_outputs_apart, check_regular
+from ..io.images import check_output_suffix, is_image_folder
+from ..io.paths import NamedPath, check_outputs_apart, check_regular
 
 #: Options whose value is read (attribute name → how the user wrote it).
 INPUTS = {
@@ -32,11 +32,11 @@ def check_paths(args: argparse.Namespace) -> None:
     for i, first in enumerate(outputs):
         check_outputs_apart([first], outputs[i + 1 :], existing_only=False)
     command = getattr(args, "command", None)
+    folder, written = writes_folder(args), "model" if command in MODEL_COMMANDS else command
     for output in outputs:
-        folder = writes_folder(args)
         check_output_kind(output, folder, EXAMPLE.get(command, "result.tif"))
         if not folder:
-            check_output_suffix(output, "model" if command in MODEL_COMMANDS else command)
+            check_output_suffix(output, written)
         check_writable(output)
 
 

@@ -10,13 +10,34 @@ import numpy as np
 import tifffile
 from PIL import Image
 
-from ..errors import InputDataError
+from ..errors import InputDataError, OutputPathError
 from .containers import StoredArray, container_kind
 from .files import atomic_output
-from .paths import check_regular
+from .paths import NamedPath, check_regular
 from .volumes import LABELS_SOFTWARE, VOLUME_SUFFIXES, is_volume_path, read_volume
 
 IMAGE_SUFFIXES = (*VOLUME_SUFFIXES, ".png")
+
+
+#: What a mask or probability map is written as (file outputs of predict).
+MASK_SUFFIXES = (".tif", ".tiff", ".zarr")
+
+
+def check_output_suffix(output: NamedPath, written: str | None) -> None:
+    """Refuse a name that promises another format than the one ``written`` (``"model"``,
+    ``"predict"``'s masks): a model under an image's name, a TIFF mask under .png (both
+    happened in a walkthrough, silently)."""
+    suffix = output.path.suffix.lower()
+    if written == "model" and suffix in IMAGE_SUFFIXES:  # an archive under an image's name
+        raise OutputPathError(
+            f"{output.label} {str(output.path)!r}: a model is written there, not an image: "
+            "give a name ending in .pt (nothing was written)"
+        )
+    if written == "predict" and suffix and suffix not in MASK_SUFFIXES:
+        raise OutputPathError(
+            f"{output.label} {str(output.path)!r}: masks are written as TIFF (.tif) or "
+            "OME-Zarr (.zarr): give one of those names (nothing was written)"
+        )
 
 
 @dataclass(frozen=True)

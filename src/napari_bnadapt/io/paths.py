@@ -84,30 +84,6 @@ def _message(
     )
 
 
-#: Suffixes a model file may not have (an image's: it would be a model archive under an
-#: image's name).
-IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".mrc", ".h5", ".hdf5", ".zarr", ".n5")
-#: What a mask or probability map is written as (file outputs of predict).
-MASK_SUFFIXES = (".tif", ".tiff", ".zarr")
-
-
-def check_output_suffix(output: NamedPath, written: str | None) -> None:
-    """Refuse a name that promises another format than the one ``written`` (``"model"``,
-    ``"predict"``'s masks): a model under an image's name, a TIFF mask under .png (both
-    happened in a walkthrough, silently)."""
-    suffix = output.path.suffix.lower()
-    if written == "model" and suffix in IMAGE_SUFFIXES:
-        raise OutputPathError(
-            f"{output.label} {str(output.path)!r}: a model is written there, not an image: "
-            "give a name ending in .pt (nothing was written)"
-        )
-    if written == "predict" and suffix and suffix not in MASK_SUFFIXES:
-        raise OutputPathError(
-            f"{output.label} {str(output.path)!r}: masks are written as TIFF (.tif) or "
-            "OME-Zarr (.zarr): give one of those names (nothing was written)"
-        )
-
-
 def check_regular(path: str | os.PathLike[str], what: str = "file") -> None:
     """Refuse a named pipe, a device or a socket: reading one can block forever or never
     end (``/dev/zero``). Folders (zarr, N5, packages) and regular files pass; a path that
