@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 import torch
 
+from napari_bnadapt.model import load_model
+
 pytest.importorskip("napari")
 pytestmark = pytest.mark.qt
 
@@ -682,3 +684,12 @@ def test_a_taught_model_keeps_its_strokes_and_brings_them_back(bench, qtbot, tmp
     assert "strokes" not in models.feedback.text and "strokes" not in models.summary.value
     assert models.feedback.text.startswith("Using ")
     assert not errors()
+    # Saved over another copy of the taught file, its strokes would be lost: refused, as
+    # on the CLI (a walkthrough lost them so).
+    precious = tmp_path / "precious.pt"
+    precious.write_bytes((tmp_path / "taught.pt").read_bytes())
+    adapt.save_path.value = str(precious)
+    adapt.save_button.native.click()
+    wait(qtbot, adapt)
+    assert "taught with painted strokes" in adapt.feedback.text
+    assert load_model(precious).strokes is not None

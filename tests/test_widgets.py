@@ -204,6 +204,17 @@ def test_exports_spare_opened_files_and_failed_writes_are_said(workbench, qtbot,
     assert (tmp_path / "data.v2" / "plots.png").stat().st_size > 0
     assert "Saved the plots" in histograms.feedback.text
 
+    # A name of another format names another file: replacing it (a walkthrough's notes.csv
+    # for "notes.txt") is refused; the same name again replaces the earlier export.
+    (tmp_path / "notes.csv").write_text("my notes")
+    histograms.export_path.value = tmp_path / "notes.txt"
+    histograms.save_csv()
+    assert (tmp_path / "notes.csv").read_text() == "my notes"
+    assert "notes.csv exists" in histograms.feedback.text
+    histograms.export_path.value = tmp_path / "data.v2" / "plots"
+    histograms.save_png()
+    assert "Saved the plots" in histograms.feedback.text
+
     widget.save_path.value = tmp_path / "saved.tif"  # a model under an image's name
     assert widget.save() is None and "a model is written there" in widget.feedback.text
     assert not (tmp_path / "saved.tif").exists()

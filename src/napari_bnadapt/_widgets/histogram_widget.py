@@ -248,6 +248,15 @@ class HistogramWidget(Container):
             self.feedback.say("error", "Choose a file to export to (export to).")
             return None
         path = Path(text).with_suffix(suffix)
+        typed = Path(text).suffix.lower()
+        if typed not in ("", suffix) and path.exists():  # a walkthrough's notes.csv was lost so
+            self.feedback.say(
+                "error",
+                f"{path.name} exists, and the export would replace it (it is written as a "
+                f"{suffix} file, not as {Path(text).name}): choose another name, or name "
+                f"{path.name} itself to replace it (nothing was written).",
+            )
+            return None
         model = self.session.current
         return path if model is None or apart_from_inputs(self, path, model) else None
 

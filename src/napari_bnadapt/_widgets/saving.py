@@ -16,6 +16,7 @@ from ..io.images import check_output_suffix
 from ..io.paths import NamedPath, check_outputs_apart, layer_sources
 from ..model.checkpoint import save_model
 from ..model.loaded import LoadedModel
+from ..replacing import model_kept_back, refuse_to_replace
 from .help import NEXT_STEP
 from .layers import layer_data, recorded_layer
 from .workers import one_step
@@ -31,6 +32,8 @@ def save_model_file(widget: AdaptWidget) -> Any:
         say_what_is_missing(widget, model, "choose a file to save the model to (.pt)")
         return None
     if not apart_from_inputs(widget, path, model, "model"):
+        return None
+    if not replaces_nothing_kept(widget, path, model):
         return None
     return widget.runner.start(
         one_step(save_model, model, str(path)),
@@ -52,7 +55,7 @@ def save_package(widget: AdaptWidget) -> Any:
         say_what_is_missing(widget, model, "choose a file to save the package to (a .zip)")
         return None
     path = path.with_suffix(".zip")
-    if not apart_from_inputs(widget, path, model):
+    if not apart_from_inputs(widget, path, model) or not replaces_nothing_kept(widget, path, model):
         return None
     sample = sample_for(widget, model)
     return widget.runner.start(
@@ -92,6 +95,18 @@ def apart_from_inputs(
     try:
         check_outputs_apart([output], inputs)
         check_output_suffix(output, written)
+    except OutputPathError as exc:
+        widget.feedback.say("error", str(exc))
+        return False
+    return True
+
+
+def replaces_nothing_kept(widget: AdaptWidget, path: Path, model: LoadedModel) -> bool:
+    """Whether saving ``model`` to ``path`` replaces no other network, taught model or file
+    that is no model (:mod:`...replacing`: the CLI's rule; a walkthrough lost a taught
+    model's strokes so); if it would, say so."""
+    try:
+        refuse_to_replace("the file to save", path, model_kept_back(path, model), "remove it first")
     except OutputPathError as exc:
         widget.feedback.say("error", str(exc))
         return False

@@ -16,14 +16,17 @@ from ..cluster import ClusterConfig
 from ..demo import run_demo
 from ..diagnostics.fingerprinting import compute_fingerprint
 from ..diagnostics.latents import LatentConfig
-from ..errors import BnAdaptError, InputDataError, OutputPathError
+from ..errors import InputDataError, OutputPathError
 from ..export.bioimageio import ExportConfig
 from ..export.formats import export_model
 from ..export.test_tensors import check_test_tensors
 from ..inference import PredictConfig, predict
 from ..io.images import is_image_folder, read_image, read_image_set, read_named_image, write_tiff
+from ..io.volumes import PREDICTED_MASK, PREDICTED_PROBABILITIES
 from ..model.checkpoint import load_model, save_model
 from ..model.description import describe
+from ..model.loaded import LoadedModel
+from ..replacing import model_kept_back, prediction_kept_back, refuse_to_replace
 from ..report import build_report, write_report
 from ..training import TrainConfig, train
 from .common import (
@@ -71,6 +74,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     )  # fmt: skip
     steps = options.get("steps", TrainConfig.steps)
     config = TrainConfig(**options, validate_every=max(1, steps // 4))
+    check_model_out(args, None)  # a network trained anew replaces no model file
     images, labels = read_image_set(args.images), read_image_set(args.labels)
     if len(images) != len(labels):
         raise InputDataError(
@@ -105,6 +109,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     folder = is_image_folder(args.input)
     images = read_image_set(args.input, args.key, args.missing_chunks)
     out, probs = Path(args.out), Path(args.probabilities) if args.probabilities else None
+    check_predictions_out(args, images, folder)
     if folder:
         for path in (out, probs):
             if path is not None:
@@ -117,12 +122,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
         size = voxel_size or image.voxel_size  # with --no-rescale too
         scale = size if size and len(size) == prediction.mask.ndim else None
         unit = "nm" if scale else None
-        write_tiff(mask_path, prediction.segmentation, scale, unit, labels=True)  # as labels
+        # Opened as labels; a later prediction may replace it (PREDICTED_MASK).
+        write_tiff(mask_path, prediction.segmentation, scale, unit, software=PREDICTED_MASK)
         if probs is not None:
             write_tiff(
                 probs / f"{image.name}.tif" if folder else probs,
                 prediction.probabilities.astype(np.float32),
                 *((scale, unit) if prediction.probabilities.ndim == prediction.mask.ndim else ()),
+                software=PREDICTED_PROBABILITIES,
             )
         fraction = float(np.mean(prediction.mask))
         print(f"{image.name}: {prediction.mask.shape} foreground {fraction:.1%} → {mask_path}")
@@ -130,10 +137,23 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_predictions_out(args: argparse.Namespace, images: list, folder: bool) -> None:
+    """Refuse, before any prediction, to replace a file that ``bnadapt predict`` did not
+    write (a ground truth, a mask corrected by hand), unless ``--force``."""
+    if args.force:
+        return
+    for label, value in (("--out", args.out), ("--probabilities", args.probabilities)):
+        if not value:
+            continue
+        paths = [Path(value) / f"{i.name}.tif" for i in images] if folder else [Path(value)]
+        for path in paths:
+            refuse_to_replace(label, path, prediction_kept_back(path), "add --force to replace it")
+
+
 def cmd_adapt(args: argparse.Namespace) -> int:
-    check_no_strokes_lost(args.out, args.force)
+    model = model_from(args)
+    check_model_out(args, model)
     if args.reset:
-        model = model_from(args)
         weights = " and weights" if model.source_weights else ""
         strokes, adapted = model.strokes, model.adaptation is not None
         reset(model)
@@ -158,7 +178,6 @@ def cmd_adapt(args: argparse.Namespace) -> int:
             "fda_beta", "tent_steps", "self_training_steps", "stroke_steps",
         )
     )  # fmt: skip
-    model = model_from(args)
     targets = read_image_set(args.target, args.key, args.missing_chunks)
     data = [t.data for t in targets] if len(targets) > 1 else targets[0].data
     roi = read_image(args.roi, missing_chunks=args.missing_chunks) if args.roi else None
@@ -197,23 +216,13 @@ def settling(change: float, patches: int) -> str:
     return f"{said}: still moving; --patches {2 * patches} would steady them"
 
 
-def check_no_strokes_lost(out: str, force: bool) -> None:
-    """Refuse, before any work, to replace a taught model whose painted strokes may exist
-    nowhere else (a walkthrough lost them so); ``--force`` replaces it."""
-    path = Path(out)
-    if force or not path.is_file() or path.suffix.lower() not in (".pt", ".pth"):
-        return
-    try:
-        strokes = load_model(path).strokes
-    except BnAdaptError:
-        return  # not a model we can read: nothing of ours to lose there
-    if strokes is not None:
-        raise OutputPathError(
-            f"--out {out!r} is a model taught with painted strokes ({strokes.describe()}), "
-            f"which the new file would not keep: choose a new name, save them first (bnadapt "
-            f"strokes --model {shlex.quote(out)} --out strokes.tif), or add --force "
-            "(nothing was written)"
-        )
+def check_model_out(args: argparse.Namespace, network: LoadedModel | None) -> None:
+    """Refuse, before any work, a model ``--out`` that would replace another network, a
+    taught model's strokes or a file that is no model (:mod:`..replacing`), unless
+    ``--force``."""
+    if not args.force:
+        lost = model_kept_back(args.out, network)
+        refuse_to_replace("--out", args.out, lost, "add --force to replace it")
 
 
 def cmd_strokes(args: argparse.Namespace) -> int:
@@ -288,6 +297,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_fingerprint(args: argparse.Namespace) -> int:
     model = model_from(args)
+    check_model_out(args, model)
     source = read_named_image(args.source, args.key, args.missing_chunks)
     labels = read_image(args.labels, missing_chunks=args.missing_chunks) if args.labels else None
     voxel_size = (

@@ -110,6 +110,18 @@ def _export(commands) -> argparse.ArgumentParser:
     return export
 
 
+#: What --force lets a model output replace.
+MODEL_REPLACED = (
+    "replace --out even when it holds another network, a model taught with strokes or a "
+    "file that is no model (default: refuse; an earlier copy of the same network is replaced)"
+)
+
+
+def add_force_option(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """``--force``: replace what the output path holds, which is refused by default."""
+    parser.add_argument("--force", action="store_true", help=help_text)
+
+
 def _train(commands) -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train the built-in U-Net on image/label pairs")
     train.add_argument("--images", required=True, help=IMAGE_HELP)
@@ -164,6 +176,7 @@ def _train(commands) -> argparse.ArgumentParser:
         help="the training images' voxel size in nm (z,y,x or y,x, or one value), stored in "
         "the model so that other data is resampled to it (default: from the file's metadata)",
     )
+    add_force_option(train, MODEL_REPLACED)
     return train
 
 
@@ -184,6 +197,11 @@ def _predict(commands) -> argparse.ArgumentParser:
     )
     add_predict_options(pred)
     add_stream_options(pred)
+    add_force_option(
+        pred,
+        "replace a TIFF --out or --probabilities that bnadapt predict did not write (a ground "
+        "truth, a mask corrected by hand?; default: refuse; an earlier prediction is replaced)",
+    )
     return pred
 
 
@@ -196,10 +214,7 @@ def _adapt(commands) -> argparse.ArgumentParser:
     adapt.add_argument("--target", help=f"unlabeled target data: {IMAGE_HELP}")
     add_key_option(adapt)
     adapt.add_argument("--out", required=True, help="adapted model file to write")
-    adapt.add_argument(
-        "--force", action="store_true",
-        help="replace --out even when it is a model taught with strokes (default: refuse)",
-    )  # fmt: skip
+    add_force_option(adapt, MODEL_REPLACED)
     adapt.add_argument(
         "--cure", choices=(*CURES, *STROKE_CURES),
         help="what to change: adabn = re-estimate the BatchNorm statistics; histogram, fda = "
@@ -338,6 +353,7 @@ def _fingerprint(commands) -> argparse.ArgumentParser:
         "--patches", type=int, help=f"patches sampled from the source (default: {LATENT.patches})"
     )
     fingerprint.add_argument("--device", help=DEVICE_HELP)
+    add_force_option(fingerprint, MODEL_REPLACED)
     return fingerprint
 
 
@@ -353,9 +369,7 @@ def _strokes(commands) -> argparse.ArgumentParser:
         help="labels TIFF to write, on the target's grid (0 = not labelled, 1 = background, "
         "2 = foreground; multi-class models: class index + 1)",
     )  # fmt: skip
-    strokes.add_argument(
-        "--force", action="store_true", help="replace --out when it exists (default: refuse)"
-    )
+    add_force_option(strokes, "replace --out when it exists (default: refuse)")
     return strokes
 
 

@@ -150,6 +150,7 @@ def write_tiff(
     rgb: bool = False,
     pagewise_above: int | None = None,
     labels: bool = False,
+    software: str | None = None,
 ) -> Path:
     """Write ``data`` as a TIFF atomically, keeping its voxel size.
 
@@ -164,9 +165,10 @@ def write_tiff(
     ``pagewise_above`` bytes (default :data:`WRITE_PAGEWISE_ABOVE`) is read and written one
     slice at a time, as an OME BigTIFF. ``labels`` marks the file as a label image (its
     TIFF Software tag, :data:`LABELS_SOFTWARE`), so that napari opens it again as a labels
-    layer (painted strokes, masks) rather than as an image.
+    layer (painted strokes, masks) rather than as an image; ``software`` sets that tag
+    instead (:data:`~.volumes.PREDICTED_MASK`: a mask that a new prediction may replace).
     """
-    software = LABELS_SOFTWARE if labels else None
+    software = software or (LABELS_SOFTWARE if labels else None)
     path = Path(path)
     limit = WRITE_PAGEWISE_ABOVE if pagewise_above is None else pagewise_above
     lazy = not isinstance(data, np.ndarray) and hasattr(data, "dtype")

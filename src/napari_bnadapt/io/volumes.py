@@ -35,6 +35,12 @@ from .paths import check_regular
 
 #: The TIFF Software tag of label images written here (strokes, masks): read back as labels.
 LABELS_SOFTWARE = "napari-bnadapt labels"
+#: Ends the Software tag of what ``bnadapt predict`` writes: files that a new prediction may
+#: replace (any other existing file may be a user's image, labels or a mask corrected by hand).
+PREDICTED = "(bnadapt predict)"
+#: The Software tags of ``bnadapt predict``'s masks (opened as labels) and probability maps.
+PREDICTED_MASK = f"{LABELS_SOFTWARE} {PREDICTED}"
+PREDICTED_PROBABILITIES = f"napari-bnadapt probabilities {PREDICTED}"
 
 TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".tf2")
 MRC_SUFFIXES = (".mrc", ".rec", ".st", ".ali", ".map", ".mrcs")
@@ -190,7 +196,7 @@ def _read_tiff(path: Path, lazy: bool) -> Volume:
         series = tif.series[0]
         axes = series.axes
         sizes = _tiff_voxel_size(tif)
-        labels = tif.pages[0].software == LABELS_SOFTWARE
+        labels = str(tif.pages[0].software or "").startswith(LABELS_SOFTWARE)
         if not lazy:
             data = series.asarray()
     if lazy:
