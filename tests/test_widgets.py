@@ -163,6 +163,37 @@ def test_segmenting_again_after_a_reset_shows_the_mask(workbench, qtbot):
     assert source.visible and not adapted.visible
 
 
+def test_a_result_never_replaces_what_the_user_changed(workbench, qtbot):
+    """A mask corrected by hand, then Segment again, and strokes of another shape, then
+    Paint corrections: both were replaced in place (a walkthrough lost its edits and
+    strokes so); they are kept under another name, and a result unchanged since is
+    replaced as before."""
+    viewer, widgets = workbench
+    widget = widgets["Segment and adapt"]
+    widget.image.value = widget.target.value = viewer.layers["target EM"]
+    widget.segment()
+    wait(qtbot, widget)
+    widget.segment()  # unchanged since: replaced in place
+    wait(qtbot, widget)
+    assert "target EM mask [source] (kept)" not in viewer.layers
+    mask = viewer.layers["target EM mask [source]"]
+    mask.data[0, :8, :8] = 1  # corrected by hand
+    edited = np.array(mask.data)
+    widget.segment()
+    wait(qtbot, widget)
+    kept = viewer.layers["target EM mask [source] (kept)"]
+    np.testing.assert_array_equal(kept.data, edited)
+    assert viewer.layers["target EM mask [source]"] is not kept
+
+    shape = np.shape(viewer.layers["target EM"].data)
+    theirs = np.zeros((shape[0], shape[1] - 8, shape[2]), np.uint8)
+    theirs[0, 4, 4:20] = 2
+    viewer.add_labels(theirs, name="target EM strokes")  # painted on another crop
+    layer = widget.strokes.paint()
+    assert layer.data.shape == shape and not np.any(layer.data)
+    np.testing.assert_array_equal(viewer.layers["target EM strokes (kept)"].data, theirs)
+
+
 def test_a_ground_truth_chosen_is_not_offered_as_a_result(workbench, qtbot):
     """A truth whose name does not say so (chosen by the user) left "more results" too,
     and scored Dice 1.000 against itself as the best mask."""

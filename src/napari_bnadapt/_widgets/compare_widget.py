@@ -24,6 +24,7 @@ from .help import NEXT_STEP, explain, show_as_written
 from .layers import (
     ROLE,
     MaskOrigin,
+    kind_of,
     layers_of,
     prediction_of,
     result_layer,
@@ -331,7 +332,7 @@ def _compare(predictions: list, truth: Any) -> tuple[MaskComparison, list]:
 
 
 def _is_labels(layer: Any) -> bool:
-    return type(layer).__name__ == "Labels"
+    return kind_of(layer) == "Labels"
 
 
 def _shape(layer: Any) -> tuple[int, ...]:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..io.volumes import is_volume_path
+from .layers import kind_of
 
 PLUGIN = "napari-bnadapt"
 DOCKED = ("Model", "Segment and adapt", "Compare masks", "Latent histograms")
@@ -73,7 +74,7 @@ def open_workbench(
 def select_newest_image(viewer: Any) -> None:
     """Select the newest image layer, so the layer controls show an image's settings (not
     the paint tools of a hidden ground-truth layer opened last)."""
-    images = [layer for layer in viewer.layers if type(layer).__name__ == "Image"]
+    images = [layer for layer in viewer.layers if kind_of(layer) == "Image"]
     if images:
         viewer.layers.selection.active = images[-1]
 

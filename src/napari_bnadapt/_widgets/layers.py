@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import PurePath
@@ -38,6 +39,12 @@ class MaskOrigin:
         return origin if isinstance(origin, cls) else None
 
 
+def kind_of(layer: Any) -> str:
+    """The layer's kind (``"Labels"``, ``"Image"``, ...), also through the proxy napari
+    hands plugins (``type()`` of a ``PublicOnlyProxy`` names the proxy, not the layer)."""
+    return layer.__class__.__name__
+
+
 #: ``metadata[ROLE]`` of the helper layers the widgets add (a probability map, a grid
 #: cell's copy of the image, the gained/lost layer): never a default choice of an input.
 ROLE = "bnadapt_role"
@@ -50,7 +57,7 @@ def role_of(layer: Any) -> str | None:
     a labels layer named ``<image> strokes`` is strokes, as when saved strokes are opened
     again (the file keeps the layer's name, not its metadata)."""
     role = getattr(layer, "metadata", {}).get(ROLE)
-    if role is None and type(layer).__name__ == "Labels":
+    if role is None and kind_of(layer) == "Labels":
         return "strokes" if str(getattr(layer, "name", "")).endswith(" strokes") else None
     return role
 
@@ -77,7 +84,7 @@ def user_images(viewer: Any) -> list[Any]:
 
 def images_in(layers: Any) -> list[Any]:
     """The user's image layers of a layer list (see :func:`user_images`)."""
-    return [x for x in layers if type(x).__name__ == "Image" and role_of(x) is None]
+    return [x for x in layers if kind_of(x) == "Image" and role_of(x) is None]
 
 
 def names_layer(recorded: str, layer_name: str) -> bool:
@@ -169,18 +176,63 @@ def result_layer(
     viewer: Any, name: str, data: Any, like: Any, kind: str = "labels", **kwargs: Any
 ) -> Any:
     """Add a layer named ``name`` over ``like`` (same scale, translate, units), or replace
-    the data of the existing layer of that name."""
+    the data of the existing layer of that name when it still holds what was written there.
+    A layer of that name changed since (a mask corrected by hand, strokes painted) or not
+    written here is renamed ``<name> (kept)`` and kept, with a notification: a walkthrough
+    lost a hand-corrected mask to Segment again, and painted strokes to Paint corrections."""
     geometry = geometry_of(like)
     if name in viewer.layers:
         layer = viewer.layers[name]
-        layer.data = data
-        layer.visible = True  # a fresh result: hidden by a newer mask before, shown again
-        for key, value in kwargs.items():
-            if key == "metadata":
-                layer.metadata.update(value)
-        return layer
+        if as_written(layer, kind):
+            layer.data = data
+            layer.visible = True  # a fresh result: hidden by a newer mask before, shown again
+            for key, value in kwargs.items():
+                if key == "metadata":
+                    layer.metadata.update(value)
+            layer.metadata[WRITTEN] = digest_of(layer.data)
+            return layer
+        set_aside(layer)
     add = viewer.add_labels if kind == "labels" else viewer.add_image
-    return add(data, name=name, **geometry, **kwargs)
+    layer = add(data, name=name, **geometry, **kwargs)
+    layer.metadata[WRITTEN] = digest_of(layer.data)
+    return layer
+
+
+#: ``metadata[WRITTEN]``: a digest of the data a result layer was given, to tell whether
+#: the user changed it since.
+WRITTEN = "bnadapt_written"
+
+
+def digest_of(data: Any) -> str:
+    """A digest of an in-memory array's values and shape; ``"lazy"`` for a volume on disk
+    (dask, zarr: napari does not paint there, and reading it whole is what it avoids)."""
+    if not isinstance(data, np.ndarray):
+        return "lazy"
+    found = hashlib.blake2b(digest_size=16)
+    found.update(f"{data.shape}{data.dtype}".encode())
+    found.update(np.ascontiguousarray(data).data)
+    return found.hexdigest()
+
+
+def as_written(layer: Any, kind: str) -> bool:
+    """Whether ``layer`` is a ``kind`` layer written here and unchanged since."""
+    if kind_of(layer) != ("Labels" if kind == "labels" else "Image"):
+        return False
+    written = getattr(layer, "metadata", {}).get(WRITTEN)
+    return written is not None and written == digest_of(layer.data)
+
+
+def set_aside(layer: Any) -> None:
+    """Rename ``layer`` out of the way of a new result, and say so."""
+    from napari.utils import notifications
+
+    old = layer.name
+    layer.name = f"{old} (kept)"  # napari numbers it if that name is taken
+    layer.metadata.pop(WRITTEN, None)
+    notifications.show_warning(
+        f"{old} was changed since it was made here (painted, or edited by hand), or is "
+        f"not one of napari-bnadapt's: kept as {layer.name}; the new result is {old}."
+    )
 
 
 def roi_mask(layer: Any, shape: tuple[int, ...]) -> np.ndarray | None:
@@ -191,7 +243,7 @@ def roi_mask(layer: Any, shape: tuple[int, ...]) -> np.ndarray | None:
     """
     if layer is None:
         return None
-    kind = type(layer).__name__
+    kind = kind_of(layer)
     if kind == "Labels":
         data = np.asarray(layer.data)
         if data.shape != tuple(shape):
@@ -250,7 +302,7 @@ def layers_of(viewer: Any, *kinds: str) -> list[tuple[str, Any]]:
     return [
         (layer.name, layer)
         for layer in viewer.layers
-        if type(layer).__name__ in kinds and role_of(layer) not in ("compare", "region")
+        if kind_of(layer) in kinds and role_of(layer) not in ("compare", "region")
     ]
 
 

@@ -27,7 +27,7 @@ from ..errors import BnAdaptError
 from ..inference import PredictConfig
 from ..model.painted_strokes import PaintedStrokes
 from .help import NEXT_STEP
-from .layers import ROLE, is_lazy, layer_data, result_layer, roi_mask, role_of
+from .layers import ROLE, is_lazy, kind_of, layer_data, result_layer, roi_mask, role_of
 from .layout import Section, button_row
 from .readings import FIRST_STROKES, restored_note, stroke_reading
 from .stroke_layers import (
@@ -253,7 +253,7 @@ class StrokeFlow:
             return None
         shape = np.shape(layer_data(target))
         for layer in reversed(self.viewer.layers):
-            if type(layer).__name__ != "Labels" or np.shape(layer.data) != shape:
+            if kind_of(layer) != "Labels" or np.shape(layer.data) != shape:
                 continue
             meta = getattr(layer, "metadata", {})
             if meta.get(TARGET_KEY) == target.name or layer.name == f"{target.name} strokes":
@@ -364,6 +364,6 @@ class StrokeFlow:
         """Painting on a strokes layer may enable Adapt with strokes (masks are not watched:
         their redraw on every slice would check the strokes again each time)."""
         strokes = role_of(layer) == "strokes" or str(layer.name).endswith(" strokes")
-        if type(layer).__name__ == "Labels" and strokes:
+        if kind_of(layer) == "Labels" and strokes:
             for event in (layer.events.paint, layer.events.set_data, layer.events.data):
                 event.connect(lambda *_: self.widget.runner.update_buttons())
