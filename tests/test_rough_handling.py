@@ -89,6 +89,24 @@ def test_loading_another_model_mid_adaptation_discards_the_result(workbench, qtb
     assert not errors_shown()
 
 
+def test_loading_another_model_mid_segmentation_discards_the_mask(workbench, qtbot):
+    """A walkthrough saw the previous model's mask added and described with the new
+    model's voxel size and training figures."""
+    from napari_bnadapt.model import load_model
+
+    viewer, widgets = workbench
+    widget = widgets["Segment and adapt"]
+    widget.image.value = viewer.layers["target EM"]
+    widget.segment()
+    widget.session.set_model(load_model("demo"))  # the Model widget's load finishing
+    wait(qtbot, widget)
+    assert "target EM mask [source]" not in viewer.layers
+    assert any("model changed while segmenting" in m for m in messages("warning"))
+    widget.segment()
+    wait(qtbot, widget)
+    assert "target EM mask [source]" in viewer.layers and not errors_shown()
+
+
 def test_closing_the_viewer_mid_run_stops_the_workers(make_napari_viewer, qtbot):
     from napari_bnadapt._widgets.launch import open_workbench
 

@@ -55,7 +55,7 @@ from .layers import (
 from .layout import Section, button_row, lay_out
 from .lazy_masks import lazy_job, show_lazy_mask
 from .messages import Feedback
-from .readings import new_mask_reading, other_model_note, segment_note
+from .readings import new_mask_reading, other_model_note, segment_note, still_in_use
 from .saving import chosen_path, save_model_file, save_package
 from .session import session_for
 from .strokes_section import OPTIONS as STROKE_OPTIONS
@@ -304,6 +304,8 @@ class AdaptWidget(Container):
             self.feedback.say(
                 "warning", f"{layer.name} was closed while it was segmented: no mask added."
             )
+            return
+        if not still_in_use(self, model):
             return
         state = mask_state(model)
         origin = MaskOrigin(prediction, state, layer.name, model.name)

@@ -24,6 +24,7 @@ from .layers import (
     mask_to_compare,
     result_layer,
 )
+from .readings import still_in_use
 
 
 def lazy_job(
@@ -67,6 +68,8 @@ def show_lazy_mask(
     """*Segment and adapt*'s end of a block-by-block segmentation: the mask shown and
     selected, what was done before (``pending``: an adaptation) said with it, and after an
     adaptation the masks before and after offered to Compare masks."""
+    if not still_in_use(widget, model):
+        return
     mask, text = add_lazy_mask(widget.viewer, result, layer, model)
     said = "\n".join(p for p in (pending, " ".join(p for p in (note, text) if p)) if p)
     widget.viewer.layers.selection.active = mask

@@ -187,3 +187,17 @@ def threshold_note(model: Any, threshold: float | None) -> str | None:
     if threshold is None or abs(threshold - own) < 1e-6:
         return None
     return f"Threshold {threshold:.2f} (the model's: {own:g}): higher draws thinner structures."
+
+
+def still_in_use(widget: Any, model: Any) -> bool:
+    """Whether ``model`` (that a mask was segmented with) is still *Segment and adapt*'s
+    model in use; if not, say that its mask is dropped: a walkthrough saw the previous
+    model's mask described with the new model's figures."""
+    if widget.session.current is model:
+        return True
+    widget.feedback.say(
+        "warning",
+        "The model changed while segmenting (another model loaded, an adaptation or a "
+        "reset): that mask was discarded. Press Segment for the model in use.",
+    )
+    return False
