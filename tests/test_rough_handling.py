@@ -107,6 +107,28 @@ def test_loading_another_model_mid_segmentation_discards_the_mask(workbench, qtb
     assert "target EM mask [source]" in viewer.layers and not errors_shown()
 
 
+def test_closing_the_target_mid_adaptation_is_said_not_blamed(workbench, qtbot):
+    """The adaptation is kept and the message says the target was closed; a walkthrough
+    got a red "Choose an image to segment" instead. A model loaded before any mask does
+    not speak of "the masks shown"."""
+    from napari_bnadapt.model import load_model
+
+    viewer, widgets = workbench
+    widget = widgets["Segment and adapt"]
+    widget.session.set_model(load_model("demo"))
+    assert "masks shown" not in widget.feedback.text
+    assert "press Segment to segment an image with it" in widget.feedback.text
+    target = viewer.layers["target EM"]
+    for layer in [x for x in viewer.layers if x is not target]:
+        viewer.layers.remove(layer)  # the only image: none left to segment
+    widget.image.value = widget.target.value = target
+    widget.adapt()
+    viewer.layers.remove(target)
+    wait(qtbot, widget)
+    assert widget.session.adapted is not None and not errors_shown()
+    assert "Open target EM again to segment it" in widget.feedback.text
+
+
 def test_closing_the_viewer_mid_run_stops_the_workers(make_napari_viewer, qtbot):
     from napari_bnadapt._widgets.launch import open_workbench
 

@@ -287,7 +287,10 @@ class AdaptWidget(Container):
             self.feedback.say("info", done, NEXT_STEP["adapted, not segmented"])
             return
         target = recorded_layer(self.viewer, record.target)
-        if self.image.value is None and target is not None:
+        if self.image.value is None and target is None:  # closed while it was adapted to
+            self.feedback.say("info", done, f"Open {record.target} again to segment it.")
+            return
+        if self.image.value is None:
             self.image.value = target
         if self.segment(pending=done) is None:  # it could not segment: say both
             self.feedback.say(self.feedback.level, f"{done}\n{self.feedback.text}", toast=False)
@@ -381,7 +384,9 @@ class AdaptWidget(Container):
         before, adapted, self._model_seen = self._model_seen, self._adapted_seen, model
         self._show_state()
         if before is not None and model is not None and model is not before:
-            self.feedback.say("info", other_model_note(model, adapted), NEXT_STEP["other model"])
+            masks = any(MaskOrigin.of(layer) is not None for layer in self.viewer.layers)
+            next_step = NEXT_STEP["other model" if masks else "other model, no masks"]
+            self.feedback.say("info", other_model_note(model, adapted), next_step)
 
     def _follow_threshold(self, model: LoadedModel | None) -> None:  # a package's, else 0.5
         self.threshold.value = model.threshold_for(None) if model is not None else 0.5

@@ -30,6 +30,7 @@ NEXT_STEP = {
     "start": "Next: choose the image to segment and press Segment.",
     "model loaded": "Next: Segment and adapt (step 2): segment an image with this model.",
     "other model": "The masks shown are of the model before: press Segment to see this one's.",
+    "other model, no masks": "Next: press Segment to segment an image with it.",
     "no batchnorm": "This model has no BatchNorm layer to re-estimate: it can segment, but "
     "not be adapted.",
     "segmented": "Poor mask? Press Adapt BatchNorm statistics to adapt the network to "
