@@ -672,3 +672,24 @@ def test_the_threshold_follows_the_model_and_draws_thinner_masks(workbench, qtbo
     widget.session.set_model(packaged)
     assert widget.threshold.value == pytest.approx(0.3)
     assert not errors_shown()
+
+
+def test_docks_opened_from_the_plugins_menu_join_one_tab_bar(make_napari_viewer, qtbot):
+    """Opened one after another (as the Plugins menu does), the docks were stacked: each
+    kept its least height and the window grew past a 768-px screen (1308 px in a
+    walkthrough). Each joins the plugin's tabs instead, with a short title."""
+    from qtpy.QtWidgets import QDockWidget
+
+    from napari_bnadapt._widgets.docking import TAB_TITLES
+
+    viewer = make_napari_viewer()
+    docks = []
+    for name in TAB_TITLES:
+        dock, _ = viewer.window.add_plugin_dock_widget("napari-bnadapt", name)
+        docks.append(dock)
+        qtbot.wait(10)
+    window = docks[0].parentWidget()
+    qtbot.waitUntil(lambda: len(window.tabifiedDockWidgets(docks[0])) == len(docks) - 1)
+    assert [d.windowTitle() for d in docks] == list(TAB_TITLES.values())
+    others = [d for d in window.findChildren(QDockWidget) if d not in docks]
+    assert others and not any(window.tabifiedDockWidgets(d) for d in others)  # napari's own

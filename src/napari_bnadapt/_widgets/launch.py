@@ -6,18 +6,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..io.volumes import is_volume_path
+from .docking import TAB_TITLES
 from .layers import kind_of
 
 PLUGIN = "napari-bnadapt"
 DOCKED = ("Model", "Segment and adapt", "Compare masks", "Latent histograms")
-#: The tabs' titles: the step number and a name short enough that five tabs fit a laptop's
-#: dock uncut ("Segment and adapt (napari-bnadapt)" was cut to "Segment and adapt …").
-TAB_TITLES = {
-    "Model": "1 Model",
-    "Segment and adapt": "2 Segment, adapt",
-    "Compare masks": "3 Compare",
-    "Latent histograms": "4 Latents",
-}
 
 
 @dataclass

@@ -16,6 +16,7 @@ from typing import Any
 from qtpy.QtCore import QEvent, QSize, Qt
 from qtpy.QtWidgets import QFrame, QScrollArea, QSizePolicy
 
+from .docking import tab_beside_siblings
 from .help import add_purpose, control_of, wrapping
 
 #: The least height the controls keep when the screen is short (they scroll inside it).
@@ -69,6 +70,7 @@ def lay_out(
     )
     add_purpose(widget, purpose)
     widget.body = body
+    tab_beside_siblings(widget.native, purpose)
     return body
 
 
