@@ -466,3 +466,18 @@ def test_progress_prints_about_twenty_lines_however_many_steps_it_counts(capsys)
         show(Progress(i, 200, f"learning from strokes, step {i}/200"))
     lines = capsys.readouterr().err.splitlines()
     assert 15 <= len(lines) <= 22 and lines[-1].endswith("step 200/200")
+
+
+def test_a_label_image_given_as_the_image_is_pointed_out(tmp_path, capsys):
+    """A walkthrough segmented a membrane mask ("foreground 100 %") with no hint."""
+    _, truth = make_volume((2, 48, 48), TARGET, seed=4)
+    tifffile.imwrite(tmp_path / "truth.tif", truth.astype(np.uint8))
+    out = tmp_path / "mask.tif"
+    assert main(["predict", "--model", "demo", "--input", str(tmp_path / "truth.tif"),
+                 "--out", str(out)]) == 0  # fmt: skip
+    assert "looks like labels" in capsys.readouterr().err
+    volume, _ = make_volume((2, 48, 48), TARGET, seed=4)
+    tifffile.imwrite(tmp_path / "em.tif", volume)
+    assert main(["predict", "--model", "demo", "--input", str(tmp_path / "em.tif"),
+                 "--out", str(out)]) == 0  # fmt: skip
+    assert "looks like labels" not in capsys.readouterr().err

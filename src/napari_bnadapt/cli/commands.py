@@ -34,6 +34,7 @@ from .common import (
     model_from,
     predict_config,
     printer,
+    say_if_labels,
     say_scale,
     voxel_size_of,
 )
@@ -110,6 +111,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     images = read_image_set(args.input, args.key, args.missing_chunks)
     out, probs = Path(args.out), Path(args.probabilities) if args.probabilities else None
     check_predictions_out(args, images, folder)
+    say_if_labels(images, "--input")
     if folder:
         for path in (out, probs):
             if path is not None:
@@ -179,6 +181,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         )
     )  # fmt: skip
     targets = read_image_set(args.target, args.key, args.missing_chunks)
+    say_if_labels(targets, "--target")
     data = [t.data for t in targets] if len(targets) > 1 else targets[0].data
     roi = read_image(args.roi, missing_chunks=args.missing_chunks) if args.roi else None
     strokes = (

@@ -13,6 +13,7 @@ from ..arrays.resampling import parse_voxel_size
 from ..errors import InputDataError
 from ..inference import PredictConfig
 from ..io.images import NamedImage
+from ..io.volumes import looks_like_labels
 from ..jobs import Progress, ProgressCallback
 from ..model.architecture import Architecture
 from ..model.checkpoint import load_model
@@ -48,6 +49,20 @@ def say_scale(args: argparse.Namespace, image: NamedImage, model: LoadedModel) -
     if text is not None:
         how = "--voxel-size, e.g. 50,4.6,4.6" if size is None else "--no-rescale turns this off"
         note(f"{text} ({how})")
+
+
+def say_if_labels(images: list[NamedImage], option: str) -> None:
+    """Say on stderr when an image read as ``option`` looks like labels (integer pixels of
+    a few values: a mask, an annotation), not an EM image: a walkthrough segmented a
+    membrane mask ("foreground 100 %") with no hint. In-memory images only (a lazy volume
+    is not read whole to tell)."""
+    for image in images:
+        if isinstance(image.data, np.ndarray) and looks_like_labels(image.data):
+            values = np.unique(image.data).size
+            note(
+                f"{option} {image.name} holds {values} value{'s' * (values != 1)} only: it "
+                "looks like labels (a mask, an annotation), not an EM image; check the file"
+            )
 
 
 def note(message: str) -> None:
