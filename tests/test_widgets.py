@@ -693,3 +693,15 @@ def test_docks_opened_from_the_plugins_menu_join_one_tab_bar(make_napari_viewer,
     assert [d.windowTitle() for d in docks] == list(TAB_TITLES.values())
     others = [d for d in window.findChildren(QDockWidget) if d not in docks]
     assert others and not any(window.tabifiedDockWidgets(d) for d in others)  # napari's own
+
+
+def test_the_contrast_latents_may_advise_is_an_option(workbench):
+    """Latents may advise an inverted contrast (--polarity invert), which napari could
+    not apply: it is under more options, and reaches the adaptation."""
+    _, widgets = workbench
+    widget = widgets["Segment and adapt"]
+    assert widget.polarity.native.isHidden()
+    widget.more_options.value = True
+    assert not widget.polarity.native.isHidden() and widget.polarity.value == "keep"
+    widget.polarity.value = "invert"
+    assert widget.adapt_config("adabn").polarity == "invert"

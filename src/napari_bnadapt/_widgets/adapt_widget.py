@@ -27,7 +27,7 @@ from magicgui.widgets import (
     SpinBox,
 )
 
-from ..adabn.config import CURES, MODES, STROKE_CURES, AdaptConfig
+from ..adabn.config import CURES, MODES, POLARITY, STROKE_CURES, AdaptConfig
 from ..adapt.api import adapt_steps
 from ..arrays.resampling import parse_voxel_size
 from ..errors import BnAdaptError
@@ -68,7 +68,7 @@ if TYPE_CHECKING:
 
 LAYER_CHOICES = ["all", "encoder", "decoder", "bottleneck", "first:2", "first:4"]
 #: The adaptation's finer options, shown with "more options".
-OPTIONS = ("mode", "alpha", "patches", "bn_layers", "roi")
+OPTIONS = ("mode", "alpha", "patches", "bn_layers", "polarity", "roi")
 
 #: The widget's sections, top to bottom: a title and its controls (attribute names).
 SECTIONS = (
@@ -107,6 +107,8 @@ class AdaptWidget(Container):
         )
         self.patches = SpinBox(label="patches", min=1, max=100_000, value=defaults.patches)
         self.bn_layers = ComboBox(label="BN layers", choices=LAYER_CHOICES, value=defaults.layers)
+        # What Latents may advise (an inverted contrast): the CLI's --polarity.
+        self.polarity = ComboBox(label="contrast", choices=POLARITY, value=defaults.polarity)
         self.roi = ComboBox(
             label="sampling ROI",
             choices=lambda _w=None: layers_of(viewer, "Shapes", "Labels"),
@@ -114,7 +116,7 @@ class AdaptWidget(Container):
             value=None,
         )
         self.more_options = CheckBox(
-            text="more options", tooltip="mode, α, patches, layers, ROI, steps"
+            text="more options", tooltip="mode, α, patches, layers, contrast, ROI, steps"
         )
         self.segment_after = CheckBox(text="then segment again", value=True)
         # Side by side: one row less, so that Keep or undo stays in view at 1366×768.
@@ -250,7 +252,7 @@ class AdaptWidget(Container):
         return AdaptConfig(
             cure=cure, mode=self.mode.value, alpha=float(self.alpha.value),
             patches=int(self.patches.value), layers=self.bn_layers.value,
-            device=self.session.device,
+            polarity=self.polarity.value, device=self.session.device,
         )  # fmt: skip
 
     def reset(self, *_: object) -> None:

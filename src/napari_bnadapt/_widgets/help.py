@@ -106,10 +106,14 @@ TOOLTIPS: dict[str, dict[str, str]] = {
         "bn_layers": "Which BatchNorm layers get new statistics: all (default); encoder or "
         "first:2 for intensity/contrast changes (they sit in the first layers); the "
         "histogram widget shows where the shift sits.",
+        "polarity": "The target's contrast: keep (default); invert it first, when its "
+        "membranes are bright where the training data's were dark (what Latents may advise); "
+        "auto: invert when the first layer's features look mirrored (it has misfired on real "
+        "EM: compare the masks).",
         "roi": "Optional: a Shapes or Labels layer; patches are only drawn inside it (e.g. "
         "to avoid resin or empty regions). Shapes on one slice apply to every slice.",
         "more_options": "Show the adaptation's finer options: mode, α, patches, which "
-        "BatchNorm layers, a sampling ROI, the stroke steps (their defaults suit most data).",
+        "BatchNorm layers, the contrast, a sampling ROI, the stroke steps (their defaults suit most data).",
         "segment_after": "After adapting, segment the image again with the new statistics.",
         "adapt_button": "Adapt a copy of the network to the target (shortcut Alt+A); the "
         "loaded model is not changed until this succeeds.",

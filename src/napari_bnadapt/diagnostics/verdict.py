@@ -237,7 +237,9 @@ def _polarity(
             f"after adaptation the first layer's distributions look like mirror images of the "
             f"source's (W1 {polarity.mirrored:.2f} σ to the mirrored source, "
             f"{polarity.direct:.2f} σ to the source): the contrast may be inverted, which two "
-            "moments per channel cannot undo; try bnadapt adapt --polarity invert and compare"
+            "moments per channel cannot undo; try the contrast inverted (bnadapt adapt "
+            "--polarity invert; in napari, contrast: invert under more options) and keep "
+            "whichever masks look right (this check has misfired on real EM)"
         )
         return "risky", "adabn --polarity invert"
     return reading, cure
