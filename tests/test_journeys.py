@@ -415,6 +415,12 @@ def test_two_cures_then_three_masks_compared(bench, qtbot):
     shown = {"Rand F (ISBI)", "object F1 (IoU ≥ 0.5)"} & set(compare.table.value["index"])
     assert len(shown) == 1
     assert "best [" in compare.feedback.text
+    # Closing a mask shown side by side: the cells no longer pair what they say (a
+    # walkthrough's captions stacked in one cell): the normal view comes back, said.
+    viewer.layers.remove("target EM mask [adabn]")
+    settle(qtbot)
+    assert not viewer.grid.enabled and not captions(viewer)
+    assert "target EM mask [adabn] was closed: back to the normal view" in compare.feedback.text
     assert not errors()
 
 

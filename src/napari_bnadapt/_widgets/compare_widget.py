@@ -96,6 +96,7 @@ class CompareWidget(Container):
         self.truth.changed.connect(self._offer_more)
         for event in ("inserted", "removed"):
             getattr(viewer.layers.events, event).connect(self._refresh)
+        viewer.layers.events.removed.connect(self._closed)
         viewer.canvas.grid.events.enabled.connect(self._grid_toggled)
         stop_on_close(self.native, self.runner)
         self._refresh()
@@ -319,6 +320,21 @@ class CompareWidget(Container):
 
     def _masks_compared(self, before: Any, after: Any) -> list[Any]:
         return [before, after, *[m for m in self.more.value if m not in (before, after)]]
+
+    def _closed(self, event: Any) -> None:
+        """A layer of the grid view closed: its cells no longer pair what they say (a
+        walkthrough's captions stacked in one cell, "before" became "after"), so the
+        normal view comes back, and the message says why."""
+        layer = getattr(event, "value", None)
+        if layer is None or not self.grid.shows(layer):
+            return
+        self.grid.restore()
+        self.runner.update_buttons()
+        self.feedback.say(
+            "info",
+            f"{layer.name} was closed: back to the normal view, your other layers as they were.",
+            "Choose the masks again and press Side by side.",
+        )
 
     def _grid_toggled(self, event: Any = None) -> None:
         """napari's own grid button turned the grid off: put the layers back as well."""

@@ -41,6 +41,7 @@ class SideBySide:
             "order": [layer for layer in layers if layer not in twins],
             "visible": {layer.name: layer.visible for layer in layers if layer not in twins},
             "twins": twins,
+            "cells": [image, *masks],
             "stride": grid.stride,
             "shape": grid.shape,
         }
@@ -54,6 +55,11 @@ class SideBySide:
         grid.enabled = True
         self.viewer.reset_view()  # every cell shows its whole image, not its middle
         return captions
+
+    def shows(self, layer: Any) -> bool:
+        """Whether ``layer`` (the image, a mask or a copy) is in a cell of the grid view."""
+        saved = self._saved or {}
+        return any(layer is x for x in (*saved.get("cells", ()), *saved.get("twins", ())))
 
     def restore(self) -> bool:
         """Grid off, the copies removed, layer order and visibility as they were; whether
