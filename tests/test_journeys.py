@@ -239,7 +239,9 @@ def test_demo_journey_from_model_to_latents(bench, qtbot):
     shown = [table.itemDelegate().displayText(table.item(r, 0).text(), table.locale())
              for r in range(table.rowCount())]  # fmt: skip
     assert not any("e-0" in text for text in shown), shown  # 0.093, not 9.300e-02
-    assert "Dice against target ground truth: best [adabn]" in compare.feedback.text
+    said = compare.feedback.text  # before → after, and which way (a walkthrough's lacked after)
+    assert "Dice against target ground truth: [source] 0." in said and "→ [adabn]" in said
+    assert "(better)" in said
     assert "Latent histograms" in compare.feedback.text  # item 4: the next step
     compare.normal_button.native.click()
     settle(qtbot)
@@ -414,7 +416,7 @@ def test_two_cures_then_three_masks_compared(bench, qtbot):
     # The field's scores beside Dice, as rows of the table (the structure the truth shows).
     shown = {"Rand F (ISBI)", "object F1 (IoU ≥ 0.5)"} & set(compare.table.value["index"])
     assert len(shown) == 1
-    assert "best [" in compare.feedback.text
+    assert "→ [histogram+adabn]" in compare.feedback.text
     # Closing a mask shown side by side: the cells no longer pair what they say (a
     # walkthrough's captions stacked in one cell): the normal view comes back, said.
     viewer.layers.remove("target EM mask [adabn]")

@@ -68,11 +68,14 @@ def metrics_reading(pair: MaskComparison, columns: dict[str, dict], truth: Any) 
     if truth is None or not dice:
         return change + "\nChoose a ground truth for Dice and IoU."
     best = max(dice, key=lambda n: dice[n])
-    first = names[0]
-    return (
-        f"Dice against {truth.name}: best {short(best)} {dice[best]:.3f}, before "
-        f"{short(first)} {dice[first]:.3f}.\n{change}"
-    )
+    pair_names = [n for n in names[:2] if n in dice]
+    scores = " → ".join(f"{short(n)} {dice[n]:.3f}" for n in pair_names)
+    verdict = ""
+    if len(pair_names) == 2:
+        gain = dice[pair_names[1]] - dice[pair_names[0]]
+        verdict = f" ({'better' if gain > 0 else 'worse' if gain < 0 else 'the same'})"
+    tail = "" if best in pair_names else f"; best {short(best)} {dice[best]:.3f}"
+    return f"Dice against {truth.name}: {scores}{verdict}{tail}.\n{change}"
 
 
 def short(name: str) -> str:
