@@ -533,7 +533,7 @@ def test_strokes_journey_paint_teach_look_where_next_compare_and_reset(bench, qt
     record = adapt.session.adapted.adaptation
     details = record.details["strokes"]
     said = adapt.feedback.text
-    assert said.startswith(f"Learnt from {details['strokes']} strokes")
+    assert said.startswith(f"Trained on {details['strokes']} strokes")
     assert f"({details['labelled_pixels']} px" in said and "slice 1)" in said
     assert f"{details['steps']} steps; held-back strokes" in said and "[adabn+strokes]" in said
     held = details["held_out_before"]["accuracy"]
@@ -634,7 +634,7 @@ def test_strokes_undone_by_the_guard_leave_the_label_free_network_and_say_so(
     adapt.cure.value = cure
     adapt.strokes.steps.value = 20
     adapt.strokes.adapt_button.native.click()
-    qtbot.waitUntil(lambda: "Learnt from" in adapt.feedback.text, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: "Trained on" in adapt.feedback.text, timeout=TIMEOUT)
     wait(qtbot, adapt)
     record = adapt.session.adapted.adaptation
     assert record.cure == cure and record.undone == "strokes" and record.in_force == left
@@ -663,7 +663,7 @@ def test_a_taught_model_keeps_its_strokes_and_brings_them_back(bench, qtbot, tmp
     show_options(adapt, 8)
     adapt.strokes.steps.value = 10
     adapt.strokes.adapt_button.native.click()
-    qtbot.waitUntil(lambda: "Learnt from" in adapt.feedback.text, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: "Trained on" in adapt.feedback.text, timeout=TIMEOUT)
     wait(qtbot, adapt)
     adapt.save_path.value = str(tmp_path / "taught.pt")
     adapt.save_button.native.click()

@@ -606,7 +606,7 @@ def test_what_the_strokes_did_is_said_from_the_record(kept, before, after, said)
     )
     text = stroke_reading(record)
     assert text.startswith(
-        "Learnt from 12 strokes (340 px, 0.4 % of stack, slices 1, 3) in 23 s, 40 steps; "
+        "Trained on 12 strokes (340 px, 0.4 % of stack, slices 1, 3) in 23 s, 40 steps; "
     )
     assert text.endswith(said), text
 

@@ -114,7 +114,7 @@ def stroke_reading(record: Any) -> str:
     where = f", slice{'s' * (len(slices) > 1)} {', '.join(map(str, slices))}" if slices else ""
     seconds = f"{record.seconds:.1f}" if record.seconds < 10 else f"{record.seconds:.0f}"
     head = (
-        f"Learnt from {d['strokes']} strokes ({d['labelled_pixels']} px, "
+        f"Trained on {d['strokes']} strokes ({d['labelled_pixels']} px, "
         f"{percent(d['labelled_fraction'])} of {record.target}{where}) in {seconds} s, "
         f"{d['steps']} steps"
     )
