@@ -99,6 +99,19 @@ def test_a_model_replaces_only_an_earlier_copy_of_the_same_network(tmp_path, ima
     again = ["adapt", "--model", "demo", "--target", str(image), "--out", str(tmp_path / "t.pt")]
     assert main(again) == 2 and "another network" in capsys.readouterr().err
     assert main([*again, "--force"]) == 0
+    # export follows the same rule (its own TorchScript again; never another network's).
+    script = [
+        "export",
+        "--model",
+        "demo",
+        "--format",
+        "torchscript",
+        "--out",
+        str(tmp_path / "s.pt"),
+    ]
+    assert main(script) == 0 and main(script) == 0
+    assert main([*train, "--out", str(tmp_path / "other.pt")]) == 0
+    assert main([*script[:-1], str(tmp_path / "other.pt")]) == 2
     # A file that is no model.
     (tmp_path / "notes.pt").write_text("my notes")
     assert main([*again[:-1], str(tmp_path / "notes.pt")]) == 2

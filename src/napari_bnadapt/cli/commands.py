@@ -53,6 +53,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     model = model_from(args)
+    check_model_out(args, model)
     sample = (
         read_named_image(args.sample, args.key, args.missing_chunks).data if args.sample else None
     )
@@ -111,7 +112,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
     images = read_image_set(args.input, args.key, args.missing_chunks)
     out, probs = Path(args.out), Path(args.probabilities) if args.probabilities else None
     check_predictions_out(args, images, folder)
-    say_if_labels(images, "--input")
     if folder:
         for path in (out, probs):
             if path is not None:
@@ -135,6 +135,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             )
         fraction = float(np.mean(prediction.mask))
         print(f"{image.name}: {prediction.mask.shape} foreground {fraction:.1%} → {mask_path}")
+    say_if_labels(images, "--input")
     say_scale(args, images[0], model)  # the images of a folder share one scale
     return 0
 
@@ -181,7 +182,6 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         )
     )  # fmt: skip
     targets = read_image_set(args.target, args.key, args.missing_chunks)
-    say_if_labels(targets, "--target")
     data = [t.data for t in targets] if len(targets) > 1 else targets[0].data
     roi = read_image(args.roi, missing_chunks=args.missing_chunks) if args.roi else None
     strokes = (
@@ -203,6 +203,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         print(settling(record.last_change, record.patches))
     if "strokes" in record.details:
         print(stroke_summary(record.details["strokes"]))
+    say_if_labels(targets, "--target")
     say_scale(args, targets[0], model)
     return 0
 

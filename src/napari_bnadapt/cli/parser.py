@@ -107,6 +107,7 @@ def _export(commands) -> argparse.ArgumentParser:
         "--no-test", action="store_true",
         help="skip bioimageio.core's test_model on the written package (a few seconds)",
     )  # fmt: skip
+    add_force_option(export, MODEL_REPLACED)
     return export
 
 
