@@ -16,7 +16,7 @@ RANKS = {
     "memory": 0.5, "units": 0.5, "predict_config": 0.5,
     "jobs": 1, "device": 1, "synthetic": 1, "cluster": 1,
     "arrays": 2, "io": 2, "training_config": 2.5,
-    "model": 3,
+    "model": 3, "replacing": 3.2,
     "speed": 3.4, "forward": 3.5,
     "inference": 4, "adabn": 4,
     "diagnostics": 5, "blockwise": 5,
