@@ -481,16 +481,17 @@ def test_strokes_journey_paint_teach_look_where_next_compare_and_reset(bench, qt
     paint_from_truth(viewer, layer)
     assert "Adapt with strokes" in enabled(adapt)
 
-    # Saved strokes (File ▸ Save Selected Layers) open again as a labels layer of the same
-    # name, which the flow takes as the target's strokes.
+    # Saved strokes (File ▸ Save Selected Layers) open again as a labels layer that the
+    # flow takes as the target's strokes, whatever the file is called (the file keeps the
+    # target's name: a walkthrough's "my strokes.tif" was a plain labels layer).
     saved = viewer.layers.save(
-        str(tmp_path / "target EM strokes.tif"), selected=True, plugin="napari-bnadapt"
+        str(tmp_path / "my strokes.tif"), selected=True, plugin="napari-bnadapt"
     )
     painted = np.array(layer.data)
     viewer.layers.remove(layer)
     assert "Adapt with strokes" not in enabled(adapt)
     [layer] = viewer.open(saved[0], plugin="napari-bnadapt")
-    assert type(layer).__name__ == "Labels" and layer.name == "target EM strokes"
+    assert type(layer).__name__ == "Labels" and layer.name == "my strokes"
     np.testing.assert_array_equal(layer.data, painted)
     assert strokes.strokes_layer(image) is layer and "Adapt with strokes" in enabled(adapt)
 
@@ -542,7 +543,7 @@ def test_strokes_journey_paint_teach_look_where_next_compare_and_reset(bench, qt
     assert "Paint more there" in said and front_tab(bench) == "2 Segment, adapt"  # stays
     assert readable(bench, adapt.feedback.label) and readable(bench, strokes.adapt_button)
     assert readable(bench, adapt.reset_button)  # the undo in view under a long message
-    assert details["from"] == "target EM strokes" and details["slices"] == [1]
+    assert details["from"] == "my strokes" and details["slices"] == [1]  # the layer taught
     assert "Statistics: adapted (adabn+strokes on target EM)" in adapt.status.value
     assert {"Reset to source statistics", "Adapt with strokes"} <= enabled(adapt)
     assert viewer.layers[-1] is layer and viewer.layers.selection.active is layer  # paint more

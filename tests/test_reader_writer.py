@@ -292,3 +292,19 @@ def test_napari_refuses_to_save_a_mask_over_an_open_image(make_napari_viewer, tm
     with pytest.raises(OutputPathError, match="could destroy your input"):
         viewer.layers.save(str(path), selected=True, plugin="napari-bnadapt")
     assert path.read_bytes() == before
+
+
+def test_saved_strokes_keep_their_target_under_any_file_name(tmp_path):
+    """The strokes layer's target (its metadata) goes into the file and comes back, so a
+    strokes file called anything is still the target's strokes; names of any script too."""
+    from napari_bnadapt.io.volumes import STROKES_TARGET
+
+    strokes = np.zeros((2, 16, 16), np.uint8)
+    strokes[0, 4, 2:12] = 2
+    meta = {"scale": VOXEL, "metadata": {STROKES_TARGET: "cryo FIB-SEM é 2"}}
+    [path] = write_labels(str(tmp_path / "my strokes.tif"), strokes, meta)
+    assert read_volume(path).painted_on == "cryo FIB-SEM é 2"
+    [(data, layer_meta, kind)] = get_reader(path)(path)
+    assert kind == "labels" and layer_meta["metadata"][STROKES_TARGET] == "cryo FIB-SEM é 2"
+    [path] = write_labels(str(tmp_path / "mask.tif"), strokes, {"scale": VOXEL})
+    assert read_volume(path).painted_on is None  # a mask: no target

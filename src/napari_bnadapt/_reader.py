@@ -16,7 +16,14 @@ from typing import Any
 
 from .errors import InputDataError
 from .io.containers import container_kind, list_arrays
-from .io.volumes import LAZY_ABOVE, Volume, is_volume_path, read_volume, voxel_size_nm
+from .io.volumes import (
+    LAZY_ABOVE,
+    STROKES_TARGET,
+    Volume,
+    is_volume_path,
+    read_volume,
+    voxel_size_nm,
+)
 
 LayerData = tuple
 #: A container with more arrays than this opens only its first ones (each is a layer).
@@ -102,5 +109,7 @@ def _layer(volume: Volume, path: str) -> LayerData:
         return (levels, meta, "image")
     if volume.labels:  # strokes or a mask saved from a labels layer: a labels layer again
         del meta["rgb"]
+        if volume.painted_on:
+            meta["metadata"][STROKES_TARGET] = volume.painted_on
         return (volume.data, meta, "labels")
     return (volume.data, meta, "image")

@@ -13,6 +13,7 @@ import numpy as np
 
 from .io.images import write_tiff
 from .io.paths import NamedPath, check_outputs_apart, layer_sources
+from .io.volumes import STROKES_TARGET
 
 
 def write_labels(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
@@ -58,7 +59,10 @@ def _write(
     if unit in ("pixel", "None"):
         unit = None
     sizes = tuple(float(s) for s in scale) if scale is not None else None
-    write_tiff(target, array, sizes, unit, rgb=rgb, labels=labels)
+    # Strokes keep the name of their target: opened again under any file name, they are
+    # its strokes (a walkthrough's "my strokes.tif" was a plain labels layer).
+    painted_on = (meta.get("metadata") or {}).get(STROKES_TARGET) if labels else None
+    write_tiff(target, array, sizes, unit, rgb=rgb, labels=labels, painted_on=painted_on)
     return str(target)
 
 

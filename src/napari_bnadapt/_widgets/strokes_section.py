@@ -25,9 +25,19 @@ from ..adapt.strokes import FOREGROUND, brush_width, class_names
 from ..diagnostics.uncertainty import next_uncertain_region, uncertainty_steps
 from ..errors import BnAdaptError
 from ..inference import PredictConfig
+from ..io.volumes import STROKES_TARGET
 from ..model.painted_strokes import PaintedStrokes
 from .help import NEXT_STEP
-from .layers import ROLE, is_lazy, kind_of, layer_data, result_layer, roi_mask, role_of
+from .layers import (
+    ROLE,
+    is_lazy,
+    kind_of,
+    layer_data,
+    names_layer,
+    result_layer,
+    roi_mask,
+    role_of,
+)
 from .layout import Section, button_row
 from .readings import FIRST_STROKES, restored_note, stroke_reading
 from .stroke_layers import (
@@ -55,7 +65,7 @@ DEFAULT_CURE = "adabn+strokes"
 #: Edge (target pixels) of the regions "Next uncertain region" goes to.
 REGION = 64
 #: ``metadata`` key of a strokes layer: the name of the target it was painted on.
-TARGET_KEY = "bnadapt_target"
+TARGET_KEY = STROKES_TARGET
 
 
 class StrokeFlow:
@@ -256,7 +266,8 @@ class StrokeFlow:
             if kind_of(layer) != "Labels" or np.shape(layer.data) != shape:
                 continue
             meta = getattr(layer, "metadata", {})
-            if meta.get(TARGET_KEY) == target.name or layer.name == f"{target.name} strokes":
+            painted_on = str(meta.get(TARGET_KEY) or "")
+            if names_layer(painted_on, target.name) or layer.name == f"{target.name} strokes":
                 return layer
         return None
 

@@ -252,15 +252,10 @@ def cmd_strokes(args: argparse.Namespace) -> int:
     fits = voxel_size is not None and len(voxel_size) == len(model.strokes.shape)
     write_tiff(
         out, model.strokes.to_array(), scale=voxel_size if fits else None,
-        unit="nm" if fits else None, labels=True,
+        unit="nm" if fits else None, labels=True, painted_on=model.strokes.target,
     )  # fmt: skip
     print(f"wrote {out}: {model.strokes.describe()}.")
-    napari_name = f"{Path(model.strokes.target).stem} strokes.tif"
-    if out.name != napari_name:
-        print(
-            f"napari takes it as the strokes of {Path(model.strokes.target).stem} when it is "
-            f"named {napari_name!r}."
-        )
+    print(f"napari takes it as the strokes of {Path(model.strokes.target).stem}, by any name.")
     print(
         "Paint more where the mask is still wrong, then: bnadapt adapt --cure adabn+strokes "
         f"--strokes {shlex.quote(str(out))} …"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 import tifffile
@@ -14,7 +15,7 @@ from ..errors import InputDataError, OutputPathError
 from .containers import StoredArray, container_kind
 from .files import atomic_output
 from .paths import NamedPath, check_regular
-from .volumes import LABELS_SOFTWARE, VOLUME_SUFFIXES, is_volume_path, read_volume
+from .volumes import LABELS_SOFTWARE, STROKES_TARGET, VOLUME_SUFFIXES, is_volume_path, read_volume
 
 IMAGE_SUFFIXES = (*VOLUME_SUFFIXES, ".png")
 
@@ -151,6 +152,7 @@ def write_tiff(
     pagewise_above: int | None = None,
     labels: bool = False,
     software: str | None = None,
+    painted_on: str | None = None,
 ) -> Path:
     """Write ``data`` as a TIFF atomically, keeping its voxel size.
 
@@ -167,6 +169,8 @@ def write_tiff(
     TIFF Software tag, :data:`LABELS_SOFTWARE`), so that napari opens it again as a labels
     layer (painted strokes, masks) rather than as an image; ``software`` sets that tag
     instead (:data:`~.volumes.PREDICTED_MASK`: a mask that a new prediction may replace).
+    ``painted_on``: strokes' target, kept in an ImageJ file's description
+    (:data:`~.volumes.STROKES_TARGET`).
     """
     software = software or (LABELS_SOFTWARE if labels else None)
     path = Path(path)
@@ -187,6 +191,8 @@ def write_tiff(
     if imagej:
         kwargs["imagej"] = True
         kwargs["metadata"] = {"axes": axes}
+        if painted_on:
+            kwargs["metadata"][STROKES_TARGET] = quote(painted_on)
         if scale is not None:
             kwargs["resolution"] = (1.0 / scale[-1], 1.0 / scale[-2])
             kwargs["metadata"]["unit"] = unit or "pixel"

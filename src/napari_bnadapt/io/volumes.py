@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import mrcfile
 import numpy as np
@@ -41,6 +42,10 @@ PREDICTED = "(bnadapt predict)"
 #: The Software tags of ``bnadapt predict``'s masks (opened as labels) and probability maps.
 PREDICTED_MASK = f"{LABELS_SOFTWARE} {PREDICTED}"
 PREDICTED_PROBABILITIES = f"napari-bnadapt probabilities {PREDICTED}"
+#: The key of the target's name in a strokes TIFF (its ImageJ description, URL-quoted: the
+#: description is ASCII) and in the strokes layer's metadata: saved strokes opened again are
+#: the target's strokes whatever the file is called.
+STROKES_TARGET = "bnadapt_target"
 
 TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".tf2")
 MRC_SUFFIXES = (".mrc", ".rec", ".st", ".ali", ".map", ".mrcs")
@@ -74,6 +79,8 @@ class Volume:
     #: A label image: written as one by this package (painted strokes, a mask), or
     #: integer pixels of a few values (:func:`looks_like_labels`).
     labels: bool = False
+    #: Strokes: the name of the image they were painted on (:data:`STROKES_TARGET`).
+    painted_on: str | None = None
 
     @property
     def voxel_size(self) -> tuple[float, ...] | None:
@@ -197,6 +204,7 @@ def _read_tiff(path: Path, lazy: bool) -> Volume:
         axes = series.axes
         sizes = _tiff_voxel_size(tif)
         labels = str(tif.pages[0].software or "").startswith(LABELS_SOFTWARE)
+        painted_on = (tif.imagej_metadata or {}).get(STROKES_TARGET) if tif.is_imagej else None
         if not lazy:
             data = series.asarray()
     if lazy:
@@ -206,7 +214,8 @@ def _read_tiff(path: Path, lazy: bool) -> Volume:
     spatial_axes = axes[:-1] if rgb else axes
     scale, units = _scale_for_axes(spatial_axes, sizes)
     labels = labels or (not lazy and not rgb and looks_like_labels(data))
-    return Volume(data, path.stem, scale, units, lazy, rgb, labels=labels)
+    painted_on = unquote(str(painted_on)) if painted_on else None
+    return Volume(data, path.stem, scale, units, lazy, rgb, labels=labels, painted_on=painted_on)
 
 
 #: An integer image with at most this many distinct values is an annotation.
