@@ -682,7 +682,7 @@ def test_docks_opened_from_the_plugins_menu_join_one_tab_bar(make_napari_viewer,
 
     from napari_bnadapt._widgets.docking import TAB_TITLES
 
-    viewer = make_napari_viewer()
+    viewer = make_napari_viewer(show=True)  # a hidden window's docks tab differently
     docks = []
     for name in TAB_TITLES:
         dock, _ = viewer.window.add_plugin_dock_widget("napari-bnadapt", name)
@@ -705,3 +705,17 @@ def test_the_contrast_latents_may_advise_is_an_option(workbench):
     assert not widget.polarity.native.isHidden() and widget.polarity.value == "keep"
     widget.polarity.value = "invert"
     assert widget.adapt_config("adabn").polarity == "invert"
+
+
+def test_bnadapt_gui_keeps_its_tabs_in_workflow_order(make_napari_viewer, qtbot):
+    """The docks bnadapt gui places are not moved by the Plugins-menu rule (the Model tab
+    went to the end of the bar, after the event loop came back)."""
+    from qtpy.QtWidgets import QTabBar
+
+    from napari_bnadapt._widgets.launch import open_workbench
+
+    bench = open_workbench(make_napari_viewer(show=True), samples=False)
+    qtbot.wait(50)
+    bars = bench.viewer.window._qt_window.findChildren(QTabBar)
+    titles = [[bar.tabText(i) for i in range(bar.count())] for bar in bars]
+    assert ["1 Model", "2 Segment, adapt", "3 Compare", "4 Latents", "Latent plots"] in titles

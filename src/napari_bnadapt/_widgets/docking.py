@@ -22,6 +22,8 @@ TAB_TITLES = {
 }
 #: The Qt property that marks a widget of this plugin (its docks are found by it).
 MARK = "napari_bnadapt_dock"
+#: The Qt property of a widget whose dock was placed already (``bnadapt gui`` tabs its own).
+PLACED = "napari_bnadapt_placed"
 
 
 def tab_beside_siblings(native: QWidget, name: str) -> None:
@@ -33,9 +35,11 @@ def tab_beside_siblings(native: QWidget, name: str) -> None:
 
 def join_tabs(native: QWidget, name: str) -> None:
     """Tab ``native``'s dock with the plugin's other docks in its area, titled for a tab;
-    nothing when it is in no dock, or already in tabs (``bnadapt gui`` tabs its own)."""
+    nothing when it is in no dock, already in tabs, or placed (``bnadapt gui`` tabs its own)."""
     try:
         dock = dock_of(native)
+        if native.property(PLACED):
+            return
     except RuntimeError:  # closed before the event loop came back
         return
     window = dock.parentWidget() if dock is not None else None

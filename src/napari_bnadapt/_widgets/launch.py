@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..io.volumes import is_volume_path
-from .docking import TAB_TITLES
+from .docking import PLACED, TAB_TITLES
 from .layers import kind_of
 
 PLUGIN = "napari-bnadapt"
@@ -54,6 +54,7 @@ def open_workbench(
             PLUGIN, name, tabify=name != DOCKED[0]
         )
         dock.setWindowTitle(TAB_TITLES[name])
+        widget.native.setProperty(PLACED, True)  # in its tab already, in workflow order
         bench.widgets[name], bench.docks[name] = widget, dock
     bench.docks["Latent plots"] = bench.widgets[DOCKED[-1]].plots.show_in_dock()
     if model is not None:
