@@ -304,7 +304,7 @@ def test_saved_strokes_keep_their_target_under_any_file_name(tmp_path):
     meta = {"scale": VOXEL, "metadata": {STROKES_TARGET: "cryo FIB-SEM é 2"}}
     [path] = write_labels(str(tmp_path / "my strokes.tif"), strokes, meta)
     assert read_volume(path).painted_on == "cryo FIB-SEM é 2"
-    [(data, layer_meta, kind)] = get_reader(path)(path)
+    [(_data, layer_meta, kind)] = get_reader(path)(path)
     assert kind == "labels" and layer_meta["metadata"][STROKES_TARGET] == "cryo FIB-SEM é 2"
     [path] = write_labels(str(tmp_path / "mask.tif"), strokes, {"scale": VOXEL})
     assert read_volume(path).painted_on is None  # a mask: no target

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -158,6 +159,26 @@ def test_special_files_are_refused_before_they_are_read(tmp_path, capsys, kind):
     assert main(["predict", "--model", "demo", "--input", str(path), "--out", str(tmp_path / "m.tif")]) == 2  # fmt: skip
     err = capsys.readouterr().err
     assert err.count("\n") == 2 and ("named pipe" in err or "device" in err)
+
+
+def test_a_special_file_is_never_written_over(tmp_path, capsys):
+    """A walkthrough's ``--out /dev/null`` replaced the device with a file (the atomic
+    rename): an output that is a named pipe or a device is refused, by every writer."""
+    from napari_bnadapt.errors import OutputPathError
+    from napari_bnadapt.io.files import atomic_output
+
+    make_inputs(tmp_path)
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    for argv in (
+        ["predict", "--model", "demo", "--input", str(tmp_path / "img.tif"), "--out", str(pipe)],
+        ["adapt", "--model", "demo", "--target", str(tmp_path / "img.tif"), "--out", str(pipe)],
+        ["export", "--model", "demo", "--format", "torchscript", "--out", str(pipe)],
+    ):
+        assert main(argv) == 2 and "named pipe" in capsys.readouterr().err
+    with pytest.raises(OutputPathError, match="named pipe"), atomic_output(pipe) as tmp:
+        tmp.write_bytes(b"x")
+    assert stat.S_ISFIFO(os.stat(pipe).st_mode)
 
 
 @pytest.mark.parametrize(

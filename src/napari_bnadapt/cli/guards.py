@@ -8,7 +8,7 @@ import os
 
 from ..errors import OutputPathError
 from ..io.images import check_output_suffix, is_image_folder
-from ..io.paths import NamedPath, check_outputs_apart, check_regular
+from ..io.paths import NamedPath, check_output_regular, check_outputs_apart, check_regular
 
 #: Options whose value is read (attribute name → how the user wrote it).
 INPUTS = {
@@ -34,6 +34,7 @@ def check_paths(args: argparse.Namespace) -> None:
     command = getattr(args, "command", None)
     folder, written = writes_folder(args), "model" if command in MODEL_COMMANDS else command
     for output in outputs:
+        check_output_regular(output.path)
         check_output_kind(output, folder, EXAMPLE.get(command, "result.tif"))
         if not folder:
             check_output_suffix(output, written)

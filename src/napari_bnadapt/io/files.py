@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import BnAdaptError, OutputPathError
+from .paths import check_output_regular
 
 
 @contextlib.contextmanager
@@ -29,6 +30,7 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     if path.is_dir():
         raise OutputPathError(f"{str(path)!r} is a folder: give a file name to write")
+    check_output_regular(path)
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise BnAdaptError(f"output folder {str(parent)!r} does not exist: create it first")

@@ -88,22 +88,36 @@ def check_regular(path: str | os.PathLike[str], what: str = "file") -> None:
     """Refuse a named pipe, a device or a socket: reading one can block forever or never
     end (``/dev/zero``). Folders (zarr, N5, packages) and regular files pass; a path that
     does not exist is left to the reader's own message."""
+    kind = special_kind(path)
+    if kind is not None:
+        raise InputDataError(f"{os.fspath(path)!r} is {kind}, not a {what}: give a {what} on disk")
+
+
+def check_output_regular(path: str | os.PathLike[str]) -> None:
+    """Refuse to write over a named pipe, a device or a socket: the atomic rename would
+    replace it with a file (a walkthrough's ``--out /dev/null`` replaced the device)."""
+    kind = special_kind(path)
+    if kind is not None:
+        raise OutputPathError(
+            f"{os.fspath(path)!r} is {kind}, not a file: give a file name to write "
+            "(nothing was written)"
+        )
+
+
+def special_kind(path: str | os.PathLike[str]) -> str | None:
+    """What ``path`` is when it exists and is neither a regular file nor a folder (a named
+    pipe, a device, a socket), else None."""
     try:
         mode = os.stat(path).st_mode
     except OSError:
-        return
+        return None
     if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
-        return
-    kind = (
-        "a named pipe"
-        if stat.S_ISFIFO(mode)
-        else "a device"
-        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
-        else "a socket"
-        if stat.S_ISSOCK(mode)
-        else "not a regular file"
-    )
-    raise InputDataError(f"{os.fspath(path)!r} is {kind}, not a {what}: give a {what} on disk")
+        return None
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a socket" if stat.S_ISSOCK(mode) else "not a regular file"
 
 
 def layer_sources(layers: Iterable[object]) -> list[NamedPath]:
