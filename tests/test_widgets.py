@@ -243,6 +243,9 @@ def test_exports_spare_opened_files_and_failed_writes_are_said(workbench, qtbot,
     assert (tmp_path / "notes.csv").read_text() == "my notes"
     assert "notes.csv exists" in histograms.feedback.text
     histograms.export_path.value = tmp_path / "data.v2" / "plots"
+    histograms.save_png()  # plots.png exists, and was not named
+    assert "plots.png exists" in histograms.feedback.text
+    histograms.export_path.value = tmp_path / "data.v2" / "plots.png"
     histograms.save_png()
     assert "Saved the plots" in histograms.feedback.text
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from .errors import OutputPathError
 from .io.images import write_tiff
 from .io.paths import NamedPath, check_outputs_apart, layer_sources
 from .io.volumes import STROKES_TARGET
@@ -53,6 +54,14 @@ def _write(
     if target.suffix.lower() not in (".tif", ".tiff"):
         target = target.with_suffix(".tif")
     check_outputs_apart([NamedPath.of("the file to save", target)], sources_of(meta))
+    # The save dialog asked about the name without ".tif" (a walkthrough's corrected
+    # mask.tif was replaced so): a file the user did not name is never replaced.
+    if target.name != Path(path).name and target.exists():
+        raise OutputPathError(
+            f"{target.name} exists, and saving {Path(path).name!r} as a TIFF would replace "
+            f"it: choose another name, or name {target.name} itself to replace it "
+            "(nothing was written)"
+        )
     scale = meta.get("scale")
     units = meta.get("units")
     unit = str(units[-1]) if units is not None and len(units) else None

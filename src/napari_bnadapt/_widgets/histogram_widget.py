@@ -248,8 +248,9 @@ class HistogramWidget(Container):
             self.feedback.say("error", "Choose a file to export to (export to).")
             return None
         path = Path(text).with_suffix(suffix)
-        typed = Path(text).suffix.lower()
-        if typed not in ("", suffix) and path.exists():  # a walkthrough's notes.csv was lost so
+        # A file the user did not name is never replaced (a walkthrough's notes.csv for
+        # "notes.txt", or for "notes"): the same rule as the napari writer's.
+        if Path(text).suffix.lower() != suffix and path.exists():
             self.feedback.say(
                 "error",
                 f"{path.name} exists, and the export would replace it (it is written as a "
