@@ -127,3 +127,17 @@ def test_a_taught_model_is_never_replaced_without_being_told(tmp_path):
     save_model(taught, tmp_path / "taught.pt")
     lost = model_kept_back(tmp_path / "taught.pt", model)
     assert "taught with painted strokes" in lost and "bnadapt strokes" in lost
+
+
+def test_a_report_replaces_only_an_earlier_report(tmp_path, image, capsys):
+    """A walkthrough's own report.json and shifts.csv in a results folder were replaced."""
+    folder = tmp_path / "results"
+    folder.mkdir()
+    (folder / "shifts.csv").write_text("my table")
+    argv = ["report", "--model", "demo", "--input", str(image), "--patches", "4"]
+    assert main([*argv, "--out", str(folder)]) == 2
+    assert "shifts.csv" in capsys.readouterr().err
+    assert (folder / "shifts.csv").read_text() == "my table"
+    assert main([*argv, "--out", str(tmp_path / "new")]) == 0
+    assert main([*argv, "--out", str(tmp_path / "new")]) == 0  # its own report again
+    assert main([*argv, "--out", str(folder), "--force"]) == 0

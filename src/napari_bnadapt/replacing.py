@@ -7,6 +7,8 @@ what the same step can make again:
 
 - a mask or probability map replaces a file that ``bnadapt predict`` wrote (its TIFF
   Software tag, :data:`~.io.volumes.PREDICTED`);
+- a report replaces the files of an earlier report (its ``report.json`` says what wrote
+  it), never a folder's own ``report.json``, ``masks.png``, … that something else wrote;
 - a model replaces a model file of the *same network* (the same source weights: its
   statistics and record may differ, as after another cure or a reset) that carries no
   painted strokes.
@@ -18,6 +20,7 @@ told to replace it (``--force``). Qt-free: the CLI and the widgets ask the same 
 from __future__ import annotations
 
 import hashlib
+import json
 import shlex
 from pathlib import Path
 
@@ -38,6 +41,17 @@ def prediction_kept_back(path: str | Path) -> str | None:
     if path.suffix.lower() in TIFF_SUFFIXES and PREDICTED in _tiff_software(path):
         return None
     return "exists and was not written by bnadapt predict (an image, labels, a mask corrected by hand?)"
+
+
+def report_kept_back(folder: str | Path, names: list[str]) -> str | None:
+    """What writing a report's files ``names`` into ``folder`` would lose (None: nothing:
+    none of them is there, or an earlier ``bnadapt report`` wrote them, as its
+    ``report.json`` says)."""
+    folder = Path(folder)
+    existing = [name for name in names if (folder / name).exists()]
+    if not existing or _written_by_report(folder / "report.json"):
+        return None
+    return f"holds {', '.join(existing)}, which bnadapt report did not write and would replace"
 
 
 def model_kept_back(path: str | Path, network: LoadedModel | None) -> str | None:
@@ -79,6 +93,14 @@ def source_identity(model: LoadedModel) -> str:
         digest.update(name.encode())
         digest.update(tensor.numpy().tobytes())
     return digest.hexdigest()
+
+
+def _written_by_report(path: Path) -> bool:
+    try:
+        found = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(found, dict) and str(found.get("software", "")).startswith("napari-bnadapt")
 
 
 def _tiff_software(path: Path) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from . import __version__
 from .adabn.config import AdaptConfig
 from .adapt.api import adapt_steps, reset
 from .cluster import ClusterConfig
@@ -100,6 +101,8 @@ def report_steps(
     )  # fmt: skip
     diagnosis = yield from stages.run(diagnosing)
     numbers = {
+        # What wrote it: a later report may replace this folder's files (replacing.py).
+        "software": f"napari-bnadapt {__version__}",
         "model": {"name": model.name, "path": model.path, "format": model.format},
         "adaptation": adapted.adaptation.to_dict() if adapted.adaptation else None,
         "quality": quality.to_dict(),

@@ -26,8 +26,13 @@ from ..io.volumes import PREDICTED_MASK, PREDICTED_PROBABILITIES
 from ..model.checkpoint import load_model, save_model
 from ..model.description import describe
 from ..model.loaded import LoadedModel
-from ..replacing import model_kept_back, prediction_kept_back, refuse_to_replace
-from ..report import build_report, write_report
+from ..replacing import (
+    model_kept_back,
+    prediction_kept_back,
+    refuse_to_replace,
+    report_kept_back,
+)
+from ..report import FIGURES, TABLES, build_report, write_report
 from ..training import TrainConfig, train
 from .common import (
     given,
@@ -264,6 +269,9 @@ def cmd_strokes(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    if not args.force:  # before any work: the folder may hold a user's own files
+        lost = report_kept_back(args.out, ["report.json", *FIGURES, *TABLES])
+        refuse_to_replace("--out", args.out, lost, "add --force to replace them")
     sampling = given(args, "patches", "device")
     adapt_config, latent_config = AdaptConfig(**sampling), LatentConfig(**sampling)
     model = model_from(args)

@@ -319,6 +319,10 @@ def _report(commands) -> argparse.ArgumentParser:
         "--source", help="source-domain image/volume: the empirical reference for the latents"
     )
     report.add_argument("--out", required=True, help="folder for report.json and the figures")
+    add_force_option(
+        report, "replace report.json, the figures and tables in --out even when bnadapt report "
+        "did not write them (default: refuse; an earlier report is replaced)",
+    )  # fmt: skip
     report.add_argument(
         "--patches", type=int,
         help=f"patches sampled for adaptation and each latent capture (default: {LATENT.patches})",
