@@ -379,11 +379,17 @@ def test_a_3d_model_segments_a_volume_through_the_widget(workbench, qtbot, small
     np.testing.assert_allclose(mask.translate, image.translate)
 
 
-def test_a_lazy_layer_is_segmented_block_by_block_and_shown_lazily(workbench, qtbot, tmp_path):
+def test_a_lazy_layer_is_segmented_block_by_block_and_shown_lazily(
+    workbench, qtbot, tmp_path, monkeypatch
+):
+    import atexit
+
     import h5py
 
     from napari_bnadapt._reader import get_reader
 
+    removed = []  # the temporary stores are removed when napari quits (142 were left)
+    monkeypatch.setattr(atexit, "register", lambda *args, **kw: removed.append(args[1:]))
     viewer, widgets = workbench
     widget = widgets["Segment and adapt"]
     volume = np.asarray(viewer.layers["target EM"].data)
@@ -402,6 +408,9 @@ def test_a_lazy_layer_is_segmented_block_by_block_and_shown_lazily(workbench, qt
     wait(qtbot, widget)
     mask = viewer.layers["big-raw mask [source]"]
     assert type(mask.data).__module__.startswith("dask")  # on disk, read as shown
+    store = mask.metadata["source_path"]
+    assert any(str(store).startswith(str(args[0])) for args in removed if args)
+    assert "removed when napari quits" in widget.feedback.text
     widget.image.value = viewer.layers["target EM"]
     widget.segment()
     wait(qtbot, widget)

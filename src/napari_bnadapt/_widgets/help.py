@@ -35,8 +35,8 @@ NEXT_STEP = {
     "not be adapted.",
     "segmented": "Poor mask? Press Adapt BatchNorm statistics to adapt the network to "
     "{target} (no labels needed); it segments again. Good mask: File ▸ Save Selected Layers.",
-    "segmented lazily": "The mask stays on disk: open its store in napari any time. Poor "
-    "mask? Press Adapt BatchNorm statistics; it segments again.",
+    "segmented lazily": "The store is removed when napari quits: File ▸ Save Selected Layers "
+    "keeps the mask. Poor mask? Press Adapt BatchNorm statistics; it segments again.",
     "empty": "Next: press Adapt BatchNorm statistics to adapt the network to {target} (no "
     "labels needed); it segments again.",
     "adapted": "Next: Compare masks (step 3, now in front) shows the masks before and after "

@@ -3,7 +3,9 @@ OME-Zarr store on disk, shown lazily from there, so that the mask never sits in 
 
 from __future__ import annotations
 
+import atexit
 import re
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -34,7 +36,11 @@ def lazy_job(
     data = layer_data(layer)
     # resampled block by block to the model's voxel size, or run at its own pixel size
     note = model.scale_note(layer.name, tuple(data.shape), voxel_size, config.slice_axis)
-    out = Path(tempfile.mkdtemp(prefix="bnadapt-")) / f"{_file_name(layer.name)}-mask.zarr"
+    folder = Path(tempfile.mkdtemp(prefix="bnadapt-"))
+    # Removed when napari quits, as the message says (a walkthrough found 142 left in /tmp):
+    # File ▸ Save Selected Layers keeps a mask.
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    out = folder / f"{_file_name(layer.name)}-mask.zarr"
     unit = "nm" if voxel_size else None
 
     def job() -> Steps:
@@ -58,7 +64,10 @@ def add_lazy_mask(viewer: Any, result: Any, layer: Any, model: LoadedModel) -> t
         **mask_colours(state),
     )  # fmt: skip
     hide_older_masks(viewer, layer.name, mask)
-    said = f"{layer.name}: mask written block by block to {result.out} (shown from there)."
+    said = (
+        f"{layer.name}: mask written block by block to a temporary store, {result.out}, "
+        "shown from there."
+    )
     return mask, said
 
 
