@@ -111,11 +111,15 @@ def predict_to_zarr_steps(
         if opts.resume and store.partial.exists():
             check_same_run(store.recorded_run(), run, str(store.partial))
     total, started = plan.block_count, time.perf_counter()
-    foreground = voxels = 0
     # The cluster first: an address that is no scheduler must leave no store behind.
     with dask_client(opts.cluster) as client:
         done = set.intersection(*(s.create(opts.resume, run) for s in stores))
         todo = [i for i in range(total) if i not in done]
+        # A resumed run's foreground is the whole mask's (a walkthrough's counted only the
+        # blocks predicted now: 30.4 % said, 34.6 % stored).
+        kept = stores[0].kept_counts(done) if done else None
+        foreground, voxels = kept or (0, 0)
+        predicted = 0  # voxels predicted by this run: its rate
         dashboard = dashboard_link(client)
         shared = (Parcel(model), plan, image, cfg, tuple(stores))
         yield Progress(
@@ -123,8 +127,9 @@ def predict_to_zarr_steps(
         )
         for count, outcome in enumerate(run_tasks(client, _predict_and_write, shared, todo), 1):
             foreground, voxels = foreground + outcome.foreground, voxels + outcome.voxels
+            predicted += outcome.voxels
             elapsed = time.perf_counter() - started
-            detail = _detail(voxels, elapsed, count, len(todo), dashboard)
+            detail = _detail(predicted, elapsed, count, len(todo), dashboard)
             yield Progress(len(done) + count, total, "predicting blocks", detail)
     metadata = {"blocks": list(plan.block), "complete": True}
     if model.adaptation is not None:
@@ -151,10 +156,12 @@ def _predict_and_write(
     """One task: predict a block and write it to every output store."""
     result = predict_block(parcel.model, plan, source, index, config)
     prediction = result.prediction
-    stores[0].write(result.region, prediction.segmentation, index)
+    outcome = BlockOutcome(index, int(np.count_nonzero(prediction.mask)), int(prediction.mask.size))
+    stores[0].write(
+        result.region, prediction.segmentation, index, (outcome.foreground, outcome.voxels)
+    )
     if len(stores) > 1:
         stores[1].write(result.region, prediction.probabilities.astype(np.float32), index)
-    outcome = BlockOutcome(index, int(np.count_nonzero(prediction.mask)), int(prediction.mask.size))
     return outcome
 
 

@@ -55,7 +55,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("bnadapt: interrupted; nothing was written", file=sys.stderr)
+        print(
+            "bnadapt: interrupted; no output was finished (blocks already written to a "
+            ".zarr.partial store stay there: --resume continues from them)",
+            file=sys.stderr,
+        )
         return 130
 
 

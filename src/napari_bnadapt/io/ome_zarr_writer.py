@@ -11,6 +11,7 @@ their blocks into it directly (a filesystem all workers see is assumed).
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,8 +89,15 @@ class BlockStore:
         usable = str(array.dtype) == self.dtype and isinstance(run, dict)
         return dict(run) if usable else None
 
-    def write(self, region: tuple[slice, ...], data: np.ndarray, index: int) -> None:
-        """Write one block (``region`` on the spatial axes) and mark it done."""
+    def write(
+        self,
+        region: tuple[slice, ...],
+        data: np.ndarray,
+        index: int,
+        counts: tuple[int, int] | None = None,
+    ) -> None:
+        """Write one block (``region`` on the spatial axes) and mark it done; ``counts``
+        (foreground and all voxels of a mask) go in the marker, for a resumed run's total."""
         import zarr
 
         array = zarr.open_array(str(self.partial), path="0", mode="r+")
@@ -99,7 +107,20 @@ class BlockStore:
         lead = (slice(None),) * (len(self.shape) - len(region))
         array[(*lead, *region)] = data
         # The marker comes last: a block killed mid-write is written again on resume.
-        (self.partial / MARKERS / str(index)).touch()
+        marker = self.partial / MARKERS / str(index)
+        marker.write_text(json.dumps(list(counts)) if counts is not None else "")
+
+    def kept_counts(self, blocks: set[int]) -> tuple[int, int] | None:
+        """Foreground and all voxels of the ``blocks`` an earlier run wrote, from their
+        markers (None when one does not say: a resumed run then counts its own blocks)."""
+        foreground = voxels = 0
+        for index in blocks:
+            try:
+                found = json.loads((self.partial / MARKERS / str(index)).read_text())
+                foreground, voxels = foreground + int(found[0]), voxels + int(found[1])
+            except (OSError, ValueError, TypeError, IndexError):
+                return None
+        return foreground, voxels
 
     def done_blocks(self) -> set[int]:
         folder = self.partial / MARKERS
