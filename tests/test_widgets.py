@@ -435,6 +435,23 @@ def test_a_lazy_layer_is_segmented_block_by_block_and_shown_lazily(
     assert compare.before.value.name == "big-raw mask [source]"
     assert compare.after.value.name == "big-raw mask [adabn]"
 
+    # A small volume on disk is taught from strokes in memory (it was refused whole); one
+    # too large to read is refused, and said.
+    from napari_bnadapt._widgets import strokes_section
+
+    monkeypatch.setattr(strokes_section, "IN_MEMORY_LIMIT", 1000)
+    assert widget.strokes.paint() is None and "stays on disk" in widget.feedback.text
+    monkeypatch.undo()
+    strokes = widget.strokes.paint()
+    assert strokes is not None and strokes.data.shape == layer.data.shape
+    truth = np.asarray(viewer.layers["target ground truth"].data)
+    strokes.data[1, 40, 10:100] = np.where(truth[1, 40, 10:100] > 0, 2, 1)
+    widget.strokes.steps.value = 10
+    widget.strokes.adapt()
+    qtbot.waitUntil(lambda: "Trained on" in widget.feedback.text, timeout=TIMEOUT)
+    wait(qtbot, widget)
+    assert widget.session.adapted.adaptation.cure == "adabn+strokes"
+
 
 def test_a_package_with_code_loads_only_after_the_user_confirms(
     workbench, qtbot, make_package, nets, monkeypatch

@@ -62,6 +62,9 @@ SECTION = Section(
 OPTIONS = ("strokes.steps",)
 #: The cure "Adapt with strokes" runs unless a stroke cure is chosen in the cure menu.
 DEFAULT_CURE = "adabn+strokes"
+#: A target on disk (HDF5, zarr) up to this size is read into memory to be taught and
+#: mapped; larger ones are refused (a crop opened as an image is painted instead).
+IN_MEMORY_LIMIT = 512 * 2**20
 #: Edge (target pixels) of the regions "Next uncertain region" goes to.
 REGION = 64
 #: ``metadata`` key of a strokes layer: the name of the target it was painted on.
@@ -164,7 +167,10 @@ class StrokeFlow:
             )
             return None
         cure = widget.cure.value if widget.cure.value in STROKE_CURES else DEFAULT_CURE
-        data, strokes = layer_data(target), np.array(layer.data)  # painting may go on
+        if self._refuse_lazy(target):
+            return None
+        # Read once (a small volume on disk too); the strokes copied: painting may go on.
+        data, strokes = np.asarray(layer_data(target)), np.array(layer.data)
         try:
             voxel_size = widget.voxel_size_of(target)
             roi = roi_mask(widget.roi.value, tuple(np.shape(data)))  # AdaBN's patches
@@ -196,7 +202,7 @@ class StrokeFlow:
             return None
         if self._refuse_lazy(target):
             return None
-        data = layer_data(target)
+        data = np.asarray(layer_data(target))  # a small volume on disk is read once
         try:
             voxel_size = widget.voxel_size_of(target)
         except BnAdaptError as exc:
@@ -347,12 +353,19 @@ class StrokeFlow:
         return layer
 
     def _refuse_lazy(self, target: Any) -> bool:
-        """A layer that stays on disk is neither painted nor mapped whole: say so."""
-        if is_lazy(target):
+        """A layer that stays on disk is taught and mapped from memory: one too large for
+        that is refused, and said (a small HDF5 or zarr volume was refused whole)."""
+        data = layer_data(target)
+        size = int(np.prod(np.shape(data), dtype=np.int64)) * np.dtype(data.dtype).itemsize
+        refused = is_lazy(target) and size > IN_MEMORY_LIMIT
+        if refused:
             self.widget.feedback.say(
-                "error", f"{target.name} stays on disk: open a crop of it as an image to paint on."
+                "error",
+                f"{target.name} stays on disk ({size / 2**30:.1f} GiB): strokes are taught "
+                "and mapped in memory, up to 0.5 GiB; open a crop of it as an image to paint "
+                "on (bnadapt predict works block by block on the whole).",
             )
-        return is_lazy(target)
+        return refused
 
     def forget_map(self) -> None:
         """A map of another network is out of date: hidden (with its outline), and Next
