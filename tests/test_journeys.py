@@ -256,8 +256,10 @@ def test_demo_journey_from_model_to_latents(bench, qtbot):
     latents.measure_button.native.click()
     wait(qtbot, latents)
     assert latents.verdict.value.startswith("<b>Should I adapt? adapt — cure: adabn")
-    for shown in (latents.verdict, latents.table, latents.feedback.label, latents.layer):
-        assert readable(bench, shown)  # the results, and the controls that browse them
+    shown = (latents.verdict, latents.table, latents.feedback.label, latents.layer,
+             latents.export_png, latents.plots_button)  # fmt: skip
+    for widget in shown:  # the results, the controls that browse and export them (a
+        assert readable(bench, widget)  # walkthrough's export row was scrolled away)
     assert not latents.table.native.verticalHeader().isVisible()  # no row number column
     columns = latents.table.native
     assert sum(columns.columnWidth(c) for c in range(columns.columnCount())) <= (

@@ -748,3 +748,16 @@ def test_bnadapt_gui_keeps_its_tabs_in_workflow_order(make_napari_viewer, qtbot)
     bars = bench.viewer.window._qt_window.findChildren(QTabBar)
     titles = [[bar.tabText(i) for i in range(bar.count())] for bar in bars]
     assert ["1 Model", "2 Segment, adapt", "3 Compare", "4 Latents", "Latent plots"] in titles
+
+
+def test_a_few_rows_of_controls_never_scroll_away(workbench):
+    """Latents' six rows of controls shrank to a scrolled sliver under a long verdict and
+    its table (a walkthrough's export row was out of view); long controls still scroll."""
+    from napari_bnadapt._widgets.layout import MIN_BODY_HEIGHT, SHORT_BODY
+
+    _, widgets = workbench
+    short = widgets["Latent histograms"].scroll_area
+    assert short.minimumSizeHint().height() == short.sizeHint().height() <= SHORT_BODY
+    long = widgets["Segment and adapt"].scroll_area
+    assert long.sizeHint().height() > SHORT_BODY
+    assert long.minimumSizeHint().height() == MIN_BODY_HEIGHT

@@ -21,6 +21,9 @@ from .help import add_purpose, control_of, wrapping
 
 #: The least height the controls keep when the screen is short (they scroll inside it).
 MIN_BODY_HEIGHT = 120
+#: Controls up to this tall never scroll (a few rows): the results share the rest. A
+#: walkthrough's Latents, its verdict and table shown, scrolled its export row away.
+SHORT_BODY = 240
 
 
 @dataclass(frozen=True)
@@ -117,7 +120,8 @@ class FittingScrollArea(QScrollArea):
     def minimumSizeHint(self) -> QSize:
         inner = self.widget()
         width = inner.minimumSizeHint().width() if inner is not None else 0
-        return QSize(width, min(MIN_BODY_HEIGHT, self.sizeHint().height()))
+        height = self.sizeHint().height()
+        return QSize(width, height if height <= SHORT_BODY else MIN_BODY_HEIGHT)
 
 
 def _scroll(widget: Any, body: Any, filler: Any = None) -> FittingScrollArea:
