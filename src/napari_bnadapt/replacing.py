@@ -71,8 +71,22 @@ def model_kept_back(path: str | Path, network: LoadedModel | None) -> str | None
             f"{shlex.quote(str(path))} --out strokes.tif)"
         )
     if network is None or source_identity(existing) != source_identity(network):
-        return f"holds another network ({existing.name}, {existing.state} statistics)"
+        return f"holds another network ({describe_network(existing)})"
     return None
+
+
+def describe_network(model: LoadedModel) -> str:
+    """A network in a few words: its name, what it was trained on and when, its state
+    (every network ``bnadapt train`` makes is called "unet")."""
+    provenance = model.metadata.get("provenance") or {}
+    images = ", ".join(str(n) for n in provenance.get("training_images") or [])
+    created = str(provenance.get("created") or "")[:10]
+    trained = " ".join(p for p in (f"on {images}" if images else "", created) if p)
+    return ", ".join(
+        p
+        for p in (model.name, f"trained {trained}" if trained else "", f"{model.state} statistics")
+        if p
+    )
 
 
 def refuse_to_replace(label: str, path: str | Path, lost: str | None, remedy: str) -> None:

@@ -292,12 +292,14 @@ def cmd_report(args: argparse.Namespace) -> int:
         if q is None:
             continue
         dice_text = f", Dice {q.dice:.3f}, IoU {q.iou:.3f}" if q.dice is not None else ""
+        objects = f"{q.object_count} object{'s' * (q.object_count != 1)}"
         print(
-            f"{key:>6}: foreground {q.foreground_fraction:.1%}, {q.object_count} objects, "
+            f"{key:>6}: foreground {q.foreground_fraction:.1%}, {objects}, "
             f"entropy {q.entropy:.3f}{dice_text}"
         )
     print(f"agreement Dice before/after: {quality.agreement_dice:.3f}")
     print(f"wrote {', '.join(p.name for p in paths)} to {args.out}")
+    say_if_labels([image], "--input")
     say_scale(args, image, model)
     return 0
 
