@@ -386,9 +386,7 @@ class AdaptWidget(Container):
         before, adapted, self._model_seen = self._model_seen, self._adapted_seen, model
         self._show_state()
         if before is not None and model is not None and model is not before:
-            masks = any(MaskOrigin.of(layer) is not None for layer in self.viewer.layers)
-            next_step = NEXT_STEP["other model" if masks else "other model, no masks"]
-            self.feedback.say("info", other_model_note(model, adapted), next_step)
+            self.feedback.say("info", *other_model_note(model, adapted, self.viewer))
 
     def _follow_threshold(self, model: LoadedModel | None) -> None:  # a package's, else 0.5
         self.threshold.value = model.threshold_for(None) if model is not None else 0.5

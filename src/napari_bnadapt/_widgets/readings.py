@@ -11,7 +11,7 @@ from ..adapt.stroke_verdict import stroke_verdict
 from ..diagnostics.quality import merged_cells
 from ..model.painted_strokes import PaintedStrokes
 from .help import NEXT_STEP, percent
-from .layers import foreground_fraction, mask_to_compare, names_layer
+from .layers import MaskOrigin, foreground_fraction, mask_to_compare, names_layer
 
 #: A mask with at most this foreground fraction is "empty" (at least 1 - it: "full").
 EMPTY = 0.001
@@ -156,9 +156,10 @@ def restored_note(
     return FIRST_STROKES, "info"
 
 
-def other_model_note(model: Any, adapted: Any) -> str:
-    """What *Segment and adapt* says when another model is loaded: which, and that the
-    previous model's adapted copy (``adapted``, if any) is no longer used."""
+def other_model_note(model: Any, adapted: Any, viewer: Any) -> tuple[str, str]:
+    """What *Segment and adapt* says when another model is loaded: which, that the previous
+    model's adapted copy (``adapted``, if any) is no longer used, and the next step (the
+    masks shown are the model before's, when there are any)."""
     record = adapted.adaptation if adapted is not None else None
     dropped = (
         f" The previous model's copy adapted to {record.target} is no longer used (not "
@@ -166,7 +167,10 @@ def other_model_note(model: Any, adapted: Any) -> str:
         if record is not None
         else ""
     )
-    return f"Now using {model.name}.{dropped}"
+    masks = any(MaskOrigin.of(layer) is not None for layer in viewer.layers)
+    return f"Now using {model.name}.{dropped}", NEXT_STEP[
+        "other model" if masks else "other model, no masks"
+    ]
 
 
 def segment_note(
