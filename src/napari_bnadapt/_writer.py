@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from .errors import OutputPathError
 from .io.images import write_tiff
 from .io.paths import NamedPath, check_outputs_apart, layer_sources
 from .io.volumes import STROKES_TARGET
+from .replacing import refuse_unnamed
 
 
 def write_labels(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
@@ -54,14 +54,8 @@ def _write(
     if target.suffix.lower() not in (".tif", ".tiff"):
         target = target.with_suffix(".tif")
     check_outputs_apart([NamedPath.of("the file to save", target)], sources_of(meta))
-    # The save dialog asked about the name without ".tif" (a walkthrough's corrected
-    # mask.tif was replaced so): a file the user did not name is never replaced.
-    if target.name != Path(path).name and target.exists():
-        raise OutputPathError(
-            f"{target.name} exists, and saving {Path(path).name!r} as a TIFF would replace "
-            f"it: choose another name, or name {target.name} itself to replace it "
-            "(nothing was written)"
-        )
+    # The save dialog asked about the name typed, without ".tif".
+    refuse_unnamed(path, target)
     scale = meta.get("scale")
     units = meta.get("units")
     unit = str(units[-1]) if units is not None and len(units) else None

@@ -43,6 +43,20 @@ def prediction_kept_back(path: str | Path) -> str | None:
     return "exists and was not written by bnadapt predict (an image, labels, a mask corrected by hand?)"
 
 
+def refuse_unnamed(typed: str | Path, written: str | Path) -> None:
+    """Refuse to write ``written`` (``typed`` with the format's suffix put on) over a file
+    the user did not name. Save dialogs ask about the name typed: napari's writer replaced
+    a hand-corrected ``mask.tif`` for ``mask``, a Latents export ``notes.csv`` for
+    ``notes.txt``."""
+    typed, written = Path(typed), Path(written)
+    if typed.name != written.name and written.exists():
+        raise OutputPathError(
+            f"{written.name} exists, and saving {typed.name!r} in this format would replace "
+            f"it: choose another name, or name {written.name} itself to replace it (nothing "
+            "was written)"
+        )
+
+
 def report_kept_back(folder: str | Path, names: list[str]) -> str | None:
     """What writing a report's files ``names`` into ``folder`` would lose (None: nothing:
     none of them is there, or an earlier ``bnadapt report`` wrote them, as its

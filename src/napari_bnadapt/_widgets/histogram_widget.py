@@ -19,9 +19,10 @@ from qtpy.QtWidgets import QHeaderView, QSizePolicy
 from ..diagnostics.diagnosis import Diagnosis, diagnose_steps
 from ..diagnostics.latents import LatentConfig
 from ..diagnostics.tables import channel_rows, write_shift_csv
-from ..errors import BnAdaptError
+from ..errors import BnAdaptError, OutputPathError
 from ..io.files import atomic_output
 from ..model.loaded import LoadedModel
+from ..replacing import refuse_unnamed
 from .help import NEXT_STEP, explain, set_headers, show_as_written, wrapping
 from .latent_plots import TITLE, LatentPlots
 from .layers import (
@@ -248,15 +249,10 @@ class HistogramWidget(Container):
             self.feedback.say("error", "Choose a file to export to (export to).")
             return None
         path = Path(text).with_suffix(suffix)
-        # A file the user did not name is never replaced (a walkthrough's notes.csv for
-        # "notes.txt", or for "notes"): the same rule as the napari writer's.
-        if Path(text).suffix.lower() != suffix and path.exists():
-            self.feedback.say(
-                "error",
-                f"{path.name} exists, and the export would replace it (it is written as a "
-                f"{suffix} file, not as {Path(text).name}): choose another name, or name "
-                f"{path.name} itself to replace it (nothing was written).",
-            )
+        try:
+            refuse_unnamed(text, path)  # a file the user did not name is kept
+        except OutputPathError as exc:
+            self.feedback.say("error", str(exc))
             return None
         model = self.session.current
         return path if model is None or apart_from_inputs(self, path, model) else None

@@ -26,6 +26,7 @@ from ..diagnostics.uncertainty import next_uncertain_region, uncertainty_steps
 from ..errors import BnAdaptError
 from ..inference import PredictConfig
 from ..io.volumes import STROKES_TARGET
+from ..memory import array_bytes
 from ..model.painted_strokes import PaintedStrokes
 from .help import NEXT_STEP
 from .layers import (
@@ -67,8 +68,6 @@ DEFAULT_CURE = "adabn+strokes"
 IN_MEMORY_LIMIT = 512 * 2**20
 #: Edge (target pixels) of the regions "Next uncertain region" goes to.
 REGION = 64
-#: ``metadata`` key of a strokes layer: the name of the target it was painted on.
-TARGET_KEY = STROKES_TARGET
 
 
 class StrokeFlow:
@@ -272,7 +271,7 @@ class StrokeFlow:
             if kind_of(layer) != "Labels" or np.shape(layer.data) != shape:
                 continue
             meta = getattr(layer, "metadata", {})
-            painted_on = str(meta.get(TARGET_KEY) or "")
+            painted_on = str(meta.get(STROKES_TARGET) or "")
             if names_layer(painted_on, target.name) or layer.name == f"{target.name} strokes":
                 return layer
         return None
@@ -347,7 +346,7 @@ class StrokeFlow:
         layer = result_layer(
             self.viewer, f"{target.name} strokes", data, target,
             features={"class": list(names)}, opacity=1.0, **stroke_colours(model),
-            metadata={ROLE: "strokes", TARGET_KEY: target.name},
+            metadata={ROLE: "strokes", STROKES_TARGET: target.name},
         )  # fmt: skip
         layer.brush_size = width
         return layer
@@ -356,7 +355,7 @@ class StrokeFlow:
         """A layer that stays on disk is taught and mapped from memory: one too large for
         that is refused, and said (a small HDF5 or zarr volume was refused whole)."""
         data = layer_data(target)
-        size = int(np.prod(np.shape(data), dtype=np.int64)) * np.dtype(data.dtype).itemsize
+        size = array_bytes(np.shape(data), np.dtype(data.dtype).itemsize)
         refused = is_lazy(target) and size > IN_MEMORY_LIMIT
         if refused:
             self.widget.feedback.say(
